@@ -1,0 +1,51 @@
+"""Fixtures: a tiny randomly initialised model in a temporary checkpoints folder, and images.
+
+Round trips, causality and coding exactness do not need trained weights; only
+tests/test_shipped.py uses the shipped model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from priors.pixelcnn import PixelCNNConfig
+from vqzip import train, zoo
+from vqzip.vqvae import VQVAEConfig
+
+ASSETS = Path(__file__).parent / "assets"
+
+TINY = {
+    "vqvae": VQVAEConfig(channels=16, code_dim=8, top_codes=16, bottom_codes=32, res_blocks=1, decoder_res_blocks=1).to_dict(),
+    "top_prior": PixelCNNConfig(num_codes=16, channels=16, first_kernel=3, blocks=1).to_dict(),
+    "bottom_prior": PixelCNNConfig(num_codes=32, channels=16, first_kernel=3, blocks=2, cond_codes=16, cond_channels=8).to_dict(),
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> Path:
+    """A checkpoints folder holding one tiny model, 'tiny', registered as quality 1 and default."""
+    root = tmp_path_factory.mktemp("checkpoints")
+    torch.manual_seed(0)
+    nets = zoo.build(TINY)
+    zoo.save_folder(root / "tiny", zoo.state_tensors(nets), {"name": "tiny", **TINY})
+    train.register(root, "tiny", quality=1, default=True)
+    return root
+
+
+@pytest.fixture()
+def tiny(tiny_checkpoints, monkeypatch) -> zoo.CodecModel:
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(tiny_checkpoints))
+    return zoo.load("tiny")
+
+
+def photo(width: int, height: int, mode: str = "RGB", seed: int = 0) -> Image.Image:
+    """A crop of the shipped test photo (tiled if the size asks for more)."""
+    with Image.open(ASSETS / "photo.png") as im:
+        px = np.asarray(im.convert("RGB"))
+    reps = (-(-height // px.shape[0]), -(-width // px.shape[1]), 1)
+    px = np.tile(px, reps)
+    y = np.random.default_rng(seed).integers(px.shape[0] - height + 1)
+    return Image.fromarray(np.ascontiguousarray(px[y : y + height, :width])).convert(mode)

@@ -1,0 +1,57 @@
+import pytest
+
+from vqzip import container
+from vqzip.container import Header, pack, unpack
+from vqzip.errors import FormatError
+
+HEADER = Header(width=250, height=131, mode="RGB", model_name="vqz-base", model_hash=bytes(range(8)),
+                levels=((17, 32), (34, 64)))
+PAYLOADS = [b"\x01\x02\x03\x04", b"\xff" * 40]
+
+
+def test_round_trip_every_field():
+    header, payloads = unpack(pack(HEADER, PAYLOADS))
+    assert header == HEADER
+    assert (header.width, header.height, header.mode) == (250, 131, "RGB")
+    assert header.model_name == "vqz-base" and header.model_hash == bytes(range(8))
+    assert header.levels == ((17, 32), (34, 64))
+    assert payloads == PAYLOADS
+
+
+def test_layout_starts_with_magic_and_version():
+    data = pack(HEADER, PAYLOADS)
+    assert data[:4] == container.MAGIC and data[4] == container.VERSION
+    assert len(data) == 4 + 1 + 1 + 4 + 4 + 1 + 8 + 8 + 1 + 2 * 8 + 44 + 4
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_modes(mode):
+    h = Header(1, 1, mode, "m", bytes(8), ((1, 1), (2, 2)))
+    assert unpack(pack(h, [b"", b""]))[0].mode == mode
+
+
+def test_any_single_bit_flip_is_caught():
+    data = pack(HEADER, PAYLOADS)
+    for byte in range(len(data)):
+        for bit in (0, 7):
+            bad = bytearray(data)
+            bad[byte] ^= 1 << bit
+            with pytest.raises(FormatError):
+                unpack(bytes(bad))
+
+
+def test_every_truncation_is_caught():
+    data = pack(HEADER, PAYLOADS)
+    for n in range(len(data)):
+        with pytest.raises(FormatError):
+            unpack(data[:n])
+
+
+def test_messages_name_the_problem():
+    data = pack(HEADER, PAYLOADS)
+    with pytest.raises(FormatError, match="magic"):
+        unpack(b"\x89PNG\r\n\x1a\n" + data[8:])
+    with pytest.raises(FormatError, match="version 7"):
+        unpack(data[:4] + b"\x07" + data[5:])
+    with pytest.raises(FormatError, match="checksum"):
+        unpack(data[:-1] + bytes([data[-1] ^ 1]))

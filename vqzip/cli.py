@@ -1,0 +1,230 @@
+"""Command line: argument parsing, paths, messages and exit codes. No model or bitstream logic.
+
+Exit codes: 0 success; 1 an error (bad or damaged input, missing model, I/O), reported in one
+line on stderr; 2 bad usage; 130 interrupted.
+"""
+from __future__ import annotations
+
+import io
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+from PIL import Image, UnidentifiedImageError
+from rich.console import Console
+from rich.table import Table
+
+from vqzip import __version__
+from vqzip.errors import VqzError
+from vqzip.fileio import check_output, write_atomic
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="vqzip: a learned image codec (hierarchical VQ-VAE + PixelCNN priors + range coding).")
+train_app = typer.Typer(no_args_is_help=True, help="Train models (seeded, resumable).")
+app.add_typer(train_app, name="train")
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _reported():
+    """Turn expected failures into one line on stderr and exit code 1."""
+    try:
+        yield
+    except (VqzError, OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
+        if isinstance(e, OSError) and e.filename:
+            msg = f"{e.filename}: {e.strerror}"
+        else:
+            msg = str(e) if isinstance(e, VqzError) else f"{type(e).__name__}: {e}"
+        err.print(f"vqzip: error: {msg}", markup=False)
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        err.print("vqzip: interrupted")
+        raise typer.Exit(130)
+
+
+def _version(value: bool):
+    if value:
+        print(f"vqzip {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")):
+    pass
+
+
+def _model(name: Optional[str], quality: Optional[int]):
+    from vqzip import zoo
+
+    if name and quality is not None:
+        raise VqzError("give --model or --quality, not both")
+    return zoo.load(name or zoo.name_for_quality(quality))
+
+
+@app.command()
+def compress(
+    input: Path = typer.Argument(..., help="Image to compress (any format Pillow reads)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file [default: INPUT with .vqz]."),
+    quality: Optional[int] = typer.Option(None, "--quality", help="Quality level of a shipped model."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", help="Shipped model by name."),
+    force: bool = typer.Option(False, "-f", "--force", help="Overwrite an existing output."),
+):
+    """Compress an image to a .vqz file."""
+    from vqzip import codec
+
+    with _reported():
+        output = output or input.with_suffix(".vqz")
+        check_output(output, [input], force)
+        m = _model(model, quality)
+        t = time.perf_counter()
+        with Image.open(input) as im:
+            im.load()
+            data = codec.compress(im, m)
+            pixels = im.width * im.height
+        seconds = time.perf_counter() - t
+        write_atomic(output, data)
+        err.print(f"{input} -> {output}: {len(data):,} bytes, {8 * len(data) / pixels:.4f} bpp, {seconds:.2f} s",
+                  markup=False)
+
+
+@app.command()
+def decompress(
+    input: Path = typer.Argument(..., help="A .vqz file."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output image [default: INPUT as .png]."),
+    force: bool = typer.Option(False, "-f", "--force", help="Overwrite an existing output."),
+):
+    """Decompress a .vqz file to an image (PNG unless -o names another format)."""
+    from vqzip import codec
+
+    with _reported():
+        output = output or input.with_suffix(".png")
+        check_output(output, [input], force)
+        t = time.perf_counter()
+        decoded = codec.decompress(input.read_bytes())
+        seconds = time.perf_counter() - t
+        buf = io.BytesIO()
+        decoded.image.save(buf, format=Image.registered_extensions().get(output.suffix.lower(), "PNG"))
+        write_atomic(output, buf.getvalue())
+        h = decoded.header
+        err.print(f"{input} -> {output}: {h.width}x{h.height} {h.mode}, {seconds:.2f} s", markup=False)
+
+
+@app.command()
+def info(input: Path = typer.Argument(..., help="A .vqz file.")):
+    """Print a .vqz file's header."""
+    from vqzip import container, zoo
+
+    with _reported():
+        data = input.read_bytes()
+        header, payloads = container.unpack(data)
+        installed = zoo.name_for_hash(header.model_hash)
+        table = Table(title=str(input), show_header=False)
+        rows = [
+            ("format version", str(container.VERSION)),
+            ("size", f"{header.width} x {header.height}"),
+            ("mode", header.mode),
+            ("model", f"{header.model_name} ({header.model_hash.hex()})"
+                      + ("" if installed else " — not installed")),
+            *((f"level {k} ({'top' if k == 0 else 'bottom'})", f"{r} x {c} codes, {len(p):,} bytes")
+              for k, ((r, c), p) in enumerate(zip(header.levels, payloads))),
+            ("file size", f"{len(data):,} bytes"),
+            ("bits per pixel", f"{8 * len(data) / (header.width * header.height):.4f}"),
+        ]
+        for k, v in rows:
+            table.add_row(k, v)
+        Console().print(table)
+
+
+def _progress(title: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   TextColumn("{task.fields[stats]}"), console=err)
+    task = bar.add_task(title, total=None, stats="")
+
+    def update(step: int, total: int, stats: dict):
+        shown = " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items())
+        bar.update(task, completed=step, total=total, stats=shown)
+
+    return bar, update
+
+
+@train_app.command("vqvae")
+def train_vqvae(
+    data: Path = typer.Option(..., "--data", help="Folder of training images (every 20th is held out)."),
+    out: Path = typer.Option(..., "--out", help="Run folder; rerunning the command resumes from it."),
+    steps: int = typer.Option(4000), batch: int = typer.Option(16), crop: int = typer.Option(128),
+    lr: float = typer.Option(1e-3), seed: int = typer.Option(0),
+    channels: int = typer.Option(128), codes: int = typer.Option(512, help="Codebook size of each level."),
+):
+    """Phase I: the hierarchical VQ-VAE."""
+    from vqzip import train
+    from vqzip.vqvae import VQVAEConfig
+
+    with _reported():
+        cfg = VQVAEConfig(channels=channels, top_codes=codes, bottom_codes=codes)
+        bar, update = _progress("vqvae")
+        with bar:
+            meta = train.train_vqvae(data, out, cfg, train.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed), update)
+        err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'vqvae.safetensors'}")
+
+
+@train_app.command("prior")
+def train_prior(
+    data: Path = typer.Option(..., "--data", help="The training images the VQ-VAE was trained on."),
+    out: Path = typer.Option(..., "--out", help="Run folder holding vqvae.safetensors."),
+    steps: int = typer.Option(3000), batch: int = typer.Option(16), crop: int = typer.Option(128),
+    lr: float = typer.Option(1e-3), seed: int = typer.Option(0),
+    channels: int = typer.Option(96), blocks: int = typer.Option(3),
+):
+    """Phase II: the top and bottom PixelCNN priors on the VQ-VAE's code maps."""
+    import json
+
+    from priors.pixelcnn import PixelCNNConfig
+    from vqzip import train
+
+    with _reported():
+        vq = json.loads((out / "vqvae.json").read_text())["config"]
+        top = PixelCNNConfig(num_codes=vq["top_codes"], channels=channels, blocks=blocks)
+        bottom = PixelCNNConfig(num_codes=vq["bottom_codes"], channels=channels, blocks=blocks, cond_codes=vq["top_codes"])
+        bar, update = _progress("prior")
+        with bar:
+            meta = train.train_prior(data, out, top, bottom, train.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed), update)
+        err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'prior.safetensors'}")
+
+
+@train_app.command("export")
+def train_export(
+    run: Path = typer.Option(..., "--run", help="Run folder with both phases done."),
+    name: str = typer.Option(..., "--name", help="Model name, e.g. vqz-base."),
+    quality: int = typer.Option(1, "--quality", help="Quality level this model serves."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Training images, to report validation PSNR/bpp."),
+    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="[default: the shipped checkpoints/]"),
+    default: bool = typer.Option(False, "--default", help="Make it the default model."),
+):
+    """Pack a run into checkpoints/NAME and record it in the manifest with its sha256."""
+    from vqzip import train, zoo
+
+    with _reported():
+        root = checkpoints or zoo.checkpoints_dir()
+        folder = train.export(run, root / name)
+        val = train.validate(folder, data) if data else None
+        entry = train.register(root, name, quality, default, validation=val)
+        err.print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line on argv; returns the exit code (tests call this directly)."""
+    try:
+        app(args=argv, prog_name="vqzip")
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else int(e.code is not None)
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The codec: image -> VQ-VAE codes -> priors -> range coder -> container, and back.
+
+    compress:   RGB pixels ─pad─► VQVAE.encode ─► top, bottom codes
+                top ─top prior─► probabilities ─► range coder ─► stream 0
+                bottom ─bottom prior | top─► probabilities ─► range coder ─► stream 1
+                header + streams ─► .vqz bytes
+    decompress: the same walk with the decoder in the range coder's place, then VQVAE.decode.
+
+Both directions obtain their probabilities from `priors.decode.run`, so they are the same
+floats. No printing, no argument parsing, no file I/O.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from priors.decode import run
+from vqzip import container, zoo
+from vqzip.coder import SymbolDecoder, SymbolEncoder
+from vqzip.errors import FormatError, ModelError
+from vqzip.vqvae import VQVAE, pad_to_stride
+
+STRIDE = 8
+
+
+@dataclass(frozen=True)
+class Decoded:
+    image: Image.Image
+    header: container.Header
+
+
+def code_shapes(width: int, height: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(rows, cols) of the top and bottom code maps for an image of this size."""
+    rows, cols = -(-height // STRIDE), -(-width // STRIDE)
+    return (rows, cols), (2 * rows, 2 * cols)
+
+
+def to_rgb_array(image: Image.Image) -> tuple[np.ndarray, str]:
+    """(H, W, 3) uint8 pixels and the mode the decoder should give back ('L' or 'RGB')."""
+    mode = "L" if image.mode == "L" else "RGB"
+    return np.asarray(image.convert("RGB")), mode
+
+
+@torch.no_grad()
+def encode_codes(model: zoo.CodecModel, pixels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(H, W, 3) uint8 -> top (h/8, w/8) and bottom (h/4, w/4) code maps of the padded image."""
+    x = VQVAE.normalize(torch.from_numpy(pixels.transpose(2, 0, 1).astype(np.float32))[None])
+    top, bottom = model.vqvae.encode(pad_to_stride(x, STRIDE))
+    return top[0], bottom[0]
+
+
+@torch.no_grad()
+def decode_pixels(model: zoo.CodecModel, top: torch.Tensor, bottom: torch.Tensor, width: int, height: int) -> np.ndarray:
+    x = model.vqvae.decode(top[None], bottom[None])[0, :, :height, :width]
+    return ((x + 0.5) * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def compress(image: Image.Image, model: zoo.CodecModel) -> bytes:
+    """Encode a PIL image with `model`; returns the bytes of a .vqz file."""
+    pixels, mode = to_rgb_array(image)
+    height, width = pixels.shape[:2]
+    top, bottom = encode_codes(model, pixels)
+    streams = []
+    for prior, codes, cond in ((model.top_prior, top, None), (model.bottom_prior, bottom, top)):
+        enc = SymbolEncoder()
+
+        def step(probs, i, j, codes=codes, enc=enc):
+            symbols = codes[i, j].numpy()
+            enc.encode(symbols, probs)
+            return symbols
+
+        run(prior, *codes.shape, step, cond)
+        streams.append(enc.to_bytes())
+    header = container.Header(width, height, mode, model.name, model.hash8, (tuple(top.shape), tuple(bottom.shape)))
+    return container.pack(header, streams)
+
+
+def read_header(data: bytes) -> container.Header:
+    return container.unpack(data)[0]
+
+
+def model_for(header: container.Header) -> zoo.CodecModel:
+    """The shipped model a file was made with, or a ModelError naming the one it needs."""
+    name = zoo.name_for_hash(header.model_hash)
+    if name is None:
+        raise ModelError(f"file was made with model {header.model_name!r} ({header.model_hash.hex()}), "
+                         "which is not installed")
+    return zoo.load(name)
+
+
+def decode_codes(data: bytes, model: zoo.CodecModel | None = None):
+    """Decode .vqz bytes to (header, model, top codes, bottom codes).
+    `model` defaults to the shipped model the header names."""
+    header, streams = container.unpack(data)
+    if model is None:
+        model = model_for(header)
+    elif model.hash8 != header.model_hash:
+        raise ModelError(f"file was made with model {header.model_name!r}, not {model.name!r}")
+    expected = code_shapes(header.width, header.height)
+    if header.levels != expected:
+        raise FormatError(f"code map shapes {header.levels} do not fit a {header.width}x{header.height} image")
+    (top_rows, top_cols), (bot_rows, bot_cols) = expected
+    dec_top = SymbolDecoder(streams[0])
+    top = run(model.top_prior, top_rows, top_cols, lambda p, i, j: dec_top.decode(p))
+    dec_bot = SymbolDecoder(streams[1])
+    bottom = run(model.bottom_prior, bot_rows, bot_cols, lambda p, i, j: dec_bot.decode(p), top)
+    return header, model, top, bottom
+
+
+def decompress(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
+    """Decode .vqz bytes to an image of the original size and mode."""
+    header, model, top, bottom = decode_codes(data, model)
+    image = Image.fromarray(decode_pixels(model, top, bottom, header.width, header.height), "RGB")
+    return Decoded(image.convert("L") if header.mode == "L" else image, header)
+
+
+@torch.no_grad()
+def estimated_bits(model: zoo.CodecModel, image: Image.Image) -> dict[str, float]:
+    """The priors' teacher-forced ideal code length, in bits, per level (for reporting overhead)."""
+    top, bottom = encode_codes(model, to_rgb_array(image)[0])
+    return {"top": float(model.top_prior.nll_bits(top[None])[0]),
+            "bottom": float(model.bottom_prior.nll_bits(bottom[None], top[None])[0])}

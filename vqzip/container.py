@@ -1,0 +1,97 @@
+"""The .vqz container, version 1 (docs/format.md): a header, one coded stream per level, a CRC.
+
+Pure bytes: no torch, no model. `pack` and `unpack` are inverses; `unpack` checks the magic,
+the version, the checksum and every field before it returns, and raises FormatError naming
+the first problem it finds.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+from vqzip.errors import FormatError
+
+MAGIC = b"\x89VQZ"
+VERSION = 1
+MODES = ("L", "RGB")  # colour mode codes 0, 1
+HASH_BYTES = 8
+MAX_NAME = 64
+
+_FIXED = struct.Struct("<4sBBII")  # magic, version, mode, width, height
+_LEVEL = struct.Struct("<HHI")  # rows, cols, payload bytes
+_CRC = struct.Struct("<I")
+
+
+@dataclass(frozen=True)
+class Header:
+    width: int
+    height: int
+    mode: str  # "L" or "RGB": the colour mode the decoder gives back
+    model_name: str
+    model_hash: bytes  # first HASH_BYTES bytes of the sha256 of the model's weights file
+    levels: tuple[tuple[int, int], ...]  # (rows, cols) of each code map, top level first
+
+
+def pack(header: Header, payloads: list[bytes]) -> bytes:
+    """Header and one payload per level -> the bytes of a .vqz file."""
+    name = header.model_name.encode("ascii")
+    if not 1 <= len(name) <= MAX_NAME:
+        raise ValueError(f"model name must be 1..{MAX_NAME} ASCII characters")
+    if len(header.model_hash) != HASH_BYTES:
+        raise ValueError(f"model hash must be {HASH_BYTES} bytes")
+    if len(payloads) != len(header.levels):
+        raise ValueError("one payload per level")
+    parts = [_FIXED.pack(MAGIC, VERSION, MODES.index(header.mode), header.width, header.height),
+             bytes([len(name)]), name, header.model_hash, bytes([len(header.levels)])]
+    parts += [_LEVEL.pack(rows, cols, len(p)) for (rows, cols), p in zip(header.levels, payloads)]
+    body = b"".join(parts + payloads)
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def unpack(data: bytes) -> tuple[Header, list[bytes]]:
+    """Bytes of a .vqz file -> (header, payloads). Raises FormatError on anything invalid."""
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise FormatError("not a vqzip file (bad magic bytes)")
+    if len(data) < _FIXED.size + _CRC.size:
+        raise FormatError(f"file truncated: {len(data)} bytes is shorter than any valid header")
+    _, version, mode, width, height = _FIXED.unpack_from(data)
+    if version != VERSION:
+        raise FormatError(f"unsupported format version {version} (this vqzip reads version {VERSION})")
+    body, (crc,) = data[: -_CRC.size], _CRC.unpack_from(data, len(data) - _CRC.size)
+    if zlib.crc32(body) != crc:
+        raise FormatError("checksum mismatch: the file is damaged or truncated")
+    if mode >= len(MODES):
+        raise FormatError(f"unknown colour mode code {mode}")
+    if width == 0 or height == 0:
+        raise FormatError(f"invalid image size {width}x{height}")
+    r = _Reader(body, _FIXED.size)
+    name_len = r.take(1)[0]
+    if not 1 <= name_len <= MAX_NAME:
+        raise FormatError(f"invalid model name length {name_len}")
+    try:
+        name = r.take(name_len).decode("ascii")
+    except UnicodeDecodeError:
+        raise FormatError("model name is not ASCII") from None
+    model_hash = r.take(HASH_BYTES)
+    levels, lengths = [], []
+    for _ in range(r.take(1)[0]):
+        rows, cols, n = _LEVEL.unpack(r.take(_LEVEL.size))
+        levels.append((rows, cols))
+        lengths.append(n)
+    if r.pos + sum(lengths) != len(body):
+        raise FormatError(f"payload lengths ({sum(lengths)} bytes) do not match the file ({len(body) - r.pos} bytes)")
+    payloads = [r.take(n) for n in lengths]
+    return Header(width, height, MODES[mode], name, model_hash, tuple(levels)), payloads
+
+
+class _Reader:
+    def __init__(self, data: bytes, pos: int):
+        self.data, self.pos = data, pos
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise FormatError("file truncated inside the header")
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out

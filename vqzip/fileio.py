@@ -1,0 +1,31 @@
+"""Safe output: never clobber without force, never leave a partial file."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from vqzip.errors import VqzError
+
+
+def check_output(output: Path, inputs: list[Path], force: bool) -> None:
+    """Refuse to write over an input (ever) or an existing file (without force)."""
+    for inp in inputs:
+        if output.exists() and inp.exists() and output.resolve() == inp.resolve():
+            raise VqzError(f"{output}: output would overwrite its own input")
+    if output.exists() and not force:
+        raise VqzError(f"{output} already exists; not overwritten (use -f to overwrite)")
+    if output.exists() and output.is_dir():
+        raise VqzError(f"{output} is a directory")
+
+
+def write_atomic(output: Path, data: bytes) -> None:
+    """Write data to a temporary file beside output, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, output)
+    except BaseException:  # Ctrl-C included: no partial file remains
+        Path(tmp).unlink(missing_ok=True)
+        raise

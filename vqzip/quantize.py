@@ -1,0 +1,78 @@
+"""Vector quantization with an EMA codebook (van den Oord et al. 2017, VQ-VAE; Razavi et al. 2019, VQ-VAE-2).
+
+    z (B, D, H, W) --nearest code--> indices (B, H, W) --lookup--> z_q (B, D, H, W)
+
+Gradients pass straight through (z_q = z + sg(z_q - z)); the codebook is not learned by
+gradient but follows the running mean of the vectors assigned to each code. Codes that stop
+being used are restarted on random encoder outputs, so the whole codebook stays in play.
+Knows nothing of images or bits.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class VectorQuantizer(nn.Module):
+    def __init__(
+        self,
+        num_codes: int,
+        dim: int,
+        *,
+        decay: float = 0.99,  # EMA of counts and sums, as in VQ-VAE-2
+        commitment: float = 0.25,  # beta of the VQ-VAE paper
+        dead_threshold: float = 1.0,  # EMA count under which a code is restarted
+        eps: float = 1e-5,
+    ):
+        super().__init__()
+        self.num_codes, self.dim = num_codes, dim
+        self.decay, self.commitment, self.dead_threshold, self.eps = decay, commitment, dead_threshold, eps
+        self.register_buffer("embed", torch.randn(num_codes, dim) * 0.1)
+        self.register_buffer("cluster_size", torch.zeros(num_codes))
+        self.register_buffer("embed_avg", self.embed.clone())
+        self.register_buffer("initted", torch.tensor(False))
+
+    def indices(self, z: torch.Tensor) -> torch.Tensor:
+        """Nearest code for each position of z (B, D, H, W) -> (B, H, W) int64."""
+        flat = z.permute(0, 2, 3, 1).reshape(-1, self.dim)
+        dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.embed.t() + self.embed.pow(2).sum(1)
+        return dist.argmin(1).view(z.shape[0], z.shape[2], z.shape[3])
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Code vectors for indices (B, H, W) -> (B, D, H, W)."""
+        return F.embedding(indices, self.embed).permute(0, 3, 1, 2).contiguous()
+
+    def forward(self, z: torch.Tensor):
+        """Returns (z_q with straight-through gradient, indices, commitment loss)."""
+        if self.training:
+            self._update_(z.detach())
+        idx = self.indices(z.detach())
+        zq = self.lookup(idx)
+        loss = self.commitment * F.mse_loss(z, zq)
+        return z + (zq - z).detach(), idx, loss
+
+    @torch.no_grad()
+    def _update_(self, z: torch.Tensor) -> None:
+        flat = z.permute(0, 2, 3, 1).reshape(-1, self.dim)
+        if not self.initted:
+            # Start from data, not noise: most codes are used from the first step.
+            self.embed.copy_(flat[torch.randint(len(flat), (self.num_codes,), device=flat.device)])
+            self.embed_avg.copy_(self.embed)
+            self.cluster_size.fill_(1.0)
+            self.initted.fill_(True)
+        idx = self.indices(z)
+        counts = torch.bincount(idx.flatten(), minlength=self.num_codes).to(flat.dtype)
+        sums = torch.zeros_like(self.embed_avg).index_add_(0, idx.flatten(), flat)
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.embed_avg.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+        n = self.cluster_size.sum()
+        smoothed = (self.cluster_size + self.eps) / (n + self.num_codes * self.eps) * n  # Laplace smoothing
+        self.embed.copy_(self.embed_avg / smoothed.unsqueeze(1))
+        dead = self.cluster_size < self.dead_threshold
+        if dead.any():
+            new = flat[torch.randint(len(flat), (int(dead.sum()),), device=flat.device)]
+            self.embed[dead] = new
+            # Twice the threshold gives a restarted code ~70 steps to attract vectors.
+            self.cluster_size[dead] = 2 * self.dead_threshold
+            self.embed_avg[dead] = new * 2 * self.dead_threshold

@@ -1,0 +1,290 @@
+"""Training: phase I fits the VQ-VAE on image crops; phase II fits the PixelCNN priors on the
+code maps the trained VQ-VAE gives for the training images.
+
+    vqzip train vqvae --data ../shared/data/train --out runs/base --steps 4000
+    vqzip train prior --data ../shared/data/train --out runs/base --steps 3000
+    vqzip train export --run runs/base --name vqz-base
+
+Every run is seeded and resumable: `state.pt` in the run folder holds the step, the model,
+the optimizer and the sampler's RNG, and a rerun of the same command continues from it.
+The codec never imports this module.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from vqzip import data
+from vqzip.vqvae import VQVAE, VQVAEConfig
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 4000
+    batch: int = 16
+    crop: int = 128  # image pixels for phase I; phase II uses crop // 4 bottom codes
+    lr: float = 1e-3
+    min_lr: float = 5e-5
+    warmup: int = 100
+    seed: int = 0
+    save_every: int = 250
+    log_every: int = 50
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to min_lr."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def save_weights(module: torch.nn.Module, path: Path, config: dict, meta: dict) -> None:
+    """safetensors weights plus a JSON config beside them, both written atomically."""
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(tmp))
+    tmp.replace(path)
+    cfg_tmp = path.with_suffix(".json.tmp")
+    cfg_tmp.write_text(json.dumps({"config": config, **meta}, indent=2))
+    cfg_tmp.replace(path.with_suffix(".json"))
+
+
+def _run_loop(
+    name: str,
+    out: Path,
+    model: torch.nn.Module,
+    cfg: TrainConfig,
+    sampler,
+    step_fn: Callable[[np.ndarray], tuple[torch.Tensor, dict]],
+    config: dict,
+    progress: Callable[[int, int, dict], None] | None,
+) -> dict:
+    """The loop both phases share: schedule, clipping, logging, resumable state, final weights."""
+    out.mkdir(parents=True, exist_ok=True)
+    state_path, log_path = out / f"{name}-state.pt", out / f"{name}-log.jsonl"
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    step, elapsed = 0, 0.0
+    if state_path.exists():
+        state = torch.load(state_path, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, elapsed = int(state["step"]), float(state["elapsed"])
+        sampler.rng.bit_generator.state = json.loads(state["rng"])
+
+    def save_state():
+        tmp = state_path.with_suffix(".tmp")
+        rng = json.dumps(sampler.rng.bit_generator.state)
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                    "elapsed": elapsed, "rng": rng}, tmp)
+        tmp.replace(state_path)
+
+    model.train()
+    t0, stats = time.time() - elapsed, {}
+    while step < cfg.steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        loss, stats = step_fn(sampler.batch(cfg.batch))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        elapsed = time.time() - t0
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            with log_path.open("a") as f:
+                f.write(json.dumps({"step": step, "seconds": round(elapsed, 1), **stats}) + "\n")
+        if progress:
+            progress(step, cfg.steps, stats)
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            save_state()
+    meta = {"train": asdict(cfg), "steps_done": step, "wall_seconds": round(elapsed, 1),
+            "device": str(next(model.parameters()).device), "torch_threads": torch.get_num_threads()}
+    save_weights(model, out / f"{name}.safetensors", config, meta)
+    return meta
+
+
+def _load_images(root: str | Path) -> list[np.ndarray]:
+    return [data.load_rgb(p) for p in data.split(data.list_images(root), "train")]
+
+
+def train_vqvae(data_dir, out, vq_cfg: VQVAEConfig, cfg: TrainConfig, progress=None) -> dict:
+    torch.manual_seed(cfg.seed)
+    device = pick_device()
+    model = VQVAE(vq_cfg).to(device)
+    sampler = data.CropSampler(_load_images(data_dir), cfg.crop, cfg.seed)
+
+    def step_fn(batch: np.ndarray):
+        x = VQVAE.normalize(torch.from_numpy(batch).to(device).float())
+        o = model(x)
+        mse = F.mse_loss(o["x_hat"], x)
+        stats = {"mse": mse.item(), "psnr": -10 * math.log10(max(mse.item(), 1e-10)),
+                 "vq": o["vq_loss"].item(),
+                 "top_used": int(o["top"].unique().numel()), "bottom_used": int(o["bottom"].unique().numel())}
+        return mse + o["vq_loss"], stats
+
+    return _run_loop("vqvae", Path(out), model, cfg, sampler, step_fn, vq_cfg.to_dict(), progress)
+
+
+def load_vqvae(run: Path) -> VQVAE:
+    cfg = json.loads((run / "vqvae.json").read_text())["config"]
+    model = VQVAE(VQVAEConfig(**cfg))
+    model.load_state_dict(load_file(str(run / "vqvae.safetensors")))
+    return model.eval()
+
+
+@torch.no_grad()
+def extract_codes(vqvae: VQVAE, files: list[Path]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(top, bottom) code maps of whole images, exactly as the codec computes them."""
+    from vqzip.codec import encode_codes  # the codec's own path, so the priors learn its codes
+
+    holder = type("M", (), {"vqvae": vqvae})
+    out = []
+    for f in files:
+        top, bottom = encode_codes(holder, data.load_rgb(f))
+        out.append((top.numpy().astype(np.int16), bottom.numpy().astype(np.int16)))
+    return out
+
+
+class CodeCropSampler:
+    """Random aligned crops of code maps: size x size bottom codes and the top codes over them."""
+
+    def __init__(self, maps: list[tuple[np.ndarray, np.ndarray]], size: int, seed: int):
+        self.maps, self.size = maps, size
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, n: int) -> list[tuple[int, int, int]]:
+        out = []
+        for _ in range(n):
+            k = int(self.rng.integers(len(self.maps)))
+            rows, cols = self.maps[k][1].shape
+            y = 2 * int(self.rng.integers((rows - self.size) // 2 + 1))
+            x = 2 * int(self.rng.integers((cols - self.size) // 2 + 1))
+            out.append((k, y, x))
+        return out
+
+
+def cond_canvas_crop(prior, top: torch.Tensor, y: int, x: int, size: int) -> torch.Tensor:
+    """Rows [y, y+size+R) and columns [x, x+size+2R) of `prior.cond_canvas(prior.condition(top))`,
+    computed from just the top codes they depend on (the condition net reaches 2 top codes)."""
+    r = prior.cfg.reach
+    (ht, wt), (hb, wb) = top.shape, (2 * top.shape[0], 2 * top.shape[1])
+    a0, a1, b0, b1 = y - r, y + size, x - r, x + size + r  # map coordinates of the crop
+    ca0, ca1, cb0, cb1 = max(a0, 0), min(a1, hb), max(b0, 0), min(b1, wb)
+    t0, t1 = max(ca0 // 2 - 2, 0), min(-(-ca1 // 2) + 2, ht)
+    u0, u1 = max(cb0 // 2 - 2, 0), min(-(-cb1 // 2) + 2, wt)
+    f = prior.condition(top[None, t0:t1, u0:u1])[0][:, ca0 - 2 * t0 : ca1 - 2 * t0, cb0 - 2 * u0 : cb1 - 2 * u0]
+    return F.pad(f, (cb0 - b0, b1 - cb1, ca0 - a0, a1 - ca1))
+
+
+class PriorPair(torch.nn.Module):
+    def __init__(self, top_cfg, bottom_cfg):
+        super().__init__()
+        from priors.pixelcnn import PixelCNN
+
+        self.top_prior, self.bottom_prior = PixelCNN(top_cfg), PixelCNN(bottom_cfg)
+
+
+def train_prior(data_dir, out, top_cfg, bottom_cfg, cfg: TrainConfig, progress=None) -> dict:
+    """Phase II: both priors on crops of the code maps of the training images."""
+    torch.manual_seed(cfg.seed)
+    out = Path(out)
+    vqvae = load_vqvae(out)
+    files = data.split(data.list_images(data_dir), "train")
+    cache = out / "codes.npz"
+    if cache.exists():
+        z = np.load(cache)
+        maps = [(z[f"t{i}"], z[f"b{i}"]) for i in range(len(files))]
+    else:
+        maps = extract_codes(vqvae, files)
+        np.savez(cache, **{f"t{i}": t for i, (t, _) in enumerate(maps)}, **{f"b{i}": b for i, (_, b) in enumerate(maps)})
+    device = pick_device()
+    pair = PriorPair(top_cfg, bottom_cfg).to(device)
+    tp, bp = pair.top_prior, pair.bottom_prior
+    s = cfg.crop // 4
+    sampler = CodeCropSampler(maps, s, cfg.seed)
+    tensors = [(torch.from_numpy(t.astype(np.int64)).to(device), torch.from_numpy(b.astype(np.int64)).to(device))
+               for t, b in maps]
+
+    def step_fn(batch):
+        rt, rb = tp.cfg.reach, bp.cfg.reach
+        tc, bc, cc, tt, bt = [], [], [], [], []
+        for k, y, x in batch:
+            top, bottom = tensors[k]
+            ty, tx = y // 2, x // 2
+            tc.append(tp.canvas(top[None])[0, ty : ty + s // 2 + rt, tx : tx + s // 2 + 2 * rt])
+            bc.append(bp.canvas(bottom[None])[0, y : y + s + rb, x : x + s + 2 * rb])
+            cc.append(cond_canvas_crop(bp, top, y, x, s))
+            tt.append(top[ty : ty + s // 2, tx : tx + s // 2])
+            bt.append(bottom[y : y + s, x : x + s])
+        ce_t = F.cross_entropy(tp(torch.stack(tc)), torch.stack(tt), reduction="sum")
+        ce_b = F.cross_entropy(bp(torch.stack(bc), torch.stack(cc)), torch.stack(bt), reduction="sum")
+        pixels = len(batch) * (4 * s) ** 2
+        loss = (ce_t + ce_b) / pixels / math.log(2)  # bits per pixel
+        n_t, n_b = len(batch) * (s // 2) ** 2, len(batch) * s * s
+        return loss, {"bpp": loss.item(), "top_bits": ce_t.item() / n_t / math.log(2),
+                      "bottom_bits": ce_b.item() / n_b / math.log(2)}
+
+    config = {"top_prior": top_cfg.to_dict(), "bottom_prior": bottom_cfg.to_dict()}
+    return _run_loop("prior", out, pair, cfg, sampler, step_fn, config, progress)
+
+
+@torch.no_grad()
+def validate(folder: Path, data_dir) -> dict:
+    """PSNR and the priors' teacher-forced bpp of an exported model on the held-out validation images."""
+    from vqzip import zoo
+    from vqzip.codec import decode_pixels, encode_codes
+
+    model = zoo.load_folder(folder)
+    psnr, bpp = [], []
+    for f in data.split(data.list_images(data_dir), "val"):
+        pixels = data.load_rgb(f)
+        top, bottom = encode_codes(model, pixels)
+        rec = decode_pixels(model, top, bottom, pixels.shape[1], pixels.shape[0])
+        mse = np.mean((rec.astype(np.float64) - pixels) ** 2)
+        psnr.append(10 * math.log10(255**2 / mse))
+        bits = model.top_prior.nll_bits(top[None]) + model.bottom_prior.nll_bits(bottom[None], top[None])
+        bpp.append(float(bits[0]) / (pixels.shape[0] * pixels.shape[1]))
+    return {"images": len(psnr), "psnr": float(np.mean(psnr)), "estimated_bpp": float(np.mean(bpp))}
+
+
+def export(run, folder) -> Path:
+    """Join a run's VQ-VAE and priors into one model folder: model.safetensors and config.json."""
+    from vqzip import zoo
+
+    run = Path(run)
+    tensors = {f"vqvae.{k}": v for k, v in load_file(str(run / "vqvae.safetensors")).items()}
+    tensors.update(load_file(str(run / "prior.safetensors")))  # already prefixed top_prior./bottom_prior.
+    vq_meta, prior_meta = (json.loads((run / f"{n}.json").read_text()) for n in ("vqvae", "prior"))
+    config = {"name": Path(folder).name, "vqvae": vq_meta.pop("config"), **prior_meta.pop("config"),
+              "training": {"vqvae": vq_meta, "prior": prior_meta}}
+    return zoo.save_folder(folder, tensors, config)
+
+
+def register(root: Path, name: str, quality: int, default: bool, validation: dict | None = None) -> dict:
+    """Record checkpoints/NAME in manifest.json with the sha256 of its weights."""
+    from vqzip import zoo
+
+    path = root / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.exists() else {"default": name, "models": {}}
+    entry = {"folder": name, "quality": quality, "sha256": zoo.sha256_file(root / name / "model.safetensors"),
+             "size_bytes": (root / name / "model.safetensors").stat().st_size}
+    if validation:
+        entry["validation"] = validation
+    manifest["models"][name] = entry
+    if default:
+        manifest["default"] = name
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return entry

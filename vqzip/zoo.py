@@ -1,0 +1,141 @@
+"""Shipped models: checkpoints/manifest.json names each model's folder, sha256 and quality level.
+
+A model folder holds `model.safetensors` (keys `vqvae.*`, `top_prior.*`, `bottom_prior.*`),
+`config.json` (the three configs) and `MODEL_CARD.md`. Weights are loaded without pickle and
+only after their sha256 matches the manifest. A .vqz file names its model by the first 8
+bytes of that sha256, so a file made with another model is recognised as such.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from priors.pixelcnn import PixelCNN, PixelCNNConfig
+from vqzip.errors import ModelError
+from vqzip.vqvae import VQVAE, VQVAEConfig
+
+PARTS = ("vqvae", "top_prior", "bottom_prior")
+
+
+def checkpoints_dir() -> Path:
+    """$VQZIP_CHECKPOINTS, else the checkpoints/ folder of this source tree."""
+    return Path(os.environ.get("VQZIP_CHECKPOINTS") or Path(__file__).resolve().parent.parent / "checkpoints")
+
+
+@dataclass
+class CodecModel:
+    name: str
+    sha256: str
+    vqvae: VQVAE
+    top_prior: PixelCNN
+    bottom_prior: PixelCNN
+
+    @property
+    def hash8(self) -> bytes:
+        return bytes.fromhex(self.sha256)[:8]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def manifest() -> dict:
+    path = checkpoints_dir() / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelError(f"no model manifest at {path}") from None
+    except json.JSONDecodeError as e:
+        raise ModelError(f"model manifest {path} is not valid JSON: {e}") from None
+
+
+def name_for_quality(quality: int | None) -> str:
+    m = manifest()
+    if quality is None:
+        return m["default"]
+    for name, entry in m["models"].items():
+        if entry["quality"] == quality:
+            return name
+    levels = sorted(e["quality"] for e in m["models"].values())
+    raise ModelError(f"no model for quality {quality}; available: {', '.join(map(str, levels))}")
+
+
+def name_for_hash(hash8: bytes) -> str | None:
+    for name, entry in manifest()["models"].items():
+        if bytes.fromhex(entry["sha256"])[:8] == hash8:
+            return name
+    return None
+
+
+def load(name: str) -> CodecModel:
+    """A shipped model by name, its weights checked against the manifest's sha256; loaded once."""
+    return _load_cached(str(checkpoints_dir()), name)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(root: str, name: str) -> CodecModel:
+    entries = manifest()["models"]
+    if name not in entries:
+        raise ModelError(f"unknown model {name!r}; shipped: {', '.join(sorted(entries))}")
+    folder = Path(root) / entries[name]["folder"]
+    return load_folder(folder, expected_sha256=entries[name]["sha256"], name=name)
+
+
+def load_folder(folder: str | Path, expected_sha256: str | None = None, name: str | None = None) -> CodecModel:
+    """A model from a folder with model.safetensors and config.json (as `vqzip train export` writes)."""
+    folder = Path(folder)
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise ModelError(f"missing weights file {weights}")
+    digest = sha256_file(weights)
+    if expected_sha256 is not None and digest != expected_sha256:
+        raise ModelError(f"weights {weights} are damaged: sha256 {digest[:16]}… does not match the manifest")
+    try:
+        cfg = json.loads((folder / "config.json").read_text())
+        tensors = load_file(str(weights))
+    except (OSError, json.JSONDecodeError, SafetensorError) as e:
+        raise ModelError(f"cannot read model in {folder}: {e}") from None
+    nets = build(cfg)
+    for part, net in nets.items():
+        prefix = part + "."
+        try:
+            net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        except RuntimeError as e:
+            raise ModelError(f"weights in {weights} do not fit config.json ({part}): {str(e).splitlines()[0]}") from None
+        net.eval()
+    return CodecModel(name or cfg.get("name", folder.name), digest, **nets)
+
+
+def build(cfg: dict) -> dict[str, torch.nn.Module]:
+    """Fresh networks from a model config dict."""
+    return {
+        "vqvae": VQVAE(VQVAEConfig(**cfg["vqvae"])),
+        "top_prior": PixelCNN(PixelCNNConfig(**cfg["top_prior"])),
+        "bottom_prior": PixelCNN(PixelCNNConfig(**cfg["bottom_prior"])),
+    }
+
+
+def save_folder(folder: str | Path, tensors: dict[str, torch.Tensor], config: dict) -> Path:
+    """Write a model folder that `load_folder` reads: tensors keyed `<part>.<name>`, and config."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in sorted(tensors.items())}, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return folder
+
+
+def state_tensors(nets: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """The tensors of built networks, keyed as `save_folder` expects."""
+    return {f"{part}.{k}": v for part, net in nets.items() for k, v in net.state_dict().items()}
