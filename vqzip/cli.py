@@ -205,8 +205,11 @@ def train_export(
     data: Optional[Path] = typer.Option(None, "--data", help="Training images, to report validation PSNR/bpp."),
     checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="[default: the shipped checkpoints/]"),
     default: bool = typer.Option(False, "--default", help="Make it the default model."),
+    kodak: Optional[Path] = typer.Option(None, "--kodak", help="bench/kodak.py JSON result for the model card."),
 ):
-    """Pack a run into checkpoints/NAME and record it in the manifest with its sha256."""
+    """Pack a run into checkpoints/NAME, record it in the manifest with its sha256, write its card."""
+    import json
+
     from vqzip import train, zoo
 
     with _reported():
@@ -214,6 +217,7 @@ def train_export(
         folder = train.export(run, root / name)
         val = train.validate(folder, data) if data else None
         entry = train.register(root, name, quality, default, validation=val)
+        train.write_card(folder, entry, json.loads(kodak.read_text()) if kodak else None)
         err.print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
 
 

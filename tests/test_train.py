@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+from conftest import TINY, photo
+from priors.pixelcnn import PixelCNNConfig
+from vqzip import codec, train, zoo
+from vqzip.vqvae import VQVAEConfig
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train")
+    for k in range(4):  # index 0 is held out for validation
+        photo(64, 48, seed=k).save(folder / f"im{k}.png")
+    return folder
+
+
+def test_train_resume_export_and_use(images, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    vq_cfg = VQVAEConfig(**TINY["vqvae"])
+    small = dict(batch=2, crop=32, save_every=2, log_every=1, warmup=1)
+    train.train_vqvae(images, run, vq_cfg, train.TrainConfig(steps=3, **small))
+    meta = train.train_vqvae(images, run, vq_cfg, train.TrainConfig(steps=5, **small))  # resumes at 3
+    assert meta["steps_done"] == 5
+    steps = [json.loads(line)["step"] for line in (run / "vqvae-log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5]
+
+    top, bottom = (PixelCNNConfig(**TINY[k]) for k in ("top_prior", "bottom_prior"))
+    meta = train.train_prior(images, run, top, bottom, train.TrainConfig(steps=3, **small))
+    assert meta["steps_done"] == 3 and (run / "prior.safetensors").exists()
+
+    root = tmp_path / "ckpt"
+    folder = train.export(run, root / "m")
+    val = train.validate(folder, images)
+    assert val["images"] == 1 and val["psnr"] > 0 and val["estimated_bpp"] > 0
+    entry = train.register(root, "m", quality=1, default=True, validation=val)
+    card = train.write_card(folder, entry, None).read_text()
+    assert entry["sha256"] in card and "vqvae" in card
+
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(root))
+    model = zoo.load("m")
+    assert codec.decompress(codec.compress(photo(30, 20), model)).image.size == (30, 20)
+
+
+def test_prior_crops_match_the_codec_condition():
+    """Training's cropped condition equals the codec's whole-map condition, cropped."""
+    import torch
+
+    torch.manual_seed(0)
+    prior = zoo.build(TINY)["bottom_prior"].eval()
+    top = torch.randint(0, 16, (7, 9))
+    full = prior.cond_canvas(prior.condition(top[None]))[0]
+    r, s = prior.cfg.reach, 4
+    with torch.no_grad():
+        for y in range(0, 14 - s + 1, 2):
+            for x in range(0, 18 - s + 1, 2):
+                crop = train.cond_canvas_crop(prior, top, y, x, s)
+                assert torch.allclose(crop, full[:, y : y + s + r, x : x + s + 2 * r], atol=1e-6)
