@@ -1,0 +1,43 @@
+"""The shipped default model, on a real photo crop (the crop is from the held-out validation
+split of the training folder, never trained on)."""
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ASSETS
+from vqzip import codec, container, zoo
+
+# MEASURE-ME: floor set from the measured PSNR of the shipped model on this crop
+PSNR_FLOOR = None
+
+
+@pytest.fixture(scope="module")
+def model():
+    return zoo.load(zoo.manifest()["default"])
+
+
+def test_manifest_hashes_match_the_weights():
+    root = zoo.checkpoints_dir()
+    for name, entry in zoo.manifest()["models"].items():
+        assert zoo.sha256_file(root / entry["folder"] / "model.safetensors") == entry["sha256"], name
+        assert (root / entry["folder"] / "MODEL_CARD.md").is_file()
+
+
+def test_end_to_end_on_a_photo_crop(model):
+    with Image.open(ASSETS / "photo.png") as im:
+        im = im.convert("RGB")
+    data = codec.compress(im, model)
+    header, streams = container.unpack(data)
+    assert header.model_hash == model.hash8
+    out = codec.decompress(data).image
+    assert out.size == im.size and out.mode == "RGB"
+    mse = np.mean((np.asarray(out, dtype=np.float64) - np.asarray(im, dtype=np.float64)) ** 2)
+    psnr = 10 * math.log10(255**2 / mse)
+    assert psnr > PSNR_FLOOR
+    bpp = 8 * len(data) / (im.width * im.height)
+    assert 0.05 < bpp < 1.0
+    # the coded streams are the priors' cross-entropy within 1%, plus at most 2 words a stream
+    ideal = sum(codec.estimated_bits(model, im).values())
+    assert 8 * sum(map(len, streams)) <= 1.01 * ideal + 2 * 64
