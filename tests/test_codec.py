@@ -60,3 +60,35 @@ def test_file_from_another_model_names_it(tiny):
                                              header.levels), streams)
     with pytest.raises(ModelError, match="other-model"):
         codec.decompress(forged)
+
+
+def test_exact_across_processes(tiny_checkpoints, tmp_path):
+    """Encoded in one process with 1 thread, decoded in another with 3: the same symbols."""
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import sys, torch, numpy as np
+sys.path.insert(0, {tests!r})
+from conftest import photo
+from vqzip import codec, zoo
+torch.set_num_threads(int(sys.argv[1]))
+model = zoo.load("tiny")
+pixels = np.asarray(photo(104, 80, seed=5))
+top, bottom = codec.encode_codes(model, pixels)
+if sys.argv[2] == "encode":
+    open(sys.argv[3], "wb").write(codec.compress(codec.Image.fromarray(pixels), model))
+    np.savez(sys.argv[3] + ".npz", top=top.numpy(), bottom=bottom.numpy())
+else:
+    _, _, t, b = codec.decode_codes(open(sys.argv[3], "rb").read())
+    ref = np.load(sys.argv[3] + ".npz")
+    assert np.array_equal(t.numpy(), ref["top"]) and np.array_equal(b.numpy(), ref["bottom"])
+    print("exact")
+""".format(tests=os.path.dirname(__file__))
+    env = {**os.environ, "VQZIP_CHECKPOINTS": str(tiny_checkpoints)}
+    path = str(tmp_path / "x.vqz")
+    subprocess.run([sys.executable, "-c", script, "1", "encode", path], check=True, env=env)
+    out = subprocess.run([sys.executable, "-c", script, "3", "decode", path], check=True, env=env,
+                         capture_output=True, text=True)
+    assert out.stdout.strip() == "exact"

@@ -1,0 +1,3 @@
+from vqzip.cli import run
+
+run()
