@@ -69,7 +69,7 @@ def main(argv=None) -> None:
     Console().print(table)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"model": name, "sha256": model.sha256, "images": str(args.images),
+        args.json.write_text(json.dumps({"model": name, "sha256": model.sha256, "images": str(args.images), "json": str(args.json),
                                          "threads": args.threads, "mean": mean, "rows": rows}, indent=2) + "\n")
 
 

@@ -310,8 +310,9 @@ def register(root: Path, name: str, quality: int, default: bool, validation: dic
     return entry
 
 
-def write_card(folder: Path, entry: dict, kodak: dict | None) -> Path:
-    """MODEL_CARD.md from the model's config.json (training record) and a bench/kodak.py result."""
+def write_card(folder: Path, entry: dict, kodak: dict | None, command: str | None = None) -> Path:
+    """MODEL_CARD.md from the model's config.json (training record), a bench/kodak.py result, and
+    the export command that made the folder."""
     cfg = json.loads((folder / "config.json").read_text())
     tr = cfg["training"]
     nets = zoo.build(cfg)
@@ -341,7 +342,9 @@ def write_card(folder: Path, entry: dict, kodak: dict | None) -> Path:
         t = m["train"]
         lines.append(f"| {phase} | {m['steps_done']} | {t['batch']} | {t['crop']} px | {t['lr']} cosine to {t['min_lr']} | "
                      f"{m['wall_seconds'] / 60:.1f} min | {m.get('hardware', '?')}, {m['torch_threads']} threads | `{m['command']}` |")
-    lines += ["", "Then: `vqzip train export --run RUN --name NAME --data ../shared/data/train --default --kodak FILE`.", ""]
+    lines += [""] + [f"- {p}: {tr[p]['launched_as']}" for p in ("vqvae", "prior") if "launched_as" in tr[p]]
+    lines += ["- Wall times are as measured on a shared machine: other work ran on the same cores at times.",
+              f"- Packed by `{command or command_line()}`.", ""]
     val = entry.get("validation")
     if val:
         lines += ["## Validation (31 held-out training-set images)",
@@ -352,7 +355,7 @@ def write_card(folder: Path, entry: dict, kodak: dict | None) -> Path:
                   "| mean bpp (file size) | priors' estimate | mean PSNR-RGB | compress s | decompress s |",
                   "|---|---|---|---|---|",
                   f"| {k['bpp']:.4f} | {k['estimated_bpp']:.4f} | {k['psnr']:.2f} dB | {k['encode_s']:.2f} | {k['decode_s']:.2f} |",
-                  "", f"Measured by `python bench/kodak.py ../shared/data/kodak --json ...` with the model loaded once,",
+                  "", f"Measured by `python bench/kodak.py {kodak['images']} --json {kodak['json']}` with the model loaded once,",
                   f"{kodak['threads']} torch threads for the VQ-VAE (the priors always run on one thread).", ""]
     path = folder / "MODEL_CARD.md"
     path.write_text("\n".join(lines))
