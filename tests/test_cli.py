@@ -30,6 +30,17 @@ def test_compress_decompress_info(workdir, capsys):
     assert leftovers(workdir) == []
 
 
+def test_outputs_get_the_umask_permissions(workdir):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        assert main(["compress", str(workdir / "img.png")]) == 0
+    finally:
+        os.umask(old)
+    assert (workdir / "img.vqz").stat().st_mode & 0o777 == 0o644
+
+
 def test_default_names_and_overwrite_refusal(workdir, capsys):
     assert main(["compress", str(workdir / "img.png")]) == 0
     before = (workdir / "img.vqz").read_bytes()

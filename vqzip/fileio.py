@@ -23,9 +23,16 @@ def write_atomic(output: Path, data: bytes) -> None:
     """Write data to a temporary file beside output, then rename it into place."""
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent or ".")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would have given
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, output)
     except BaseException:  # Ctrl-C included: no partial file remains
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
