@@ -18,7 +18,7 @@ def test_round_trip_sizes(tiny, size):
 
 def test_decoded_symbols_are_the_coded_ones(tiny):
     pixels = np.asarray(photo(96, 64))
-    top, bottom = codec.encode_codes(tiny, pixels)
+    top, bottom = codec.encode_codes(tiny.vqvae, pixels)
     _, _, dtop, dbottom = codec.decode_codes(codec.compress(Image.fromarray(pixels), tiny))
     assert torch.equal(dtop, top) and torch.equal(dbottom, bottom)
 
@@ -45,7 +45,7 @@ def test_exact_across_thread_counts(tiny, enc_threads, dec_threads):
         torch.set_num_threads(enc_threads)
         pixels = np.asarray(photo(120, 72, seed=3))
         data = codec.compress(Image.fromarray(pixels), tiny)
-        top, bottom = codec.encode_codes(tiny, pixels)  # the codes compress coded
+        top, bottom = codec.encode_codes(tiny.vqvae, pixels)  # the codes compress coded
         torch.set_num_threads(dec_threads)
         _, _, dtop, dbottom = codec.decode_codes(data)
     finally:
@@ -76,7 +76,7 @@ from vqzip import codec, zoo
 torch.set_num_threads(int(sys.argv[1]))
 model = zoo.load("tiny")
 pixels = np.asarray(photo(104, 80, seed=5))
-top, bottom = codec.encode_codes(model, pixels)
+top, bottom = codec.encode_codes(model.vqvae, pixels)
 if sys.argv[2] == "encode":
     open(sys.argv[3], "wb").write(codec.compress(codec.Image.fromarray(pixels), model))
     np.savez(sys.argv[3] + ".npz", top=top.numpy(), bottom=bottom.numpy())

@@ -45,16 +45,17 @@ def to_rgb_array(image: Image.Image) -> tuple[np.ndarray, str]:
 
 
 @torch.no_grad()
-def encode_codes(model: zoo.CodecModel, pixels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_codes(vqvae: VQVAE, pixels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """(H, W, 3) uint8 -> top (h/8, w/8) and bottom (h/4, w/4) code maps of the padded image."""
     x = VQVAE.normalize(torch.from_numpy(pixels.transpose(2, 0, 1).astype(np.float32))[None])
-    top, bottom = model.vqvae.encode(pad_to_stride(x, STRIDE))
+    top, bottom = vqvae.encode(pad_to_stride(x, STRIDE))
     return top[0], bottom[0]
 
 
 @torch.no_grad()
-def decode_pixels(model: zoo.CodecModel, top: torch.Tensor, bottom: torch.Tensor, width: int, height: int) -> np.ndarray:
-    x = model.vqvae.decode(top[None], bottom[None])[0, :, :height, :width]
+def decode_pixels(vqvae: VQVAE, top: torch.Tensor, bottom: torch.Tensor, width: int, height: int) -> np.ndarray:
+    """Code maps -> (height, width, 3) uint8, cropped from the padded reconstruction."""
+    x = vqvae.decode(top[None], bottom[None])[0, :, :height, :width]
     return ((x + 0.5) * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
@@ -62,7 +63,7 @@ def compress(image: Image.Image, model: zoo.CodecModel) -> bytes:
     """Encode a PIL image with `model`; returns the bytes of a .vqz file."""
     pixels, mode = to_rgb_array(image)
     height, width = pixels.shape[:2]
-    top, bottom = encode_codes(model, pixels)
+    top, bottom = encode_codes(model.vqvae, pixels)
     streams = []
     for prior, codes, cond in ((model.top_prior, top, None), (model.bottom_prior, bottom, top)):
         enc = SymbolEncoder()
@@ -76,10 +77,6 @@ def compress(image: Image.Image, model: zoo.CodecModel) -> bytes:
         streams.append(enc.to_bytes())
     header = container.Header(width, height, mode, model.name, model.hash8, (tuple(top.shape), tuple(bottom.shape)))
     return container.pack(header, streams)
-
-
-def read_header(data: bytes) -> container.Header:
-    return container.unpack(data)[0]
 
 
 def model_for(header: container.Header) -> zoo.CodecModel:
@@ -113,13 +110,13 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None):
 def decompress(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
     """Decode .vqz bytes to an image of the original size and mode."""
     header, model, top, bottom = decode_codes(data, model)
-    image = Image.fromarray(decode_pixels(model, top, bottom, header.width, header.height), "RGB")
+    image = Image.fromarray(decode_pixels(model.vqvae, top, bottom, header.width, header.height), "RGB")
     return Decoded(image.convert("L") if header.mode == "L" else image, header)
 
 
 @torch.no_grad()
 def estimated_bits(model: zoo.CodecModel, image: Image.Image) -> dict[str, float]:
     """The priors' teacher-forced ideal code length, in bits, per level (for reporting overhead)."""
-    top, bottom = encode_codes(model, to_rgb_array(image)[0])
+    top, bottom = encode_codes(model.vqvae, to_rgb_array(image)[0])
     return {"top": float(model.top_prior.nll_bits(top[None])[0]),
             "bottom": float(model.bottom_prior.nll_bits(bottom[None], top[None])[0])}

@@ -27,7 +27,9 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from priors.pixelcnn import PixelCNN
 from vqzip import data, zoo
+from vqzip.codec import decode_pixels, encode_codes
 from vqzip.vqvae import VQVAE, VQVAEConfig
 
 
@@ -172,13 +174,10 @@ def load_vqvae(run: Path) -> VQVAE:
 
 @torch.no_grad()
 def extract_codes(vqvae: VQVAE, files: list[Path]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(top, bottom) code maps of whole images, exactly as the codec computes them."""
-    from vqzip.codec import encode_codes  # the codec's own path, so the priors learn its codes
-
-    holder = type("M", (), {"vqvae": vqvae})
+    """(top, bottom) code maps of whole images, through the codec's own path."""
     out = []
     for f in files:
-        top, bottom = encode_codes(holder, data.load_rgb(f))
+        top, bottom = encode_codes(vqvae, data.load_rgb(f))
         out.append((top.numpy().astype(np.int16), bottom.numpy().astype(np.int16)))
     return out
 
@@ -217,8 +216,6 @@ def cond_canvas_crop(prior, top: torch.Tensor, y: int, x: int, size: int) -> tor
 class PriorPair(torch.nn.Module):
     def __init__(self, top_cfg, bottom_cfg):
         super().__init__()
-        from priors.pixelcnn import PixelCNN
-
         self.top_prior, self.bottom_prior = PixelCNN(top_cfg), PixelCNN(bottom_cfg)
 
 
@@ -269,14 +266,12 @@ def train_prior(data_dir, out, top_cfg, bottom_cfg, cfg: TrainConfig, progress=N
 @torch.no_grad()
 def validate(folder: Path, data_dir) -> dict:
     """PSNR and the priors' teacher-forced bpp of an exported model on the held-out validation images."""
-    from vqzip.codec import decode_pixels, encode_codes
-
     model = zoo.load_folder(folder)
     psnr, bpp = [], []
     for f in data.split(data.list_images(data_dir), "val"):
         pixels = data.load_rgb(f)
-        top, bottom = encode_codes(model, pixels)
-        rec = decode_pixels(model, top, bottom, pixels.shape[1], pixels.shape[0])
+        top, bottom = encode_codes(model.vqvae, pixels)
+        rec = decode_pixels(model.vqvae, top, bottom, pixels.shape[1], pixels.shape[0])
         mse = np.mean((rec.astype(np.float64) - pixels) ** 2)
         psnr.append(10 * math.log10(255**2 / mse))
         bits = model.top_prior.nll_bits(top[None]) + model.bottom_prior.nll_bits(bottom[None], top[None])
@@ -324,7 +319,7 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, command: str | Non
         "prior for each level, the bottom one conditioned on the top codes.",
         "",
         f"- weights: `model.safetensors`, sha256 `{entry['sha256']}`",
-        f"- parameters: " + ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in params.items()),
+        "- parameters: " + ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in params.items()),
         f"- codebooks: top {cfg['vqvae']['top_codes']}, bottom {cfg['vqvae']['bottom_codes']} codes of dimension {cfg['vqvae']['code_dim']}",
         f"- prior reach: {cfg['top_prior']['first_kernel'] // 2 + cfg['top_prior']['blocks']} rows up and columns aside",
         "",

@@ -33,8 +33,6 @@ class VQVAEConfig:
     commitment: float = 0.25
     decay: float = 0.99
 
-    stride = 8  # of the top level; the bottom level is at 1/4
-
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -109,5 +107,5 @@ def pad_to_stride(x: torch.Tensor, stride: int) -> torch.Tensor:
     ph, pw = -h % stride, -w % stride
     if ph == 0 and pw == 0:
         return x
-    # replicate needs the pad to be smaller than the size for reflect; replicate has no such limit
+    # replicate, unlike reflect, takes any pad size: a 1x1 image pads to 8x8
     return F.pad(x, (0, pw, 0, ph), mode="replicate")
