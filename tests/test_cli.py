@@ -65,11 +65,15 @@ def test_never_overwrites_its_input_even_with_force(workdir, capsys):
     (["decompress", "missing.vqz"], 1, "missing.vqz: No such file"),
     (["compress", "img.png", "--quality", "9"], 1, "no model for quality 9"),
     (["compress", "img.png", "-m", "nope"], 1, "unknown model 'nope'"),
+    (["compress", "img.png", "-o", "no/such/dir/x.vqz"], 1, "folder no/such/dir does not exist"),
+    (["compress", "img.txt"], 1, "cannot identify image file"),
+    (["compress", "."], 1, ".: Is a directory"),
     (["compress"], 2, "Missing argument"),
     (["frobnicate"], 2, "No such command"),
 ])
 def test_errors_exit_codes(workdir, capsys, monkeypatch, args, code, message):
     monkeypatch.chdir(workdir)
+    (workdir / "img.txt").write_text("not an image")
     assert main(args) == code
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err

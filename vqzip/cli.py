@@ -19,7 +19,7 @@ from rich.table import Table
 
 from vqzip import __version__
 from vqzip.errors import VqzError
-from vqzip.fileio import check_output, write_atomic
+from vqzip.fileio import check_input, check_output, write_atomic
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="vqzip: a learned image codec (hierarchical VQ-VAE + PixelCNN priors + range coding).")
@@ -34,10 +34,7 @@ def _reported():
     try:
         yield
     except (VqzError, OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
-        if isinstance(e, OSError) and e.filename:
-            msg = f"{e.filename}: {e.strerror}"
-        else:
-            msg = str(e) if isinstance(e, VqzError) else f"{type(e).__name__}: {e}"
+        msg = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
         err.print(f"vqzip: error: {msg}", markup=False)
         raise typer.Exit(1)
     except KeyboardInterrupt:
@@ -77,6 +74,7 @@ def compress(
     from vqzip import codec
 
     with _reported():
+        check_input(input)
         output = output or input.with_suffix(".vqz")
         check_output(output, [input], force)
         m = _model(model, quality)
@@ -101,6 +99,7 @@ def decompress(
     from vqzip import codec
 
     with _reported():
+        check_input(input)
         output = output or input.with_suffix(".png")
         check_output(output, [input], force)
         t = time.perf_counter()
@@ -119,6 +118,7 @@ def info(input: Path = typer.Argument(..., help="A .vqz file.")):
     from vqzip import container, zoo
 
     with _reported():
+        check_input(input)
         data = input.read_bytes()
         header, payloads = container.unpack(data)
         installed = zoo.name_for_hash(header.model_hash)

@@ -8,6 +8,14 @@ from pathlib import Path
 from vqzip.errors import VqzError
 
 
+def check_input(path: Path) -> None:
+    """An existing regular file (a directory or a missing path gets a one-line error)."""
+    if not path.exists():
+        raise VqzError(f"{path}: No such file or directory")
+    if path.is_dir():
+        raise VqzError(f"{path}: Is a directory")
+
+
 def check_output(output: Path, inputs: list[Path], force: bool) -> None:
     """Refuse to write over an input (ever) or an existing file (without force)."""
     for inp in inputs:
@@ -17,6 +25,8 @@ def check_output(output: Path, inputs: list[Path], force: bool) -> None:
         raise VqzError(f"{output} already exists; not overwritten (use -f to overwrite)")
     if output.exists() and output.is_dir():
         raise VqzError(f"{output} is a directory")
+    if not output.absolute().parent.is_dir():
+        raise VqzError(f"{output}: folder {output.parent} does not exist")
 
 
 def write_atomic(output: Path, data: bytes) -> None:
