@@ -5,9 +5,10 @@
                                               logits (K, H, W) ◄── 1x1 head ┘
 
 All convolutions are valid; the canvas carries R rows above and C columns left and right of
-the map, filled with the learned OUT token. A canvas of (R+1) x (2C+1) around one position
-gives exactly that position's logits, so decoding evaluates small windows and training and
-rate estimation evaluate whole maps, through the same `forward`.
+the map, filled with the learned OUT token, so nothing outside the causal window reaches a
+position through padding. Training and rate estimation run `forward` over whole maps;
+coding evaluates the same layers one wavefront at a time with cached activations
+(`priors.decode`), tested against `forward`.
 
 The bottom prior's condition is the top map, turned into features by a small non-causal net
 (the decoder knows the whole top map before it starts on the bottom one) and upsampled x2.

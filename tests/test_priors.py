@@ -76,8 +76,8 @@ def test_wavefronts_cover_each_position_once_after_its_context(shape):
 
 
 @pytest.mark.parametrize("cond", [False, True], ids=["top", "bottom|top"])
-def test_window_walk_matches_full_pass(cond):
-    """The wavefront's windows give the same distributions as one teacher-forced pass."""
+def test_cached_walk_matches_full_pass(cond):
+    """The cached wavefront walk gives the same distributions as one teacher-forced pass."""
     prior = make(cond)
     codes = torch.randint(0, 12, (1, 8, 10))
     top = torch.randint(0, 7, (1, 4, 5)) if cond else None
