@@ -1,0 +1,142 @@
+"""Speed and memory of the codec, as a table (issue 3's targets are judged here, not in tests).
+
+    python bench/speed.py ../shared/data/kodak            # 4 Kodak images and a 3840x2160 case
+    python bench/speed.py ../shared/data/kodak --images 24 --no-4k
+
+Rows, per Kodak image (mean over --images), 2 torch threads, model loaded once and warmed up:
+compress and decompress seconds; the same as whole processes (`python -m vqzip`, imports and
+model load included) with their peak RSS; prior decoding alone (both walks, range decoder
+included) against one teacher-forced pass of both priors at the same thread count (one); the
+naive loop, one full network call per code, timed on a crop and scaled per symbol; and a
+3840x2160 image (Kodak's kodim01 resized), compressed and decompressed as whole processes.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from priors.decode import one_thread
+from vqzip import codec, data, zoo
+
+
+def timed(fn, *args):
+    t = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t
+
+
+def process(args: list[str]) -> tuple[float, float]:
+    """Seconds and peak RSS (MB) of `python -m vqzip ARGS` in a fresh process."""
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _RSS, *args], capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip())
+    return seconds, float(proc.stdout.strip().splitlines()[-1]) / 1024
+
+
+# runs the CLI in-process and prints its peak RSS in kB (Linux's ru_maxrss unit)
+_RSS = """
+import resource, sys
+from vqzip.cli import main
+code = main(sys.argv[1:])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+sys.exit(code)
+"""
+
+
+@torch.no_grad()
+def teacher_forced_pass(model: zoo.CodecModel, top: torch.Tensor, bottom: torch.Tensor) -> float:
+    """Seconds for one parallel pass of both priors over whole maps, on one thread as the walk."""
+    with one_thread():
+        _, s = timed(lambda: (model.top_prior.nll_bits(top[None]), model.bottom_prior.nll_bits(bottom[None], top[None])))
+    return s
+
+
+@torch.no_grad()
+def naive_per_symbol(model: zoo.CodecModel, bottom: torch.Tensor, top: torch.Tensor, size: int = 16) -> float:
+    """Seconds per code of the obvious decoder: the whole bottom prior re-run for every code of
+    a size x size crop (the map up to that code, later codes unknown)."""
+    prior = model.bottom_prior
+    b, t = bottom[:size, :size], top[: size // 2, : size // 2]
+    cond = prior.cond_canvas(prior.condition(t[None]))
+    known = torch.full_like(b, prior.out_token)
+    with one_thread():
+        start = time.perf_counter()
+        for i in range(size):
+            for j in range(size):
+                prior(prior.canvas(known[None]), cond)[0, :, i, j].softmax(0)
+                known[i, j] = b[i, j]
+        return (time.perf_counter() - start) / size**2
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("kodak", type=Path, help="folder of Kodak images")
+    ap.add_argument("--images", type=int, default=4, help="how many Kodak images to average over")
+    ap.add_argument("--no-4k", action="store_true", help="skip the 3840x2160 case")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    model = zoo.load(zoo.manifest()["default"])
+    codec.compress(Image.new("RGB", (64, 64)), model)  # first calls at new shapes are slow
+    rows: dict[str, list[float]] = {}
+
+    def add(name, value):
+        rows.setdefault(name, []).append(value)
+
+    paths = data.list_images(args.kodak)[: args.images]
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in paths:
+            with Image.open(path) as im:
+                im.load()
+            coded, enc = timed(codec.compress, im, model)
+            _, dec = timed(codec.decompress, coded, model)
+            (_, _, top, bottom), walk = timed(codec.decode_codes, coded, model)
+            symbols = top.numel() + bottom.numel()
+            parallel = teacher_forced_pass(model, top, bottom)
+            add("compress, model loaded (s)", enc)
+            add("decompress, model loaded (s)", dec)
+            add("prior decoding: both walks + range decoder (s)", walk)
+            add("one teacher-forced pass of both priors, 1 thread (s)", parallel)
+            add("walk / teacher-forced pass (x)", walk / parallel)
+            add("symbols per second (walk)", symbols / walk)
+            vqz, png = Path(tmp) / "x.vqz", Path(tmp) / "x.png"
+            s, rss = process(["compress", str(path), "-o", str(vqz), "-f"])
+            add("compress, whole process (s)", s)
+            add("compress, whole process peak RSS (MB)", rss)
+            s, rss = process(["decompress", str(vqz), "-o", str(png), "-f"])
+            add("decompress, whole process (s)", s)
+            add("decompress, whole process peak RSS (MB)", rss)
+        naive = naive_per_symbol(model, bottom, top)
+        add("naive loop, one network call per code (s per code, 16x16 crop)", naive)
+        add("naive loop scaled to the last image (s)", naive * symbols)
+        add("walk speed-up over the naive loop (x)", naive * symbols / walk)
+        if not args.no_4k:
+            with Image.open(paths[0]) as im:
+                im.convert("RGB").resize((3840, 2160), Image.LANCZOS).save(Path(tmp) / "4k.png")
+            s, rss = process(["compress", str(Path(tmp) / "4k.png"), "-o", str(Path(tmp) / "4k.vqz"), "-f"])
+            add("3840x2160 compress, whole process (s)", s)
+            add("3840x2160 compress, peak RSS (MB)", rss)
+            s, rss = process(["decompress", str(Path(tmp) / "4k.vqz"), "-o", str(Path(tmp) / "4k-out.png"), "-f"])
+            add("3840x2160 decompress, whole process (s)", s)
+            add("3840x2160 decompress, peak RSS (MB)", rss)
+
+    table = Table("measure", "value", title=f"vqzip speed: {model.name}, {len(paths)} Kodak image(s), 2 threads")
+    for name, values in rows.items():
+        v = float(np.mean(values))
+        table.add_row(name, f"{v:.4f}" if v < 0.01 else f"{v:,.2f}")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
