@@ -59,10 +59,14 @@ def run(prior: PixelCNN, height: int, width: int, step: Step, cond_codes: torch.
 
 
 class _Walk:
-    """Per-layer activation caches over the canvas, filled one wavefront at a time."""
+    """Per-layer activation caches over the canvas, filled one wavefront at a time.
+
+    `_layer` and the head loop compute, position by position, what `PixelCNN.forward` computes
+    for whole maps (the first masked conv, then each `GatedBlock`, then ReLU/1x1 pairs);
+    tests/test_priors.py checks that the two agree."""
 
     def __init__(self, prior: PixelCNN, height: int, width: int, cond_codes: torch.Tensor | None):
-        self.prior, self.height, self.width = prior, height, width
+        self.prior = prior
         self.r = prior.cfg.reach
         self.canvas = prior.canvas(torch.full((1, height, width), prior.out_token, dtype=torch.long))[0]
         self.hc, self.wc = self.canvas.shape
@@ -75,11 +79,10 @@ class _Walk:
         # layer l is defined where its whole input window lies on the canvas: offset off_l
         self.offsets = [prior.first.rows_above + b for b in range(len(prior.blocks) + 1)]
         self.acts = [torch.zeros(self.hc, self.wc, c) for _ in self.offsets]
-        self.first = _flat(prior.first)
-        self.blocks = [(_flat(b.conv), _flat1x1(b.cond) if b.cond is not None else None, _flat1x1(b.out))
-                       for b in prior.blocks]
-        head = [m for m in prior.head if isinstance(m, torch.nn.Conv2d)]
-        self.head = [_flat1x1(m) for m in head]
+        self.first = _flat(prior.first), _window(prior.first)
+        self.blocks = [(_flat(b.conv), _window(b.conv), _flat1x1(b.cond) if b.cond is not None else None,
+                        _flat1x1(b.out)) for b in prior.blocks]
+        self.head = [_flat1x1(m) for m in prior.head if isinstance(m, torch.nn.Conv2d)]  # each after a ReLU
 
     def run(self, step: Step) -> torch.Tensor:
         r, first_reach = self.r, self.prior.first.rows_above
@@ -103,12 +106,12 @@ class _Walk:
 
     def _layer(self, layer: int, y: torch.Tensor, x: torch.Tensor) -> None:
         if layer == 0:
-            w, b = self.first
-            a = F.linear(_patches(self.embedded, y, x, self.prior.first), w, b)
+            (w, b), window = self.first
+            a = F.linear(_patches(self.embedded, y, x, window), w, b)
         else:
-            (w, b), cond, (wo, bo) = self.blocks[layer - 1]
+            (w, b), window, cond, (wo, bo) = self.blocks[layer - 1]
             below = self.acts[layer - 1]
-            a = F.linear(_patches(below, y, x, self.prior.blocks[layer - 1].conv), w, b)
+            a = F.linear(_patches(below, y, x, window), w, b)
             if cond is not None:
                 a = a + F.linear(self.cond[y, x], *cond)
             t, s = a.chunk(2, 1)
@@ -125,8 +128,13 @@ def _flat1x1(conv: torch.nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
     return conv.weight.flatten(1), conv.bias
 
 
-def _patches(act: torch.Tensor, y: torch.Tensor, x: torch.Tensor, conv: MaskedConv2d) -> torch.Tensor:
+def _window(conv: MaskedConv2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column offsets of a masked conv's input window around its output position."""
+    return (torch.arange(-conv.rows_above, 1).view(1, -1, 1),
+            torch.arange(-conv.cols_each_side, conv.cols_each_side + 1).view(1, 1, -1))
+
+
+def _patches(act: torch.Tensor, y: torch.Tensor, x: torch.Tensor, window) -> torch.Tensor:
     """(n, rows*cols*C) windows of act (H, W, C) ending at rows y, centred on columns x."""
-    dy = torch.arange(-conv.rows_above, 1).view(1, -1, 1)
-    dx = torch.arange(-conv.cols_each_side, conv.cols_each_side + 1).view(1, 1, -1)
+    dy, dx = window
     return act[y.view(-1, 1, 1) + dy, x.view(-1, 1, 1) + dx].flatten(1)  # (n, rows, cols, C) flattened
