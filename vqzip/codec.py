@@ -24,6 +24,11 @@ from vqzip.errors import FormatError, ModelError
 from vqzip.vqvae import VQVAE, pad_to_stride
 
 STRIDE = 8
+# The VQ-VAE runs over horizontal stripes of STRIPE image rows, each with MARGIN rows of
+# context above and below: more than its encoder's (~80 px) and decoder's (~30 px) receptive
+# fields, so stripes join without seams, and a 4K image needs a stripe's memory, not its own.
+STRIPE = 512
+MARGIN = 128
 
 
 @dataclass(frozen=True)
@@ -44,19 +49,34 @@ def to_rgb_array(image: Image.Image) -> tuple[np.ndarray, str]:
     return np.asarray(image.convert("RGB")), mode
 
 
+def _stripes(rows: int, stripe: int, margin: int):
+    """(start, stop, context start, context stop) of each stripe of `rows` rows."""
+    for y0 in range(0, rows, stripe):
+        y1 = min(y0 + stripe, rows)
+        yield y0, y1, max(0, y0 - margin), min(rows, y1 + margin)
+
+
 @torch.no_grad()
-def encode_codes(vqvae: VQVAE, pixels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_codes(vqvae: VQVAE, pixels: np.ndarray, stripe: int = STRIPE) -> tuple[torch.Tensor, torch.Tensor]:
     """(H, W, 3) uint8 -> top (h/8, w/8) and bottom (h/4, w/4) code maps of the padded image."""
-    x = VQVAE.normalize(torch.from_numpy(pixels.transpose(2, 0, 1).astype(np.float32))[None])
-    top, bottom = vqvae.encode(pad_to_stride(x, STRIDE))
-    return top[0], bottom[0]
+    x = pad_to_stride(VQVAE.normalize(torch.from_numpy(pixels.transpose(2, 0, 1).astype(np.float32))[None]), STRIDE)
+    tops, bottoms = [], []
+    for y0, y1, a, b in _stripes(x.shape[-2], stripe, MARGIN):
+        top, bottom = vqvae.encode(x[..., a:b, :])
+        tops.append(top[0, (y0 - a) // 8 : (y1 - a) // 8])
+        bottoms.append(bottom[0, (y0 - a) // 4 : (y1 - a) // 4])
+    return torch.cat(tops), torch.cat(bottoms)
 
 
 @torch.no_grad()
-def decode_pixels(vqvae: VQVAE, top: torch.Tensor, bottom: torch.Tensor, width: int, height: int) -> np.ndarray:
+def decode_pixels(vqvae: VQVAE, top: torch.Tensor, bottom: torch.Tensor, width: int, height: int,
+                  stripe: int = STRIPE) -> np.ndarray:
     """Code maps -> (height, width, 3) uint8, cropped from the padded reconstruction."""
-    x = vqvae.decode(top[None], bottom[None])[0, :, :height, :width]
-    return ((x + 0.5) * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    out = []
+    for r0, r1, a, b in _stripes(top.shape[0], stripe // 8, MARGIN // 8):  # in top-code rows
+        x = vqvae.decode(top[None, a:b], bottom[None, 2 * a : 2 * b])[0, :, 8 * (r0 - a) : 8 * (r1 - a)]
+        out.append(((x + 0.5) * 255).round().clamp(0, 255).to(torch.uint8))
+    return torch.cat(out, 1)[:, :height, :width].permute(1, 2, 0).numpy()
 
 
 def compress(image: Image.Image, model: zoo.CodecModel) -> bytes:
