@@ -72,14 +72,13 @@ class _Walk:
         self.hc, self.wc = self.canvas.shape
         c = prior.cfg.channels
         # caches are channels-last, (Hc, Wc, C): a gathered position is one contiguous row
-        self.embedded = prior.embed(self.canvas)
         self.cond = None
         if cond_codes is not None:
             self.cond = prior.cond_canvas(prior.condition(cond_codes[None]))[0].permute(1, 2, 0).contiguous()
         # layer l is defined where its whole input window lies on the canvas: offset off_l
         self.offsets = [prior.first.rows_above + b for b in range(len(prior.blocks) + 1)]
         self.acts = [torch.zeros(self.hc, self.wc, c) for _ in self.offsets]
-        self.first = _flat(prior.first), _window(prior.first)
+        self.first = _tap_tables(prior)
         self.blocks = [(_flat(b.conv), _window(b.conv), _flat1x1(b.cond) if b.cond is not None else None,
                         _flat1x1(b.out)) for b in prior.blocks]
         self.head = [_flat1x1(m) for m in prior.head if isinstance(m, torch.nn.Conv2d)]  # each after a ReLU
@@ -101,13 +100,13 @@ class _Walk:
             probs = torch.softmax(h, dim=1).numpy()
             symbols = torch.from_numpy(np.asarray(step(probs, ys[emit] - r, xs[emit] - r), dtype=np.int64))
             self.canvas[y, x] = symbols
-            self.embedded[y, x] = self.prior.embed(symbols)
         return self.canvas[r:, r:-r].clone()
 
     def _layer(self, layer: int, y: torch.Tensor, x: torch.Tensor) -> None:
         if layer == 0:
-            (w, b), window = self.first
-            a = F.linear(_patches(self.embedded, y, x, window), w, b)
+            tables, dy, dx, bias = self.first
+            codes = self.canvas[y.view(-1, 1) + dy, x.view(-1, 1) + dx]  # (n, taps)
+            a = tables[torch.arange(len(dy)), codes].sum(1) + bias
         else:
             (w, b), window, cond, (wo, bo) = self.blocks[layer - 1]
             below = self.acts[layer - 1]
@@ -122,6 +121,16 @@ class _Walk:
 def _flat(conv: MaskedConv2d) -> tuple[torch.Tensor, torch.Tensor]:
     """A masked conv's weight as a matrix over flattened (rows, cols, C) patches."""
     return (conv.weight * conv.mask).permute(0, 2, 3, 1).flatten(1), conv.bias
+
+
+def _tap_tables(prior: PixelCNN):
+    """The first layer as lookups: embedding then masked conv is, per unmasked tap, a fixed
+    (codes, C) table, so a position's first activation is a sum of one row per tap."""
+    conv = prior.first
+    w = conv.weight * conv.mask
+    taps = conv.mask[0, 0].nonzero()  # (taps, 2): rows and columns of the unmasked taps
+    tables = torch.stack([prior.embed.weight @ w[:, :, i, j].t() for i, j in taps.tolist()])
+    return tables, taps[:, 0] - conv.rows_above, taps[:, 1] - conv.cols_each_side, conv.bias
 
 
 def _flat1x1(conv: torch.nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
