@@ -104,9 +104,9 @@ class _Walk:
 
     def _layer(self, layer: int, y: torch.Tensor, x: torch.Tensor) -> None:
         if layer == 0:
-            tables, dy, dx, bias = self.first
+            tables, taps, dy, dx, bias = self.first
             codes = self.canvas[y.view(-1, 1) + dy, x.view(-1, 1) + dx]  # (n, taps)
-            a = tables[torch.arange(len(dy)), codes].sum(1) + bias
+            a = tables[taps, codes].sum(1) + bias
         else:
             (w, b), window, cond, (wo, bo) = self.blocks[layer - 1]
             below = self.acts[layer - 1]
@@ -130,7 +130,7 @@ def _tap_tables(prior: PixelCNN):
     w = conv.weight * conv.mask
     taps = conv.mask[0, 0].nonzero()  # (taps, 2): rows and columns of the unmasked taps
     tables = torch.stack([prior.embed.weight @ w[:, :, i, j].t() for i, j in taps.tolist()])
-    return tables, taps[:, 0] - conv.rows_above, taps[:, 1] - conv.cols_each_side, conv.bias
+    return tables, torch.arange(len(taps)), taps[:, 0] - conv.rows_above, taps[:, 1] - conv.cols_each_side, conv.bias
 
 
 def _flat1x1(conv: torch.nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:

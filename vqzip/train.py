@@ -305,9 +305,9 @@ def register(root: Path, name: str, quality: int, default: bool, validation: dic
     return entry
 
 
-def write_card(folder: Path, entry: dict, kodak: dict | None, command: str | None = None) -> Path:
+def write_card(folder: Path, entry: dict, kodak: dict | None) -> Path:
     """MODEL_CARD.md from the model's config.json (training record), a bench/kodak.py result, and
-    the export command that made the folder."""
+    the running export command."""
     cfg = json.loads((folder / "config.json").read_text())
     tr = cfg["training"]
     nets = zoo.build(cfg)
@@ -339,10 +339,10 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, command: str | Non
                      f"{m['wall_seconds'] / 60:.1f} min | {m.get('hardware', '?')}, {m['torch_threads']} threads | `{m['command']}` |")
     lines += [""] + [f"- {p}: {tr[p]['launched_as']}" for p in ("vqvae", "prior") if "launched_as" in tr[p]]
     lines += ["- Wall times are as measured on a shared machine: other work ran on the same cores at times.",
-              f"- Packed by `{command or command_line()}`.", ""]
+              f"- Packed by `{command_line()}`.", ""]
     val = entry.get("validation")
     if val:
-        lines += ["## Validation (31 held-out training-set images)",
+        lines += [f"## Validation ({val['images']} held-out training-set images)",
                   f"PSNR {val['psnr']:.2f} dB, priors' estimated rate {val['estimated_bpp']:.4f} bpp.", ""]
     if kodak:
         k = kodak["mean"]
