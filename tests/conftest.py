@@ -30,7 +30,10 @@ def tiny_checkpoints(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("checkpoints")
     torch.manual_seed(0)
     nets = zoo.build(TINY)
-    zoo.save_folder(root / "tiny", zoo.state_tensors(nets), {"name": "tiny", **TINY})
+    rng = np.random.default_rng(0)
+    maps = [(rng.integers(0, 16, (6, 8)), rng.integers(0, 32, (12, 16))) for _ in range(4)]
+    fixed = train.fixed_point_priors(nets["top_prior"], nets["bottom_prior"], maps)
+    zoo.save_folder(root / "tiny", zoo.model_tensors(nets["vqvae"], fixed), {"name": "tiny", **TINY})
     train.register(root, "tiny", quality=1, default=True)
     return root
 

@@ -2,7 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from priors.decode import run, wavefronts
+from priors import fixedpoint
+from priors.calibrate import calibrate
+from priors.decode import teacher_forced, walk, wavefronts
+from priors.fixedpoint import FixedPointPrior
 from priors.masked import MaskedConv2d
 from priors.pixelcnn import PixelCNN, PixelCNNConfig
 
@@ -75,19 +78,80 @@ def test_wavefronts_cover_each_position_once_after_its_context(shape):
     assert (done >= 0).all()
 
 
-@pytest.mark.parametrize("cond", [False, True], ids=["top", "bottom|top"])
-def test_cached_walk_matches_full_pass(cond):
-    """The cached wavefront walk gives the same distributions as one teacher-forced pass."""
-    prior = make(cond)
-    codes = torch.randint(0, 12, (1, 8, 10))
-    top = torch.randint(0, 7, (1, 4, 5)) if cond else None
-    full = torch.softmax(logits(prior, codes, top), 0)
-    seen = []
+def fixed(prior: PixelCNN, cond: bool) -> FixedPointPrior:
+    g = torch.Generator().manual_seed(2)
+    maps = [(torch.randint(0, 12, (8, 10), generator=g), torch.randint(0, 7, (4, 5), generator=g) if cond else None)
+            for _ in range(3)]
+    return FixedPointPrior(prior.cfg, calibrate(prior, maps))
+
+
+def sample(cond: bool, seed: int = 3):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 12, (H, W), generator=g), torch.randint(0, 7, (H // 2, W // 2), generator=g) if cond else None
+
+
+def walked(prior: FixedPointPrior, codes: torch.Tensor, top) -> tuple[torch.Tensor, list[np.ndarray]]:
+    """Decode-side walk over known codes: its symbols and every probability row it computed."""
+    rows = []
 
     def step(probs, i, j):
-        seen.append(np.abs(probs - full[:, i, j].T.numpy()).max())
-        return codes[0, i, j].numpy()
+        rows.append(probs.copy())
+        return codes[i, j].numpy()
 
-    out = run(prior, 8, 10, step, top[0] if cond else None)
-    assert torch.equal(out, codes[0])
-    assert max(seen) < 1e-5
+    return walk(prior, *codes.shape, step, top), rows
+
+
+@pytest.mark.parametrize("cond", [False, True], ids=["top", "bottom|top"])
+def test_walk_and_whole_map_pass_agree_bit_for_bit(cond):
+    """The decoder's wavefront walk and the encoder's whole-map pass compute the same integer
+    probabilities, row for row, in the same order."""
+    prior = fixed(make(cond), cond)
+    codes, top = sample(cond)
+    out, rows = walked(prior, codes, top)
+    assert torch.equal(out, codes)
+    enc = list(teacher_forced(prior, codes, top, batch=7))  # batches cut across wavefronts
+    assert np.array_equal(np.concatenate(rows), np.concatenate([p for p, _ in enc]))
+    assert np.array_equal(np.concatenate([s for _, s in enc]), np.concatenate(
+        [codes[i, j].numpy() for i, j in wavefronts(H, W, 3)]))
+
+
+@pytest.mark.parametrize("cond", [False, True], ids=["top", "bottom|top"])
+def test_fixed_point_follows_the_float_prior(cond):
+    """Calibration keeps the integer prior's distributions close to the float network's."""
+    float_prior = make(cond)
+    prior = fixed(float_prior, cond)
+    codes, top = sample(cond)
+    probs = torch.softmax(logits(float_prior, codes[None], top[None] if cond else None), 0)
+    _, rows = walked(prior, codes, top)
+    q = np.concatenate(rows)
+    q /= q.sum(1, keepdims=True)
+    p = np.concatenate([probs[:, i, j].T.numpy() for i, j in wavefronts(H, W, 3)])
+    assert np.abs(p - q).sum(1).max() < 0.02  # total variation, per row
+
+
+SUMMATION_ORDERS = {
+    "int64": lambda x, wt: (x.to(torch.int64) @ wt.to(torch.int64)).to(torch.float32),
+    "float64": lambda x, wt: (x.double() @ wt.double()).float(),
+    "reversed": lambda x, wt: x.flip(1) @ wt.flip(0),
+    "one by one": lambda x, wt: (x[:, :, None] * wt[None]).cumsum(1)[:, -1],
+}
+
+
+@pytest.mark.parametrize("order", list(SUMMATION_ORDERS))
+def test_any_summation_order_gives_the_same_probabilities(order, monkeypatch):
+    """What makes files decode on any machine: replacing the matrix product with exact integer
+    arithmetic, float64, or float32 summed in other orders changes no probability."""
+    prior = fixed(make(True), True)
+    codes, top = sample(True)
+    _, reference = walked(prior, codes, top)
+    monkeypatch.setattr(fixedpoint, "matmul", SUMMATION_ORDERS[order])
+    out, rows = walked(prior, codes, top)
+    assert torch.equal(out, codes)
+    assert all(np.array_equal(a, b) for a, b in zip(reference, rows))
+
+
+def test_weights_beyond_the_exactness_budget_are_refused():
+    t = calibrate(make(False), [sample(False)])
+    t["head.1.w"] = torch.full_like(t["head.1.w"], 127)
+    with pytest.raises(ValueError, match="exact"):
+        FixedPointPrior(make(False).cfg, t)

@@ -4,10 +4,12 @@
                 top ─top prior─► probabilities ─► range coder ─► stream 0
                 bottom ─bottom prior | top─► probabilities ─► range coder ─► stream 1
                 header + streams ─► .vqz bytes
-    decompress: the same walk with the decoder in the range coder's place, then VQVAE.decode.
+    decompress: stream 0 ─range decoder + top prior, one wavefront at a time─► top codes
+                stream 1 ─range decoder + bottom prior | top─► bottom codes ─► VQVAE.decode
 
-Both directions obtain their probabilities from `priors.decode.run`, so they are the same
-floats. No printing, no argument parsing, no file I/O.
+The priors are evaluated in exact integer arithmetic (`priors.fixedpoint`), so the encoder's
+whole-map pass and the decoder's wavefront walk give the same probabilities, on any machine
+and thread count. No printing, no argument parsing, no file I/O.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from priors.decode import run
+from priors.decode import teacher_forced, walk
 from vqzip import container, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
@@ -60,6 +62,7 @@ def _stripes(rows: int, stripe: int, margin: int):
 def encode_codes(vqvae: VQVAE, pixels: np.ndarray, stripe: int = STRIPE) -> tuple[torch.Tensor, torch.Tensor]:
     """(H, W, 3) uint8 -> top (h/8, w/8) and bottom (h/4, w/4) code maps of the padded image."""
     x = pad_to_stride(VQVAE.normalize(torch.from_numpy(pixels.transpose(2, 0, 1).astype(np.float32))[None]), STRIDE)
+    x = x.contiguous(memory_format=torch.channels_last)
     tops, bottoms = [], []
     for y0, y1, a, b in _stripes(x.shape[-2], stripe, MARGIN):
         top, bottom = vqvae.encode(x[..., a:b, :])
@@ -87,13 +90,8 @@ def compress(image: Image.Image, model: zoo.CodecModel) -> bytes:
     streams = []
     for prior, codes, cond in ((model.top_prior, top, None), (model.bottom_prior, bottom, top)):
         enc = SymbolEncoder()
-
-        def step(probs, i, j, codes=codes, enc=enc):
-            symbols = codes[i, j].numpy()
+        for probs, symbols in teacher_forced(prior, codes, cond):
             enc.encode(symbols, probs)
-            return symbols
-
-        run(prior, *codes.shape, step, cond)
         streams.append(enc.to_bytes())
     header = container.Header(width, height, mode, model.name, model.hash8, (tuple(top.shape), tuple(bottom.shape)))
     return container.pack(header, streams)
@@ -121,9 +119,9 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None):
         raise FormatError(f"code map shapes {header.levels} do not fit a {header.width}x{header.height} image")
     (top_rows, top_cols), (bot_rows, bot_cols) = expected
     dec_top = SymbolDecoder(streams[0])
-    top = run(model.top_prior, top_rows, top_cols, lambda p, i, j: dec_top.decode(p))
+    top = walk(model.top_prior, top_rows, top_cols, lambda p, i, j: dec_top.decode(p))
     dec_bot = SymbolDecoder(streams[1])
-    bottom = run(model.bottom_prior, bot_rows, bot_cols, lambda p, i, j: dec_bot.decode(p), top)
+    bottom = walk(model.bottom_prior, bot_rows, bot_cols, lambda p, i, j: dec_bot.decode(p), top)
     return header, model, top, bottom
 
 
@@ -134,9 +132,17 @@ def decompress(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
     return Decoded(image.convert("L") if header.mode == "L" else image, header)
 
 
-@torch.no_grad()
 def estimated_bits(model: zoo.CodecModel, image: Image.Image) -> dict[str, float]:
-    """The priors' teacher-forced ideal code length, in bits, per level (for reporting overhead)."""
+    """-sum log2 p of the coded symbols under the coded probabilities, per level: the ideal
+    size of each stream, to show the range coder's overhead."""
     top, bottom = encode_codes(model.vqvae, to_rgb_array(image)[0])
-    return {"top": float(model.top_prior.nll_bits(top[None])[0]),
-            "bottom": float(model.bottom_prior.nll_bits(bottom[None], top[None])[0])}
+    return {"top": ideal_bits(model.top_prior, top), "bottom": ideal_bits(model.bottom_prior, bottom, top)}
+
+
+def ideal_bits(prior, codes: torch.Tensor, cond: torch.Tensor | None = None) -> float:
+    """-sum log2 p(code) of a map under the probabilities the codec codes it with."""
+    bits = 0.0
+    for probs, symbols in teacher_forced(prior, codes, cond):
+        p = probs.astype(np.float64)
+        bits -= float(np.log2(p[np.arange(len(symbols)), symbols] / p.sum(1)).sum())
+    return bits

@@ -5,7 +5,8 @@ code maps the trained VQ-VAE gives for the training images.
     vqzip train prior --data ../shared/data/train --out runs/base --steps 3000
     vqzip train export --run runs/base --name vqz-base
 
-Every run is seeded and resumable: `state.pt` in the run folder holds the step, the model,
+Export turns the float priors into integer ones (`priors.calibrate`), calibrated on code maps
+of training images, and packs them with the VQ-VAE. Every run is seeded and resumable: `state.pt` in the run folder holds the step, the model,
 the optimizer and the sampler's RNG, and a rerun of the same command continues from it.
 The codec never imports this module.
 """
@@ -27,9 +28,10 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from priors.pixelcnn import PixelCNN
+from priors.calibrate import calibrate
+from priors.pixelcnn import PixelCNN, PixelCNNConfig
 from vqzip import data, zoo
-from vqzip.codec import decode_pixels, encode_codes
+from vqzip.codec import decode_pixels, encode_codes, ideal_bits
 from vqzip.vqvae import VQVAE, VQVAEConfig
 
 
@@ -274,16 +276,37 @@ def validate(folder: Path, data_dir) -> dict:
         rec = decode_pixels(model.vqvae, top, bottom, pixels.shape[1], pixels.shape[0])
         mse = np.mean((rec.astype(np.float64) - pixels) ** 2)
         psnr.append(10 * math.log10(255**2 / mse))
-        bits = model.top_prior.nll_bits(top[None]) + model.bottom_prior.nll_bits(bottom[None], top[None])
-        bpp.append(float(bits[0]) / (pixels.shape[0] * pixels.shape[1]))
+        bits = ideal_bits(model.top_prior, top) + ideal_bits(model.bottom_prior, bottom, top)
+        bpp.append(bits / (pixels.shape[0] * pixels.shape[1]))
     return {"images": len(psnr), "psnr": float(np.mean(psnr)), "estimated_bpp": float(np.mean(bpp))}
 
 
+CALIBRATION_MAPS = 16
+
+
+def fixed_point_priors(top: PixelCNN, bottom: PixelCNN, maps: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Both priors' integer tensors, calibrated on (top, bottom) code maps, CALIBRATION_MAPS of
+    them spread evenly over the list."""
+    picked = [tuple(torch.from_numpy(m.astype(np.int64)) for m in maps[i])
+              for i in np.linspace(0, len(maps) - 1, min(CALIBRATION_MAPS, len(maps))).astype(int)]
+    return {"top_prior": calibrate(top, [(t, None) for t, _ in picked]),
+            "bottom_prior": calibrate(bottom, [(b, t) for t, b in picked])}
+
+
+def load_priors(run: Path) -> tuple[PixelCNN, PixelCNN]:
+    cfg = json.loads((run / "prior.json").read_text())["config"]
+    pair = PriorPair(*(PixelCNNConfig(**cfg[k]) for k in ("top_prior", "bottom_prior")))
+    pair.load_state_dict(load_file(str(run / "prior.safetensors")))
+    return pair.top_prior.eval(), pair.bottom_prior.eval()
+
+
 def export(run, folder) -> Path:
-    """Join a run's VQ-VAE and priors into one model folder: model.safetensors and config.json."""
+    """Join a run's VQ-VAE and its priors, made integer and calibrated on the code maps phase II
+    trained on, into one model folder: model.safetensors and config.json."""
     run = Path(run)
-    tensors = {f"vqvae.{k}": v for k, v in load_file(str(run / "vqvae.safetensors")).items()}
-    tensors.update(load_file(str(run / "prior.safetensors")))  # already prefixed top_prior./bottom_prior.
+    z = np.load(run / "codes.npz")
+    maps = [(z[f"t{i}"], z[f"b{i}"]) for i in range(len(z.files) // 2)]
+    tensors = zoo.model_tensors(load_vqvae(run), fixed_point_priors(*load_priors(run), maps))
     vq_meta, prior_meta = (json.loads((run / f"{n}.json").read_text()) for n in ("vqvae", "prior"))
     config = {"name": Path(folder).name, "vqvae": vq_meta.pop("config"), **prior_meta.pop("config"),
               "training": {"vqvae": vq_meta, "prior": prior_meta}}
@@ -322,6 +345,9 @@ def write_card(folder: Path, entry: dict, kodak: dict | None) -> Path:
         "- parameters: " + ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in params.items()),
         f"- codebooks: top {cfg['vqvae']['top_codes']}, bottom {cfg['vqvae']['bottom_codes']} codes of dimension {cfg['vqvae']['code_dim']}",
         f"- prior reach: {cfg['top_prior']['first_kernel'] // 2 + cfg['top_prior']['blocks']} rows up and columns aside",
+        "- the priors ship in integer form (`priors/fixedpoint.py`): int8 weights and integer activations,",
+        f"  calibrated at export on {CALIBRATION_MAPS} code maps of training images (`priors/calibrate.py`); every rate",
+        "  below is from these integer priors, which is what the codec codes with",
         "",
         "## Data",
         "`../shared/data/train` (618 photos: BSDS500, Urban100, McMaster), less every 20th image in sorted",
@@ -351,7 +377,7 @@ def write_card(folder: Path, entry: dict, kodak: dict | None) -> Path:
                   "|---|---|---|---|---|",
                   f"| {k['bpp']:.4f} | {k['estimated_bpp']:.4f} | {k['psnr']:.2f} dB | {k['encode_s']:.2f} | {k['decode_s']:.2f} |",
                   "", f"Measured by `python bench/kodak.py {kodak['images']} --json {kodak['json']}` with the model loaded once,",
-                  f"{kodak['threads']} torch threads for the VQ-VAE (the priors always run on one thread).", ""]
+                  f"{kodak['threads']} torch threads.", ""]
     path = folder / "MODEL_CARD.md"
     path.write_text("\n".join(lines))
     return path

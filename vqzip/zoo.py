@@ -1,7 +1,8 @@
 """Shipped models: checkpoints/manifest.json names each model's folder, sha256 and quality level.
 
-A model folder holds `model.safetensors` (keys `vqvae.*`, `top_prior.*`, `bottom_prior.*`),
-`config.json` (the three configs) and `MODEL_CARD.md`. Weights are loaded without pickle and
+A model folder holds `model.safetensors` (keys `vqvae.*`: the VQ-VAE's float weights;
+`top_prior.*`, `bottom_prior.*`: the priors' integer tensors, see `priors.fixedpoint`),
+`config.json` (the three configs and the training record) and `MODEL_CARD.md`. Weights are loaded without pickle and
 only after their sha256 matches the manifest. A .vqz file names its model by the first 8
 bytes of that sha256, so a file made with another model is recognised as such.
 """
@@ -18,12 +19,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from priors.fixedpoint import FixedPointPrior
 from priors.pixelcnn import PixelCNN, PixelCNNConfig
 from vqzip.errors import ModelError
 from vqzip.vqvae import VQVAE, VQVAEConfig
-
-PARTS = ("vqvae", "top_prior", "bottom_prior")
-
 
 def checkpoints_dir() -> Path:
     """$VQZIP_CHECKPOINTS, else the checkpoints/ folder of this source tree."""
@@ -35,8 +34,8 @@ class CodecModel:
     name: str
     sha256: str
     vqvae: VQVAE
-    top_prior: PixelCNN
-    bottom_prior: PixelCNN
+    top_prior: FixedPointPrior
+    bottom_prior: FixedPointPrior
 
     @property
     def hash8(self) -> bytes:
@@ -107,19 +106,25 @@ def load_folder(folder: str | Path, expected_sha256: str | None = None, name: st
         tensors = load_file(str(weights))
     except (OSError, json.JSONDecodeError, SafetensorError) as e:
         raise ModelError(f"cannot read model in {folder}: {e}") from None
-    nets = build(cfg)
-    for part, net in nets.items():
-        prefix = part + "."
-        try:
-            net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-        except RuntimeError as e:
-            raise ModelError(f"weights in {weights} do not fit config.json ({part}): {str(e).splitlines()[0]}") from None
-        net.eval()
-    return CodecModel(name or cfg.get("name", folder.name), digest, **nets)
+    try:
+        vqvae = VQVAE(VQVAEConfig(**cfg["vqvae"]))
+        vqvae.load_state_dict(_part(tensors, "vqvae"))
+        priors = {p: FixedPointPrior(PixelCNNConfig(**cfg[p]), _part(tensors, p)) for p in ("top_prior", "bottom_prior")}
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ModelError(f"weights in {weights} do not fit config.json: {str(e).splitlines()[0]}") from None
+    # channels-last convolutions run the VQ-VAE ~1.4x faster on CPU (same codes on Kodak)
+    vqvae = vqvae.eval().to(memory_format=torch.channels_last)
+    return CodecModel(name or cfg.get("name", folder.name), digest, vqvae, **priors)
+
+
+def _part(tensors: dict[str, torch.Tensor], part: str) -> dict[str, torch.Tensor]:
+    prefix = part + "."
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def build(cfg: dict) -> dict[str, torch.nn.Module]:
-    """Fresh networks from a model config dict."""
+    """Fresh float networks from a model config dict (the priors as trained, before
+    `priors.calibrate` turns them into the integer tensors a model folder ships)."""
     return {
         "vqvae": VQVAE(VQVAEConfig(**cfg["vqvae"])),
         "top_prior": PixelCNN(PixelCNNConfig(**cfg["top_prior"])),
@@ -136,6 +141,9 @@ def save_folder(folder: str | Path, tensors: dict[str, torch.Tensor], config: di
     return folder
 
 
-def state_tensors(nets: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
-    """The tensors of built networks, keyed as `save_folder` expects."""
-    return {f"{part}.{k}": v for part, net in nets.items() for k, v in net.state_dict().items()}
+def model_tensors(vqvae: VQVAE, fixed_priors: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The tensors of a model folder, keyed as `save_folder` expects: the VQ-VAE's state and
+    each prior's integer tensors, {"top_prior": ..., "bottom_prior": ...}."""
+    out = {f"vqvae.{k}": v for k, v in vqvae.state_dict().items()}
+    out.update({f"{part}.{k}": v for part, t in fixed_priors.items() for k, v in t.items()})
+    return out

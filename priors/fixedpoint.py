@@ -1,0 +1,152 @@
+"""The priors in integer arithmetic, so that every machine computes the same probabilities.
+
+A float network's outputs depend on the order its sums are taken in (thread count, SIMD
+width, BLAS build, CPU or GPU), and one probability that differs between encoder and
+decoder derails the rest of a range-coded stream. Here every weight and every activation is
+an integer and every sum is exact:
+
+- matrix products take integer-valued float32 operands whose worst-case partial sums stay
+  below 2**24 (checked when a model is loaded), so float32 adds them without rounding, in
+  any order, on any BLAS, on any number of threads;
+- rescaling is fixed point in int64, per output channel: y = clamp((acc * m + b) >> shift);
+- tanh, sigmoid and exp are lookup tables shipped with the weights.
+
+`FixedPointPrior` holds the tensors `priors.calibrate` makes from a trained float `PixelCNN`
+(stored in the model file, under the sha256) and evaluates the same layers on any set of
+positions: one wavefront at a time in the decoder (`priors.decode`), or whole maps at once in
+the encoder. Since the arithmetic is exact, both give the same integers (tested).
+
+Layout, as in `PixelCNN` (h: the residual stream, in units of its scale):
+    h0  = first-layer lookup tables, one row per unmasked tap, summed
+    u   = conv(patches of h) + cond(top features)         (gate pre-activations, 2C)
+    g   = tanh_lut[u[:C]] * sigmoid_lut[u[C:]]
+    h  += out(g)                                           (per gated block)
+    z   = relu(head0(relu(h)));  logits = head1(z)
+    p   = exp_lut[max(logits) - logits]                    (unnormalized; the coder normalizes)
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from priors.pixelcnn import PixelCNNConfig
+
+EXACT = 1 << 24  # float32 holds every integer of smaller magnitude, so such sums are exact
+GATE_SHIFT = 15  # sigmoid table entries are in units of 2**-GATE_SHIFT
+
+
+def matmul(x: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
+    """x (n, in) @ wt (in, out) on integer-valued float32: exact whatever the summation order
+    (tests swap in other orders to show it)."""
+    return x @ wt
+
+
+class Product:
+    """(x @ w.T) * m for integer x within +-x_bound, w int8 and m int64 per output channel:
+    the unshifted fixed-point value of a linear map, exact in int64."""
+
+    def __init__(self, t: dict[str, torch.Tensor], name: str, x_bound: int):
+        self.name = name
+        w = t[f"{name}.w"].to(torch.int64)
+        self.wt = w.t().to(torch.float32).contiguous()
+        self.m = t[f"{name}.m"].to(torch.int64)
+        self.acc_bound = int(w.abs().sum(1).max()) * x_bound
+        if self.acc_bound >= EXACT:
+            raise ValueError(f"{name}: sums reach {self.acc_bound}, beyond float32's exact integers")
+        self.bound = self.acc_bound * int(self.m.abs().max())
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return matmul(x, self.wt).to(torch.int64) * self.m
+
+
+class Affine(Product):
+    """y = clamp(((x @ w.T) * m + extra + b) >> shift, lo, hi): a linear layer on integers,
+    `extra` being another input's `Product` on the same fixed-point scale."""
+
+    def __init__(self, t: dict[str, torch.Tensor], name: str, x_bound: int, extra: Product | None = None):
+        super().__init__(t, name, x_bound)
+        self.b = t[f"{name}.b"].to(torch.int64)
+        self.shift, self.lo, self.hi = (int(v) for v in t[f"{name}.q"])
+        self.extra = extra
+        if self.bound + (extra.bound if extra else 0) + int(self.b.abs().max()) >= 1 << 62:
+            raise ValueError(f"{name}: fixed-point products overflow int64")
+        self.out_bound = max(abs(self.lo), abs(self.hi))
+
+    def __call__(self, x: torch.Tensor, extra_x: torch.Tensor | None = None) -> torch.Tensor:
+        y = torch.addcmul(self.b, matmul(x, self.wt).to(torch.int64), self.m)
+        if self.extra is not None:
+            y += self.extra(extra_x)
+        return (y >> self.shift).clamp_(self.lo, self.hi)
+
+
+class FixedPointPrior:
+    """The integer form of one `PixelCNN`; built from the tensors under `prefix` in a model file."""
+
+    def __init__(self, cfg: PixelCNNConfig, t: dict[str, torch.Tensor]):
+        self.cfg = cfg
+        self.h_max, self.u_max, self.g_max = (int(t[f"limit.{k}"]) for k in ("h", "u", "g"))
+        if not 0 < self.h_max < 1 << 15:
+            raise ValueError(f"h_max {self.h_max} does not fit the int16 caches")
+        tables = t["first.tables"].to(torch.int64)  # (taps, num_codes + 1, C), h units << first.shift
+        self.tables = tables.reshape(-1, tables.shape[-1])  # row tap * (num_codes + 1) + code
+        self.tap_rows = torch.arange(len(tables)) * tables.shape[1]
+        self.first_bias = t["first.b"].to(torch.int64)
+        self.first_shift = int(t["first.shift"])
+        self.taps = t["first.taps"].to(torch.int64)  # (taps, 2): row and column offsets, rows <= 0
+        self.block_taps = t["blocks.taps"].to(torch.int64)  # the same for every gated block
+        self.tanh, self.sigmoid = (t[k].to(torch.int64) for k in ("lut.tanh", "lut.sigmoid"))
+        self.exp = t["lut.exp"].to(torch.float32)  # entries < 2**24: exact
+        self.cond_net = None
+        cond_bound = 0
+        if cfg.cond_codes:
+            self.cond_embed = t["cond.embed"].to(torch.float32)
+            e_bound = int(t["cond.embed"].abs().max())
+            c1 = Affine(t, "cond.c1", e_bound)
+            self.cond_net = (c1, Affine(t, "cond.c2", c1.out_bound))
+            cond_bound = self.cond_net[1].out_bound
+        self.blocks = []
+        for i in range(cfg.blocks):
+            cond = Product(t, f"blocks.{i}.cond", cond_bound) if cfg.cond_codes else None
+            self.blocks.append((Affine(t, f"blocks.{i}.conv", self.h_max, cond), Affine(t, f"blocks.{i}.out", self.g_max)))
+        head0 = Affine(t, "head.0", self.h_max)
+        self.head = (head0, Affine(t, "head.1", head0.out_bound))
+        if int(tables.abs().amax(1).sum(0).max()) + int(self.first_bias.abs().max()) >= 1 << 62:
+            raise ValueError("first layer overflows int64")
+
+    # Each method below takes the inputs of a set of positions, gathered by the caller, and
+    # returns their outputs; the walk and the whole-map pass call the same methods.
+
+    # h travels as float32 holding integers (|h| <= h_max < 2**15, so h + out(g) is exact too):
+    # it is what the next matrix product takes.
+
+    def first(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes (n, taps) under the first layer's unmasked taps -> h0 (n, C)."""
+        rows = self.tables.index_select(0, (codes + self.tap_rows).view(-1))
+        s = rows.view(*codes.shape, -1).sum(1) + self.first_bias
+        return (s >> self.first_shift).clamp_(-self.h_max, self.h_max).to(torch.float32)
+
+    def block(self, i: int, patches: torch.Tensor, centre: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """Gated block i: patches (n, block taps * C) of h, centre (n, C) (the position's own h),
+        cond (n, cc) from `condition` or None -> next h (n, C)."""
+        conv, out = self.blocks[i]
+        u = conv(patches, cond)  # table indices: u_max stands for a pre-activation of 0
+        c = u.shape[1] // 2
+        g = (self.tanh.take(u[:, :c]) * self.sigmoid.take(u[:, c:]) + (1 << (GATE_SHIFT - 1))) >> GATE_SHIFT
+        return (centre + out(g.to(torch.float32))).clamp_(-self.h_max, self.h_max)
+
+    def probabilities(self, h: torch.Tensor) -> torch.Tensor:
+        """Top-layer h (n, C) -> unnormalized probability rows (n, K) float32, exact
+        integers: the coder normalizes them (constriction does so deterministically)."""
+        z = self.head[0](h.clamp(min=0))
+        logits = self.head[1](z.to(torch.float32))
+        d = (logits.amax(1, keepdim=True) - logits).clamp_(max=len(self.exp) - 1)
+        return self.exp.take(d)
+
+    def condition(self, top: torch.Tensor) -> torch.Tensor:
+        """Top codes (h, w) -> condition features at every bottom position, (2h, 2w, cc)
+        float32 holding integers: the float net's Embedding, 3x3 conv, ReLU, 3x3 conv, x2."""
+        x = self.cond_embed[top].permute(2, 0, 1)[None]  # (1, cc, h, w)
+        for layer in self.cond_net:
+            cols = F.unfold(x, 3, padding=1)[0].t()  # (h*w, cc*9), zero padded as the float net
+            x = layer(cols).to(torch.float32).t().reshape(1, -1, *top.shape)
+        return x[0].permute(1, 2, 0).repeat_interleave(2, 0).repeat_interleave(2, 1)
