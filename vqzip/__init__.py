@@ -1,3 +1,3 @@
 """vqzip: a learned image codec."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -221,6 +221,71 @@ def train_export(
         err.print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
 
 
+@app.command("rd-curve")
+def rd_curve(
+    inputs: list[Path] = typer.Argument(..., help="Images, or folders of images."),
+    quality: Optional[str] = typer.Option(None, "--quality", help="Comma-separated levels [default: every shipped level]."),
+    codecs: str = typer.Option("jpeg,webp,avif,jp2,jxl", "--codecs", help="Comma-separated baselines; 'none' for none."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for rd.csv, <codec>.json, bd-rate.json and rd.png."),
+):
+    """Rate-distortion of vqzip's quality levels and classical codecs on the same images."""
+    from rich.progress import Progress
+
+    from vqzip import data, rdcurve, zoo
+    from vqzip.baselines import CODECS
+
+    with _reported():
+        images = []
+        for p in inputs:
+            if not p.is_dir():
+                check_input(p)
+            images += data.list_images(p) if p.is_dir() else [p]
+        levels = sorted(e["quality"] for e in zoo.manifest()["models"].values())
+        if quality:
+            try:
+                levels = [int(q) for q in quality.split(",")]
+            except ValueError:
+                raise VqzError(f"--quality takes comma-separated integers, not {quality!r}") from None
+        models = {q: zoo.load(zoo.name_for_quality(q)) for q in levels}
+        names = [] if codecs == "none" else [c.strip() for c in codecs.split(",") if c.strip()]
+        unknown = [c for c in names if c not in CODECS]
+        if unknown:
+            raise VqzError(f"unknown codec {unknown[0]!r}; known: {', '.join(CODECS)}")
+        missing = [c for c in names if not CODECS[c].available()]
+        if missing:
+            raise VqzError(f"codec {missing[0]!r} is not available here"
+                           + (" (pip install pillow-jxl-plugin)" if missing[0] == "jxl" else ""))
+        baselines = [CODECS[c] for c in names]
+        total = len(images) * (len(models) + sum(len(b.settings) for b in baselines))
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("rate-distortion", total=total)
+            points = rdcurve.measure(images, models, baselines, lambda: bar.advance(task))
+        descriptions = {b.name: b.description for b in baselines}
+        descriptions[rdcurve.VQZIP] = "vqzip quality levels " + ", ".join(f"{q} ({m.name})" for q, m in models.items())
+        summary = rdcurve.summarize(points, descriptions)
+        bds = rdcurve.bd_rates(summary)
+        console = Console(highlight=False, soft_wrap=True)
+        table = Table("codec", "setting", "bpp", "est. bpp", "PSNR dB", "MS-SSIM dB", "enc s", "dec s",
+                      title=f"rate-distortion over {len(images)} image(s) (means)")
+        for name, s in summary.items():
+            r = s["results"]
+            for k in range(len(r["bpp"])):
+                est = r.get("estimated_bpp")
+                table.add_row(name, r["setting"][k], f"{r['bpp'][k]:.4f}", f"{est[k]:.4f}" if est else "",
+                              f"{r['psnr-rgb'][k]:.2f}", f"{r['ms-ssim-rgb-db'][k]:.2f}",
+                              f"{r['encoding_time'][k]:.2f}", f"{r['decoding_time'][k]:.2f}")
+        console.print(table)
+        if bds:
+            bd = Table("baseline", "BD-rate, PSNR", "BD-rate, MS-SSIM", title="vqzip against each baseline (negative: vqzip needs fewer bits)")
+            for name, v in bds.items():
+                bd.add_row(name, *("n/a (needs 2+ vqzip levels and overlap)" if x is None else f"{x:+.1f}%"
+                                   for x in (v["psnr-rgb"], v["ms-ssim-rgb-db"])))
+            console.print(bd)
+        if out:
+            for f in rdcurve.write(out, points, summary, bds):
+                err.print(f"wrote {f}", markup=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line on argv; returns the exit code (tests call this directly)."""
     try:

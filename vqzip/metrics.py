@@ -1,0 +1,35 @@
+"""Distortion of decoded pixels against the original, both (H, W, 3) uint8 RGB.
+
+PSNR is over all three channels at peak 255. MS-SSIM is pytorch-msssim's (the implementation
+CompressAI reports with), on 0..255 data; `db` turns a similarity into -10 log10(1 - s), the
+scale MS-SSIM curves are usually plotted on.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+MS_SSIM_MIN_SIDE = 161  # five scales of an 11-tap window need (11 - 1) * 2**4 + 1 pixels
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB; inf for identical images."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Multi-scale SSIM in [0, 1]; needs both sides of at least MS_SSIM_MIN_SIDE pixels."""
+    from pytorch_msssim import ms_ssim as _ms_ssim
+
+    if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:
+        raise ValueError(f"MS-SSIM needs images of at least {MS_SSIM_MIN_SIDE} pixels a side, not {a.shape[1]}x{a.shape[0]}")
+    x, y = (torch.from_numpy(np.array(v, dtype=np.float64)).permute(2, 0, 1)[None] for v in (a, b))
+    return float(_ms_ssim(x, y, data_range=255.0))
+
+
+def db(similarity: float) -> float:
+    """-10 log10(1 - similarity): a similarity on a dB scale (inf when it is 1)."""
+    return math.inf if similarity >= 1 else -10 * math.log10(1 - similarity)
