@@ -44,13 +44,13 @@ def evaluate(path: Path, model: zoo.CodecModel) -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("images", type=Path, help="folder of images")
-    ap.add_argument("-m", "--model", help="shipped model name [default: the default model]")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads for the VQ-VAE (the priors use one)")
+    ap.add_argument("-m", "--model", help="shipped model name, at scale 1 [default: the default level's model]")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--limit", type=int, help="only the first N images")
     ap.add_argument("--json", type=Path, help="write per-image rows and means here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    name = args.model or zoo.manifest()["default"]
+    name = args.model or zoo.level(None).model
     model = zoo.load(name)
     codec.compress(Image.new("RGB", (64, 64)), model)  # first calls at new shapes are slow: warm up
     rows = []

@@ -90,7 +90,7 @@ def main(argv=None) -> None:
     ap.add_argument("--no-4k", action="store_true", help="skip the 3840x2160 case")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
-    model = zoo.load(zoo.manifest()["default"])
+    model = zoo.load(zoo.level(None).model)
     codec.compress(Image.new("RGB", (64, 64)), model)  # first calls at new shapes are slow
     rows: dict[str, list[float]] = {}
 

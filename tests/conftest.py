@@ -4,6 +4,7 @@ Round trips, causality and coding exactness do not need trained weights; only
 tests/test_shipped.py uses the shipped model."""
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,8 @@ TINY = {
 
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory) -> Path:
-    """A checkpoints folder holding one tiny model, 'tiny', registered as quality 1 and default."""
+    """A checkpoints folder holding one tiny model, 'tiny', as quality 1 (scale 1, the default) and
+    quality 2 (scale 1/2)."""
     root = tmp_path_factory.mktemp("checkpoints")
     torch.manual_seed(0)
     nets = zoo.build(TINY)
@@ -34,7 +36,7 @@ def tiny_checkpoints(tmp_path_factory) -> Path:
     maps = [(rng.integers(0, 16, (6, 8)), rng.integers(0, 32, (12, 16))) for _ in range(4)]
     fixed = train.fixed_point_priors(nets["top_prior"], nets["bottom_prior"], maps)
     zoo.save_folder(root / "tiny", zoo.model_tensors(nets["vqvae"], fixed), {"name": "tiny", **TINY})
-    train.register(root, "tiny", quality=1, default=True)
+    train.register(root, "tiny", [Fraction(1), Fraction(1, 2)], default_scale=Fraction(1))
     return root
 
 

@@ -63,7 +63,7 @@ def test_never_overwrites_its_input_even_with_force(workdir, capsys):
 @pytest.mark.parametrize("args,code,message", [
     (["compress", "missing.png"], 1, "missing.png: No such file"),
     (["decompress", "missing.vqz"], 1, "missing.vqz: No such file"),
-    (["compress", "img.png", "--quality", "9"], 1, "no model for quality 9"),
+    (["compress", "img.png", "--quality", "9"], 1, "no quality level 9; available: 1, 2"),
     (["compress", "img.png", "-m", "nope"], 1, "unknown model 'nope'"),
     (["compress", "img.png", "-o", "no/such/dir/x.vqz"], 1, "folder no/such/dir does not exist"),
     (["compress", "img.txt"], 1, "cannot identify image file"),
@@ -95,3 +95,17 @@ def test_damaged_file_one_line_error_no_output(workdir, capsys):
 def test_not_a_vqz(workdir, capsys):
     assert main(["decompress", str(workdir / "img.png"), "-o", str(workdir / "o.png")]) == 1
     assert "not a vqzip file" in capsys.readouterr().err
+
+
+def test_levels_lists_every_level_and_the_default(tiny, capsys):
+    assert main(["levels"]) == 0
+    out = capsys.readouterr().out
+    assert "1/2" in out and "default" in out and "tiny" in out
+
+
+def test_a_malformed_manifest_is_one_line_error(tmp_path, monkeypatch, capsys):
+    (tmp_path / "manifest.json").write_text('{"default": "vqz-base", "models": {}}')
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(tmp_path))
+    assert main(["levels"]) == 1
+    err = capsys.readouterr().err
+    assert "expected layout" in err and "Traceback" not in err

@@ -1,3 +1,5 @@
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
@@ -116,3 +118,16 @@ def test_file_decodes_under_another_summation_order(tiny, monkeypatch):
     monkeypatch.setattr(fixedpoint, "matmul", lambda x, wt: (x.double().flip(1) @ wt.double().flip(0)).float())
     _, _, dtop, dbottom = codec.decode_codes(data)
     assert torch.equal(dtop, top) and torch.equal(dbottom, bottom)
+
+
+@pytest.mark.parametrize("scale", [Fraction(1, 2), Fraction(5, 4)])
+def test_scaled_levels_code_the_resampled_image_and_give_back_the_original_size(tiny, scale):
+    im = photo(45, 30, seed=6)
+    data = codec.compress(im, tiny, scale)
+    header, _ = container.unpack(data)
+    coded = container.coded_size(45, 30, scale)
+    assert header.scale == scale and header.levels == codec.code_shapes(*coded)
+    _, _, top, bottom = codec.decode_codes(data)
+    assert all(torch.equal(a, b) for a, b in zip(
+        (top, bottom), codec.encode_codes(tiny.vqvae, codec.resample(np.asarray(im), coded))))
+    assert codec.decompress(data).image.size == (45, 30)

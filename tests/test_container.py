@@ -1,3 +1,5 @@
+from fractions import Fraction
+
 import pytest
 
 from vqzip import container
@@ -5,7 +7,7 @@ from vqzip.container import Header, pack, unpack
 from vqzip.errors import FormatError
 
 HEADER = Header(width=250, height=131, mode="RGB", model_name="vqz-base", model_hash=bytes(range(8)),
-                levels=((17, 32), (34, 64)))
+                levels=((17, 32), (34, 64)), scale=Fraction(5, 8))
 PAYLOADS = [b"\x01\x02\x03\x04", b"\xff" * 40]
 
 
@@ -14,14 +16,21 @@ def test_round_trip_every_field():
     assert header == HEADER
     assert (header.width, header.height, header.mode) == (250, 131, "RGB")
     assert header.model_name == "vqz-base" and header.model_hash == bytes(range(8))
-    assert header.levels == ((17, 32), (34, 64))
+    assert header.levels == ((17, 32), (34, 64)) and header.scale == Fraction(5, 8)
+    assert header.coded_size == (156, 82)  # 250 * 5/8 = 156.25, 131 * 5/8 = 81.875
     assert payloads == PAYLOADS
+
+
+@pytest.mark.parametrize("size,scale,coded", [((1, 1), Fraction(1, 2), (1, 1)), ((3, 5), Fraction(1, 2), (2, 3)),
+                                              ((768, 512), Fraction(5, 4), (960, 640)), ((7, 9), Fraction(1), (7, 9))])
+def test_coded_size_rounds_half_up_and_keeps_a_pixel(size, scale, coded):
+    assert container.coded_size(*size, scale) == coded
 
 
 def test_layout_starts_with_magic_and_version():
     data = pack(HEADER, PAYLOADS)
     assert data[:4] == container.MAGIC and data[4] == container.VERSION
-    assert len(data) == 4 + 1 + 1 + 4 + 4 + 1 + 8 + 8 + 1 + 2 * 8 + 44 + 4
+    assert len(data) == 4 + 1 + 1 + 4 + 4 + 2 + 1 + 8 + 8 + 1 + 2 * 8 + 44 + 4
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB"])

@@ -1,6 +1,7 @@
 import csv
 import json
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -54,13 +55,15 @@ def test_rd_curve_end_to_end(tiny, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["rd-curve", str(folder), "--codecs", "jpeg", "--out", str(out)]) == 0
     rows = list(csv.DictReader(open(out / "rd.csv")))
-    ours = [r for r in rows if r["codec"] == "vqzip"]
-    assert len(ours) == 1 and len(rows) == 1 + len(CODECS["jpeg"].settings)
-    assert float(ours[0]["bpp"]) == pytest.approx(8 * len(codec.compress(im, tiny)) / (176 * 168))
+    ours = {r["setting"]: r for r in rows if r["codec"] == "vqzip"}
+    assert set(ours) == {"1", "2"} and len(rows) == 2 + len(CODECS["jpeg"].settings)
+    for level, scale in (("1", Fraction(1)), ("2", Fraction(1, 2))):  # the tiny checkpoints' levels
+        assert float(ours[level]["bpp"]) == pytest.approx(8 * len(codec.compress(im, tiny, scale)) / (176 * 168))
     summary = json.loads((out / "vqzip.json").read_text())
     assert set(summary) == {"name", "description", "results"}
     assert {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"} <= set(summary["results"])
-    assert summary["results"]["psnr-rgb"][0] == pytest.approx(float(ours[0]["psnr"]))
+    k = summary["results"]["setting"].index("1")
+    assert summary["results"]["psnr-rgb"][k] == pytest.approx(float(ours["1"]["psnr"]))
     jpeg = json.loads((out / "jpeg.json").read_text())["results"]
     assert jpeg["bpp"] == sorted(jpeg["bpp"])
     assert (out / "rd.png").stat().st_size > 0 and (out / "bd-rate.json").exists()

@@ -1,4 +1,5 @@
 import json
+from fractions import Fraction
 
 import pytest
 
@@ -34,7 +35,7 @@ def test_train_resume_export_and_use(images, tmp_path, monkeypatch):
     folder = train.export(run, root / "m")
     val = train.validate(folder, images)
     assert val["images"] == 1 and val["psnr"] > 0 and val["estimated_bpp"] > 0
-    entry = train.register(root, "m", quality=1, default=True, validation=val)
+    entry = train.register(root, "m", [Fraction(1)], Fraction(1), validation=val)
     card = train.write_card(folder, entry, None).read_text()
     assert entry["sha256"] in card and "vqvae" in card
 

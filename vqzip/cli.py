@@ -55,18 +55,24 @@ def _main(version: bool = typer.Option(False, "--version", "-V", callback=_versi
 
 
 def _model(name: Optional[str], quality: Optional[int]):
+    """(model, scale) for --model (at scale 1) or --quality (its level; the default level if neither)."""
+    from fractions import Fraction
+
     from vqzip import zoo
 
     if name and quality is not None:
         raise VqzError("give --model or --quality, not both")
-    return zoo.load(name or zoo.name_for_quality(quality))
+    if name:
+        return zoo.load(name), Fraction(1)
+    lv = zoo.level(quality)
+    return zoo.load(lv.model), lv.scale
 
 
 @app.command()
 def compress(
     input: Path = typer.Argument(..., help="Image to compress (any format Pillow reads)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file [default: INPUT with .vqz]."),
-    quality: Optional[int] = typer.Option(None, "--quality", help="Quality level of a shipped model."),
+    quality: Optional[int] = typer.Option(None, "--quality", help="Quality level (see `vqzip levels`) [default: the default level]."),
     model: Optional[str] = typer.Option(None, "-m", "--model", help="Shipped model by name."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite an existing output."),
 ):
@@ -77,11 +83,11 @@ def compress(
         check_input(input)
         output = output or input.with_suffix(".vqz")
         check_output(output, [input], force)
-        m = _model(model, quality)
+        m, scale = _model(model, quality)
         t = time.perf_counter()
         with Image.open(input) as im:
             im.load()
-            data = codec.compress(im, m)
+            data = codec.compress(im, m, scale)
             pixels = im.width * im.height
         seconds = time.perf_counter() - t
         write_atomic(output, data)
@@ -126,6 +132,7 @@ def info(input: Path = typer.Argument(..., help="A .vqz file.")):
         rows = [
             ("format version", str(container.VERSION)),
             ("size", f"{header.width} x {header.height}"),
+            ("coded at", f"scale {header.scale}: {header.coded_size[0]} x {header.coded_size[1]}"),
             ("mode", header.mode),
             ("model", f"{header.model_name} ({header.model_hash.hex()})"
                       + ("" if installed else " — not installed")),
@@ -201,24 +208,48 @@ def train_prior(
 def train_export(
     run: Path = typer.Option(..., "--run", help="Run folder with both phases done."),
     name: str = typer.Option(..., "--name", help="Model name, e.g. vqz-base."),
-    quality: int = typer.Option(1, "--quality", help="Quality level this model serves."),
+    scales: str = typer.Option("1", "--scales", help="Comma-separated scales (e.g. 1/2,3/4,1), one quality level each."),
+    default_scale: Optional[str] = typer.Option(None, "--default-scale", help="Make this scale's level the default."),
     data: Optional[Path] = typer.Option(None, "--data", help="Training images, to report validation PSNR/bpp."),
     checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="[default: the shipped checkpoints/]"),
-    default: bool = typer.Option(False, "--default", help="Make it the default model."),
     kodak: Optional[Path] = typer.Option(None, "--kodak", help="bench/kodak.py JSON result for the model card."),
+    rd: Optional[Path] = typer.Option(None, "--rd", help="`vqzip rd-curve` vqzip.json for the card's level table."),
 ):
-    """Pack a run into checkpoints/NAME, record it in the manifest with its sha256, write its card."""
+    """Pack a run into checkpoints/NAME, record it and its quality levels in the manifest with its
+    sha256, write its card."""
     import json
+    from fractions import Fraction
 
     from vqzip import train, zoo
 
     with _reported():
+        try:
+            levels = [Fraction(x) for x in scales.split(",")]
+            default = Fraction(default_scale) if default_scale else None
+        except (ValueError, ZeroDivisionError):
+            raise VqzError(f"--scales takes fractions such as 1/2,3/4,1, not {scales!r}") from None
+        if default is not None and default not in levels:
+            raise VqzError(f"--default-scale {default_scale} is not one of --scales {scales}")
         root = checkpoints or zoo.checkpoints_dir()
         folder = train.export(run, root / name)
         val = train.validate(folder, data) if data else None
-        entry = train.register(root, name, quality, default, validation=val)
-        train.write_card(folder, entry, json.loads(kodak.read_text()) if kodak else None)
+        entry = train.register(root, name, levels, default, validation=val)
+        train.write_card(folder, entry, json.loads(kodak.read_text()) if kodak else None,
+                         json.loads(rd.read_text()) if rd else None)
         err.print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
+
+
+@app.command()
+def levels():
+    """List the quality levels: each a shipped model and the scale images are coded at."""
+    from vqzip import zoo
+
+    with _reported():
+        default = zoo.level(None).quality
+        table = Table("quality", "model", "scale", "", title="vqzip quality levels")
+        for lv in zoo.levels():
+            table.add_row(str(lv.quality), lv.model, str(lv.scale), "default" if lv.quality == default else "")
+        Console(highlight=False).print(table)
 
 
 @app.command("rd-curve")
@@ -240,13 +271,12 @@ def rd_curve(
             if not p.is_dir():
                 check_input(p)
             images += data.list_images(p) if p.is_dir() else [p]
-        levels = sorted(e["quality"] for e in zoo.manifest()["models"].values())
+        levels = zoo.levels()
         if quality:
             try:
-                levels = [int(q) for q in quality.split(",")]
+                levels = [zoo.level(int(q)) for q in quality.split(",")]
             except ValueError:
                 raise VqzError(f"--quality takes comma-separated integers, not {quality!r}") from None
-        models = {q: zoo.load(zoo.name_for_quality(q)) for q in levels}
         names = [] if codecs == "none" else [c.strip() for c in codecs.split(",") if c.strip()]
         unknown = [c for c in names if c not in CODECS]
         if unknown:
@@ -256,12 +286,12 @@ def rd_curve(
             raise VqzError(f"codec {missing[0]!r} is not available here"
                            + (" (pip install pillow-jxl-plugin)" if missing[0] == "jxl" else ""))
         baselines = [CODECS[c] for c in names]
-        total = len(images) * (len(models) + sum(len(b.settings) for b in baselines))
+        total = len(images) * (len(levels) + sum(len(b.settings) for b in baselines))
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task("rate-distortion", total=total)
-            points = rdcurve.measure(images, models, baselines, lambda: bar.advance(task))
+            points = rdcurve.measure(images, levels, baselines, lambda: bar.advance(task))
         descriptions = {b.name: b.description for b in baselines}
-        descriptions[rdcurve.VQZIP] = "vqzip quality levels " + ", ".join(f"{q} ({m.name})" for q, m in models.items())
+        descriptions[rdcurve.VQZIP] = "vqzip quality levels " + ", ".join(f"{lv.quality} ({lv.model} at scale {lv.scale})" for lv in levels)
         summary = rdcurve.summarize(points, descriptions)
         bds = rdcurve.bd_rates(summary)
         console = Console(highlight=False, soft_wrap=True)
@@ -276,10 +306,11 @@ def rd_curve(
                               f"{r['encoding_time'][k]:.2f}", f"{r['decoding_time'][k]:.2f}")
         console.print(table)
         if bds:
-            bd = Table("baseline", "BD-rate, PSNR", "BD-rate, MS-SSIM", title="vqzip against each baseline (negative: vqzip needs fewer bits)")
+            undefined = any(x is None for v in bds.values() for x in v.values())
+            bd = Table("baseline", "BD-rate, PSNR", "BD-rate, MS-SSIM", title="vqzip against each baseline (negative: vqzip needs fewer bits)",
+                       caption="n/a: fewer than two vqzip levels, or no common quality range" if undefined else None)
             for name, v in bds.items():
-                bd.add_row(name, *("n/a (needs 2+ vqzip levels and overlap)" if x is None else f"{x:+.1f}%"
-                                   for x in (v["psnr-rgb"], v["ms-ssim-rgb-db"])))
+                bd.add_row(name, *("n/a" if x is None else f"{x:+.1f}%" for x in (v["psnr-rgb"], v["ms-ssim-rgb-db"])))
             console.print(bd)
         if out:
             for f in rdcurve.write(out, points, summary, bds):

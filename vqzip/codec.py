@@ -14,6 +14,7 @@ and thread count. No printing, no argument parsing, no file I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -82,18 +83,26 @@ def decode_pixels(vqvae: VQVAE, top: torch.Tensor, bottom: torch.Tensor, width: 
     return torch.cat(out, 1)[:, :height, :width].permute(1, 2, 0).numpy()
 
 
-def compress(image: Image.Image, model: zoo.CodecModel) -> bytes:
-    """Encode a PIL image with `model`; returns the bytes of a .vqz file."""
+def resample(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 resampled to size (width, height) with Lanczos (antialiased when shrinking)."""
+    if (pixels.shape[1], pixels.shape[0]) == size:
+        return pixels
+    return np.asarray(Image.fromarray(pixels).resize(size, Image.LANCZOS))
+
+
+def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fraction(1)) -> bytes:
+    """Encode a PIL image with `model`, resampled by `scale` (a quality level's operating point:
+    fewer or more codes per pixel); returns the bytes of a .vqz file."""
     pixels, mode = to_rgb_array(image)
     height, width = pixels.shape[:2]
-    top, bottom = encode_codes(model.vqvae, pixels)
+    top, bottom = encode_codes(model.vqvae, resample(pixels, container.coded_size(width, height, scale)))
     streams = []
     for prior, codes, cond in ((model.top_prior, top, None), (model.bottom_prior, bottom, top)):
         enc = SymbolEncoder()
         for probs, symbols in teacher_forced(prior, codes, cond):
             enc.encode(symbols, probs)
         streams.append(enc.to_bytes())
-    header = container.Header(width, height, mode, model.name, model.hash8, (tuple(top.shape), tuple(bottom.shape)))
+    header = container.Header(width, height, mode, model.name, model.hash8, (tuple(top.shape), tuple(bottom.shape)), scale)
     return container.pack(header, streams)
 
 
@@ -114,9 +123,10 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None):
         model = model_for(header)
     elif model.hash8 != header.model_hash:
         raise ModelError(f"file was made with model {header.model_name!r}, not {model.name!r}")
-    expected = code_shapes(header.width, header.height)
+    expected = code_shapes(*header.coded_size)
     if header.levels != expected:
-        raise FormatError(f"code map shapes {header.levels} do not fit a {header.width}x{header.height} image")
+        raise FormatError(f"code map shapes {header.levels} do not fit a {header.width}x{header.height} image "
+                          f"coded at scale {header.scale}")
     (top_rows, top_cols), (bot_rows, bot_cols) = expected
     dec_top = SymbolDecoder(streams[0])
     top = walk(model.top_prior, top_rows, top_cols, lambda p, i, j: dec_top.decode(p))
@@ -128,14 +138,16 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None):
 def decompress(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
     """Decode .vqz bytes to an image of the original size and mode."""
     header, model, top, bottom = decode_codes(data, model)
-    image = Image.fromarray(decode_pixels(model.vqvae, top, bottom, header.width, header.height), "RGB")
+    pixels = decode_pixels(model.vqvae, top, bottom, *header.coded_size)
+    image = Image.fromarray(resample(pixels, (header.width, header.height)), "RGB")
     return Decoded(image.convert("L") if header.mode == "L" else image, header)
 
 
-def estimated_bits(model: zoo.CodecModel, image: Image.Image) -> dict[str, float]:
+def estimated_bits(model: zoo.CodecModel, image: Image.Image, scale: Fraction = Fraction(1)) -> dict[str, float]:
     """-sum log2 p of the coded symbols under the coded probabilities, per level: the ideal
     size of each stream, to show the range coder's overhead."""
-    top, bottom = encode_codes(model.vqvae, to_rgb_array(image)[0])
+    pixels = to_rgb_array(image)[0]
+    top, bottom = encode_codes(model.vqvae, resample(pixels, container.coded_size(pixels.shape[1], pixels.shape[0], scale)))
     return {"top": ideal_bits(model.top_prior, top), "bottom": ideal_bits(model.bottom_prior, bottom, top)}
 
 

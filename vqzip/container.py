@@ -1,4 +1,4 @@
-"""The .vqz container, version 1 (docs/format.md): a header, one coded stream per level, a CRC.
+"""The .vqz container, version 2 (docs/format.md): a header, one coded stream per level, a CRC.
 
 Pure bytes: no torch, no model. `pack` and `unpack` are inverses; `unpack` checks the magic,
 the version, the checksum and every field before it returns, and raises FormatError naming
@@ -9,16 +9,17 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
+from fractions import Fraction
 
 from vqzip.errors import FormatError
 
 MAGIC = b"\x89VQZ"
-VERSION = 1
+VERSION = 2
 MODES = ("L", "RGB")  # colour mode codes 0, 1
 HASH_BYTES = 8
 MAX_NAME = 64
 
-_FIXED = struct.Struct("<4sBBII")  # magic, version, mode, width, height
+_FIXED = struct.Struct("<4sBBIIBB")  # magic, version, mode, width, height, scale numerator, denominator
 _LEVEL = struct.Struct("<HHI")  # rows, cols, payload bytes
 _CRC = struct.Struct("<I")
 
@@ -31,6 +32,17 @@ class Header:
     model_name: str
     model_hash: bytes  # first HASH_BYTES bytes of the sha256 of the model's weights file
     levels: tuple[tuple[int, int], ...]  # (rows, cols) of each code map, top level first
+    scale: Fraction = Fraction(1)  # the image was coded resampled to `coded_size`
+
+    @property
+    def coded_size(self) -> tuple[int, int]:
+        return coded_size(self.width, self.height, self.scale)
+
+
+def coded_size(width: int, height: int, scale: Fraction) -> tuple[int, int]:
+    """(width, height) scaled and rounded half up, at least 1: integer arithmetic, so encoder and
+    decoder agree."""
+    return tuple(max(1, (2 * n * scale.numerator + scale.denominator) // (2 * scale.denominator)) for n in (width, height))
 
 
 def pack(header: Header, payloads: list[bytes]) -> bytes:
@@ -42,7 +54,10 @@ def pack(header: Header, payloads: list[bytes]) -> bytes:
         raise ValueError(f"model hash must be {HASH_BYTES} bytes")
     if len(payloads) != len(header.levels):
         raise ValueError("one payload per level")
-    parts = [_FIXED.pack(MAGIC, VERSION, MODES.index(header.mode), header.width, header.height),
+    if not (1 <= header.scale.numerator <= 255 and header.scale.denominator <= 255):
+        raise ValueError(f"scale {header.scale} is not a ratio of integers 1..255")
+    parts = [_FIXED.pack(MAGIC, VERSION, MODES.index(header.mode), header.width, header.height,
+                         header.scale.numerator, header.scale.denominator),
              bytes([len(name)]), name, header.model_hash, bytes([len(header.levels)])]
     parts += [_LEVEL.pack(rows, cols, len(p)) for (rows, cols), p in zip(header.levels, payloads)]
     body = b"".join(parts + payloads)
@@ -55,9 +70,10 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
         raise FormatError("not a vqzip file (bad magic bytes)")
     if len(data) < _FIXED.size + _CRC.size:
         raise FormatError(f"file truncated: {len(data)} bytes is shorter than any valid header")
-    _, version, mode, width, height = _FIXED.unpack_from(data)
+    version = data[len(MAGIC)]
     if version != VERSION:
         raise FormatError(f"unsupported format version {version} (this vqzip reads version {VERSION})")
+    _, _, mode, width, height, num, den = _FIXED.unpack_from(data)
     body, (crc,) = data[: -_CRC.size], _CRC.unpack_from(data, len(data) - _CRC.size)
     if zlib.crc32(body) != crc:
         raise FormatError("checksum mismatch: the file is damaged or truncated")
@@ -65,6 +81,8 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
         raise FormatError(f"unknown colour mode code {mode}")
     if width == 0 or height == 0:
         raise FormatError(f"invalid image size {width}x{height}")
+    if num == 0 or den == 0:
+        raise FormatError(f"invalid scale {num}/{den}")
     r = _Reader(body, _FIXED.size)
     name_len = r.take(1)[0]
     if not 1 <= name_len <= MAX_NAME:
@@ -82,7 +100,7 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
     if r.pos + sum(lengths) != len(body):
         raise FormatError(f"payload lengths ({sum(lengths)} bytes) do not match the file ({len(body) - r.pos} bytes)")
     payloads = [r.take(n) for n in lengths]
-    return Header(width, height, MODES[mode], name, model_hash, tuple(levels)), payloads
+    return Header(width, height, MODES[mode], name, model_hash, tuple(levels), Fraction(num, den)), payloads
 
 
 class _Reader:

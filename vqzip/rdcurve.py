@@ -57,7 +57,7 @@ def _timed(fn, *args):
     return out, time.perf_counter() - t
 
 
-def measure(images: list[Path], levels: dict[int, zoo.CodecModel], baselines: list[Baseline],
+def measure(images: list[Path], levels: list[zoo.Level], baselines: list[Baseline],
             progress: Callable[[], None] = lambda: None) -> list[Point]:
     """Every image through every vqzip level and every baseline setting; progress() after each."""
     points = []
@@ -65,11 +65,12 @@ def measure(images: list[Path], levels: dict[int, zoo.CodecModel], baselines: li
         with Image.open(path) as im:
             image = im.convert("RGB")
         pixels = np.asarray(image)
-        for quality, model in levels.items():
-            data, enc = _timed(codec.compress, image, model)
+        for lv in levels:
+            model = zoo.load(lv.model)
+            data, enc = _timed(codec.compress, image, model, lv.scale)
             decoded, dec = _timed(codec.decompress, data, model)
-            est = sum(codec.estimated_bits(model, image).values())
-            points.append(_point(VQZIP, quality, path, pixels, data, np.asarray(decoded.image.convert("RGB")), enc, dec, est))
+            est = sum(codec.estimated_bits(model, image, lv.scale).values())
+            points.append(_point(VQZIP, lv.quality, path, pixels, data, np.asarray(decoded.image.convert("RGB")), enc, dec, est))
             progress()
         for b in baselines:
             for setting in b.settings:

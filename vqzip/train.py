@@ -20,6 +20,7 @@ import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
@@ -313,24 +314,31 @@ def export(run, folder) -> Path:
     return zoo.save_folder(folder, tensors, config)
 
 
-def register(root: Path, name: str, quality: int, default: bool, validation: dict | None = None) -> dict:
-    """Record checkpoints/NAME in manifest.json with the sha256 of its weights."""
+def register(root: Path, name: str, scales: list[Fraction], default_scale: Fraction | None = None,
+             validation: dict | None = None) -> dict:
+    """Record checkpoints/NAME in manifest.json with the sha256 of its weights, and give it one
+    quality level per scale, numbered after the levels of the other models; with default_scale,
+    that level becomes the default."""
     path = root / "manifest.json"
-    manifest = json.loads(path.read_text()) if path.exists() else {"default": name, "models": {}}
-    entry = {"folder": name, "quality": quality, "sha256": zoo.sha256_file(root / name / "model.safetensors"),
+    manifest = json.loads(path.read_text()) if path.exists() else {"default": 1, "levels": {}, "models": {}}
+    entry = {"folder": name, "sha256": zoo.sha256_file(root / name / "model.safetensors"),
              "size_bytes": (root / name / "model.safetensors").stat().st_size}
     if validation:
         entry["validation"] = validation
     manifest["models"][name] = entry
-    if default:
-        manifest["default"] = name
+    kept = [lv for lv in manifest["levels"].values() if lv["model"] != name]
+    ours = [{"model": name, "scale": str(s)} for s in scales]
+    manifest["levels"] = {str(q): lv for q, lv in enumerate(kept + ours, 1)}
+    if default_scale is not None:
+        manifest["default"] = len(kept) + 1 + list(scales).index(default_scale)
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return entry
 
 
-def write_card(folder: Path, entry: dict, kodak: dict | None) -> Path:
-    """MODEL_CARD.md from the model's config.json (training record), a bench/kodak.py result, and
-    the running export command."""
+def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = None) -> Path:
+    """MODEL_CARD.md from the model's config.json (training record), its quality levels in the
+    manifest beside it, a bench/kodak.py result, a `vqzip rd-curve` vqzip.json, and the running
+    export command."""
     cfg = json.loads((folder / "config.json").read_text())
     tr = cfg["training"]
     nets = zoo.build(cfg)
@@ -378,6 +386,18 @@ def write_card(folder: Path, entry: dict, kodak: dict | None) -> Path:
                   f"| {k['bpp']:.4f} | {k['estimated_bpp']:.4f} | {k['psnr']:.2f} dB | {k['encode_s']:.2f} | {k['decode_s']:.2f} |",
                   "", f"Measured by `python bench/kodak.py {kodak['images']} --json {kodak['json']}` with the model loaded once,",
                   f"{kodak['threads']} torch threads.", ""]
+    levels = {q: lv for q, lv in json.loads((folder.parent / "manifest.json").read_text())["levels"].items()
+              if lv["model"] == cfg["name"]}
+    lines += ["## Quality levels",
+              "Each level codes the image resampled (Lanczos) by its scale, and the decoder resamples back.", "",
+              "| level | scale | Kodak bpp | Kodak PSNR-RGB | Kodak MS-SSIM |", "|---|---|---|---|---|"]
+    r = rd["results"] if rd else {"setting": []}
+    for q, lv in levels.items():
+        k = r["setting"].index(q) if q in r["setting"] else None
+        cells = ("", "", "") if k is None else (f"{r['bpp'][k]:.4f}", f"{r['psnr-rgb'][k]:.2f} dB", f"{r['ms-ssim-rgb-db'][k]:.2f} dB")
+        lines.append(f"| {q} | {lv['scale']} | " + " | ".join(cells) + " |")
+    if rd:
+        lines += ["", "Kodak figures: `vqzip rd-curve ../shared/data/kodak --out results/kodak` (real files, decoded pixels)."]
     path = folder / "MODEL_CARD.md"
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join(lines) + "\n")
     return path

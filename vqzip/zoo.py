@@ -1,4 +1,5 @@
-"""Shipped models: checkpoints/manifest.json names each model's folder, sha256 and quality level.
+"""Shipped models and quality levels: checkpoints/manifest.json names each model's folder and
+sha256, and maps each quality level to a model and the scale the image is coded at.
 
 A model folder holds `model.safetensors` (keys `vqvae.*`: the VQ-VAE's float weights;
 `top_prior.*`, `bottom_prior.*`: the priors' integer tensors, see `priors.fixedpoint`),
@@ -13,6 +14,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import torch
@@ -53,22 +55,41 @@ def sha256_file(path: Path) -> str:
 def manifest() -> dict:
     path = checkpoints_dir() / "manifest.json"
     try:
-        return json.loads(path.read_text())
+        m = json.loads(path.read_text())
     except FileNotFoundError:
         raise ModelError(f"no model manifest at {path}") from None
     except json.JSONDecodeError as e:
         raise ModelError(f"model manifest {path} is not valid JSON: {e}") from None
+    ok = isinstance(m, dict) and isinstance(m.get("models"), dict) and isinstance(m.get("levels"), dict)
+    if not ok or not all(isinstance(lv, dict) and lv.get("model") in m["models"] and "scale" in lv
+                         for lv in m["levels"].values()):
+        raise ModelError(f"model manifest {path} is not in the expected layout (default, levels, models)")
+    return m
 
 
-def name_for_quality(quality: int | None) -> str:
-    m = manifest()
+@dataclass(frozen=True)
+class Level:
+    """A quality level: a model, and the scale images are resampled to before coding."""
+
+    quality: int
+    model: str
+    scale: Fraction
+
+
+def levels() -> list[Level]:
+    """Every shipped quality level, in increasing order."""
+    return sorted((Level(int(q), e["model"], Fraction(e["scale"])) for q, e in manifest()["levels"].items()),
+                  key=lambda lv: lv.quality)
+
+
+def level(quality: int | None) -> Level:
+    """The level of that number, or the default level for None."""
     if quality is None:
-        return m["default"]
-    for name, entry in m["models"].items():
-        if entry["quality"] == quality:
-            return name
-    levels = sorted(e["quality"] for e in m["models"].values())
-    raise ModelError(f"no model for quality {quality}; available: {', '.join(map(str, levels))}")
+        quality = manifest()["default"]
+    for lv in levels():
+        if lv.quality == quality:
+            return lv
+    raise ModelError(f"no quality level {quality}; available: {', '.join(str(lv.quality) for lv in levels())}")
 
 
 def name_for_hash(hash8: bytes) -> str | None:
