@@ -68,3 +68,12 @@ def test_rd_curve_end_to_end(tiny, tmp_path, capsys):
     assert jpeg["bpp"] == sorted(jpeg["bpp"])
     assert (out / "rd.png").stat().st_size > 0 and (out / "bd-rate.json").exists()
     assert "vqzip" in capsys.readouterr().out
+
+
+def test_rd_curve_errors_are_one_line(tiny, tmp_path, capsys):
+    photo(176, 176).save(tmp_path / "a.png")
+    for args, message in ((["--codecs", "gif"], "unknown codec 'gif'"), (["--quality", "x"], "comma-separated integers"),
+                          (["--quality", "9"], "no quality level 9")):
+        assert main(["rd-curve", str(tmp_path / "a.png"), *args]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err

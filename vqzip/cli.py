@@ -256,7 +256,7 @@ def levels():
 def rd_curve(
     inputs: list[Path] = typer.Argument(..., help="Images, or folders of images."),
     quality: Optional[str] = typer.Option(None, "--quality", help="Comma-separated levels [default: every shipped level]."),
-    codecs: str = typer.Option("jpeg,webp,avif,jp2,jxl", "--codecs", help="Comma-separated baselines; 'none' for none."),
+    codecs: Optional[str] = typer.Option(None, "--codecs", help="Comma-separated baselines (jpeg,webp,avif,jp2,jxl), or 'none' [default: every one installed]."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for rd.csv, <codec>.json, bd-rate.json and rd.png."),
 ):
     """Rate-distortion of vqzip's quality levels and classical codecs on the same images."""
@@ -277,7 +277,13 @@ def rd_curve(
                 levels = [zoo.level(int(q)) for q in quality.split(",")]
             except ValueError:
                 raise VqzError(f"--quality takes comma-separated integers, not {quality!r}") from None
-        names = [] if codecs == "none" else [c.strip() for c in codecs.split(",") if c.strip()]
+        if codecs is None:  # every installed baseline; say which are skipped
+            names = [c for c in CODECS if CODECS[c].available()]
+            for c in CODECS:
+                if c not in names:
+                    err.print(f"vqzip: note: skipping {c}, not installed" + (" (pip install pillow-jxl-plugin)" if c == "jxl" else ""))
+        else:
+            names = [] if codecs == "none" else [c.strip() for c in codecs.split(",") if c.strip()]
         unknown = [c for c in names if c not in CODECS]
         if unknown:
             raise VqzError(f"unknown codec {unknown[0]!r}; known: {', '.join(CODECS)}")
