@@ -109,3 +109,75 @@ def test_a_malformed_manifest_is_one_line_error(tmp_path, monkeypatch, capsys):
     assert main(["levels"]) == 1
     err = capsys.readouterr().err
     assert "expected layout" in err and "Traceback" not in err
+
+
+def _forged(data: bytes, width: int, height: int) -> bytes:
+    """The file with another image size in its header and the CRC-32 made to match."""
+    import struct
+    import zlib
+
+    b = bytearray(data)
+    b[6:14] = struct.pack("<II", width, height)
+    b[-4:] = struct.pack("<I", zlib.crc32(bytes(b[:-4])))
+    return bytes(b)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda d, w: b"", "not a vqzip file"),
+    (lambda d, w: (w / "img.png").read_bytes(), "not a vqzip file"),
+    (lambda d, w: d[:30], "truncated"),
+    (lambda d, w: d[:4] + b"\x09" + d[5:], "unsupported format version 9"),
+    (lambda d, w: _forged(d, 60000, 60000), "3,600,000,000 pixels exceeds the limit"),
+    (lambda d, w: _forged(d, 50, 40), "do not fit a 50x40 image"),
+    (lambda d, w: d[:-9] + bytes([d[-9] ^ 4]) + d[-8:], "checksum mismatch"),
+], ids=["empty", "png", "truncated", "version", "bomb", "lying-size", "bit-flip"])
+def test_hostile_files_one_line_error_no_output(workdir, capsys, make, message):
+    assert main(["compress", str(workdir / "img.png")]) == 0
+    (workdir / "bad.vqz").write_bytes(make((workdir / "img.vqz").read_bytes(), workdir))
+    capsys.readouterr()
+    assert main(["decompress", str(workdir / "bad.vqz")]) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (workdir / "bad.png").exists() and leftovers(workdir) == []
+
+
+def test_max_pixels_flag(workdir, capsys):
+    assert main(["compress", str(workdir / "img.png"), "--max-pixels", "1000"]) == 1
+    assert "48x40 = 1,920 pixels exceeds the limit of 1,000" in capsys.readouterr().err
+    assert main(["compress", str(workdir / "img.png"), "--max-pixels", "0"]) == 0
+    assert main(["decompress", str(workdir / "img.vqz"), "--max-pixels", "1000"]) == 1
+    assert not (workdir / "img.png.tmp").exists() and leftovers(workdir) == []
+
+
+def test_warnings_are_one_line_and_the_image_comes_back(workdir, capsys):
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.arange(16 * 12, dtype=np.uint16).reshape(12, 16) * 300).save(workdir / "deep.png")
+    assert main(["compress", str(workdir / "deep.png")]) == 0
+    err = capsys.readouterr().err
+    assert "vqzip: warning: I;16 image reduced to 8 bits per pixel" in err and "Traceback" not in err
+    assert main(["decompress", str(workdir / "deep.vqz"), "-o", str(workdir / "deep-out.png")]) == 0
+    with Image.open(workdir / "deep-out.png") as im:
+        assert im.mode == "L" and im.size == (16, 12)
+
+
+def test_alpha_cannot_go_to_jpeg_one_line_error(workdir, capsys):
+    photo(20, 20, "RGBA").save(workdir / "a.png")
+    assert main(["compress", str(workdir / "a.png")]) == 0
+    assert main(["decompress", str(workdir / "a.vqz"), "-o", str(workdir / "a.jpg")]) == 1
+    err = capsys.readouterr().err
+    assert "RGBA" in err and "Traceback" not in err
+    assert not (workdir / "a.jpg").exists() and leftovers(workdir) == []
+
+
+def test_damaged_weights_are_one_line_error(tiny_checkpoints, tmp_path, monkeypatch, capsys):
+    root = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoints, root)
+    weights = root / "tiny" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(root))
+    photo(16, 16).save(tmp_path / "x.png")
+    assert main(["compress", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err
+    assert "damaged" in err and "sha256" in err and "Traceback" not in err

@@ -21,7 +21,7 @@ def test_round_trip_sizes(tiny, size):
 def test_decoded_symbols_are_the_coded_ones(tiny):
     pixels = np.asarray(photo(96, 64))
     top, bottom = codec.encode_codes(tiny.vqvae, pixels)
-    _, _, dtop, dbottom = codec.decode_codes(codec.compress(Image.fromarray(pixels), tiny))
+    _, _, dtop, dbottom, _ = codec.decode_codes(codec.compress(Image.fromarray(pixels), tiny))
     assert torch.equal(dtop, top) and torch.equal(dbottom, bottom)
 
 
@@ -34,7 +34,7 @@ def test_rate_matches_cross_entropy(tiny):
     im = photo(256, 192)
     data = codec.compress(im, tiny)
     ideal = sum(codec.estimated_bits(tiny, im).values())
-    _, streams = container.unpack(data)
+    _, streams, _ = container.unpack(data)
     coded = 8 * sum(map(len, streams))
     assert coded <= 1.01 * ideal + 2 * 64  # each stream ends in at most two partly used words
     assert coded >= 0.99 * ideal
@@ -49,7 +49,7 @@ def test_exact_across_thread_counts(tiny, enc_threads, dec_threads):
         data = codec.compress(Image.fromarray(pixels), tiny)
         top, bottom = codec.encode_codes(tiny.vqvae, pixels)  # the codes compress coded
         torch.set_num_threads(dec_threads)
-        _, _, dtop, dbottom = codec.decode_codes(data)
+        _, _, dtop, dbottom, _ = codec.decode_codes(data)
     finally:
         torch.set_num_threads(before)
     assert torch.equal(dtop, top) and torch.equal(dbottom, bottom)
@@ -57,7 +57,7 @@ def test_exact_across_thread_counts(tiny, enc_threads, dec_threads):
 
 def test_file_from_another_model_names_it(tiny):
     data = bytearray(codec.compress(photo(16, 16), tiny))
-    header, streams = container.unpack(bytes(data))
+    header, streams, _ = container.unpack(bytes(data))
     forged = container.pack(container.Header(header.width, header.height, header.mode, "other-model", b"\x01" * 8,
                                              header.levels), streams)
     with pytest.raises(ModelError, match="other-model"):
@@ -83,7 +83,7 @@ if sys.argv[2] == "encode":
     open(sys.argv[3], "wb").write(codec.compress(codec.Image.fromarray(pixels), model))
     np.savez(sys.argv[3] + ".npz", top=top.numpy(), bottom=bottom.numpy())
 else:
-    _, _, t, b = codec.decode_codes(open(sys.argv[3], "rb").read())
+    _, _, t, b, _ = codec.decode_codes(open(sys.argv[3], "rb").read())
     ref = np.load(sys.argv[3] + ".npz")
     assert np.array_equal(t.numpy(), ref["top"]) and np.array_equal(b.numpy(), ref["bottom"])
     print("exact")
@@ -116,7 +116,7 @@ def test_file_decodes_under_another_summation_order(tiny, monkeypatch):
     data = codec.compress(Image.fromarray(pixels), tiny)
     top, bottom = codec.encode_codes(tiny.vqvae, pixels)
     monkeypatch.setattr(fixedpoint, "matmul", lambda x, wt: (x.double().flip(1) @ wt.double().flip(0)).float())
-    _, _, dtop, dbottom = codec.decode_codes(data)
+    _, _, dtop, dbottom, _ = codec.decode_codes(data)
     assert torch.equal(dtop, top) and torch.equal(dbottom, bottom)
 
 
@@ -124,10 +124,10 @@ def test_file_decodes_under_another_summation_order(tiny, monkeypatch):
 def test_scaled_levels_code_the_resampled_image_and_give_back_the_original_size(tiny, scale):
     im = photo(45, 30, seed=6)
     data = codec.compress(im, tiny, scale)
-    header, _ = container.unpack(data)
+    header, _, _ = container.unpack(data)
     coded = container.coded_size(45, 30, scale)
     assert header.scale == scale and header.levels == codec.code_shapes(*coded)
-    _, _, top, bottom = codec.decode_codes(data)
+    _, _, top, bottom, _ = codec.decode_codes(data)
     assert all(torch.equal(a, b) for a, b in zip(
         (top, bottom), codec.encode_codes(tiny.vqvae, codec.resample(np.asarray(im), coded))))
     assert codec.decompress(data).image.size == (45, 30)

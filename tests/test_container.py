@@ -12,7 +12,7 @@ PAYLOADS = [b"\x01\x02\x03\x04", b"\xff" * 40]
 
 
 def test_round_trip_every_field():
-    header, payloads = unpack(pack(HEADER, PAYLOADS))
+    header, payloads, _ = unpack(pack(HEADER, PAYLOADS))
     assert header == HEADER
     assert (header.width, header.height, header.mode) == (250, 131, "RGB")
     assert header.model_name == "vqz-base" and header.model_hash == bytes(range(8))
@@ -30,7 +30,7 @@ def test_coded_size_rounds_half_up_and_keeps_a_pixel(size, scale, coded):
 def test_layout_starts_with_magic_and_version():
     data = pack(HEADER, PAYLOADS)
     assert data[:4] == container.MAGIC and data[4] == container.VERSION
-    assert len(data) == 4 + 1 + 1 + 4 + 4 + 2 + 1 + 8 + 8 + 1 + 2 * 8 + 44 + 4
+    assert len(data) == 4 + 1 + 1 + 4 + 4 + 2 + 1 + 8 + 8 + 1 + 2 * 8 + 4 + 4 + 44 + 4
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB"])

@@ -30,7 +30,7 @@ def test_end_to_end_on_a_photo_crop(model):
     with Image.open(ASSETS / "photo.png") as im:
         im = im.convert("RGB")
     data = codec.compress(im, model)
-    header, streams = container.unpack(data)
+    header, streams, _ = container.unpack(data)
     assert header.model_hash == model.hash8
     out = codec.decompress(data).image
     assert out.size == im.size and out.mode == "RGB"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vqzip import __version__
+from vqzip.container import DEFAULT_MAX_PIXELS
 from vqzip.errors import VqzError
 from vqzip.fileio import check_input, check_output, write_atomic
 
@@ -30,9 +32,13 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 @contextmanager
 def _reported():
-    """Turn expected failures into one line on stderr and exit code 1."""
+    """Turn expected failures into one line on stderr and exit code 1, and warnings (vqzip's
+    and Pillow's) into one line each."""
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = lambda message, *_, **__: err.print(f"vqzip: warning: {message}", markup=False)
+            yield
     except (VqzError, OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
         msg = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
         err.print(f"vqzip: error: {msg}", markup=False)
@@ -52,6 +58,23 @@ def _version(value: bool):
 def _main(version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
                                        help="Print the version and exit.")):
     pass
+
+
+MAX_PIXELS_HELP = "Refuse images above N pixels, a decompression-bomb guard; 0 for no limit."
+
+
+@contextmanager
+def _pixel_limit(n: int):
+    """The pixel limit for vqzip and, consistently, for Pillow's reading of the input, for the
+    length of one command (main() may run several in one process)."""
+    from vqzip import codec
+
+    before = codec.MAX_PIXELS, Image.MAX_IMAGE_PIXELS
+    codec.MAX_PIXELS = Image.MAX_IMAGE_PIXELS = n or None
+    try:
+        yield
+    finally:
+        codec.MAX_PIXELS, Image.MAX_IMAGE_PIXELS = before
 
 
 def _model(name: Optional[str], quality: Optional[int]):
@@ -75,17 +98,19 @@ def compress(
     quality: Optional[int] = typer.Option(None, "--quality", help="Quality level (see `vqzip levels`) [default: the default level]."),
     model: Optional[str] = typer.Option(None, "-m", "--model", help="Shipped model by name."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite an existing output."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help=MAX_PIXELS_HELP),
 ):
     """Compress an image to a .vqz file."""
     from vqzip import codec
 
-    with _reported():
+    with _reported(), _pixel_limit(max_pixels):
         check_input(input)
         output = output or input.with_suffix(".vqz")
         check_output(output, [input], force)
         m, scale = _model(model, quality)
         t = time.perf_counter()
         with Image.open(input) as im:
+            codec.check_pixels(*im.size, "image")  # before its pixels are read
             im.load()
             data = codec.compress(im, m, scale)
             pixels = im.width * im.height
@@ -100,11 +125,12 @@ def decompress(
     input: Path = typer.Argument(..., help="A .vqz file."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output image [default: INPUT as .png]."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite an existing output."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help=MAX_PIXELS_HELP),
 ):
     """Decompress a .vqz file to an image (PNG unless -o names another format)."""
     from vqzip import codec
 
-    with _reported():
+    with _reported(), _pixel_limit(max_pixels):
         check_input(input)
         output = output or input.with_suffix(".png")
         check_output(output, [input], force)
@@ -126,7 +152,7 @@ def info(input: Path = typer.Argument(..., help="A .vqz file.")):
     with _reported():
         check_input(input)
         data = input.read_bytes()
-        header, payloads = container.unpack(data)
+        header, payloads, _ = container.unpack(data)
         installed = zoo.name_for_hash(header.model_hash)
         table = Table(title=str(input), show_header=False)
         rows = [

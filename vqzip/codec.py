@@ -13,6 +13,7 @@ and thread count. No printing, no argument parsing, no file I/O.
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -21,7 +22,7 @@ import torch
 from PIL import Image
 
 from priors.decode import teacher_forced, walk
-from vqzip import container, zoo
+from vqzip import container, intake, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
 from vqzip.vqvae import VQVAE, pad_to_stride
@@ -32,6 +33,10 @@ STRIDE = 8
 # fields, so stripes join without seams, and a 4K image needs a stripe's memory, not its own.
 STRIPE = 512
 MARGIN = 128
+# Decompression-bomb guard, as Pillow's Image.MAX_IMAGE_PIXELS: images (given, coded, or named
+# by a file's header) above this many pixels are refused before anything is allocated. Decoding
+# needs about 70 bytes per coded pixel; None turns the check off.
+MAX_PIXELS: int | None = container.DEFAULT_MAX_PIXELS
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,11 @@ def code_shapes(width: int, height: int) -> tuple[tuple[int, int], tuple[int, in
     return (rows, cols), (2 * rows, 2 * cols)
 
 
-def to_rgb_array(image: Image.Image) -> tuple[np.ndarray, str]:
-    """(H, W, 3) uint8 pixels and the mode the decoder should give back ('L' or 'RGB')."""
-    mode = "L" if image.mode == "L" else "RGB"
-    return np.asarray(image.convert("RGB")), mode
+def check_pixels(width: int, height: int, what: str) -> None:
+    """Refuse sizes above MAX_PIXELS (a VqzError naming the size and the limit)."""
+    if MAX_PIXELS is not None and width * height > MAX_PIXELS:
+        raise FormatError(f"{what} of {width}x{height} = {width * height:,} pixels exceeds the limit of "
+                          f"{MAX_PIXELS:,} (a decompression-bomb guard; see --max-pixels)")
 
 
 def _stripes(rows: int, stripe: int, margin: int):
@@ -91,19 +97,23 @@ def resample(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fraction(1)) -> bytes:
-    """Encode a PIL image with `model`, resampled by `scale` (a quality level's operating point:
-    fewer or more codes per pixel); returns the bytes of a .vqz file."""
-    pixels, mode = to_rgb_array(image)
-    height, width = pixels.shape[:2]
-    top, bottom = encode_codes(model.vqvae, resample(pixels, container.coded_size(width, height, scale)))
+    """Encode a PIL image of any mode (see `vqzip.intake`) with `model`, resampled by `scale` (a
+    quality level's operating point: fewer or more codes per pixel); returns .vqz bytes."""
+    check_pixels(*image.size, "image")
+    check_pixels(*container.coded_size(*image.size, scale), "coded image")
+    given = intake.prepare(image)
+    height, width = given.rgb.shape[:2]
+    top, bottom = encode_codes(model.vqvae, resample(given.rgb, container.coded_size(width, height, scale)))
     streams = []
     for prior, codes, cond in ((model.top_prior, top, None), (model.bottom_prior, bottom, top)):
         enc = SymbolEncoder()
         for probs, symbols in teacher_forced(prior, codes, cond):
             enc.encode(symbols, probs)
         streams.append(enc.to_bytes())
-    header = container.Header(width, height, mode, model.name, model.hash8, (tuple(top.shape), tuple(bottom.shape)), scale)
-    return container.pack(header, streams)
+    header = container.Header(width, height, given.mode, model.name, model.hash8, (tuple(top.shape), tuple(bottom.shape)),
+                              scale, container.codes_crc((top.numpy(), bottom.numpy())))
+    alpha = b"" if given.alpha is None else zlib.compress(given.alpha.tobytes(), 9)
+    return container.pack(header, streams, alpha)
 
 
 def model_for(header: container.Header) -> zoo.CodecModel:
@@ -116,37 +126,54 @@ def model_for(header: container.Header) -> zoo.CodecModel:
 
 
 def decode_codes(data: bytes, model: zoo.CodecModel | None = None):
-    """Decode .vqz bytes to (header, model, top codes, bottom codes).
-    `model` defaults to the shipped model the header names."""
-    header, streams = container.unpack(data)
-    if model is None:
-        model = model_for(header)
-    elif model.hash8 != header.model_hash:
-        raise ModelError(f"file was made with model {header.model_name!r}, not {model.name!r}")
+    """Decode .vqz bytes to (header, model, top codes, bottom codes, alpha plane or None).
+    `model` defaults to the shipped model the header names. Every size is checked before
+    anything is allocated, and the decoded codes against the file's checksum of them."""
+    header, streams, alpha = container.unpack(data)
+    check_pixels(header.width, header.height, "image")
+    check_pixels(*header.coded_size, "coded image")
     expected = code_shapes(*header.coded_size)
     if header.levels != expected:
         raise FormatError(f"code map shapes {header.levels} do not fit a {header.width}x{header.height} image "
                           f"coded at scale {header.scale}")
+    if model is None:
+        model = model_for(header)
+    elif model.hash8 != header.model_hash:
+        raise ModelError(f"file was made with model {header.model_name!r}, not {model.name!r}")
     (top_rows, top_cols), (bot_rows, bot_cols) = expected
     dec_top = SymbolDecoder(streams[0])
     top = walk(model.top_prior, top_rows, top_cols, lambda p, i, j: dec_top.decode(p))
     dec_bot = SymbolDecoder(streams[1])
     bottom = walk(model.bottom_prior, bot_rows, bot_cols, lambda p, i, j: dec_bot.decode(p), top)
-    return header, model, top, bottom
+    if container.codes_crc((top.numpy(), bottom.numpy())) != header.codes_crc:
+        raise FormatError("decoded codes fail their checksum: the coded streams are damaged")
+    return header, model, top, bottom, _alpha(alpha, header) if header.has_alpha else None
+
+
+def _alpha(data: bytes, header: container.Header) -> np.ndarray:
+    """The zlib-compressed alpha plane, inflated to exactly width x height bytes, no more."""
+    n = header.width * header.height
+    try:
+        inflate = zlib.decompressobj()
+        plane = inflate.decompress(data, n + 1)
+    except zlib.error as e:
+        raise FormatError(f"alpha plane is damaged: {e}") from None
+    if len(plane) != n or not inflate.eof:
+        raise FormatError(f"alpha plane holds {len(plane)} bytes, not {n}")
+    return np.frombuffer(plane, np.uint8).reshape(header.height, header.width)
 
 
 def decompress(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
     """Decode .vqz bytes to an image of the original size and mode."""
-    header, model, top, bottom = decode_codes(data, model)
+    header, model, top, bottom, alpha = decode_codes(data, model)
     pixels = decode_pixels(model.vqvae, top, bottom, *header.coded_size)
-    image = Image.fromarray(resample(pixels, (header.width, header.height)), "RGB")
-    return Decoded(image.convert("L") if header.mode == "L" else image, header)
+    return Decoded(intake.restore(resample(pixels, (header.width, header.height)), header.mode, alpha), header)
 
 
 def estimated_bits(model: zoo.CodecModel, image: Image.Image, scale: Fraction = Fraction(1)) -> dict[str, float]:
     """-sum log2 p of the coded symbols under the coded probabilities, per level: the ideal
     size of each stream, to show the range coder's overhead."""
-    pixels = to_rgb_array(image)[0]
+    pixels = intake.prepare(image).rgb
     top, bottom = encode_codes(model.vqvae, resample(pixels, container.coded_size(pixels.shape[1], pixels.shape[0], scale)))
     return {"top": ideal_bits(model.top_prior, top), "bottom": ideal_bits(model.bottom_prior, bottom, top)}
 

@@ -1,6 +1,6 @@
 """The .vqz container, version 2 (docs/format.md): a header, one coded stream per level, a CRC.
 
-Pure bytes: no torch, no model. `pack` and `unpack` are inverses; `unpack` checks the magic,
+Pure bytes and numpy: no torch, no model. `pack` and `unpack` are inverses; `unpack` checks the magic,
 the version, the checksum and every field before it returns, and raises FormatError naming
 the first problem it finds.
 """
@@ -11,16 +11,20 @@ import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
 from vqzip.errors import FormatError
 
 MAGIC = b"\x89VQZ"
 VERSION = 2
-MODES = ("L", "RGB")  # colour mode codes 0, 1
+MODES = ("L", "RGB", "LA", "RGBA")  # colour mode codes 0..3; LA and RGBA carry an alpha plane
 HASH_BYTES = 8
 MAX_NAME = 64
+DEFAULT_MAX_PIXELS = 40_000_000  # the decompression-bomb guard's default (see codec.MAX_PIXELS)
 
 _FIXED = struct.Struct("<4sBBIIBB")  # magic, version, mode, width, height, scale numerator, denominator
 _LEVEL = struct.Struct("<HHI")  # rows, cols, payload bytes
+_TAIL = struct.Struct("<II")  # alpha plane bytes, CRC-32 of the decoded code maps
 _CRC = struct.Struct("<I")
 
 
@@ -28,11 +32,16 @@ _CRC = struct.Struct("<I")
 class Header:
     width: int
     height: int
-    mode: str  # "L" or "RGB": the colour mode the decoder gives back
+    mode: str  # one of MODES: the mode the decoder gives back
     model_name: str
     model_hash: bytes  # first HASH_BYTES bytes of the sha256 of the model's weights file
     levels: tuple[tuple[int, int], ...]  # (rows, cols) of each code map, top level first
     scale: Fraction = Fraction(1)  # the image was coded resampled to `coded_size`
+    codes_crc: int = 0  # CRC-32 of the code maps (`codes_crc`): checked after decoding them
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.mode in ("LA", "RGBA")
 
     @property
     def coded_size(self) -> tuple[int, int]:
@@ -45,8 +54,17 @@ def coded_size(width: int, height: int, scale: Fraction) -> tuple[int, int]:
     return tuple(max(1, (2 * n * scale.numerator + scale.denominator) // (2 * scale.denominator)) for n in (width, height))
 
 
-def pack(header: Header, payloads: list[bytes]) -> bytes:
-    """Header and one payload per level -> the bytes of a .vqz file."""
+def codes_crc(maps) -> int:
+    """CRC-32 of code maps (arrays of codes < 2**16), each as little-endian u16 in row order."""
+    crc = 0
+    for m in maps:
+        crc = zlib.crc32(np.ascontiguousarray(m, dtype="<u2").tobytes(), crc)
+    return crc
+
+
+def pack(header: Header, payloads: list[bytes], alpha: bytes = b"") -> bytes:
+    """Header, one payload per level and the compressed alpha plane (LA and RGBA only) -> the
+    bytes of a .vqz file."""
     name = header.model_name.encode("ascii")
     if not 1 <= len(name) <= MAX_NAME:
         raise ValueError(f"model name must be 1..{MAX_NAME} ASCII characters")
@@ -56,16 +74,20 @@ def pack(header: Header, payloads: list[bytes]) -> bytes:
         raise ValueError("one payload per level")
     if not (1 <= header.scale.numerator <= 255 and header.scale.denominator <= 255):
         raise ValueError(f"scale {header.scale} is not a ratio of integers 1..255")
+    if bool(alpha) != header.has_alpha:
+        raise ValueError("an alpha plane goes with modes LA and RGBA, and only with them")
     parts = [_FIXED.pack(MAGIC, VERSION, MODES.index(header.mode), header.width, header.height,
                          header.scale.numerator, header.scale.denominator),
              bytes([len(name)]), name, header.model_hash, bytes([len(header.levels)])]
     parts += [_LEVEL.pack(rows, cols, len(p)) for (rows, cols), p in zip(header.levels, payloads)]
-    body = b"".join(parts + payloads)
+    parts.append(_TAIL.pack(len(alpha), header.codes_crc))
+    body = b"".join(parts + payloads + [alpha])
     return body + _CRC.pack(zlib.crc32(body))
 
 
-def unpack(data: bytes) -> tuple[Header, list[bytes]]:
-    """Bytes of a .vqz file -> (header, payloads). Raises FormatError on anything invalid."""
+def unpack(data: bytes) -> tuple[Header, list[bytes], bytes]:
+    """Bytes of a .vqz file -> (header, payloads, alpha plane). Raises FormatError on anything
+    invalid."""
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise FormatError("not a vqzip file (bad magic bytes)")
     if len(data) < _FIXED.size + _CRC.size:
@@ -97,10 +119,15 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
         rows, cols, n = _LEVEL.unpack(r.take(_LEVEL.size))
         levels.append((rows, cols))
         lengths.append(n)
-    if r.pos + sum(lengths) != len(body):
-        raise FormatError(f"payload lengths ({sum(lengths)} bytes) do not match the file ({len(body) - r.pos} bytes)")
+    alpha_len, crc_codes = _TAIL.unpack(r.take(_TAIL.size))
+    if (alpha_len > 0) != (MODES[mode] in ("LA", "RGBA")):
+        raise FormatError(f"alpha plane of {alpha_len} bytes does not fit colour mode {MODES[mode]}")
+    if r.pos + sum(lengths) + alpha_len != len(body):
+        raise FormatError(f"payload lengths ({sum(lengths) + alpha_len} bytes) do not match the file "
+                          f"({len(body) - r.pos} bytes)")
     payloads = [r.take(n) for n in lengths]
-    return Header(width, height, MODES[mode], name, model_hash, tuple(levels), Fraction(num, den)), payloads
+    header = Header(width, height, MODES[mode], name, model_hash, tuple(levels), Fraction(num, den), crc_codes)
+    return header, payloads, r.take(alpha_len)
 
 
 class _Reader:

@@ -11,3 +11,7 @@ class FormatError(VqzError, ValueError):
 
 class ModelError(VqzError):
     """A model is missing, unknown, or its weights do not match the manifest."""
+
+
+class VqzWarning(UserWarning):
+    """Something a user should know about the image they gave (e.g. reduced to 8 bits)."""
