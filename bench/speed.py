@@ -104,7 +104,7 @@ def main(argv=None) -> None:
                 im.load()
             coded, enc = timed(codec.compress, im, model)
             _, dec = timed(codec.decompress, coded, model)
-            (_, _, top, bottom), walk = timed(codec.decode_codes, coded, model)
+            (_, _, top, bottom, _), walk = timed(codec.decode_codes, coded, model)
             symbols = top.numel() + bottom.numel()
             parallel = teacher_forced_pass(model, top, bottom)
             add("compress, model loaded (s)", enc)

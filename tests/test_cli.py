@@ -181,3 +181,29 @@ def test_damaged_weights_are_one_line_error(tiny_checkpoints, tmp_path, monkeypa
     assert main(["compress", str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err
     assert "damaged" in err and "sha256" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("fmt,suffix", [("PNG", "png"), ("JPEG", "jpg"), ("WEBP", "webp"), ("TIFF", "tif"),
+                                        ("BMP", "bmp"), ("GIF", "gif")])
+def test_formats_pillow_reads(workdir, fmt, suffix):
+    photo(30, 22, seed=3).save(workdir / f"in.{suffix}", fmt)
+    assert main(["compress", str(workdir / f"in.{suffix}"), "-o", str(workdir / "in.vqz")]) == 0
+    assert main(["decompress", str(workdir / "in.vqz"), "-o", str(workdir / "out.png")]) == 0
+    from PIL import Image
+
+    with Image.open(workdir / "out.png") as im:
+        assert im.size == (30, 22)
+
+
+def test_interrupt_while_writing_leaves_nothing(workdir, capsys, monkeypatch):
+    """Ctrl-C after the temporary file is written, before it is renamed into place."""
+    from vqzip import fileio
+
+    def interrupted(*args, **kwargs):
+        assert leftovers(workdir)  # the temporary file exists at this point
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fileio.os, "replace", interrupted)
+    assert main(["compress", str(workdir / "img.png")]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not (workdir / "img.vqz").exists() and leftovers(workdir) == []

@@ -26,3 +26,17 @@ def test_round_trip_and_rate(alphabet, concentration):
 def test_odd_length_stream_is_rejected():
     with pytest.raises(FormatError):
         SymbolDecoder(b"\x00\x01\x02")
+
+
+def test_streams_no_encoder_could_write_are_format_errors():
+    """Random words under peaked rows: constriction rejects some as impossible (it asserts);
+    that must surface as a FormatError, and nothing else may escape (found by bench/fuzz.py)."""
+    rng = np.random.default_rng(0)
+    rejected = 0
+    for _ in range(600):
+        data = rng.integers(0, 256, 4 * int(rng.integers(1, 4)), dtype=np.uint8).tobytes()
+        try:
+            SymbolDecoder(data).decode(rng.random((200, 512)).astype(np.float32) ** 16)
+        except FormatError:
+            rejected += 1
+    assert rejected > 0

@@ -35,5 +35,9 @@ class SymbolDecoder:
         self._coder = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
 
     def decode(self, probs: np.ndarray) -> np.ndarray:
-        """The next len(probs) symbols, each decoded under its row of probs (n, K)."""
-        return self._coder.decode(_FAMILY, np.ascontiguousarray(probs, dtype=np.float32))
+        """The next len(probs) symbols, each decoded under its row of probs (n, K). A stream that
+        no encoder could have written (constriction asserts) is a FormatError."""
+        try:
+            return self._coder.decode(_FAMILY, np.ascontiguousarray(probs, dtype=np.float32))
+        except (AssertionError, ValueError, RuntimeError) as e:
+            raise FormatError(f"coded stream is damaged: {e}") from None
