@@ -36,7 +36,7 @@ def wavefronts(height: int, width: int, k: int) -> Iterator[tuple[np.ndarray, np
         yield i, t - k * i
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def walk(prior: FixedPointPrior, height: int, width: int, step: Step, cond: torch.Tensor | None = None) -> torch.Tensor:
     """Decode a (height, width) map in wavefront order, calling step with each batch of rows.
 
@@ -57,7 +57,7 @@ def walk(prior: FixedPointPrior, height: int, width: int, step: Step, cond: torc
     return c.codes.view(c.hc, c.wc)[r:, r:-r].clone()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def teacher_forced(prior: FixedPointPrior, codes: torch.Tensor, cond: torch.Tensor | None = None,
                    batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(probability rows (n, K), symbols (n,)) for every code of the map `codes` (H, W), in the
