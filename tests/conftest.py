@@ -27,8 +27,8 @@ TINY = {
 
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory) -> Path:
-    """A checkpoints folder holding one tiny model, 'tiny', as quality 1 (scale 1, the default) and
-    quality 2 (scale 1/2)."""
+    """A checkpoints folder holding one tiny model, 'tiny', as quality 1 (scale 1/2) and quality 2
+    (scale 1, the default)."""
     root = tmp_path_factory.mktemp("checkpoints")
     torch.manual_seed(0)
     nets = zoo.build(TINY)
@@ -36,7 +36,7 @@ def tiny_checkpoints(tmp_path_factory) -> Path:
     maps = [(rng.integers(0, 16, (6, 8)), rng.integers(0, 32, (12, 16))) for _ in range(4)]
     fixed = train.fixed_point_priors(nets["top_prior"], nets["bottom_prior"], maps)
     zoo.save_folder(root / "tiny", zoo.model_tensors(nets["vqvae"], fixed), {"name": "tiny", **TINY})
-    train.register(root, "tiny", [Fraction(1), Fraction(1, 2)], default_scale=Fraction(1))
+    train.register(root, "tiny", [Fraction(1, 2), Fraction(1)], default_scale=Fraction(1))
     return root
 
 

@@ -57,7 +57,7 @@ def test_rd_curve_end_to_end(tiny, tmp_path, capsys):
     rows = list(csv.DictReader(open(out / "rd.csv")))
     ours = {r["setting"]: r for r in rows if r["codec"] == "vqzip"}
     assert set(ours) == {"1", "2"} and len(rows) == 2 + len(CODECS["jpeg"].settings)
-    for level, scale in (("1", Fraction(1)), ("2", Fraction(1, 2))):  # the tiny checkpoints' levels
+    for level, scale in (("1", Fraction(1, 2)), ("2", Fraction(1))):  # the tiny checkpoints' levels
         assert float(ours[level]["bpp"]) == pytest.approx(8 * len(codec.compress(im, tiny, scale)) / (176 * 168))
     summary = json.loads((out / "vqzip.json").read_text())
     assert set(summary) == {"name", "description", "results"}

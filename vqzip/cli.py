@@ -1,7 +1,9 @@
-"""Command line: argument parsing, paths, messages and exit codes. No model or bitstream logic.
+"""Command line: argument parsing, paths, messages and exit codes. No model or bitstream logic:
+compress and decompress go through `vqzip.api`, the same functions a script calls.
 
-Exit codes: 0 success; 1 an error (bad or damaged input, missing model, I/O), reported in one
-line on stderr; 2 bad usage; 130 interrupted.
+Exit codes (also in `vqzip --help`): 0 success; 1 an error (damaged or foreign file, missing
+model, unreadable or unsupported image, existing output), reported in one line on stderr, the
+other files of a batch still done; 2 bad usage; 130 interrupted.
 """
 from __future__ import annotations
 
@@ -23,7 +25,10 @@ from vqzip.container import DEFAULT_MAX_PIXELS
 from vqzip.errors import VqzError
 from vqzip.fileio import check_input, check_output, write_atomic
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+EXIT_CODES = ("Exit codes: 0 success; 1 an error (damaged or foreign file, missing model, unreadable or "
+              "unsupported image, existing output), one line each on stderr, the other files still done; "
+              "2 bad usage; 130 interrupted.")
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, epilog=EXIT_CODES,
                   help="vqzip: a learned image codec (hierarchical VQ-VAE + PixelCNN priors + range coding).")
 train_app = typer.Typer(no_args_is_help=True, help="Train models (seeded, resumable).")
 app.add_typer(train_app, name="train")
@@ -77,71 +82,148 @@ def _pixel_limit(n: int):
         codec.MAX_PIXELS, Image.MAX_IMAGE_PIXELS = before
 
 
-def _model(name: Optional[str], quality: Optional[int]):
-    """(model, scale) for --model (at scale 1) or --quality (its level; the default level if neither)."""
-    from fractions import Fraction
+def _write(job, data: bytes, force: bool) -> None:
+    if job.dst is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    if job.into_folder:
+        job.dst.parent.mkdir(parents=True, exist_ok=True)
+    check_output(job.dst, [job.src] if job.src else [], force)
+    write_atomic(job.dst, data)
 
-    from vqzip import zoo
 
-    if name and quality is not None:
-        raise VqzError("give --model or --quality, not both")
-    if name:
-        return zoo.load(name), Fraction(1)
-    lv = zoo.level(quality)
-    return zoo.load(lv.model), lv.scale
+def _read(job) -> bytes:
+    if job.src is None:
+        return sys.stdin.buffer.read()
+    check_input(job.src)
+    return job.src.read_bytes()
+
+
+def _threads(n: Optional[int]) -> None:
+    if n is not None:
+        if n < 1:
+            raise VqzError(f"--threads must be at least 1, not {n}")
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def _batch(jobs, work, quiet: bool, verbose: bool, what: str) -> None:
+    """Run work(job) -> (bytes in, bytes out, pixels, message) for every job: one line each
+    (unless quiet), a progress bar and a summary table for several; an error on one file is
+    reported and the rest go on; exit code 1 if any failed."""
+    from rich.progress import Progress
+
+    failed, done, t0 = 0, [], time.perf_counter()
+    with Progress(console=err, transient=True, disable=quiet or len(jobs) == 1) as bar:
+        task = bar.add_task(what, total=len(jobs))
+        for job in jobs:
+            try:
+                with _reported():
+                    t = time.perf_counter()
+                    n_in, n_out, pixels, message = work(job)
+                    done.append((n_in, n_out, pixels))
+                    if not quiet:
+                        out = "<stdout>" if job.dst is None else job.dst
+                        err.print(f"{job.name} -> {out}: {message}, {time.perf_counter() - t:.2f} s", markup=False)
+            except typer.Exit as e:
+                if e.exit_code == 130:
+                    raise
+                failed += 1
+            bar.advance(task)
+    if len(jobs) > 1 and not quiet:
+        table = Table("files", "failed", "total in", "total out", "mean bpp", "time", title=f"vqzip {what}")
+        bpp = [8 * (o if what == "compress" else i) / p for i, o, p in done]
+        table.add_row(str(len(done)), str(failed), f"{sum(d[0] for d in done):,} B", f"{sum(d[1] for d in done):,} B",
+                      f"{sum(bpp) / len(bpp):.4f}" if bpp else "-", f"{time.perf_counter() - t0:.1f} s")
+        err.print(table)
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()
 def compress(
-    input: Path = typer.Argument(..., help="Image to compress (any format Pillow reads)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file [default: INPUT with .vqz]."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Images (any format Pillow reads), folders with -r, or - for stdin."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", help="Output file, or folder for several inputs [default: each INPUT with .vqz]."),
+    stdout: bool = typer.Option(False, "-c", "--stdout", help="Write to standard output (one input)."),
+    recursive: bool = typer.Option(False, "-r", "--recursive", help="Take the images in folders, and in their folders."),
     quality: Optional[int] = typer.Option(None, "--quality", help="Quality level (see `vqzip levels`) [default: the default level]."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", help="Shipped model by name."),
-    force: bool = typer.Option(False, "-f", "--force", help="Overwrite an existing output."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", help="Shipped model by name, at scale 1."),
+    target_bpp: Optional[float] = typer.Option(None, "--target-bpp", metavar="X", help="Per image, the highest level of at most X bits per pixel."),
+    target_psnr: Optional[float] = typer.Option(None, "--target-psnr", metavar="Y", help="Per image, the lowest level of at least Y dB PSNR."),
+    force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs (never an input)."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only errors and warnings."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Also the level, model and scale of each file."),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", help="Torch threads [default: torch's]."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help=MAX_PIXELS_HELP),
 ):
-    """Compress an image to a .vqz file."""
-    from vqzip import codec
+    """Compress images to .vqz files (inputs are always kept)."""
+    from vqzip import api, codec, jobs, zoo
 
-    with _reported(), _pixel_limit(max_pixels):
-        check_input(input)
-        output = output or input.with_suffix(".vqz")
-        check_output(output, [input], force)
-        m, scale = _model(model, quality)
-        t = time.perf_counter()
-        with Image.open(input) as im:
-            codec.check_pixels(*im.size, "image")  # before its pixels are read
-            im.load()
-            data = codec.compress(im, m, scale)
-            pixels = im.width * im.height
-        seconds = time.perf_counter() - t
-        write_atomic(output, data)
-        err.print(f"{input} -> {output}: {len(data):,} bytes, {8 * len(data) / pixels:.4f} bpp, {seconds:.2f} s",
-                  markup=False)
+    with _reported():
+        if sum(x is not None for x in (quality, model, target_bpp, target_psnr)) > 1:
+            raise VqzError("give at most one of --quality, --model, --target-bpp, --target-psnr")
+        _threads(threads)
+        plan = jobs.plan(inputs, ".vqz", output=output, stdout=stdout, recursive=recursive)
+
+    def work(job):
+        with _pixel_limit(max_pixels):
+            raw = _read(job)
+            with Image.open(io.BytesIO(raw)) as im:
+                codec.check_pixels(*im.size, "image")  # before its pixels are read
+                im.load()
+                note = ""
+                if target_bpp is not None or target_psnr is not None:
+                    choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr)
+                    data, q = choice.data, choice.quality
+                    goal = f"{target_bpp} bpp" if target_bpp is not None else f"{target_psnr} dB"
+                    note = f", quality {q} chosen for {goal}" + ("" if choice.met else " (no level meets it: nearest)")
+                else:
+                    data, q = api.compress(im, quality, model=model), quality
+                pixels = im.width * im.height
+            _write(job, data, force)
+        message = f"{len(data):,} bytes, {8 * len(data) / pixels:.4f} bpp{note}"
+        if verbose:
+            lv = zoo.level(q) if model is None else None
+            message += f" [{model or lv.model} at scale {1 if lv is None else lv.scale}, {im.width}x{im.height} {im.mode}]"
+        return len(raw), len(data), pixels, message
+
+    _batch(plan, work, quiet, verbose, "compress")
 
 
 @app.command()
 def decompress(
-    input: Path = typer.Argument(..., help="A .vqz file."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output image [default: INPUT as .png]."),
-    force: bool = typer.Option(False, "-f", "--force", help="Overwrite an existing output."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help=".vqz files, folders with -r, or - for stdin."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", help="Output image, or folder for several inputs [default: each INPUT as .png]."),
+    stdout: bool = typer.Option(False, "-c", "--stdout", help="Write a PNG to standard output (one input)."),
+    recursive: bool = typer.Option(False, "-r", "--recursive", help="Take the .vqz files in folders, and in their folders."),
+    force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs (never an input)."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only errors and warnings."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Also the model and coding scale of each file."),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", help="Torch threads [default: torch's]."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help=MAX_PIXELS_HELP),
 ):
-    """Decompress a .vqz file to an image (PNG unless -o names another format)."""
-    from vqzip import codec
+    """Decompress .vqz files to images (PNG unless -o names another format; inputs are kept)."""
+    from vqzip import api, container, jobs
 
-    with _reported(), _pixel_limit(max_pixels):
-        check_input(input)
-        output = output or input.with_suffix(".png")
-        check_output(output, [input], force)
-        t = time.perf_counter()
-        decoded = codec.decompress(input.read_bytes())
-        seconds = time.perf_counter() - t
-        buf = io.BytesIO()
-        decoded.image.save(buf, format=Image.registered_extensions().get(output.suffix.lower(), "PNG"))
-        write_atomic(output, buf.getvalue())
-        h = decoded.header
-        err.print(f"{input} -> {output}: {h.width}x{h.height} {h.mode}, {seconds:.2f} s", markup=False)
+    with _reported():
+        _threads(threads)
+        plan = jobs.plan(inputs, ".png", output=output, stdout=stdout, recursive=recursive, decompressing=True)
+
+    def work(job):
+        with _pixel_limit(max_pixels):
+            data = _read(job)
+            image = api.decompress(data)
+            out = api.encode_image(image, ".png" if job.dst is None else job.dst.suffix)
+            _write(job, out, force)
+        message = f"{image.width}x{image.height} {image.mode}"
+        if verbose:
+            h = container.unpack(data)[0]
+            message += f" [{h.model_name} at scale {h.scale}, {8 * len(data) / (h.width * h.height):.4f} bpp]"
+        return len(data), len(out), image.width * image.height, message
+
+    _batch(plan, work, quiet, verbose, "decompress")
 
 
 @app.command()

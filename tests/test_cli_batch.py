@@ -1,0 +1,89 @@
+"""The command line with many files, folders, pipes, targets, -q/-v/-c."""
+import os
+import subprocess
+import sys
+
+from PIL import Image
+
+from conftest import photo
+from vqzip.cli import main
+
+
+def images(folder, names):
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, name in enumerate(names):
+        photo(32 + 8 * k, 24, seed=k).save(folder / name)
+
+
+def test_many_files_summary_and_inputs_kept(tiny, tmp_path, capsys):
+    images(tmp_path, ["a.png", "b.jpg", "c.bmp"])
+    assert main(["compress", *(str(tmp_path / n) for n in ("a.png", "b.jpg", "c.bmp"))]) == 0
+    err = capsys.readouterr().err
+    assert all((tmp_path / f"{n}.vqz").exists() and (tmp_path / f"{n}.{e}").exists()
+               for n, e in (("a", "png"), ("b", "jpg"), ("c", "bmp")))
+    assert "vqzip compress" in err and "mean bpp" in err and err.count(" -> ") == 3
+
+
+def test_recursive_into_an_output_folder_mirrors_subfolders(tiny, tmp_path, capsys):
+    images(tmp_path / "in", ["a.png"])
+    images(tmp_path / "in" / "sub", ["b.png", "notes.txt.png"])
+    (tmp_path / "in" / "readme.txt").write_text("not an image")
+    assert main(["compress", "-r", str(tmp_path / "in"), "-o", str(tmp_path / "out")]) == 0
+    made = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.vqz"))
+    assert made == ["a.vqz", "sub/b.vqz", "sub/notes.txt.vqz"]
+    capsys.readouterr()
+    assert main(["decompress", "-r", str(tmp_path / "out"), "-q"]) == 0
+    assert capsys.readouterr().err.strip() == ""
+    with Image.open(tmp_path / "out" / "sub" / "b.png") as im:
+        assert im.size == (40, 24)
+
+
+def test_a_failure_is_reported_and_the_rest_are_done(tiny, tmp_path, capsys):
+    images(tmp_path, ["a.png"])
+    (tmp_path / "bad.png").write_text("not an image")
+    assert main(["compress", str(tmp_path / "bad.png"), str(tmp_path / "a.png")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot identify image file" in err and (tmp_path / "a.vqz").exists()
+    assert "Traceback" not in err
+
+
+def test_folder_without_r_and_stdout_with_many_are_usage_errors(tiny, tmp_path, capsys):
+    images(tmp_path, ["a.png", "b.png"])
+    assert main(["compress", str(tmp_path)]) == 1
+    assert "use -r" in capsys.readouterr().err
+    assert main(["compress", "-c", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 1
+    assert "one input" in capsys.readouterr().err
+
+
+def test_stdin_to_stdout_through_a_pipe(tiny_checkpoints, tmp_path):
+    photo(40, 30).save(tmp_path / "a.png")
+    env = {**os.environ, "VQZIP_CHECKPOINTS": str(tiny_checkpoints)}
+    with open(tmp_path / "a.png", "rb") as f:
+        vqz = subprocess.run([sys.executable, "-m", "vqzip", "compress", "-"], stdin=f, capture_output=True,
+                             env=env, check=True).stdout
+    assert vqz[:4] == b"\x89VQZ"
+    png = subprocess.run([sys.executable, "-m", "vqzip", "decompress", "-", "-q"], input=vqz, capture_output=True,
+                         env=env, check=True)
+    assert png.stdout[:8] == b"\x89PNG\r\n\x1a\n" and png.stderr == b""
+    assert not any(p.suffix == ".vqz" for p in tmp_path.iterdir())
+
+
+def test_stdout_flag_writes_the_file_bytes(tiny, tmp_path, capsysbinary):
+    images(tmp_path, ["a.png"])
+    assert main(["compress", "-c", str(tmp_path / "a.png")]) == 0
+    out = capsysbinary.readouterr().out
+    assert out[:4] == b"\x89VQZ" and not (tmp_path / "a.vqz").exists()
+
+
+def test_target_says_which_level_it_chose(tiny, tmp_path, capsys):
+    images(tmp_path, ["a.png"])
+    assert main(["compress", str(tmp_path / "a.png"), "--target-bpp", "1000", "-v"]) == 0
+    err = capsys.readouterr().err
+    assert "quality 2 chosen for 1000.0 bpp" in err and "tiny at scale 1" in err
+    assert main(["compress", str(tmp_path / "a.png"), "--target-psnr", "30", "--quality", "1", "-f"]) == 1
+    assert "at most one of" in capsys.readouterr().err
+
+
+def test_help_documents_exit_codes(capsys):
+    assert main(["--help"]) == 0
+    assert "Exit codes: 0 success; 1 an error" in capsys.readouterr().out

@@ -1,0 +1,134 @@
+"""The library: images to .vqz bytes and back, with the shipped models, loaded once per process.
+
+    >>> import vqzip
+    >>> from PIL import Image
+    >>> data = vqzip.compress(Image.open("samples/tiger.png"), quality=2)
+    >>> vqzip.decompress(data).size
+    (481, 321)
+
+The command line calls these same functions. Errors are `vqzip.VqzError`s (a `FormatError` for
+damaged or foreign bytes, a `ModelError` for a missing model) with one-line messages.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vqzip import codec, metrics, zoo
+from vqzip.errors import VqzError
+from vqzip.fileio import check_input, check_output, write_atomic
+
+ImageLike = Image.Image | str | Path
+
+
+def _image(image: ImageLike) -> Image.Image:
+    if isinstance(image, Image.Image):
+        return image
+    check_input(Path(image))
+    with Image.open(image) as im:
+        codec.check_pixels(*im.size, "image")  # before its pixels are read
+        im.load()
+        return im
+
+
+def compress(image: ImageLike, quality: int | None = None, *, model: str | None = None) -> bytes:
+    """An image (a PIL image or a path to any format Pillow reads) -> .vqz bytes.
+
+    quality: a level from `levels()` (default: the default level); model: a shipped model by
+    name, at scale 1, instead of a level."""
+    if model is not None and quality is not None:
+        raise VqzError("give a model or a quality, not both")
+    if model is not None:
+        return codec.compress(_image(image), zoo.load(model))
+    lv = zoo.level(quality)
+    return codec.compress(_image(image), zoo.load(lv.model), lv.scale)
+
+
+def decompress(data: bytes | str | Path) -> Image.Image:
+    """.vqz bytes (or a path to a .vqz file) -> the image, at its original size and mode."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        check_input(Path(data))
+        data = Path(data).read_bytes()
+    return codec.decompress(bytes(data)).image
+
+
+def levels() -> list[zoo.Level]:
+    """The quality levels: each a shipped model and the scale images are coded at."""
+    return zoo.levels()
+
+
+@dataclass(frozen=True)
+class Choice:
+    quality: int
+    data: bytes
+    bpp: float
+    psnr: float | None  # measured when the target is a PSNR
+    met: bool
+
+
+def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: float | None = None) -> Choice:
+    """The quality level that meets a target, found by really coding (and, for PSNR, decoding):
+    the highest level at most `bpp` bits per pixel, or the lowest level of at least `psnr` dB.
+    If no level meets it, the nearest one (lowest, or highest), with met=False."""
+    if (bpp is None) == (psnr is None):
+        raise VqzError("give one target: bpp or psnr")
+    im = _image(image)
+    pixels = np.asarray(im.convert("RGB"))
+    n = im.width * im.height
+    qualities = [lv.quality for lv in levels()]
+    tried: dict[int, Choice] = {}
+
+    def measure(q: int) -> Choice:
+        if q not in tried:
+            data = compress(im, q)
+            dist = metrics.psnr(pixels, np.asarray(decompress(data).convert("RGB"))) if psnr is not None else None
+            ok = 8 * len(data) / n <= bpp if bpp is not None else dist >= psnr
+            tried[q] = Choice(q, data, 8 * len(data) / n, dist, ok)
+        return tried[q]
+
+    # rate and quality grow with the level: binary search for the boundary
+    lo, hi = 0, len(qualities) - 1
+    while lo < hi:
+        mid = (lo + hi + (bpp is not None)) // 2
+        if bpp is not None:
+            lo, hi = (mid, hi) if measure(qualities[mid]).met else (lo, mid - 1)
+        else:
+            lo, hi = (lo, mid) if measure(qualities[mid]).met else (mid + 1, hi)
+    return measure(qualities[lo])
+
+
+def compress_file(src: str | Path, dst: str | Path | None = None, *, quality: int | None = None,
+                  force: bool = False) -> Path:
+    """Compress an image file to dst (default: src with .vqz), written atomically; an existing
+    dst is refused unless force, and src is never overwritten. Returns dst."""
+    src = Path(src)
+    dst = Path(dst) if dst is not None else src.with_suffix(".vqz")
+    check_input(src)
+    check_output(dst, [src], force)
+    write_atomic(dst, compress(src, quality))
+    return dst
+
+
+def decompress_file(src: str | Path, dst: str | Path | None = None, *, force: bool = False) -> Path:
+    """Decompress a .vqz file to dst (default: src with .png; the suffix picks the format),
+    written atomically, never over src, over an existing dst only with force. Returns dst."""
+    src = Path(src)
+    dst = Path(dst) if dst is not None else src.with_suffix(".png")
+    check_input(src)
+    check_output(dst, [src], force)
+    write_atomic(dst, encode_image(decompress(src), dst.suffix))
+    return dst
+
+
+def encode_image(image: Image.Image, suffix: str) -> bytes:
+    """An image in the format a file suffix names (PNG for an unknown one)."""
+    buf = io.BytesIO()
+    image.save(buf, format=Image.registered_extensions().get(suffix.lower(), "PNG"))
+    return buf.getvalue()
+
+
+__all__ = ["compress", "decompress", "compress_file", "decompress_file", "compress_to_target", "levels", "Choice"]

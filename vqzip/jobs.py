@@ -1,0 +1,71 @@
+"""Which outputs the command line writes for which inputs (as gzip and zstd do), before any
+work starts: many inputs, directories with -r, `-` for stdin, -o as a file or a directory,
+-c for stdout. No decoding or encoding here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vqzip.data import IMAGE_SUFFIXES
+from vqzip.errors import VqzError
+
+STDIO = "-"
+
+
+@dataclass(frozen=True)
+class Job:
+    src: Path | None  # None: standard input
+    dst: Path | None  # None: standard output
+    into_folder: bool = False  # dst lies in an -o folder: its folders are made as needed
+
+    @property
+    def name(self) -> str:
+        return "<stdin>" if self.src is None else str(self.src)
+
+
+def _expand(inputs: list[str], recursive: bool, suffixes: set[str]) -> list[tuple[Path | None, Path | None]]:
+    """(file or None for stdin, the folder it was found under or None) for every input."""
+    out = []
+    for name in inputs:
+        if name == STDIO:
+            out.append((None, None))
+            continue
+        path = Path(name)
+        if path.is_dir():
+            if not recursive:
+                raise VqzError(f"{path}: Is a directory (use -r to take the files in it)")
+            out += [(f, path) for f in sorted(path.rglob("*")) if f.is_file() and f.suffix.lower() in suffixes]
+        else:
+            out.append((path, None))
+    if not out:
+        raise VqzError("no input files found")
+    return out
+
+
+def plan(inputs: list[str], suffix: str, *, output: str | None = None, stdout: bool = False,
+         recursive: bool = False, decompressing: bool = False) -> list[Job]:
+    """The jobs for a command: outputs are INPUT with `suffix`, or in the folder -o names (a
+    folder when there are several inputs, or when it already is one), mirroring the folders
+    -r went into; stdin goes to stdout unless -o names a file."""
+    found = _expand(inputs, recursive, {".vqz"} if decompressing else IMAGE_SUFFIXES)
+    if stdout and len(found) > 1:
+        raise VqzError("-c/--stdout takes one input, not several")
+    folder = output is not None and (len(found) > 1 or Path(output).is_dir() or output.endswith("/"))
+    jobs = []
+    for src, base in found:
+        if stdout or (src is None and output is None):
+            dst = None
+        elif folder:
+            if src is None:
+                raise VqzError("standard input needs -o FILE or -c, not an output folder")
+            rel = src.relative_to(base) if base is not None else Path(src.name)
+            dst = Path(output) / rel.with_suffix(suffix)
+        elif output is not None:
+            dst = Path(output)
+        else:
+            dst = src.with_suffix(suffix)
+        jobs.append(Job(src, dst, folder))
+    dsts = [j.dst for j in jobs if j.dst is not None]
+    if len(set(dsts)) != len(dsts):
+        raise VqzError("two inputs would write the same output; give -o a folder or rename them")
+    return jobs

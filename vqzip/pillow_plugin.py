@@ -1,0 +1,59 @@
+"""`.vqz` as a Pillow format, registered on `import vqzip` as Pillow registers its own:
+
+    >>> import vqzip
+    >>> from PIL import Image
+    >>> Image.open("samples/tiger.png").save("/tmp/tiger.vqz", quality=3)
+    >>> Image.open("/tmp/tiger.vqz").size
+    (481, 321)
+
+Opening reads the header only (size and mode); the pixels are decoded on `load()`. Saving
+takes `quality=` (a vqzip quality level). Only torch-free modules are imported until then.
+"""
+from __future__ import annotations
+
+from PIL import Image, ImageFile
+
+from vqzip import container
+
+FORMAT = "VQZ"
+
+
+def _accept(prefix: bytes) -> bool:
+    return prefix.startswith(container.MAGIC)
+
+
+class VqzImageFile(ImageFile.ImageFile):
+    format = FORMAT
+    format_description = "vqzip learned image codec"
+
+    def _open(self) -> None:
+        data = self.fp.read()
+        header = container.unpack(data)[0]  # a damaged file raises vqzip's FormatError here
+        self._size = (header.width, header.height)
+        self._mode = header.mode
+        self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self._size), 0)]
+
+
+class VqzDecoder(ImageFile.PyDecoder):
+    _pulls_fd = True
+
+    def decode(self, buffer) -> tuple[int, int]:
+        from vqzip import api
+
+        self.fd.seek(0)
+        image = api.decompress(self.fd.read())
+        self.set_as_raw(image.tobytes(), image.mode)
+        return -1, 0
+
+
+def _save(im: Image.Image, fp, filename) -> None:
+    from vqzip import api
+
+    fp.write(api.compress(im, im.encoderinfo.get("quality")))
+
+
+Image.register_open(FORMAT, VqzImageFile, _accept)
+Image.register_decoder(FORMAT, VqzDecoder)
+Image.register_save(FORMAT, _save)
+Image.register_extension(FORMAT, ".vqz")
+Image.register_mime(FORMAT, "image/x-vqz")
