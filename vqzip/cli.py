@@ -109,7 +109,7 @@ def _threads(n: Optional[int]) -> None:
         torch.set_num_threads(n)
 
 
-def _batch(jobs, work, quiet: bool, verbose: bool, what: str) -> None:
+def _batch(jobs, work, quiet: bool, what: str) -> None:
     """Run work(job) -> (bytes in, bytes out, pixels, message) for every job: one line each
     (unless quiet), a progress bar and a summary table for several; an error on one file is
     reported and the rest go on; exit code 1 if any failed."""
@@ -189,7 +189,7 @@ def compress(
             message += f" [{model or lv.model} at scale {1 if lv is None else lv.scale}, {im.width}x{im.height} {im.mode}]"
         return len(raw), len(data), pixels, message
 
-    _batch(plan, work, quiet, verbose, "compress")
+    _batch(plan, work, quiet, "compress")
 
 
 @app.command()
@@ -223,7 +223,7 @@ def decompress(
             message += f" [{h.model_name} at scale {h.scale}, {8 * len(data) / (h.width * h.height):.4f} bpp]"
         return len(data), len(out), image.width * image.height, message
 
-    _batch(plan, work, quiet, verbose, "decompress")
+    _batch(plan, work, quiet, "decompress")
 
 
 @app.command()
