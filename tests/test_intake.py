@@ -96,3 +96,8 @@ def test_bombs_are_refused_before_decoding(tiny, monkeypatch):
         codec.decompress(data)
     with pytest.raises(VqzError, match="exceeds the limit"):
         codec.compress(photo(40, 30), tiny)
+
+
+def test_a_side_too_long_for_the_format_is_refused_before_coding(tiny):
+    with pytest.raises(VqzError, match="side too long"):
+        codec.compress(Image.new("RGB", (300_000, 1)), tiny)

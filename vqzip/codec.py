@@ -103,7 +103,11 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
     check_pixels(*container.coded_size(*image.size, scale), "coded image")
     given = intake.prepare(image)
     height, width = given.rgb.shape[:2]
-    top, bottom = encode_codes(model.vqvae, resample(given.rgb, container.coded_size(width, height, scale)))
+    coded = container.coded_size(width, height, scale)
+    if max(max(shape) for shape in code_shapes(*coded)) > container.MAX_LEVEL_SIDE:
+        raise FormatError(f"image of {width}x{height} coded at {coded[0]}x{coded[1]} has a side too long for the "
+                          f"format (code maps of at most {container.MAX_LEVEL_SIDE} rows and columns)")
+    top, bottom = encode_codes(model.vqvae, resample(given.rgb, coded))
     streams = []
     for prior, codes, cond in ((model.top_prior, top, None), (model.bottom_prior, bottom, top)):
         enc = SymbolEncoder()

@@ -20,6 +20,7 @@ VERSION = 2
 MODES = ("L", "RGB", "LA", "RGBA")  # colour mode codes 0..3; LA and RGBA carry an alpha plane
 HASH_BYTES = 8
 MAX_NAME = 64
+MAX_LEVEL_SIDE = 0xFFFF  # code map rows and columns are u16
 DEFAULT_MAX_PIXELS = 40_000_000  # the decompression-bomb guard's default (see codec.MAX_PIXELS)
 
 _FIXED = struct.Struct("<4sBBIIBB")  # magic, version, mode, width, height, scale numerator, denominator
