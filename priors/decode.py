@@ -43,18 +43,35 @@ def walk(prior: FixedPointPrior, height: int, width: int, step: Step, cond: torc
     cond: the (height/2, width/2) top map for a conditional prior, else None.
     Returns the (height, width) int64 map of the symbols step returned."""
     c = _Canvas(prior, torch.full((height, width), prior.cfg.num_codes, dtype=torch.long), cond)
-    r = c.r
-    for ys, xs in wavefronts(c.hc, c.wc, c.k):
-        for layer in range(len(c.acts)):
-            keep = c.defined(layer, ys, xs)
-            if keep.any():
-                c.layer(layer, ys[keep], xs[keep])
-        emit = (ys >= r) & (xs >= r) & (xs < c.wc - r)
-        if emit.any():
-            y, x = ys[emit], xs[emit]
-            symbols = step(prior.probabilities(c.top(y, x)).numpy(), y - r, x - r)
-            c.codes[torch.from_numpy(y * c.wc + x)] = torch.from_numpy(np.asarray(symbols, dtype=np.int64))
-    return c.codes.view(c.hc, c.wc)[r:, r:-r].clone()
+    layers, (emit, bounds, rows, cols) = _schedule(c)
+    for t in range(len(bounds) - 1):
+        for layer, (pos, b) in enumerate(layers):
+            if b[t] < b[t + 1]:
+                c.layer(layer, pos[b[t] : b[t + 1]])
+        a, z = bounds[t], bounds[t + 1]
+        if a < z:
+            p = emit[a:z]
+            symbols = step(prior.probabilities(c.top(p)).numpy(), rows[a:z], cols[a:z])
+            c.codes[p] = torch.from_numpy(np.asarray(symbols, dtype=np.int64))
+    return c.codes.view(c.hc, c.wc)[c.r :, c.r : -c.r].clone()
+
+
+def _schedule(c: "_Canvas"):
+    """The walk's order, computed once: canvas positions sorted by wavefront step, then row (as
+    `wavefronts` yields them); per layer, the flat positions where it is defined and each step's
+    [start, stop) in them; and the same for the map's codes, with their map rows and columns."""
+    ys, xs = np.divmod(np.arange(c.hc * c.wc), c.wc)
+    t = xs + c.k * ys
+    order = np.lexsort((ys, t))
+    ys, xs, t = ys[order], xs[order], t[order]
+    steps = np.arange(c.wc + c.k * (c.hc - 1) + 1)
+
+    def part(mask):
+        return torch.from_numpy(ys[mask] * c.wc + xs[mask]), np.searchsorted(t[mask], steps).tolist()
+
+    layers = [part(c.defined(layer, ys, xs)) for layer in range(len(c.acts))]
+    on_map = (ys >= c.r) & (xs >= c.r) & (xs < c.wc - c.r)
+    return layers, (*part(on_map), ys[on_map] - c.r, xs[on_map] - c.r)
 
 
 @torch.inference_mode()
@@ -69,14 +86,15 @@ def teacher_forced(prior: FixedPointPrior, codes: torch.Tensor, cond: torch.Tens
             ys, xs = (a.ravel() for a in np.meshgrid(rows[y0 : y0 + ROWS_PER_CHUNK], cols, indexing="ij"))
             keep = c.defined(layer, ys, xs)
             if keep.any():
-                c.layer(layer, ys[keep], xs[keep])
+                c.layer(layer, torch.from_numpy(ys[keep] * c.wc + xs[keep]))
         if layer:
             c.acts[layer - 1] = None  # done with: only the top layer feeds the head
     ys, xs = (np.concatenate(a) for a in zip(*wavefronts(*codes.shape, c.k)))
     flat = codes.numpy().ravel()
     for n in range(0, len(ys), batch):
         y, x = ys[n : n + batch], xs[n : n + batch]
-        yield prior.probabilities(c.top(y + c.r, x + c.r)).numpy(), flat[y * codes.shape[1] + x]
+        pos = torch.from_numpy((y + c.r) * c.wc + x + c.r)
+        yield prior.probabilities(c.top(pos)).numpy(), flat[y * codes.shape[1] + x]
 
 
 class _Canvas:
@@ -109,10 +127,9 @@ class _Canvas:
         off = self.offsets[layer]
         return (ys >= off) & (xs >= off) & (xs < self.wc - off)
 
-    def layer(self, layer: int, ys: np.ndarray, xs: np.ndarray) -> None:
-        """Compute layer `layer` at canvas positions (ys, xs), whose inputs are in place."""
+    def layer(self, layer: int, pos: torch.Tensor) -> None:
+        """Compute layer `layer` at flat canvas positions `pos`, whose inputs are in place."""
         p = self.prior
-        pos = torch.from_numpy(ys * self.wc + xs)
         if layer == 0:
             h = p.first(self.codes[pos.view(-1, 1) + self.taps])
         else:
@@ -123,5 +140,5 @@ class _Canvas:
             h = p.block(layer - 1, patches, patches[:, self.centre], cond)
         self.acts[layer].index_copy_(0, pos, h.to(torch.int16))
 
-    def top(self, ys: np.ndarray, xs: np.ndarray) -> torch.Tensor:
-        return self.acts[-1].index_select(0, torch.from_numpy(ys * self.wc + xs)).to(torch.float32)
+    def top(self, pos: torch.Tensor) -> torch.Tensor:
+        return self.acts[-1].index_select(0, pos).to(torch.float32)
