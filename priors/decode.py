@@ -115,9 +115,11 @@ class _Canvas:
         self.offsets = [rows_above + b for b in range(len(prior.blocks) + 1)]
         self.acts = [torch.zeros(self.hc * self.wc, prior.cfg.channels, dtype=torch.int16) for _ in self.offsets]
         self.cond = None
-        if cond is not None:  # condition features on the canvas, zero outside the map
-            f = F.pad(prior.condition(cond).permute(2, 0, 1), (r, r, r, 0))
-            self.cond = f.permute(1, 2, 0).reshape(self.hc * self.wc, -1).contiguous()
+        if cond is not None:  # condition features on the canvas, x2 nearest, zero outside the map
+            f = prior.condition(cond)
+            (h, w, cc), canvas = f.shape, torch.zeros(self.hc, self.wc, f.shape[-1])
+            canvas[r:, r : self.wc - r].view(h, 2, w, 2, cc).copy_(f[:, None, :, None].expand(h, 2, w, 2, cc))
+            self.cond = canvas.view(self.hc * self.wc, cc)
         self.taps = prior.taps[:, 0] * self.wc + prior.taps[:, 1]
         self.window = prior.block_taps[:, 0] * self.wc + prior.block_taps[:, 1]
         centre = int(((prior.block_taps[:, 0] == 0) & (prior.block_taps[:, 1] == 0)).nonzero()[0, 0])

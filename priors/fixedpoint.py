@@ -142,11 +142,20 @@ class FixedPointPrior:
         d = (logits.amax(1, keepdim=True) - logits).clamp_(max=len(self.exp) - 1)
         return self.exp.take(d)
 
-    def condition(self, top: torch.Tensor) -> torch.Tensor:
-        """Top codes (h, w) -> condition features at every bottom position, (2h, 2w, cc)
-        float32 holding integers: the float net's Embedding, 3x3 conv, ReLU, 3x3 conv, x2."""
-        x = self.cond_embed[top].permute(2, 0, 1)[None]  # (1, cc, h, w)
+    def condition(self, top: torch.Tensor, band: int = 32) -> torch.Tensor:
+        """Top codes (h, w) -> condition features (h, w, cc), float32 holding integers: the
+        float net's Embedding, 3x3 conv, ReLU, 3x3 conv (its x2 upsampling is the caller's).
+        Computed `band` rows at a time, each with the one row above and below a 3x3 conv needs,
+        so a large map never has all its 3x3 patches in memory at once."""
+        x = self.cond_embed[top]
         for layer in self.cond_net:
-            cols = F.unfold(x, 3, padding=1)[0].t()  # (h*w, cc*9), zero padded as the float net
-            x = layer(cols).to(torch.float32).t().reshape(1, -1, *top.shape)
-        return x[0].permute(1, 2, 0).repeat_interleave(2, 0).repeat_interleave(2, 1)
+            x = torch.cat([self._conv3x3(layer, x, y0, min(y0 + band, len(x))) for y0 in range(0, len(x), band)])
+        return x
+
+    @staticmethod
+    def _conv3x3(layer: Affine, x: torch.Tensor, y0: int, y1: int) -> torch.Tensor:
+        """Rows y0..y1 of a zero-padded 3x3 conv of x (h, w, c) -> (y1 - y0, w, out)."""
+        a, b = max(y0 - 1, 0), min(y1 + 1, len(x))
+        part = F.pad(x[a:b].permute(2, 0, 1), (0, 0, 1 - (y0 - a), 1 - (b - y1)))  # exactly one row of context
+        cols = F.unfold(part[None], 3, padding=(0, 1))[0].t()  # (rows*w, c*9), as the float net's padding
+        return layer(cols).to(torch.float32).view(y1 - y0, x.shape[1], -1)

@@ -155,3 +155,9 @@ def test_weights_beyond_the_exactness_budget_are_refused():
     t["head.1.w"] = torch.full_like(t["head.1.w"], 127)
     with pytest.raises(ValueError, match="exact"):
         FixedPointPrior(make(False).cfg, t)
+
+
+def test_condition_in_bands_equals_one_pass():
+    prior = fixed(make(True), True)
+    top = torch.randint(0, 7, (9, 5), generator=torch.Generator().manual_seed(4))
+    assert all(torch.equal(prior.condition(top, band=b), prior.condition(top, band=100)) for b in (1, 2, 4))

@@ -25,7 +25,7 @@ from priors.decode import teacher_forced, walk
 from vqzip import container, intake, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
-from vqzip.vqvae import VQVAE, pad_to_stride
+from vqzip.vqvae import VQVAE
 
 STRIDE = 8
 # The VQ-VAE runs over horizontal stripes of STRIPE image rows, each with MARGIN rows of
@@ -67,12 +67,14 @@ def _stripes(rows: int, stripe: int, margin: int):
 
 @torch.no_grad()
 def encode_codes(vqvae: VQVAE, pixels: np.ndarray, stripe: int = STRIPE) -> tuple[torch.Tensor, torch.Tensor]:
-    """(H, W, 3) uint8 -> top (h/8, w/8) and bottom (h/4, w/4) code maps of the padded image."""
-    x = pad_to_stride(VQVAE.normalize(torch.from_numpy(pixels.transpose(2, 0, 1).astype(np.float32))[None]), STRIDE)
-    x = x.contiguous(memory_format=torch.channels_last)
+    """(H, W, 3) uint8 -> top (h/8, w/8) and bottom (h/4, w/4) code maps of the padded image.
+    Pixels become floats one stripe at a time, so a large image is never held as floats whole."""
+    h, w = pixels.shape[:2]
+    padded = np.pad(pixels, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="edge")  # replicate
     tops, bottoms = [], []
-    for y0, y1, a, b in _stripes(x.shape[-2], stripe, MARGIN):
-        top, bottom = vqvae.encode(x[..., a:b, :])
+    for y0, y1, a, b in _stripes(padded.shape[0], stripe, MARGIN):
+        x = torch.from_numpy(np.ascontiguousarray(padded[a:b].transpose(2, 0, 1), dtype=np.float32))[None]
+        top, bottom = vqvae.encode(VQVAE.normalize(x).contiguous(memory_format=torch.channels_last))
         tops.append(top[0, (y0 - a) // 8 : (y1 - a) // 8])
         bottoms.append(bottom[0, (y0 - a) // 4 : (y1 - a) // 4])
     return torch.cat(tops), torch.cat(bottoms)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from vqzip.quantize import VectorQuantizer
@@ -99,13 +98,3 @@ class VQVAE(nn.Module):
 
     def _decode(self, q_t: torch.Tensor, q_b: torch.Tensor) -> torch.Tensor:
         return self.dec(torch.cat([self.up_t(q_t), q_b], 1))
-
-
-def pad_to_stride(x: torch.Tensor, stride: int) -> torch.Tensor:
-    """Replicate-pad (B, C, H, W) on the bottom and right to multiples of stride."""
-    h, w = x.shape[-2:]
-    ph, pw = -h % stride, -w % stride
-    if ph == 0 and pw == 0:
-        return x
-    # replicate, unlike reflect, takes any pad size: a 1x1 image pads to 8x8
-    return F.pad(x, (0, pw, 0, ph), mode="replicate")
