@@ -89,12 +89,10 @@ def teacher_forced(prior: FixedPointPrior, codes: torch.Tensor, cond: torch.Tens
                 c.layer(layer, torch.from_numpy(ys[keep] * c.wc + xs[keep]))
         if layer:
             c.acts[layer - 1] = None  # done with: only the top layer feeds the head
-    ys, xs = (np.concatenate(a) for a in zip(*wavefronts(*codes.shape, c.k)))
-    flat = codes.numpy().ravel()
-    for n in range(0, len(ys), batch):
-        y, x = ys[n : n + batch], xs[n : n + batch]
-        pos = torch.from_numpy((y + c.r) * c.wc + x + c.r)
-        yield prior.probabilities(c.top(pos)).numpy(), flat[y * codes.shape[1] + x]
+    _, (emit, _, rows, cols) = _schedule(c)  # the walk's order of the map's codes
+    symbols = codes.numpy()[rows, cols]
+    for n in range(0, len(emit), batch):
+        yield prior.probabilities(c.top(emit[n : n + batch])).numpy(), symbols[n : n + batch]
 
 
 class _Canvas:
