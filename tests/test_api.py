@@ -54,3 +54,12 @@ def test_pillow_opens_and_saves_vqz(tiny, tmp_path):
     assert np.array_equal(pixels, np.asarray(vqzip.decompress(tmp_path / "p.vqz")))
     assert np.array_equal(pixels[..., 3], np.asarray(im)[..., 3])  # alpha lossless
     assert Image.registered_extensions()[".vqz"] == "VQZ"
+
+
+def test_multi_frame_file_by_path(tiny, tmp_path):
+    """The file stays open while coding: its first frame can be sought."""
+    frames = [photo(18, 14, seed=s).convert("P") for s in range(3)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    with pytest.warns(vqzip.VqzWarning, match="3 frames"):
+        data = vqzip.compress(tmp_path / "a.gif")
+    assert vqzip.decompress(data).size == (18, 14)

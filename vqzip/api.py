@@ -12,8 +12,10 @@ damaged or foreign bytes, a `ModelError` for a missing model) with one-line mess
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import numpy as np
 from PIL import Image
@@ -22,30 +24,37 @@ from vqzip import codec, metrics, zoo
 from vqzip.errors import VqzError
 from vqzip.fileio import check_input, check_output, write_atomic
 
-ImageLike = Image.Image | str | Path
+ImageLike = Image.Image | str | Path | BinaryIO
 
 
-def _image(image: ImageLike) -> Image.Image:
+@contextmanager
+def open_image(image: ImageLike) -> Iterator[Image.Image]:
+    """A PIL image as given, or opened from a path or binary file, its size checked against the
+    pixel limit before its pixels are read, and kept open while in use (a multi-frame file
+    must stay open to be sought)."""
     if isinstance(image, Image.Image):
-        return image
-    check_input(Path(image))
+        yield image
+        return
+    if isinstance(image, (str, Path)):
+        check_input(Path(image))
     with Image.open(image) as im:
-        codec.check_pixels(*im.size, "image")  # before its pixels are read
+        codec.check_pixels(*im.size, "image")
         im.load()
-        return im
+        yield im
 
 
 def compress(image: ImageLike, quality: int | None = None, *, model: str | None = None) -> bytes:
-    """An image (a PIL image or a path to any format Pillow reads) -> .vqz bytes.
+    """An image (a PIL image, or a path or binary file of any format Pillow reads) -> .vqz bytes.
 
     quality: a level from `levels()` (default: the default level); model: a shipped model by
     name, at scale 1, instead of a level."""
     if model is not None and quality is not None:
         raise VqzError("give a model or a quality, not both")
-    if model is not None:
-        return codec.compress(_image(image), zoo.load(model))
-    lv = zoo.level(quality)
-    return codec.compress(_image(image), zoo.load(lv.model), lv.scale)
+    with open_image(image) as im:
+        if model is not None:
+            return codec.compress(im, zoo.load(model))
+        lv = zoo.level(quality)
+        return codec.compress(im, zoo.load(lv.model), lv.scale)
 
 
 def decompress(data: bytes | str | Path) -> Image.Image:
@@ -76,7 +85,11 @@ def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: floa
     If no level meets it, the nearest one (lowest, or highest), with met=False."""
     if (bpp is None) == (psnr is None):
         raise VqzError("give one target: bpp or psnr")
-    im = _image(image)
+    with open_image(image) as im:
+        return _to_target(im, bpp, psnr)
+
+
+def _to_target(im: Image.Image, bpp: float | None, psnr: float | None) -> Choice:
     pixels = np.asarray(im.convert("RGB"))
     n = im.width * im.height
     qualities = [lv.quality for lv in levels()]
@@ -131,4 +144,4 @@ def encode_image(image: Image.Image, suffix: str) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["compress", "decompress", "compress_file", "decompress_file", "compress_to_target", "levels", "Choice"]
+__all__ = ["compress", "decompress", "open_image", "compress_file", "decompress_file", "compress_to_target", "levels", "Choice"]

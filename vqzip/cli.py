@@ -159,7 +159,7 @@ def compress(
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help=MAX_PIXELS_HELP),
 ):
     """Compress images to .vqz files (inputs are always kept)."""
-    from vqzip import api, codec, jobs, zoo
+    from vqzip import api, jobs, zoo
 
     with _reported():
         if sum(x is not None for x in (quality, model, target_bpp, target_psnr)) > 1:
@@ -170,9 +170,7 @@ def compress(
     def work(job):
         with _pixel_limit(max_pixels):
             raw = _read(job)
-            with Image.open(io.BytesIO(raw)) as im:
-                codec.check_pixels(*im.size, "image")  # before its pixels are read
-                im.load()
+            with api.open_image(io.BytesIO(raw)) as im:
                 note = ""
                 if target_bpp is not None or target_psnr is not None:
                     choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr)
