@@ -5,6 +5,7 @@ hang (the last three must be 0), then the commonest error messages.
 
     python bench/fuzz.py                  # 20000 mutated files, about a minute
     python bench/fuzz.py --tries 20000 --seed 1
+    python bench/fuzz.py --preview        # the same, decoding previews (the top level alone)
 """
 from __future__ import annotations
 
@@ -39,15 +40,17 @@ def main(argv=None) -> None:
     ap.add_argument("--tries", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seconds", type=int, default=10, help="a decode taking longer is a hang")
+    ap.add_argument("--preview", action="store_true", help="decode previews instead of whole images")
     args = ap.parse_args(argv)
     model = zoo.load(zoo.level(None).model)
     t = time.perf_counter()
-    outcomes = fuzz.run(sample_files(model), args.tries, args.seed, args.seconds)
+    outcomes = fuzz.run(sample_files(model), args.tries, args.seed, args.seconds, args.preview)
     seconds = time.perf_counter() - t
 
     counts = Counter((o.kind, o.verdict) for o in outcomes)
     table = Table("mutation", *VERDICTS, "tries",
-                  title=f"vqzip fuzz: {args.tries} mutated files, model {model.name}, seed {args.seed}, {seconds:.0f} s")
+                  title=f"vqzip fuzz{' (previews)' if args.preview else ''}: {args.tries} mutated files, model {model.name}, "
+                        f"seed {args.seed}, {seconds:.0f} s")
     for kind in (*fuzz.KINDS, None):
         row = [sum(n for (k, v), n in counts.items() if v == verdict and kind in (k, None)) for verdict in VERDICTS]
         table.add_row(kind or "all", *map(str, row), str(sum(row)))

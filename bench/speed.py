@@ -4,7 +4,7 @@
     python bench/speed.py ../shared/data/kodak --images 24 --no-4k
 
 Rows, per Kodak image (mean over --images), 2 torch threads, model loaded once and warmed up:
-compress and decompress seconds; the same as whole processes (`python -m vqzip`, imports and
+compress, decompress and preview (`--preview`, the top level alone) seconds; the same as whole processes (`python -m vqzip`, imports and
 model load included) with their peak RSS; prior decoding alone (both walks, range decoder
 included) against one teacher-forced pass of both priors over whole maps (what the encoder
 runs); the naive loop, one whole-map network call per code, timed on a crop and scaled per
@@ -104,11 +104,14 @@ def main(argv=None) -> None:
                 im.load()
             coded, enc = timed(codec.compress, im, model)
             _, dec = timed(codec.decompress, coded, model)
+            _, prev = timed(codec.preview, coded, model)
             (_, _, top, bottom, _), walk = timed(codec.decode_codes, coded, model)
             symbols = top.numel() + bottom.numel()
             parallel = teacher_forced_pass(model, top, bottom)
             add("compress, model loaded (s)", enc)
             add("decompress, model loaded (s)", dec)
+            add("preview (top level only), model loaded (s)", prev)
+            add("preview speed-up over decompress (x)", dec / prev)
             add("prior decoding: both walks + range decoder (s)", walk)
             add("one teacher-forced pass of both priors (s)", parallel)
             add("walk / teacher-forced pass (x)", walk / parallel)
@@ -120,6 +123,8 @@ def main(argv=None) -> None:
             s, rss = process(["decompress", str(vqz), "-o", str(png), "-f"])
             add("decompress, whole process (s)", s)
             add("decompress, whole process peak RSS (MB)", rss)
+            s, _ = process(["decompress", "--preview", str(vqz), "-o", str(png), "-f"])
+            add("decompress --preview, whole process (s)", s)
         naive = naive_per_symbol(model, bottom, top)
         add("naive loop, one network call per code (s per code, 16x16 crop)", naive)
         add("naive loop scaled to the last image (s)", naive * symbols)

@@ -5,7 +5,8 @@ from PIL import Image
 
 import vqzip
 from conftest import photo
-from vqzip import zoo
+from vqzip import codec, zoo
+from vqzip.codec import preview
 
 
 def test_compress_decompress_round_trip(tiny):
@@ -63,3 +64,30 @@ def test_multi_frame_file_by_path(tiny, tmp_path):
     with pytest.warns(vqzip.VqzWarning, match="3 frames"):
         data = vqzip.compress(tmp_path / "a.gif")
     assert vqzip.decompress(data).size == (18, 14)
+
+
+def test_preview_through_the_api_and_the_file_helper(tiny, tmp_path):
+    photo(50, 30).save(tmp_path / "a.png")
+    vqz = vqzip.compress_file(tmp_path / "a.png")
+    assert vqzip.decompress(vqz, preview=True).size == (13, 8)
+    out = vqzip.decompress_file(vqz, preview=True)
+    assert out == tmp_path / "a.preview.png"  # never taken for the full image
+    with Image.open(out) as im:
+        assert im.size == (13, 8)
+
+
+def test_pillow_draft_and_thumbnail_use_the_preview(tiny, tmp_path, monkeypatch):
+    photo(80, 48).save(tmp_path / "p.vqz")
+    with Image.open(tmp_path / "p.vqz") as im:
+        assert im.draft("RGB", (40, 24)) is None  # larger than the preview: the full decode
+        assert im.draft("RGB", (20, 12)) == ("RGB", (0, 0, 20.0, 12.0))
+        assert im.size == (20, 12)
+        assert np.array_equal(np.asarray(im), np.asarray(vqzip.decompress(tmp_path / "p.vqz", preview=True)))
+    previews = []
+    monkeypatch.setattr(codec, "preview", lambda data: previews.append(1) or preview(data))
+    with Image.open(tmp_path / "p.vqz") as im:
+        im.thumbnail((10, 6))  # asks draft() for (20, 12): the preview
+        assert im.size == (10, 6) and previews == [1]
+    with Image.open(tmp_path / "p.vqz") as im:
+        im.load()
+        assert im.draft("RGB", (20, 12)) is None and im.size == (80, 48)  # loaded: too late

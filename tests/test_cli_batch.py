@@ -87,3 +87,17 @@ def test_target_says_which_level_it_chose(tiny, tmp_path, capsys):
 def test_help_documents_exit_codes(capsys):
     assert main(["--help"]) == 0
     assert "Exit codes: 0 success; 1 an error" in capsys.readouterr().out
+
+
+def test_preview_from_the_command_line(tiny, tmp_path, capsysbinary):
+    images(tmp_path, ["a.png", "b.png"])
+    original = (tmp_path / "a.png").read_bytes()
+    assert main(["compress", "-q", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 0
+    assert main(["decompress", "--preview", "-q", str(tmp_path / "a.vqz"), str(tmp_path / "b.vqz")]) == 0
+    for name, width in (("a", 32), ("b", 40)):
+        with Image.open(tmp_path / f"{name}.preview.png") as im:
+            assert im.size == (width // 4, 6)
+    assert (tmp_path / "a.png").read_bytes() == original
+    capsysbinary.readouterr()
+    assert main(["decompress", "-p", "-c", str(tmp_path / "a.vqz")]) == 0
+    assert capsysbinary.readouterr().out == (tmp_path / "a.preview.png").read_bytes()

@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 
 from conftest import photo
-from vqzip import codec, container
-from vqzip.errors import ModelError
+from vqzip import codec, container, intake
+from vqzip.errors import FormatError, ModelError
 
 
 @pytest.mark.parametrize("size", [(1, 1), (17, 33), (250, 131), (8, 8), (1, 40)])
@@ -59,7 +59,7 @@ def test_file_from_another_model_names_it(tiny):
     data = bytearray(codec.compress(photo(16, 16), tiny))
     header, streams, _ = container.unpack(bytes(data))
     forged = container.pack(container.Header(header.width, header.height, header.mode, "other-model", b"\x01" * 8,
-                                             header.levels), streams)
+                                             header.levels, crcs=header.crcs), streams)
     with pytest.raises(ModelError, match="other-model"):
         codec.decompress(forged)
 
@@ -131,3 +131,39 @@ def test_scaled_levels_code_the_resampled_image_and_give_back_the_original_size(
     assert all(torch.equal(a, b) for a, b in zip(
         (top, bottom), codec.encode_codes(tiny.vqvae, codec.resample(np.asarray(im), coded))))
     assert codec.decompress(data).image.size == (45, 30)
+
+
+def noise(n: int) -> bytes:
+    return np.random.default_rng(n).integers(0, 256, n, dtype=np.uint8).tobytes()
+
+
+@pytest.mark.parametrize("size,mode", [((96, 64), "RGB"), ((37, 21), "RGBA"), ((30, 17), "L")])
+def test_preview_is_the_top_map_through_the_head_at_a_quarter_size(tiny, size, mode):
+    im = photo(*size, mode)
+    data = codec.compress(im, tiny)
+    out = codec.preview(data).image
+    assert out.size == container.preview_size(*size) == ((size[0] + 3) // 4, (size[1] + 3) // 4)
+    assert out.mode == mode
+    top, _ = codec.encode_codes(tiny.vqvae, intake.prepare(im).rgb)
+    expected = Image.fromarray(codec.preview_pixels(tiny.vqvae, top, *size))
+    if mode == "L":
+        expected = expected.convert("L")
+    assert np.array_equal(np.asarray(out)[..., :3] if mode == "RGBA" else np.asarray(out), np.asarray(expected))
+
+
+def test_preview_never_reads_the_bottom_stream(tiny):
+    """A bottom stream made garbage (file CRC recomputed) stops a full decode, not a preview."""
+    data = codec.compress(photo(64, 48), tiny)
+    header, streams, alpha = container.unpack(data)
+    damaged = container.pack(header, [streams[0], noise(len(streams[1]))], alpha)
+    assert codec.preview(damaged).image.size == (16, 12)
+    with pytest.raises(FormatError, match="bottom codes fail their checksum"):
+        codec.decompress(damaged)
+
+
+def test_preview_checks_the_top_map(tiny):
+    data = codec.compress(photo(64, 48), tiny)
+    header, streams, alpha = container.unpack(data)
+    damaged = container.pack(header, [noise(len(streams[0])), streams[1]], alpha)
+    with pytest.raises(FormatError, match="top codes fail their checksum"):
+        codec.preview(damaged)

@@ -7,7 +7,7 @@ from vqzip.container import Header, pack, unpack
 from vqzip.errors import FormatError
 
 HEADER = Header(width=250, height=131, mode="RGB", model_name="vqz-base", model_hash=bytes(range(8)),
-                levels=((17, 32), (34, 64)), scale=Fraction(5, 8))
+                levels=((17, 32), (34, 64)), scale=Fraction(5, 8), crcs=(0x1234ABCD, 0xFEDC5678))
 PAYLOADS = [b"\x01\x02\x03\x04", b"\xff" * 40]
 
 
@@ -17,6 +17,7 @@ def test_round_trip_every_field():
     assert (header.width, header.height, header.mode) == (250, 131, "RGB")
     assert header.model_name == "vqz-base" and header.model_hash == bytes(range(8))
     assert header.levels == ((17, 32), (34, 64)) and header.scale == Fraction(5, 8)
+    assert header.crcs == (0x1234ABCD, 0xFEDC5678)
     assert header.coded_size == (156, 82)  # 250 * 5/8 = 156.25, 131 * 5/8 = 81.875
     assert payloads == PAYLOADS
 
@@ -30,12 +31,12 @@ def test_coded_size_rounds_half_up_and_keeps_a_pixel(size, scale, coded):
 def test_layout_starts_with_magic_and_version():
     data = pack(HEADER, PAYLOADS)
     assert data[:4] == container.MAGIC and data[4] == container.VERSION
-    assert len(data) == 4 + 1 + 1 + 4 + 4 + 2 + 1 + 8 + 8 + 1 + 2 * 8 + 4 + 4 + 44 + 4
+    assert len(data) == 4 + 1 + 1 + 4 + 4 + 2 + 1 + 8 + 8 + 1 + 2 * 12 + 4 + 44 + 4
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB"])
 def test_modes(mode):
-    h = Header(1, 1, mode, "m", bytes(8), ((1, 1), (2, 2)))
+    h = Header(1, 1, mode, "m", bytes(8), ((1, 1), (2, 2)), crcs=(0, 0))
     assert unpack(pack(h, [b"", b""]))[0].mode == mode
 
 

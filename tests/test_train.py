@@ -2,10 +2,12 @@ import json
 from fractions import Fraction
 
 import pytest
+import torch
 
 from conftest import TINY, photo
 from priors.pixelcnn import PixelCNNConfig
 from vqzip import codec, train, zoo
+from vqzip.errors import VqzError
 from vqzip.vqvae import VQVAEConfig
 
 
@@ -34,7 +36,7 @@ def test_train_resume_export_and_use(images, tmp_path, monkeypatch):
     root = tmp_path / "ckpt"
     folder = train.export(run, root / "m")
     val = train.validate(folder, images)
-    assert val["images"] == 1 and val["psnr"] > 0 and val["estimated_bpp"] > 0
+    assert val["images"] == 1 and val["psnr"] > 0 and val["estimated_bpp"] > 0 and val["preview_psnr"] > 0
     entry = train.register(root, "m", [Fraction(1)], Fraction(1), validation=val)
     card = train.write_card(folder, entry, None).read_text()
     assert entry["sha256"] in card and "vqvae" in card
@@ -58,3 +60,19 @@ def test_prior_crops_match_the_codec_condition():
             for x in range(0, 18 - s + 1, 2):
                 crop = train.cond_canvas_crop(prior, top, y, x, s)
                 assert torch.allclose(crop, full[:, y : y + s + r, x : x + s + 2 * r], atol=1e-6)
+
+
+def test_fine_tuning_starts_from_the_init_run_and_keeps_its_record(images, tmp_path):
+    vq_cfg = VQVAEConfig(**TINY["vqvae"])
+    small = dict(batch=2, crop=32, log_every=1, warmup=1)
+    base = tmp_path / "base"
+    train.train_vqvae(images, base, vq_cfg, train.TrainConfig(steps=2, **small))
+    tuned = tmp_path / "tuned"
+    meta = train.train_vqvae(images, tuned, vq_cfg, train.TrainConfig(steps=1, lr=0.0, min_lr=0.0, **small), init=base)
+    assert meta["init"]["steps_done"] == 2
+    assert [m["steps_done"] for m in train._stages(meta)] == [2, 1]
+    a, b = train.load_vqvae(base).state_dict(), train.load_vqvae(tuned).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if "vq_" not in k)  # lr 0: only the EMA codebooks move
+    other = VQVAEConfig(**{**TINY["vqvae"], "channels": 8})
+    with pytest.raises(VqzError, match="does not fit"):
+        train.train_vqvae(images, tmp_path / "bad", other, train.TrainConfig(steps=1, **small), init=base)

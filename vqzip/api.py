@@ -25,6 +25,7 @@ from vqzip.errors import VqzError
 from vqzip.fileio import check_input, check_output, write_atomic
 
 ImageLike = Image.Image | str | Path | BinaryIO
+PREVIEW_SUFFIX = ".preview.png"  # a preview's default name, so it is never taken for the full image
 
 
 @contextmanager
@@ -57,12 +58,15 @@ def compress(image: ImageLike, quality: int | None = None, *, model: str | None 
         return codec.compress(im, zoo.load(lv.model), lv.scale)
 
 
-def decompress(data: bytes | str | Path) -> Image.Image:
-    """.vqz bytes (or a path to a .vqz file) -> the image, at its original size and mode."""
+def decompress(data: bytes | str | Path, *, preview: bool = False) -> Image.Image:
+    """.vqz bytes (or a path to a .vqz file) -> the image, at its original size and mode.
+
+    preview: decode the top level only, a quarter of the size each way and several times faster
+    (`codec.preview`)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         check_input(Path(data))
         data = Path(data).read_bytes()
-    return codec.decompress(bytes(data)).image
+    return (codec.preview if preview else codec.decompress)(bytes(data)).image
 
 
 def levels() -> list[zoo.Level]:
@@ -126,14 +130,16 @@ def compress_file(src: str | Path, dst: str | Path | None = None, *, quality: in
     return dst
 
 
-def decompress_file(src: str | Path, dst: str | Path | None = None, *, force: bool = False) -> Path:
-    """Decompress a .vqz file to dst (default: src with .png; the suffix picks the format),
-    written atomically, never over src, over an existing dst only with force. Returns dst."""
+def decompress_file(src: str | Path, dst: str | Path | None = None, *, force: bool = False,
+                    preview: bool = False) -> Path:
+    """Decompress a .vqz file to dst (default: src with .png, or .preview.png for a preview; the
+    suffix picks the format), written atomically, never over src, over an existing dst only
+    with force. Returns dst."""
     src = Path(src)
-    dst = Path(dst) if dst is not None else src.with_suffix(".png")
+    dst = Path(dst) if dst is not None else src.with_suffix(PREVIEW_SUFFIX if preview else ".png")
     check_input(src)
     check_output(dst, [src], force)
-    write_atomic(dst, encode_image(decompress(src), dst.suffix))
+    write_atomic(dst, encode_image(decompress(src, preview=preview), dst.suffix))
     return dst
 
 

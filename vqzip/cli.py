@@ -201,18 +201,20 @@ def decompress(
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Also the model and coding scale of each file."),
     threads: Optional[int] = typer.Option(None, "--threads", metavar="N", help="Torch threads [default: torch's]."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help=MAX_PIXELS_HELP),
+    preview: bool = typer.Option(False, "-p", "--preview", help="Decode the top level only: a quarter-size image, several times faster [default name: INPUT.preview.png]."),
 ):
     """Decompress .vqz files to images (PNG unless -o names another format; inputs are kept)."""
     from vqzip import api, container, jobs
 
     with _reported():
         _threads(threads)
-        plan = jobs.plan(inputs, ".png", output=output, stdout=stdout, recursive=recursive, decompressing=True)
+        suffix = api.PREVIEW_SUFFIX if preview else ".png"
+        plan = jobs.plan(inputs, suffix, output=output, stdout=stdout, recursive=recursive, decompressing=True)
 
     def work(job):
         with _pixel_limit(max_pixels):
             data = _read(job)
-            image = api.decompress(data)
+            image = api.decompress(data, preview=preview)
             out = api.encode_image(image, ".png" if job.dst is None else job.dst.suffix)
             _write(job, out, force)
         message = f"{image.width}x{image.height} {image.mode}"
@@ -273,16 +275,18 @@ def train_vqvae(
     steps: int = typer.Option(4000), batch: int = typer.Option(16), crop: int = typer.Option(128),
     lr: float = typer.Option(1e-3), seed: int = typer.Option(0),
     channels: int = typer.Option(128), codes: int = typer.Option(512, help="Codebook size of each level."),
+    preview: float = typer.Option(0.5, help="Weight of the preview head's loss (top level alone -> 1/4-size image)."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's VQ-VAE (fine-tuning)."),
 ):
     """Phase I: the hierarchical VQ-VAE."""
     from vqzip import train
     from vqzip.vqvae import VQVAEConfig
 
     with _reported():
-        cfg = VQVAEConfig(channels=channels, top_codes=codes, bottom_codes=codes)
+        cfg = VQVAEConfig(channels=channels, top_codes=codes, bottom_codes=codes, preview=preview)
         bar, update = _progress("vqvae")
         with bar:
-            meta = train.train_vqvae(data, out, cfg, train.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed), update)
+            meta = train.train_vqvae(data, out, cfg, train.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed), update, init)
         err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'vqvae.safetensors'}")
 
 
@@ -293,6 +297,7 @@ def train_prior(
     steps: int = typer.Option(3000), batch: int = typer.Option(16), crop: int = typer.Option(128),
     lr: float = typer.Option(1e-3), seed: int = typer.Option(0),
     channels: int = typer.Option(96), blocks: int = typer.Option(3),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's priors (fine-tuning)."),
 ):
     """Phase II: the top and bottom PixelCNN priors on the VQ-VAE's code maps."""
     import json
@@ -306,7 +311,7 @@ def train_prior(
         bottom = PixelCNNConfig(num_codes=vq["bottom_codes"], channels=channels, blocks=blocks, cond_codes=vq["top_codes"])
         bar, update = _progress("prior")
         with bar:
-            meta = train.train_prior(data, out, top, bottom, train.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed), update)
+            meta = train.train_prior(data, out, top, bottom, train.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed), update, init)
         err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'prior.safetensors'}")
 
 

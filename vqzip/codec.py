@@ -84,11 +84,26 @@ def encode_codes(vqvae: VQVAE, pixels: np.ndarray, stripe: int = STRIPE) -> tupl
 def decode_pixels(vqvae: VQVAE, top: torch.Tensor, bottom: torch.Tensor, width: int, height: int,
                   stripe: int = STRIPE) -> np.ndarray:
     """Code maps -> (height, width, 3) uint8, cropped from the padded reconstruction."""
+    return _striped(lambda a, b: vqvae.decode(top[None, a:b], bottom[None, 2 * a : 2 * b]), top.shape[0], 8,
+                    stripe)[:, :height, :width].permute(1, 2, 0).numpy()
+
+
+def preview_pixels(vqvae: VQVAE, top: torch.Tensor, width: int, height: int, stripe: int = STRIPE) -> np.ndarray:
+    """Top codes alone -> the preview (uint8, `container.preview_size` of width x height) of the coded image,
+    through the VQ-VAE's preview head."""
+    w, h = container.preview_size(width, height)
+    return _striped(lambda a, b: vqvae.decode_preview(top[None, a:b]), top.shape[0], 2,
+                    stripe)[:, :h, :w].permute(1, 2, 0).numpy()
+
+
+def _striped(decode, top_rows: int, rows_per_code: int, stripe: int) -> torch.Tensor:
+    """decode(a, b) of top-code rows [a, b) -> (3, rows_per_code * (b - a), W) in model range, run
+    in stripes with margins and joined as uint8 (3, rows_per_code * top_rows, W)."""
     out = []
-    for r0, r1, a, b in _stripes(top.shape[0], stripe // 8, MARGIN // 8):  # in top-code rows
-        x = vqvae.decode(top[None, a:b], bottom[None, 2 * a : 2 * b])[0, :, 8 * (r0 - a) : 8 * (r1 - a)]
+    for r0, r1, a, b in _stripes(top_rows, stripe // 8, MARGIN // 8):
+        x = decode(a, b)[0, :, rows_per_code * (r0 - a) : rows_per_code * (r1 - a)]
         out.append(((x + 0.5) * 255).round().clamp(0, 255).to(torch.uint8))
-    return torch.cat(out, 1)[:, :height, :width].permute(1, 2, 0).numpy()
+    return torch.cat(out, 1)
 
 
 def resample(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -117,7 +132,7 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
             enc.encode(symbols, probs)
         streams.append(enc.to_bytes())
     header = container.Header(width, height, given.mode, model.name, model.hash8, (tuple(top.shape), tuple(bottom.shape)),
-                              scale, container.codes_crc((top.numpy(), bottom.numpy())))
+                              scale, (container.codes_crc(top.numpy()), container.codes_crc(bottom.numpy())))
     alpha = b"" if given.alpha is None else zlib.compress(given.alpha.tobytes(), 9)
     return container.pack(header, streams, alpha)
 
@@ -131,10 +146,11 @@ def model_for(header: container.Header) -> zoo.CodecModel:
     return zoo.load(name)
 
 
-def decode_codes(data: bytes, model: zoo.CodecModel | None = None):
+def decode_codes(data: bytes, model: zoo.CodecModel | None = None, top_only: bool = False):
     """Decode .vqz bytes to (header, model, top codes, bottom codes, alpha plane or None).
     `model` defaults to the shipped model the header names. Every size is checked before
-    anything is allocated, and the decoded codes against the file's checksum of them."""
+    anything is allocated, and each decoded map against the file's checksum of it. With
+    top_only, the bottom stream is not decoded and bottom is None (for a preview)."""
     header, streams, alpha = container.unpack(data)
     check_pixels(header.width, header.height, "image")
     check_pixels(*header.coded_size, "coded image")
@@ -146,14 +162,17 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None):
         model = model_for(header)
     elif model.hash8 != header.model_hash:
         raise ModelError(f"file was made with model {header.model_name!r}, not {model.name!r}")
-    (top_rows, top_cols), (bot_rows, bot_cols) = expected
-    dec_top = SymbolDecoder(streams[0])
-    top = walk(model.top_prior, top_rows, top_cols, lambda p, i, j: dec_top.decode(p))
-    dec_bot = SymbolDecoder(streams[1])
-    bottom = walk(model.bottom_prior, bot_rows, bot_cols, lambda p, i, j: dec_bot.decode(p), top)
-    if container.codes_crc((top.numpy(), bottom.numpy())) != header.codes_crc:
-        raise FormatError("decoded codes fail their checksum: the coded streams are damaged")
+    top = _decode_map(model.top_prior, streams[0], expected[0], header.crcs[0], "top")
+    bottom = None if top_only else _decode_map(model.bottom_prior, streams[1], expected[1], header.crcs[1], "bottom", top)
     return header, model, top, bottom, _alpha(alpha, header) if header.has_alpha else None
+
+
+def _decode_map(prior, stream: bytes, shape: tuple[int, int], crc: int, name: str, cond=None) -> torch.Tensor:
+    dec = SymbolDecoder(stream)
+    codes = walk(prior, *shape, lambda p, i, j: dec.decode(p), cond)
+    if container.codes_crc(codes.numpy()) != crc:
+        raise FormatError(f"decoded {name} codes fail their checksum: the coded stream is damaged")
+    return codes
 
 
 def _alpha(data: bytes, header: container.Header) -> np.ndarray:
@@ -174,6 +193,18 @@ def decompress(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
     header, model, top, bottom, alpha = decode_codes(data, model)
     pixels = decode_pixels(model.vqvae, top, bottom, *header.coded_size)
     return Decoded(intake.restore(resample(pixels, (header.width, header.height)), header.mode, alpha), header)
+
+
+def preview(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
+    """Decode .vqz bytes to a preview: the top code map alone (about a fifth of the codes, and
+    no bottom walk) through the VQ-VAE's preview head, at a quarter of the image's size each
+    way (`container.preview_size`), in the image's mode."""
+    header, model, top, _, alpha = decode_codes(data, model, top_only=True)
+    size = container.preview_size(header.width, header.height)
+    pixels = resample(preview_pixels(model.vqvae, top, *header.coded_size), size)
+    if alpha is not None:
+        alpha = np.asarray(Image.fromarray(alpha).resize(size, Image.BOX))
+    return Decoded(intake.restore(pixels, header.mode, alpha), header)
 
 
 def estimated_bits(model: zoo.CodecModel, image: Image.Image, scale: Fraction = Fraction(1)) -> dict[str, float]:

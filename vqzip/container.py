@@ -1,4 +1,4 @@
-"""The .vqz container, version 2 (docs/format.md): a header, one coded stream per level, a CRC.
+"""The .vqz container, version 3 (docs/format.md): a header, one coded stream per level, a CRC.
 
 Pure bytes and numpy: no torch, no model. `pack` and `unpack` are inverses; `unpack` checks the magic,
 the version, the checksum and every field before it returns, and raises FormatError naming
@@ -16,7 +16,7 @@ import numpy as np
 from vqzip.errors import FormatError
 
 MAGIC = b"\x89VQZ"
-VERSION = 2
+VERSION = 3
 MODES = ("L", "RGB", "LA", "RGBA")  # colour mode codes 0..3; LA and RGBA carry an alpha plane
 HASH_BYTES = 8
 MAX_NAME = 64
@@ -24,8 +24,8 @@ MAX_LEVEL_SIDE = 0xFFFF  # code map rows and columns are u16
 DEFAULT_MAX_PIXELS = 40_000_000  # the decompression-bomb guard's default (see codec.MAX_PIXELS)
 
 _FIXED = struct.Struct("<4sBBIIBB")  # magic, version, mode, width, height, scale numerator, denominator
-_LEVEL = struct.Struct("<HHI")  # rows, cols, payload bytes
-_TAIL = struct.Struct("<II")  # alpha plane bytes, CRC-32 of the decoded code maps
+_LEVEL = struct.Struct("<HHII")  # rows, cols, payload bytes, CRC-32 of the decoded code map
+_ALPHA = struct.Struct("<I")  # alpha plane bytes
 _CRC = struct.Struct("<I")
 
 
@@ -38,7 +38,7 @@ class Header:
     model_hash: bytes  # first HASH_BYTES bytes of the sha256 of the model's weights file
     levels: tuple[tuple[int, int], ...]  # (rows, cols) of each code map, top level first
     scale: Fraction = Fraction(1)  # the image was coded resampled to `coded_size`
-    codes_crc: int = 0  # CRC-32 of the code maps (`codes_crc`): checked after decoding them
+    crcs: tuple[int, ...] = ()  # per level, CRC-32 of its code map (`codes_crc`), checked after decoding it
 
     @property
     def has_alpha(self) -> bool:
@@ -55,12 +55,15 @@ def coded_size(width: int, height: int, scale: Fraction) -> tuple[int, int]:
     return tuple(max(1, (2 * n * scale.numerator + scale.denominator) // (2 * scale.denominator)) for n in (width, height))
 
 
-def codes_crc(maps) -> int:
-    """CRC-32 of code maps (arrays of codes < 2**16), each as little-endian u16 in row order."""
-    crc = 0
-    for m in maps:
-        crc = zlib.crc32(np.ascontiguousarray(m, dtype="<u2").tobytes(), crc)
-    return crc
+def preview_size(width: int, height: int) -> tuple[int, int]:
+    """The size of a preview (the top level decoded alone) of a width x height image: a quarter
+    each way, rounded up."""
+    return -(-width // 4), -(-height // 4)
+
+
+def codes_crc(codes) -> int:
+    """CRC-32 of a code map (an array of codes < 2**16) as little-endian u16 in row order."""
+    return zlib.crc32(np.ascontiguousarray(codes, dtype="<u2").tobytes())
 
 
 def pack(header: Header, payloads: list[bytes], alpha: bytes = b"") -> bytes:
@@ -71,8 +74,8 @@ def pack(header: Header, payloads: list[bytes], alpha: bytes = b"") -> bytes:
         raise ValueError(f"model name must be 1..{MAX_NAME} ASCII characters")
     if len(header.model_hash) != HASH_BYTES:
         raise ValueError(f"model hash must be {HASH_BYTES} bytes")
-    if len(payloads) != len(header.levels):
-        raise ValueError("one payload per level")
+    if not len(payloads) == len(header.crcs) == len(header.levels):
+        raise ValueError("one payload and one CRC per level")
     if not (1 <= header.scale.numerator <= 255 and header.scale.denominator <= 255):
         raise ValueError(f"scale {header.scale} is not a ratio of integers 1..255")
     if bool(alpha) != header.has_alpha:
@@ -80,8 +83,8 @@ def pack(header: Header, payloads: list[bytes], alpha: bytes = b"") -> bytes:
     parts = [_FIXED.pack(MAGIC, VERSION, MODES.index(header.mode), header.width, header.height,
                          header.scale.numerator, header.scale.denominator),
              bytes([len(name)]), name, header.model_hash, bytes([len(header.levels)])]
-    parts += [_LEVEL.pack(rows, cols, len(p)) for (rows, cols), p in zip(header.levels, payloads)]
-    parts.append(_TAIL.pack(len(alpha), header.codes_crc))
+    parts += [_LEVEL.pack(rows, cols, len(p), crc) for (rows, cols), p, crc in zip(header.levels, payloads, header.crcs)]
+    parts.append(_ALPHA.pack(len(alpha)))
     body = b"".join(parts + payloads + [alpha])
     return body + _CRC.pack(zlib.crc32(body))
 
@@ -115,19 +118,20 @@ def unpack(data: bytes) -> tuple[Header, list[bytes], bytes]:
     except UnicodeDecodeError:
         raise FormatError("model name is not ASCII") from None
     model_hash = r.take(HASH_BYTES)
-    levels, lengths = [], []
+    levels, lengths, crcs = [], [], []
     for _ in range(r.take(1)[0]):
-        rows, cols, n = _LEVEL.unpack(r.take(_LEVEL.size))
+        rows, cols, n, crc_codes = _LEVEL.unpack(r.take(_LEVEL.size))
         levels.append((rows, cols))
         lengths.append(n)
-    alpha_len, crc_codes = _TAIL.unpack(r.take(_TAIL.size))
+        crcs.append(crc_codes)
+    (alpha_len,) = _ALPHA.unpack(r.take(_ALPHA.size))
     if (alpha_len > 0) != (MODES[mode] in ("LA", "RGBA")):
         raise FormatError(f"alpha plane of {alpha_len} bytes does not fit colour mode {MODES[mode]}")
     if r.pos + sum(lengths) + alpha_len != len(body):
         raise FormatError(f"payload lengths ({sum(lengths) + alpha_len} bytes) do not match the file "
                           f"({len(body) - r.pos} bytes)")
     payloads = [r.take(n) for n in lengths]
-    header = Header(width, height, MODES[mode], name, model_hash, tuple(levels), Fraction(num, den), crc_codes)
+    header = Header(width, height, MODES[mode], name, model_hash, tuple(levels), Fraction(num, den), tuple(crcs))
     return header, payloads, r.take(alpha_len)
 
 

@@ -9,7 +9,9 @@ decoded codes.
 Verdicts: `error` (a VqzError, the one-line kind the command line reports), `exact` (decoded
 to the original image), `consistent` (a forged header decoded to what it now declares: size
 and mode), `wrong` (decoded to something else without an error), `crash` (any other
-exception), `hang` (over the time limit). A sound decoder has no wrong, crash or hang.
+exception), `hang` (over the time limit). A sound decoder has no wrong, crash or hang. With
+preview=True the same is asked of the preview decoder (`codec.preview`), against the original's
+preview.
 """
 from __future__ import annotations
 
@@ -59,12 +61,12 @@ def _alarm(signum, frame):
     raise _Timeout
 
 
-def judge(data: bytes, kind: str, original: np.ndarray, seconds: int = 10) -> Outcome:
+def judge(data: bytes, kind: str, original: np.ndarray, seconds: int = 10, preview: bool = False) -> Outcome:
     """Decode `data` (a mutation of a file whose decoding is `original`) and give the verdict."""
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(seconds)
     try:
-        decoded = codec.decompress(data)
+        decoded = (codec.preview if preview else codec.decompress)(data)
     except _Timeout:
         return Outcome(kind, "hang", f"over {seconds} s")
     except VqzError as e:
@@ -78,18 +80,19 @@ def judge(data: bytes, kind: str, original: np.ndarray, seconds: int = 10) -> Ou
     if pixels.shape == original.shape and np.array_equal(pixels, original):
         return Outcome(kind, "exact", "")
     h = container.unpack(data)[0]
-    if kind.endswith("crc") and decoded.image.size == (h.width, h.height) and decoded.image.mode == h.mode:
+    size = container.preview_size(h.width, h.height) if preview else (h.width, h.height)
+    if kind.endswith("crc") and decoded.image.size == size and decoded.image.mode == h.mode:
         return Outcome(kind, "consistent", "")
     return Outcome(kind, "wrong", f"{decoded.image.mode} {decoded.image.size}")
 
 
-def run(files: list[bytes], tries: int, seed: int = 0, seconds: int = 10) -> list[Outcome]:
+def run(files: list[bytes], tries: int, seed: int = 0, seconds: int = 10, preview: bool = False) -> list[Outcome]:
     """`tries` mutations spread over the files and the kinds, each judged."""
     rng = np.random.default_rng(seed)
-    originals = [np.asarray(codec.decompress(f).image) for f in files]
+    originals = [np.asarray((codec.preview if preview else codec.decompress)(f).image) for f in files]
     out = []
     for n in range(tries):
         k = n % len(files)
         kind = KINDS[(n // len(files)) % len(KINDS)]
-        out.append(judge(mutate(files[k], kind, rng), kind, originals[k], seconds))
+        out.append(judge(mutate(files[k], kind, rng), kind, originals[k], seconds, preview))
     return out

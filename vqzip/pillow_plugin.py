@@ -6,8 +6,10 @@
     >>> Image.open("/tmp/tiger.vqz").size
     (481, 321)
 
-Opening reads the header only (size and mode); the pixels are decoded on `load()`. Saving
-takes `quality=` (a vqzip quality level). Only torch-free modules are imported until then.
+Opening reads the header only (size and mode); the pixels are decoded on `load()`. As for
+JPEG, `draft()` picks the fast quarter-size preview when the size asked for fits in it; so
+does `thumbnail()`, which asks for twice the thumbnail's size (its `reducing_gap`). Saving takes `quality=` (a vqzip quality level). Only torch-free modules
+are imported until then.
 """
 from __future__ import annotations
 
@@ -31,7 +33,17 @@ class VqzImageFile(ImageFile.ImageFile):
         header = container.unpack(data)[0]  # a damaged file raises vqzip's FormatError here
         self._size = (header.width, header.height)
         self._mode = header.mode
-        self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self._size), 0)]
+        self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self._size), 0, (False,))]
+
+    def draft(self, mode: str | None, size: tuple[int, int] | None):
+        """Decode the preview instead when `size` fits in it (the mode is kept as coded)."""
+        small = container.preview_size(*self.size)
+        if size is None or not self.tile or self.tile[0].args == (True,) or size[0] > small[0] or size[1] > small[1]:
+            return None
+        full = self.size
+        self._size = small
+        self.tile = [ImageFile._Tile(FORMAT, (0, 0, *small), 0, (True,))]
+        return self.mode, (0, 0, full[0] / 4, full[1] / 4)
 
 
 class VqzDecoder(ImageFile.PyDecoder):
@@ -41,7 +53,7 @@ class VqzDecoder(ImageFile.PyDecoder):
         from vqzip import api
 
         self.fd.seek(0)
-        image = api.decompress(self.fd.read())
+        image = api.decompress(self.fd.read(), preview=self.args[0])
         self.set_as_raw(image.tobytes(), image.mode)
         return -1, 0
 

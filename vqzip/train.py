@@ -27,12 +27,14 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from priors.calibrate import calibrate
 from priors.pixelcnn import PixelCNN, PixelCNNConfig
-from vqzip import data, zoo
-from vqzip.codec import decode_pixels, encode_codes, ideal_bits
+from vqzip import data, metrics, zoo
+from vqzip.errors import VqzError
+from vqzip.codec import decode_pixels, encode_codes, ideal_bits, preview_pixels
 from vqzip.vqvae import VQVAE, VQVAEConfig
 
 
@@ -54,10 +56,11 @@ def hardware() -> str:
         return torch.cuda.get_device_name()
     model = platform.processor() or platform.machine()
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     return f"{model}, {os.cpu_count()} cores"
@@ -100,6 +103,7 @@ def _run_loop(
     step_fn: Callable[[np.ndarray], tuple[torch.Tensor, dict]],
     config: dict,
     progress: Callable[[int, int, dict], None] | None,
+    extra: dict | None = None,
 ) -> dict:
     """The loop both phases share: schedule, clipping, logging, resumable state, final weights."""
     out.mkdir(parents=True, exist_ok=True)
@@ -141,31 +145,48 @@ def _run_loop(
             save_state()
     meta = {"train": asdict(cfg), "steps_done": step, "wall_seconds": round(elapsed, 1),
             "device": str(next(model.parameters()).device), "hardware": hardware(),
-            "torch_threads": torch.get_num_threads(), "command": command_line()}
+            "torch_threads": torch.get_num_threads(), "command": command_line(), **(extra or {})}
     save_weights(model, out / f"{name}.safetensors", config, meta)
     return meta
+
+
+def _load_init(module: torch.nn.Module, run: Path, name: str, new: str | None = None) -> dict:
+    """Load run/NAME.safetensors into module for fine-tuning; only parameters under `new` may be
+    missing (they start fresh). Returns the run's training record for the card."""
+    try:
+        missing, unexpected = module.load_state_dict(load_file(str(run / f"{name}.safetensors")), strict=False)
+    except RuntimeError:  # shapes differ
+        missing, unexpected = ["(shapes differ)"], []
+    if unexpected or any(new is None or not k.startswith(new) for k in missing):
+        raise VqzError(f"{run} does not fit this {name} config: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    return json.loads((run / f"{name}.json").read_text())
 
 
 def _load_images(root: str | Path) -> list[np.ndarray]:
     return [data.load_rgb(p) for p in data.split(data.list_images(root), "train")]
 
 
-def train_vqvae(data_dir, out, vq_cfg: VQVAEConfig, cfg: TrainConfig, progress=None) -> dict:
+def train_vqvae(data_dir, out, vq_cfg: VQVAEConfig, cfg: TrainConfig, progress=None, init: Path | None = None) -> dict:
+    """Phase I. With `init` (a run folder), start from that run's VQ-VAE weights: parts the new
+    config adds (such as the preview head) start fresh, and the card keeps that run's record."""
     torch.manual_seed(cfg.seed)
     device = pick_device()
-    model = VQVAE(vq_cfg).to(device)
+    model = VQVAE(vq_cfg)
+    extra = {} if init is None else {"init": _load_init(model, Path(init), "vqvae", new="head.")}
+    model = model.to(device)
     sampler = data.CropSampler(_load_images(data_dir), cfg.crop, cfg.seed)
 
     def step_fn(batch: np.ndarray):
         x = VQVAE.normalize(torch.from_numpy(batch).to(device).float())
         o = model(x)
         mse = F.mse_loss(o["x_hat"], x)
+        preview = F.mse_loss(o["preview"], F.avg_pool2d(x, 4))
         stats = {"mse": mse.item(), "psnr": -10 * math.log10(max(mse.item(), 1e-10)),
-                 "vq": o["vq_loss"].item(),
+                 "preview_psnr": -10 * math.log10(max(preview.item(), 1e-10)), "vq": o["vq_loss"].item(),
                  "top_used": int(o["top"].unique().numel()), "bottom_used": int(o["bottom"].unique().numel())}
-        return mse + o["vq_loss"], stats
+        return mse + vq_cfg.preview * preview + o["vq_loss"], stats
 
-    return _run_loop("vqvae", Path(out), model, cfg, sampler, step_fn, vq_cfg.to_dict(), progress)
+    return _run_loop("vqvae", Path(out), model, cfg, sampler, step_fn, vq_cfg.to_dict(), progress, extra)
 
 
 def load_vqvae(run: Path) -> VQVAE:
@@ -222,8 +243,9 @@ class PriorPair(torch.nn.Module):
         self.top_prior, self.bottom_prior = PixelCNN(top_cfg), PixelCNN(bottom_cfg)
 
 
-def train_prior(data_dir, out, top_cfg, bottom_cfg, cfg: TrainConfig, progress=None) -> dict:
-    """Phase II: both priors on crops of the code maps of the training images."""
+def train_prior(data_dir, out, top_cfg, bottom_cfg, cfg: TrainConfig, progress=None, init: Path | None = None) -> dict:
+    """Phase II: both priors on crops of the code maps of the training images. With `init` (a run
+    folder), start from that run's priors, which must have the same configs."""
     torch.manual_seed(cfg.seed)
     out = Path(out)
     vqvae = load_vqvae(out)
@@ -236,7 +258,9 @@ def train_prior(data_dir, out, top_cfg, bottom_cfg, cfg: TrainConfig, progress=N
         maps = extract_codes(vqvae, files)
         np.savez(cache, **{f"t{i}": t for i, (t, _) in enumerate(maps)}, **{f"b{i}": b for i, (_, b) in enumerate(maps)})
     device = pick_device()
-    pair = PriorPair(top_cfg, bottom_cfg).to(device)
+    pair = PriorPair(top_cfg, bottom_cfg)
+    extra = {} if init is None else {"init": _load_init(pair, Path(init), "prior")}
+    pair = pair.to(device)
     tp, bp = pair.top_prior, pair.bottom_prior
     s = cfg.crop // 4
     sampler = CodeCropSampler(maps, s, cfg.seed)
@@ -263,23 +287,26 @@ def train_prior(data_dir, out, top_cfg, bottom_cfg, cfg: TrainConfig, progress=N
                       "bottom_bits": ce_b.item() / n_b / math.log(2)}
 
     config = {"top_prior": top_cfg.to_dict(), "bottom_prior": bottom_cfg.to_dict()}
-    return _run_loop("prior", out, pair, cfg, sampler, step_fn, config, progress)
+    return _run_loop("prior", out, pair, cfg, sampler, step_fn, config, progress, extra)
 
 
 @torch.no_grad()
 def validate(folder: Path, data_dir) -> dict:
-    """PSNR and the priors' teacher-forced bpp of an exported model on the held-out validation images."""
+    """PSNR, the priors' teacher-forced bpp, and the preview's PSNR against the image reduced 4x,
+    of an exported model on the held-out validation images."""
     model = zoo.load_folder(folder)
-    psnr, bpp = [], []
+    psnr, bpp, preview = [], [], []
     for f in data.split(data.list_images(data_dir), "val"):
         pixels = data.load_rgb(f)
+        h, w = pixels.shape[:2]
         top, bottom = encode_codes(model.vqvae, pixels)
-        rec = decode_pixels(model.vqvae, top, bottom, pixels.shape[1], pixels.shape[0])
-        mse = np.mean((rec.astype(np.float64) - pixels) ** 2)
-        psnr.append(10 * math.log10(255**2 / mse))
+        psnr.append(metrics.psnr(decode_pixels(model.vqvae, top, bottom, w, h), pixels))
+        small = np.asarray(Image.fromarray(pixels[: h // 4 * 4, : w // 4 * 4]).reduce(4))  # whole 4x4 blocks
+        preview.append(metrics.psnr(preview_pixels(model.vqvae, top, w, h)[: h // 4, : w // 4], small))
         bits = ideal_bits(model.top_prior, top) + ideal_bits(model.bottom_prior, bottom, top)
-        bpp.append(bits / (pixels.shape[0] * pixels.shape[1]))
-    return {"images": len(psnr), "psnr": float(np.mean(psnr)), "estimated_bpp": float(np.mean(bpp))}
+        bpp.append(bits / (h * w))
+    return {"images": len(psnr), "psnr": float(np.mean(psnr)), "estimated_bpp": float(np.mean(bpp)),
+            "preview_psnr": float(np.mean(preview))}
 
 
 CALIBRATION_MAPS = 16
@@ -335,6 +362,11 @@ def register(root: Path, name: str, scales: list[Fraction], default_scale: Fract
     return entry
 
 
+def _stages(meta: dict) -> list[dict]:
+    """A phase's training record and those it was fine-tuned from (`init`), oldest first."""
+    return (_stages(meta["init"]) if "init" in meta else []) + [meta]
+
+
 def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = None) -> Path:
     """MODEL_CARD.md from the model's config.json (training record), its quality levels in the
     manifest beside it, a bench/kodak.py result, a `vqzip rd-curve` vqzip.json, and the running
@@ -347,7 +379,8 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
         f"# {cfg['name']}",
         "",
         "A hierarchical VQ-VAE (top codes at 1/8, bottom codes at 1/4 of the image size) with a PixelCNN",
-        "prior for each level, the bottom one conditioned on the top codes.",
+        "prior for each level, the bottom one conditioned on the top codes, and a preview head that makes a",
+        f"quarter-size image from the top codes alone (trained with loss weight {cfg['vqvae']['preview']}).",
         "",
         f"- weights: `model.safetensors`, sha256 `{entry['sha256']}`",
         "- parameters: " + ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in params.items()),
@@ -367,23 +400,28 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
         "|---|---|---|---|---|---|---|---|",
     ]
     for phase in ("vqvae", "prior"):
-        m = tr[phase]
-        t = m["train"]
-        lines.append(f"| {phase} | {m['steps_done']} | {t['batch']} | {t['crop']} px | {t['lr']} cosine to {t['min_lr']} | "
-                     f"{m['wall_seconds'] / 60:.1f} min | {m.get('hardware', '?')}, {m['torch_threads']} threads | `{m['command']}` |")
-    lines += [""] + [f"- {p}: {tr[p]['launched_as']}" for p in ("vqvae", "prior") if "launched_as" in tr[p]]
+        for k, m in enumerate(_stages(tr[phase])):
+            t = m["train"]
+            name = phase if k == 0 else f"{phase}, fine-tuned"
+            lines.append(f"| {name} | {m['steps_done']} | {t['batch']} | {t['crop']} px | {t['lr']} cosine to {t['min_lr']} | "
+                         f"{m['wall_seconds'] / 60:.1f} min | {m.get('hardware', '?')}, {m['torch_threads']} threads | `{m['command']}` |")
+    lines += [""] + [f"- {p}: {m['launched_as']}" for p in ("vqvae", "prior") for m in _stages(tr[p]) if "launched_as" in m]
+    if any(len(_stages(tr[p])) > 1 for p in ("vqvae", "prior")):
+        lines.append("- A fine-tuned phase started from the weights of the row above it (`--init`).")
     lines += ["- Wall times are as measured on a shared machine: other work ran on the same cores at times.",
               f"- Packed by `{command_line()}`.", ""]
     val = entry.get("validation")
     if val:
         lines += [f"## Validation ({val['images']} held-out training-set images)",
-                  f"PSNR {val['psnr']:.2f} dB, priors' estimated rate {val['estimated_bpp']:.4f} bpp.", ""]
+                  f"PSNR {val['psnr']:.2f} dB, priors' estimated rate {val['estimated_bpp']:.4f} bpp; the preview (top level"
+                  f" alone) {val['preview_psnr']:.2f} dB against the image reduced 4x (box filter).", ""]
     if kodak:
         k = kodak["mean"]
         lines += ["## Kodak (24 images, through the real codec)",
-                  "| mean bpp (file size) | priors' estimate | mean PSNR-RGB | compress s | decompress s |",
-                  "|---|---|---|---|---|",
-                  f"| {k['bpp']:.4f} | {k['estimated_bpp']:.4f} | {k['psnr']:.2f} dB | {k['encode_s']:.2f} | {k['decode_s']:.2f} |",
+                  "| mean bpp (file size) | priors' estimate | mean PSNR-RGB | compress s | decompress s | preview s | preview PSNR (4x reduced) |",
+                  "|---|---|---|---|---|---|---|",
+                  f"| {k['bpp']:.4f} | {k['estimated_bpp']:.4f} | {k['psnr']:.2f} dB | {k['encode_s']:.2f} | {k['decode_s']:.2f} "
+                  f"| {k['preview_s']:.3f} | {k['preview_psnr']:.2f} dB |",
                   "", f"Measured by `python bench/kodak.py {kodak['images']} --json {kodak['json']}` with the model loaded once,",
                   f"{kodak['threads']} torch threads.", ""]
     levels = {q: lv for q, lv in json.loads((folder.parent / "manifest.json").read_text())["levels"].items()

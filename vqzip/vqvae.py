@@ -7,6 +7,10 @@
                                  ▼
                             z_b (1/4) ──VQ──► bottom codes
     x̂ ◄──dec── concat(up(q_t), q_b)
+    preview (1/4) ◄──head── dec_t(q_t)
+
+The preview head makes an image from the top codes alone; training it (weight `preview`) pushes a
+coarse picture into the top level, so a file's top map can be decoded by itself for a fast preview.
 
 Fully convolutional: the codec pads images to a multiple of `stride` and crops back.
 No entropy coding here; `encode` gives the two code maps and `decode` rebuilds from them.
@@ -31,6 +35,7 @@ class VQVAEConfig:
     decoder_res_blocks: int = 3  # the decoder carries the quality; give it a little more depth
     commitment: float = 0.25
     decay: float = 0.99
+    preview: float = 0.5  # weight of the preview head's loss (1/4-resolution image from top codes)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,6 +73,7 @@ class VQVAE(nn.Module):
             nn.ReLU(),
             nn.ConvTranspose2d(c // 2, 3, 4, 2, 1),
         )
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(c, c // 2, 3, padding=1), nn.ReLU(), nn.Conv2d(c // 2, 3, 1))
         self.vq_t = VectorQuantizer(cfg.top_codes, d, decay=cfg.decay, commitment=cfg.commitment)
         self.vq_b = VectorQuantizer(cfg.bottom_codes, d, decay=cfg.decay, commitment=cfg.commitment)
 
@@ -77,11 +83,14 @@ class VQVAE(nn.Module):
         return x / 255.0 - 0.5
 
     def forward(self, x: torch.Tensor) -> dict:
-        """x: normalized (B, 3, H, W), H and W multiples of 8. Returns x_hat, codes and the VQ loss."""
+        """x: normalized (B, 3, H, W), H and W multiples of 8. Returns x_hat, the 1/4-resolution
+        preview, codes and the VQ loss."""
         h_b = self.enc_b(x)
         q_t, top, loss_t = self.vq_t(self.enc_t(h_b))
-        q_b, bottom, loss_b = self.vq_b(self.pre_b(torch.cat([h_b, self.dec_t(q_t)], 1)))
-        return {"x_hat": self._decode(q_t, q_b), "top": top, "bottom": bottom, "vq_loss": loss_t + loss_b}
+        d_t = self.dec_t(q_t)
+        q_b, bottom, loss_b = self.vq_b(self.pre_b(torch.cat([h_b, d_t], 1)))
+        return {"x_hat": self._decode(q_t, q_b), "preview": self.head(d_t), "top": top, "bottom": bottom,
+                "vq_loss": loss_t + loss_b}
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,6 +104,11 @@ class VQVAE(nn.Module):
     def decode(self, top: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
         """Code maps -> normalized reconstruction (B, 3, H, W)."""
         return self._decode(self.vq_t.lookup(top), self.vq_b.lookup(bottom))
+
+    @torch.no_grad()
+    def decode_preview(self, top: torch.Tensor) -> torch.Tensor:
+        """Top codes (B, h, w) -> normalized preview (B, 3, 2h, 2w): the image at 1/4 resolution."""
+        return self.head(self.dec_t(self.vq_t.lookup(top)))
 
     def _decode(self, q_t: torch.Tensor, q_b: torch.Tensor) -> torch.Tensor:
         return self.dec(torch.cat([self.up_t(q_t), q_b], 1))
