@@ -93,7 +93,10 @@ def test_preview_from_the_command_line(tiny, tmp_path, capsysbinary):
     images(tmp_path, ["a.png", "b.png"])
     original = (tmp_path / "a.png").read_bytes()
     assert main(["compress", "-q", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 0
-    assert main(["decompress", "--preview", "-q", str(tmp_path / "a.vqz"), str(tmp_path / "b.vqz")]) == 0
+    capsysbinary.readouterr()
+    assert main(["decompress", "--preview", str(tmp_path / "a.vqz"), str(tmp_path / "b.vqz")]) == 0
+    bpp = [8 * (tmp_path / f"{n}.vqz").stat().st_size / (w * 24) for n, w in (("a", 32), ("b", 40))]
+    assert f"{sum(bpp) / 2:.4f}" in capsysbinary.readouterr().err.decode()  # the files' bpp, not the previews'
     for name, width in (("a", 32), ("b", 40)):
         with Image.open(tmp_path / f"{name}.preview.png") as im:
             assert im.size == (width // 4, 6)

@@ -217,11 +217,11 @@ def decompress(
             image = api.decompress(data, preview=preview)
             out = api.encode_image(image, ".png" if job.dst is None else job.dst.suffix)
             _write(job, out, force)
+        h = container.unpack(data)[0]
         message = f"{image.width}x{image.height} {image.mode}"
         if verbose:
-            h = container.unpack(data)[0]
             message += f" [{h.model_name} at scale {h.scale}, {8 * len(data) / (h.width * h.height):.4f} bpp]"
-        return len(data), len(out), image.width * image.height, message
+        return len(data), len(out), h.width * h.height, message  # bpp of the file, preview or not
 
     _batch(plan, work, quiet, "decompress")
 
