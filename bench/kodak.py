@@ -39,12 +39,10 @@ def evaluate(path: Path, model: zoo.CodecModel) -> dict:
         preview_s = time.perf_counter() - t
         estimate = sum(codec.estimated_bits(model, im).values())
     pixels = im.width * im.height
-    h, w = im.height // 4, im.width // 4
-    small = np.asarray(Image.fromarray(original.astype(np.uint8)[: 4 * h, : 4 * w]).reduce(4))
     return {"image": path.name, "width": im.width, "height": im.height, "bytes": len(coded),
             "bpp": 8 * len(coded) / pixels, "estimated_bpp": estimate / pixels,
             "psnr": metrics.psnr(np.asarray(decoded.convert("RGB")), original),
-            "preview_psnr": metrics.psnr(np.asarray(preview.convert("RGB"))[:h, :w], small),
+            "preview_psnr": metrics.preview_psnr(np.asarray(preview.convert("RGB")), original.astype(np.uint8)),
             "encode_s": enc_s, "decode_s": dec_s, "preview_s": preview_s}
 
 

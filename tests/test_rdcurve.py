@@ -77,3 +77,14 @@ def test_rd_curve_errors_are_one_line(tiny, tmp_path, capsys):
         assert main(["rd-curve", str(tmp_path / "a.png"), *args]) == 1
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_preview_psnr_compares_with_the_box_reduced_image_over_whole_blocks():
+    pixels = np.zeros((9, 10, 3), np.uint8)
+    pixels[:4, :4] = 40  # one 4x4 block of 40: its mean is 40
+    pixels[8, :] = 255  # the partial last row is left out
+    preview = np.zeros((3, 3, 3), np.uint8)
+    preview[0, 0] = 40
+    assert metrics.preview_psnr(preview, pixels) == float("inf")
+    preview[1, 1] = 1
+    assert metrics.preview_psnr(preview, pixels) == pytest.approx(10 * np.log10(255**2 / (3 / 12)))

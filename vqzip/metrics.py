@@ -1,6 +1,7 @@
 """Distortion of decoded pixels against the original, both (H, W, 3) uint8 RGB.
 
-PSNR is over all three channels at peak 255. MS-SSIM is pytorch-msssim's (the implementation
+PSNR is over all three channels at peak 255; `preview_psnr` scores a quarter-size preview
+against the image reduced 4x with a box filter, over whole 4x4 blocks. MS-SSIM is pytorch-msssim's (the implementation
 CompressAI reports with), on 0..255 data; `db` turns a similarity into -10 log10(1 - s), the
 scale MS-SSIM curves are usually plotted on.
 """
@@ -10,6 +11,7 @@ import math
 
 import numpy as np
 import torch
+from PIL import Image
 
 MS_SSIM_MIN_SIDE = 161  # five scales of an 11-tap window need (11 - 1) * 2**4 + 1 pixels
 
@@ -18,6 +20,14 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB; inf for identical images."""
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def preview_psnr(preview: np.ndarray, pixels: np.ndarray) -> float:
+    """PSNR of a preview (a quarter of the size each way, rounded up) against `pixels` reduced 4x
+    by averaging, over the whole 4x4 blocks (a partial last row or column is left out)."""
+    h, w = pixels.shape[0] // 4, pixels.shape[1] // 4
+    small = np.asarray(Image.fromarray(pixels[: 4 * h, : 4 * w]).reduce(4))
+    return psnr(preview[:h, :w], small)
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:

@@ -27,7 +27,6 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from priors.calibrate import calibrate
@@ -301,8 +300,7 @@ def validate(folder: Path, data_dir) -> dict:
         h, w = pixels.shape[:2]
         top, bottom = encode_codes(model.vqvae, pixels)
         psnr.append(metrics.psnr(decode_pixels(model.vqvae, top, bottom, w, h), pixels))
-        small = np.asarray(Image.fromarray(pixels[: h // 4 * 4, : w // 4 * 4]).reduce(4))  # whole 4x4 blocks
-        preview.append(metrics.psnr(preview_pixels(model.vqvae, top, w, h)[: h // 4, : w // 4], small))
+        preview.append(metrics.preview_psnr(preview_pixels(model.vqvae, top, w, h), pixels))
         bits = ideal_bits(model.top_prior, top) + ideal_bits(model.bottom_prior, bottom, top)
         bpp.append(bits / (h * w))
     return {"images": len(psnr), "psnr": float(np.mean(psnr)), "estimated_bpp": float(np.mean(bpp)),
