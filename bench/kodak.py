@@ -27,7 +27,7 @@ from vqzip import codec, data, metrics, zoo
 def evaluate(path: Path, model: zoo.CodecModel) -> dict:
     with Image.open(path) as im:
         im.load()
-        original = np.asarray(im.convert("RGB"), dtype=np.float64)
+        original = np.asarray(im.convert("RGB"))
         t = time.perf_counter()
         coded = codec.compress(im, model)
         enc_s = time.perf_counter() - t
@@ -42,7 +42,7 @@ def evaluate(path: Path, model: zoo.CodecModel) -> dict:
     return {"image": path.name, "width": im.width, "height": im.height, "bytes": len(coded),
             "bpp": 8 * len(coded) / pixels, "estimated_bpp": estimate / pixels,
             "psnr": metrics.psnr(np.asarray(decoded.convert("RGB")), original),
-            "preview_psnr": metrics.preview_psnr(np.asarray(preview.convert("RGB")), original.astype(np.uint8)),
+            "preview_psnr": metrics.preview_psnr(np.asarray(preview.convert("RGB")), original),
             "encode_s": enc_s, "decode_s": dec_s, "preview_s": preview_s}
 
 

@@ -32,8 +32,8 @@ from safetensors.torch import load_file, save_file
 from priors.calibrate import calibrate
 from priors.pixelcnn import PixelCNN, PixelCNNConfig
 from vqzip import data, metrics, zoo
-from vqzip.errors import VqzError
 from vqzip.codec import decode_pixels, encode_codes, ideal_bits, preview_pixels
+from vqzip.errors import VqzError
 from vqzip.vqvae import VQVAE, VQVAEConfig
 
 
