@@ -56,21 +56,22 @@ sys.exit(code)
 """
 
 
-def teacher_forced_pass(model: zoo.CodecModel, top: torch.Tensor, bottom: torch.Tensor) -> float:
-    """Seconds for one parallel pass of both priors over whole maps (all probability rows)."""
-    def both():
-        for _ in teacher_forced(model.top_prior, top):
-            pass
-        for _ in teacher_forced(model.bottom_prior, bottom, top):
-            pass
-    return timed(both)[1]
+def teacher_forced_pass(model: zoo.CodecModel, codes: list[torch.Tensor]) -> float:
+    """Seconds for one parallel pass of every prior over its whole map (all probability rows)."""
+    def every():
+        for k, m in enumerate(model.maps):
+            for _ in teacher_forced(model.priors[k], codes[k], [codes[j] for j in m.conds]):
+                pass
+    return timed(every)[1]
 
 
-def naive_per_symbol(model: zoo.CodecModel, bottom: torch.Tensor, top: torch.Tensor, size: int = 16) -> float:
-    """Seconds per code of the obvious decoder: the bottom prior re-run over the whole size x size
-    crop for every code (the map up to that code known, later codes unknown)."""
-    prior = model.bottom_prior
-    b, t = bottom[:size, :size], top[: size // 2, : size // 2]
+def naive_per_symbol(model: zoo.CodecModel, codes: list[torch.Tensor], size: int = 16) -> float:
+    """Seconds per code of the obvious decoder: the second map's prior re-run over the whole size
+    x size crop for every code (the map up to that code known, later codes unknown)."""
+    prior, spec = model.priors[1], model.maps[1]
+    b = codes[1][:size, :size]
+    t = [codes[j][: size * spec.stride // model.maps[j].stride, : size * spec.stride // model.maps[j].stride]
+         for j in spec.conds]
     known = torch.full_like(b, prior.cfg.num_codes)  # the OUT token: not yet decoded
     row = np.empty(size * size, dtype=int)  # each position's row in the pass's (wavefront) order
     row[np.concatenate([i * size + j for i, j in wavefronts(size, size, 3)])] = np.arange(size * size)
@@ -105,15 +106,15 @@ def main(argv=None) -> None:
             coded, enc = timed(codec.compress, im, model)
             _, dec = timed(codec.decompress, coded, model)
             _, prev = timed(codec.preview, coded, model)
-            (_, _, top, bottom, _), walk = timed(codec.decode_codes, coded, model)
-            symbols = top.numel() + bottom.numel()
-            parallel = teacher_forced_pass(model, top, bottom)
+            (_, _, codes, _), walk = timed(codec.decode_codes, coded, model)
+            symbols = sum(c.numel() for c in codes)
+            parallel = teacher_forced_pass(model, codes)
             add("compress, model loaded (s)", enc)
             add("decompress, model loaded (s)", dec)
             add("preview (top level only), model loaded (s)", prev)
             add("preview speed-up over decompress (x)", dec / prev)
-            add("prior decoding: both walks + range decoder (s)", walk)
-            add("one teacher-forced pass of both priors (s)", parallel)
+            add("prior decoding: every walk + range decoder (s)", walk)
+            add("one teacher-forced pass of every prior (s)", parallel)
             add("walk / teacher-forced pass (x)", walk / parallel)
             add("symbols per second (walk)", symbols / walk)
             vqz, png = Path(tmp) / "x.vqz", Path(tmp) / "x.png"
@@ -125,7 +126,7 @@ def main(argv=None) -> None:
             add("decompress, whole process peak RSS (MB)", rss)
             s, _ = process(["decompress", "--preview", str(vqz), "-o", str(png), "-f"])
             add("decompress --preview, whole process (s)", s)
-        naive = naive_per_symbol(model, bottom, top)
+        naive = naive_per_symbol(model, codes)
         add("naive loop, one network call per code (s per code, 16x16 crop)", naive)
         add("naive loop scaled to the last image (s)", naive * symbols)
         add("walk speed-up over the naive loop (x)", naive * symbols / walk)

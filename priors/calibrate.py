@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from priors.fixedpoint import EXACT, GATE_SHIFT, FixedPointPrior
 from priors.pixelcnn import PixelCNN
@@ -59,22 +60,25 @@ def _affine(t: dict, name: str, w: torch.Tensor, s_w: torch.Tensor, s_in: float,
     return shift
 
 
+Maps = list[tuple[torch.Tensor, list[torch.Tensor]]]  # (codes (H, W), its conditioning maps)
+
+
 @torch.no_grad()
-def _ranges(prior: PixelCNN, maps: list[tuple[torch.Tensor, torch.Tensor | None]]) -> dict[str, float]:
+def _ranges(prior: PixelCNN, maps: Maps) -> dict[str, float]:
     """Largest |activation| on the calibration maps, for each quantized activation of the float net."""
-    seen = {"h": 0.0, "z": 0.0, "c1": 0.0, "c2": 0.0}
+    seen = {"h": 0.0, "z": 0.0}
+    for g in range(len(prior.cond_nets)):
+        seen[f"c1.{g}"] = seen[f"c2.{g}"] = 0.0
 
     def note(key, x):
         seen[key] = max(seen[key], float(x.abs().max()))
 
-    for codes, top in maps:
-        cond = None
-        if top is not None:
-            net = prior.cond_net
-            c1 = net[3](net[2](net[1](net[0](top[None]))))
-            note("c1", c1)
-            note("c2", net[4](c1))
-            cond = prior.cond_canvas(prior.condition(top[None]))
+    for codes, conds in maps:
+        for g, (net, (_, idx)) in enumerate(zip(prior.cond_nets, prior.cfg.groups)):
+            c1 = F.relu(net.c1(net.embed([conds[i][None] for i in idx])))
+            note(f"c1.{g}", c1)
+            note(f"c2.{g}", net.c2(c1))
+        cond = prior.cond_canvas(prior.condition([c[None] for c in conds]))
         h = prior.first(prior.embed(prior.canvas(codes[None])).permute(0, 3, 1, 2))
         note("h", h)
         for block in prior.blocks:
@@ -85,15 +89,15 @@ def _ranges(prior: PixelCNN, maps: list[tuple[torch.Tensor, torch.Tensor | None]
 
 
 @torch.no_grad()
-def calibrate(prior: PixelCNN, maps: list[tuple[torch.Tensor, torch.Tensor | None]]) -> dict[str, torch.Tensor]:
+def calibrate(prior: PixelCNN, maps: Maps) -> dict[str, torch.Tensor]:
     """Integer tensors for `FixedPointPrior(prior.cfg, ...)`.
 
-    maps: (codes (H, W), top codes (H/2, W/2) or None) pairs the prior is typical on, e.g. the
-    code maps of a few training images; the activations' ranges are taken from them."""
+    maps: (codes (H, W), [conditioning maps, as in prior.cfg.conds]) pairs the prior is typical
+    on, e.g. the code maps of a few training images; the activations' ranges are taken from them."""
     seen = _ranges(prior.eval(), maps)
     t: dict[str, torch.Tensor] = {}
-    blocks = [(_int8(_masked(b.conv)), _int8(b.out.weight.flatten(1)),
-               _int8(b.cond.weight.flatten(1)) if b.cond is not None else None) for b in prior.blocks]
+    blocks = [(_int8(_masked(b.conv)), _int8(b.out.weight.flatten(1)), [_int8(c.weight.flatten(1)) for c in b.cond])
+              for b in prior.blocks]
     head0, head1 = _int8(prior.head[1].weight.flatten(1)), _int8(prior.head[3].weight.flatten(1))
 
     h_max = _budget(head0[0], *(conv[0] for conv, _, _ in blocks))
@@ -120,26 +124,27 @@ def calibrate(prior: PixelCNN, maps: list[tuple[torch.Tensor, torch.Tensor | Non
     d = torch.arange(math.ceil(EXP_BITS * math.log(2) / LOGIT_SCALE) + 1, dtype=torch.float64)
     t["lut.exp"] = torch.round(torch.exp(-d * LOGIT_SCALE) * 2**EXP_BITS).to(torch.int32)
 
-    s_c = 1.0
-    if prior.cfg.cond_codes:
-        net = prior.cond_net
-        c1, c2 = _int8(net[2].weight.flatten(1)), _int8(net[4].weight.flatten(1))
+    s_c = []  # per group, the scale of its features
+    for g, net in enumerate(prior.cond_nets):
+        c1, c2 = _int8(net.c1.weight.flatten(1)), _int8(net.c2.weight.flatten(1))
         e_max, c1_max = _budget(c1[0]), _budget(c2[0])
-        c2_max = _budget(*(cond[0] for _, _, cond in blocks))
-        emb = net[0].weight.double()
-        s_e = float(emb.abs().max()) / e_max
-        s_c1, s_c = seen["c1"] / c1_max, seen["c2"] / c2_max
-        t["cond.embed"] = torch.round(emb / s_e).to(torch.int32)
-        _affine(t, "cond.c1", *c1, s_e, s_c1, net[2].bias, 0, c1_max)
-        _affine(t, "cond.c2", *c2, s_c1, s_c, net[4].bias, -c2_max, c2_max)
+        c2_max = _budget(*(conds[g][0] for _, _, conds in blocks))
+        embs = [e.weight.double() for e in net.embeds]
+        s_e = sum(float(e.abs().max()) for e in embs) / e_max  # their sum stays within e_max
+        s_c1 = seen[f"c1.{g}"] / c1_max
+        s_c.append(seen[f"c2.{g}"] / c2_max)
+        for i, emb in enumerate(embs):
+            t[f"cond.{g}.embed.{i}"] = torch.round(emb / s_e).to(torch.int32)
+        _affine(t, f"cond.{g}.c1", *c1, s_e, s_c1, net.c1.bias, 0, c1_max)
+        _affine(t, f"cond.{g}.c2", *c2, s_c1, s_c[g], net.c2.bias, -c2_max, c2_max)
 
-    for i, (block, (cw, cs), (ow, os), cond) in enumerate(zip(prior.blocks, *zip(*blocks))):
-        bias = block.conv.bias.double() + (block.cond.bias.double() if cond is not None else 0)
+    for i, (block, (cw, cs), (ow, os), conds) in enumerate(zip(prior.blocks, *zip(*blocks))):
+        bias = block.conv.bias.double() + sum(c.bias.double() for c in block.cond)
         # gate pre-activations come out as table indices: 0..2*U_MAX for -8..8
         shift = _affine(t, f"blocks.{i}.conv", cw, cs, s_h, U_SCALE, bias + U_MAX * U_SCALE, 0, 2 * U_MAX)
-        if cond is not None:
-            t[f"blocks.{i}.cond.w"] = cond[0]
-            t[f"blocks.{i}.cond.m"] = torch.round(cond[1] * s_c / U_SCALE * 2.0**shift).to(torch.int64)
+        for g, (w, scale) in enumerate(conds):
+            t[f"blocks.{i}.cond.{g}.w"] = w
+            t[f"blocks.{i}.cond.{g}.m"] = torch.round(scale * s_c[g] / U_SCALE * 2.0**shift).to(torch.int64)
         _affine(t, f"blocks.{i}.out", ow, os, 1 / g_max, s_h, block.out.bias, -2 * h_max, 2 * h_max)
     _affine(t, "head.0", *head0, s_h, s_z, prior.head[1].bias, 0, z_max)
     _affine(t, "head.1", *head1, s_z, LOGIT_SCALE, prior.head[3].bias, -LOGIT_MAX, LOGIT_MAX)

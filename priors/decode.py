@@ -37,12 +37,12 @@ def wavefronts(height: int, width: int, k: int) -> Iterator[tuple[np.ndarray, np
 
 
 @torch.inference_mode()
-def walk(prior: FixedPointPrior, height: int, width: int, step: Step, cond: torch.Tensor | None = None) -> torch.Tensor:
+def walk(prior: FixedPointPrior, height: int, width: int, step: Step, conds: list[torch.Tensor] = ()) -> torch.Tensor:
     """Decode a (height, width) map in wavefront order, calling step with each batch of rows.
 
-    cond: the (height/2, width/2) top map for a conditional prior, else None.
+    conds: the maps the prior is conditioned on, as in its config's `conds`, each (height/f, width/f).
     Returns the (height, width) int64 map of the symbols step returned."""
-    c = _Canvas(prior, torch.full((height, width), prior.cfg.num_codes, dtype=torch.long), cond)
+    c = _Canvas(prior, torch.full((height, width), prior.cfg.num_codes, dtype=torch.long), conds)
     layers, (emit, bounds, rows, cols) = _schedule(c)
     for t in range(len(bounds) - 1):
         for layer, (pos, b) in enumerate(layers):
@@ -75,11 +75,11 @@ def _schedule(c: "_Canvas"):
 
 
 @torch.inference_mode()
-def teacher_forced(prior: FixedPointPrior, codes: torch.Tensor, cond: torch.Tensor | None = None,
+def teacher_forced(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor] = (),
                    batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(probability rows (n, K), symbols (n,)) for every code of the map `codes` (H, W), in the
     order `walk` decodes them, `batch` rows at a time; the same rows `walk` computes."""
-    c = _Canvas(prior, codes, cond)
+    c = _Canvas(prior, codes, conds)
     rows, cols = np.arange(c.hc), np.arange(c.wc)
     for layer in range(len(c.acts)):
         for y0 in range(0, c.hc, ROWS_PER_CHUNK):
@@ -101,7 +101,7 @@ class _Canvas:
     Caches are (Hc*Wc, C) int16 (|h| <= h_max < 2**15), addressed by flat position y*Wc + x: a
     layer's inputs at a set of positions are one gather of contiguous rows."""
 
-    def __init__(self, prior: FixedPointPrior, codes: torch.Tensor, cond: torch.Tensor | None):
+    def __init__(self, prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor]):
         self.prior, self.r = prior, prior.cfg.reach
         r = self.r
         canvas = F.pad(codes, (r, r, r, 0), value=prior.cfg.num_codes)
@@ -112,12 +112,13 @@ class _Canvas:
         # layer l is defined where its whole input window lies on the canvas: offset off_l
         self.offsets = [rows_above + b for b in range(len(prior.blocks) + 1)]
         self.acts = [torch.zeros(self.hc * self.wc, prior.cfg.channels, dtype=torch.int16) for _ in self.offsets]
-        self.cond = None
-        if cond is not None:  # condition features on the canvas, x2 nearest, zero outside the map
-            f = prior.condition(cond)
-            (h, w, cc), canvas = f.shape, torch.zeros(self.hc, self.wc, f.shape[-1])
-            canvas[r:, r : self.wc - r].view(h, 2, w, 2, cc).copy_(f[:, None, :, None].expand(h, 2, w, 2, cc))
-            self.cond = canvas.view(self.hc * self.wc, cc)
+        self.conds = []  # per group, its features on the canvas, repeated xf, zero outside the map
+        for feats, (f, _) in zip(prior.condition(list(conds)), prior.cfg.groups):
+            (h, w, cc), canvas = feats.shape, torch.zeros(self.hc, self.wc, feats.shape[-1])
+            if (f * h, f * w) != tuple(codes.shape):
+                raise ValueError(f"a conditioning map of {h}x{w} does not fit a {tuple(codes.shape)} map at x{f}")
+            canvas[r:, r : self.wc - r].view(h, f, w, f, cc).copy_(feats[:, None, :, None].expand(h, f, w, f, cc))
+            self.conds.append(canvas.view(self.hc * self.wc, cc))
         self.taps = prior.taps[:, 0] * self.wc + prior.taps[:, 1]
         self.window = prior.block_taps[:, 0] * self.wc + prior.block_taps[:, 1]
         centre = int(((prior.block_taps[:, 0] == 0) & (prior.block_taps[:, 1] == 0)).nonzero()[0, 0])
@@ -136,8 +137,8 @@ class _Canvas:
             below = self.acts[layer - 1]
             patches = below.index_select(0, (pos.view(-1, 1) + self.window).view(-1)).view(len(pos), -1)
             patches = patches.to(torch.float32)
-            cond = self.cond.index_select(0, pos) if self.cond is not None else None
-            h = p.block(layer - 1, patches, patches[:, self.centre], cond)
+            conds = [c.index_select(0, pos) for c in self.conds]
+            h = p.block(layer - 1, patches, patches[:, self.centre], conds)
         self.acts[layer].index_copy_(0, pos, h.to(torch.int16))
 
     def top(self, pos: torch.Tensor) -> torch.Tensor:

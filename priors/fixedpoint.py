@@ -18,7 +18,7 @@ the encoder. Since the arithmetic is exact, both give the same integers (tested)
 
 Layout, as in `PixelCNN` (h: the residual stream, in units of its scale):
     h0  = first-layer lookup tables, one row per unmasked tap, summed
-    u   = conv(patches of h) + cond(top features)         (gate pre-activations, 2C)
+    u   = conv(patches of h) + sum over groups of cond_g(features_g)   (gate pre-activations, 2C)
     g   = tanh_lut[u[:C]] * sigmoid_lut[u[C:]]
     h  += out(g)                                           (per gated block)
     z   = relu(head0(relu(h)));  logits = head1(z)
@@ -60,22 +60,22 @@ class Product:
 
 
 class Affine(Product):
-    """y = clamp(((x @ w.T) * m + extra + b) >> shift, lo, hi): a linear layer on integers,
-    `extra` being another input's `Product` on the same fixed-point scale."""
+    """y = clamp(((x @ w.T) * m + sum of extras + b) >> shift, lo, hi): a linear layer on integers,
+    `extras` being other inputs' `Product`s on the same fixed-point scale."""
 
-    def __init__(self, t: dict[str, torch.Tensor], name: str, x_bound: int, extra: Product | None = None):
+    def __init__(self, t: dict[str, torch.Tensor], name: str, x_bound: int, extras: list[Product] = ()):
         super().__init__(t, name, x_bound)
         self.b = t[f"{name}.b"].to(torch.int64)
         self.shift, self.lo, self.hi = (int(v) for v in t[f"{name}.q"])
-        self.extra = extra
-        if self.bound + (extra.bound if extra else 0) + int(self.b.abs().max()) >= 1 << 62:
+        self.extras = list(extras)
+        if self.bound + sum(e.bound for e in self.extras) + int(self.b.abs().max()) >= 1 << 62:
             raise ValueError(f"{name}: fixed-point products overflow int64")
         self.out_bound = max(abs(self.lo), abs(self.hi))
 
-    def __call__(self, x: torch.Tensor, extra_x: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, extra_xs: list[torch.Tensor] = ()) -> torch.Tensor:
         y = torch.addcmul(self.b, matmul(x, self.wt).to(torch.int64), self.m)
-        if self.extra is not None:
-            y += self.extra(extra_x)
+        for extra, ex in zip(self.extras, extra_xs):
+            y += extra(ex)
         return (y >> self.shift).clamp_(self.lo, self.hi)
 
 
@@ -96,18 +96,15 @@ class FixedPointPrior:
         self.block_taps = t["blocks.taps"].to(torch.int64)  # the same for every gated block
         self.tanh, self.sigmoid = (t[k].to(torch.int64) for k in ("lut.tanh", "lut.sigmoid"))
         self.exp = t["lut.exp"].to(torch.float32)  # entries < 2**24: exact
-        self.cond_net = None
-        cond_bound = 0
-        if cfg.cond_codes:
-            self.cond_embed = t["cond.embed"].to(torch.float32)
-            e_bound = int(t["cond.embed"].abs().max())
-            c1 = Affine(t, "cond.c1", e_bound)
-            self.cond_net = (c1, Affine(t, "cond.c2", c1.out_bound))
-            cond_bound = self.cond_net[1].out_bound
+        self.cond_nets = []  # per group: (embedding tables, c1, c2)
+        for g, (_, idx) in enumerate(cfg.groups):
+            embeds = [t[f"cond.{g}.embed.{i}"] for i in range(len(idx))]
+            c1 = Affine(t, f"cond.{g}.c1", sum(int(e.abs().max()) for e in embeds))
+            self.cond_nets.append(([e.to(torch.float32) for e in embeds], c1, Affine(t, f"cond.{g}.c2", c1.out_bound)))
         self.blocks = []
         for i in range(cfg.blocks):
-            cond = Product(t, f"blocks.{i}.cond", cond_bound) if cfg.cond_codes else None
-            self.blocks.append((Affine(t, f"blocks.{i}.conv", self.h_max, cond), Affine(t, f"blocks.{i}.out", self.g_max)))
+            conds = [Product(t, f"blocks.{i}.cond.{g}", c2.out_bound) for g, (_, _, c2) in enumerate(self.cond_nets)]
+            self.blocks.append((Affine(t, f"blocks.{i}.conv", self.h_max, conds), Affine(t, f"blocks.{i}.out", self.g_max)))
         head0 = Affine(t, "head.0", self.h_max)
         self.head = (head0, Affine(t, "head.1", head0.out_bound))
         if int(tables.abs().amax(1).sum(0).max()) + int(self.first_bias.abs().max()) >= 1 << 62:
@@ -125,11 +122,11 @@ class FixedPointPrior:
         s = rows.view(*codes.shape, -1).sum(1) + self.first_bias
         return (s >> self.first_shift).clamp_(-self.h_max, self.h_max).to(torch.float32)
 
-    def block(self, i: int, patches: torch.Tensor, centre: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+    def block(self, i: int, patches: torch.Tensor, centre: torch.Tensor, conds: list[torch.Tensor]) -> torch.Tensor:
         """Gated block i: patches (n, block taps * C) of h, centre (n, C) (the position's own h),
-        cond (n, cc) from `condition` or None -> next h (n, C)."""
+        conds: per group, its features (n, cc) from `condition` -> next h (n, C)."""
         conv, out = self.blocks[i]
-        u = conv(patches, cond)  # table indices: u_max stands for a pre-activation of 0
+        u = conv(patches, conds)  # table indices: u_max stands for a pre-activation of 0
         c = u.shape[1] // 2
         g = (self.tanh.take(u[:, :c]) * self.sigmoid.take(u[:, c:]) + (1 << (GATE_SHIFT - 1))) >> GATE_SHIFT
         return (centre + out(g.to(torch.float32))).clamp_(-self.h_max, self.h_max)
@@ -142,15 +139,21 @@ class FixedPointPrior:
         d = (logits.amax(1, keepdim=True) - logits).clamp_(max=len(self.exp) - 1)
         return self.exp.take(d)
 
-    def condition(self, top: torch.Tensor, band: int = 32) -> torch.Tensor:
-        """Top codes (h, w) -> condition features (h, w, cc), float32 holding integers: the
-        float net's Embedding, 3x3 conv, ReLU, 3x3 conv (its x2 upsampling is the caller's).
-        Computed `band` rows at a time, each with the one row above and below a 3x3 conv needs,
-        so a large map never has all its 3x3 patches in memory at once."""
-        x = self.cond_embed[top]
-        for layer in self.cond_net:
-            x = torch.cat([self._conv3x3(layer, x, y0, min(y0 + band, len(x))) for y0 in range(0, len(x), band)])
-        return x
+    def condition(self, conds: list[torch.Tensor], band: int = 32) -> list[torch.Tensor]:
+        """Conditioning maps (h_g, w_g), as in cfg.conds -> per group, its features (h_g, w_g, cc),
+        float32 holding integers: the float net's summed embeddings, 3x3 conv, ReLU, 3x3 conv (the
+        repetition up to this map's resolution is the caller's). Computed `band` rows at a time,
+        each with the one row above and below a 3x3 conv needs, so a large map never has all its
+        3x3 patches in memory at once."""
+        if len(conds) != len(self.cfg.conds):
+            raise ValueError(f"this prior takes {len(self.cfg.conds)} conditioning maps, not {len(conds)}")
+        out = []
+        for (embeds, *layers), (_, idx) in zip(self.cond_nets, self.cfg.groups):
+            x = sum(e[conds[i]] for e, i in zip(embeds, idx))
+            for layer in layers:
+                x = torch.cat([self._conv3x3(layer, x, y0, min(y0 + band, len(x))) for y0 in range(0, len(x), band)])
+            out.append(x)
+        return out
 
     @staticmethod
     def _conv3x3(layer: Affine, x: torch.Tensor, y0: int, y1: int) -> torch.Tensor:
@@ -159,3 +162,17 @@ class FixedPointPrior:
         part = F.pad(x[a:b].permute(2, 0, 1), (0, 0, 1 - (y0 - a), 1 - (b - y1)))  # exactly one row of context
         cols = F.unfold(part[None], 3, padding=(0, 1))[0].t()  # (rows*w, c*9), as the float net's padding
         return layer(cols).to(torch.float32).view(y1 - y0, x.shape[1], -1)
+
+
+def from_v02(t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A vqzip 0.2 prior's tensors (at most one conditioning map) under this module's names."""
+    renames = (("cond.embed", "cond.0.embed.0"), ("cond.c1.", "cond.0.c1."), ("cond.c2.", "cond.0.c2."))
+    out = {}
+    for k, v in t.items():
+        for old, new in renames:
+            if k.startswith(old):
+                k = new + k[len(old):]
+        if k.startswith("blocks.") and ".cond." in k:
+            k = k.replace(".cond.", ".cond.0.")
+        out[k] = v
+    return out

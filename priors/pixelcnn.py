@@ -1,8 +1,8 @@
-"""PixelCNN prior over a code map, optionally conditioned on a coarser map.
+"""PixelCNN prior over a code map, optionally conditioned on maps coded before it.
 
     codes ──pad with OUT──► canvas (H+R, W+2C) ──embed──► mask-A conv ──► gated mask-B blocks
-                                                                           ▲ + cond (1x1 per block)
-                                              logits (K, H, W) ◄── 1x1 head ┘
+                                                                           ▲ + cond (1x1 per block
+                                              logits (K, H, W) ◄── 1x1 head ┘      and group)
 
 All convolutions are valid; the canvas carries R rows above and C columns left and right of
 the map, filled with the learned OUT token, so nothing outside the causal window reaches a
@@ -10,8 +10,11 @@ position through padding. Training and rate estimation run `forward` over whole 
 coding evaluates the same layers one wavefront at a time with cached activations
 (`priors.decode`), tested against `forward`.
 
-The bottom prior's condition is the top map, turned into features by a small non-causal net
-(the decoder knows the whole top map before it starts on the bottom one) and upsampled x2.
+Conditioning maps are known whole before this map is decoded, so a small non-causal net turns
+them into features: maps at the same resolution form a group (their embeddings are summed, then
+two 3x3 convolutions), and each group's features are repeated up to this map's resolution (x2
+for a coarser level, x1 for an earlier residual stage of the same level). Each gated block adds
+a 1x1 projection of every group's features.
 """
 from __future__ import annotations
 
@@ -30,29 +33,42 @@ class PixelCNNConfig:
     channels: int = 128
     first_kernel: int = 5  # mask-A kernel width; it reaches first_kernel // 2 rows up
     blocks: int = 4  # gated mask-B blocks, each reaching one more row up and column aside
-    cond_codes: int = 0  # size of the conditioning map's alphabet; 0 for none
+    # per conditioning map, in the order the caller passes them: (its alphabet size, this map's
+    # rows per row of it: 2 for the next coarser level, 1 for an earlier stage of the same level)
+    conds: tuple[tuple[int, int], ...] = ()
     cond_channels: int = 64
+
+    def __post_init__(self):
+        object.__setattr__(self, "conds", tuple((int(k), int(f)) for k, f in self.conds))  # JSON gives lists
 
     @property
     def reach(self) -> int:
         """Rows above, and columns either side, that a position's logits depend on."""
         return self.first_kernel // 2 + self.blocks
 
+    @property
+    def groups(self) -> list[tuple[int, list[int]]]:
+        """(factor, indices into conds) of each group of conditioning maps, in order of first appearance."""
+        out: dict[int, list[int]] = {}
+        for i, (_, f) in enumerate(self.conds):
+            out.setdefault(f, []).append(i)
+        return list(out.items())
+
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 class GatedBlock(nn.Module):
-    def __init__(self, c: int, cond_channels: int):
+    def __init__(self, c: int, cond_channels: int, groups: int):
         super().__init__()
         self.conv = MaskedConv2d(c, 2 * c, 1, 1, "B")
-        self.cond = nn.Conv2d(cond_channels, 2 * c, 1) if cond_channels else None
+        self.cond = nn.ModuleList(nn.Conv2d(cond_channels, 2 * c, 1) for _ in range(groups))
         self.out = nn.Conv2d(c, c, 1)
 
-    def forward(self, h: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, conds: list[torch.Tensor]) -> torch.Tensor:
         a = self.conv(h)
-        if self.cond is not None:
-            a = a + self.cond(_crop_to(cond, a))
+        for proj, cond in zip(self.cond, conds):
+            a = a + proj(_crop_to(cond, a))
         t, s = a.chunk(2, 1)
         return h[:, :, 1:, 1:-1] + self.out(torch.tanh(t) * torch.sigmoid(s))
 
@@ -64,6 +80,23 @@ def _crop_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return x[:, :, dh:, dw // 2 : x.shape[-1] - dw // 2]
 
 
+class CondNet(nn.Module):
+    """Maps at one resolution (B, h, w) each -> features (B, cc, h, w): their embeddings summed,
+    3x3 conv, ReLU, 3x3 conv (zero padding)."""
+
+    def __init__(self, alphabets: list[int], cc: int):
+        super().__init__()
+        self.embeds = nn.ModuleList(nn.Embedding(k, cc) for k in alphabets)
+        self.c1 = nn.Conv2d(cc, cc, 3, padding=1)
+        self.c2 = nn.Conv2d(cc, cc, 3, padding=1)
+
+    def embed(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        return sum(e(m) for e, m in zip(self.embeds, maps)).permute(0, 3, 1, 2)
+
+    def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        return self.c2(F.relu(self.c1(self.embed(maps))))
+
+
 class PixelCNN(nn.Module):
     def __init__(self, cfg: PixelCNNConfig):
         super().__init__()
@@ -72,49 +105,43 @@ class PixelCNN(nn.Module):
         self.out_token = cfg.num_codes
         self.embed = nn.Embedding(cfg.num_codes + 1, c)
         self.first = MaskedConv2d(c, c, r, r, "A")
-        cc = cfg.cond_channels if cfg.cond_codes else 0
-        self.blocks = nn.ModuleList(GatedBlock(c, cc) for _ in range(cfg.blocks))
+        groups = cfg.groups
+        self.blocks = nn.ModuleList(GatedBlock(c, cfg.cond_channels, len(groups)) for _ in range(cfg.blocks))
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(c, c, 1), nn.ReLU(), nn.Conv2d(c, cfg.num_codes, 1))
-        if cfg.cond_codes:
-            self.cond_net = nn.Sequential(
-                nn.Embedding(cfg.cond_codes, cc), _ChannelsFirst(),
-                nn.Conv2d(cc, cc, 3, padding=1), nn.ReLU(), nn.Conv2d(cc, cc, 3, padding=1),
-            )
+        self.cond_nets = nn.ModuleList(CondNet([cfg.conds[i][0] for i in idx], cfg.cond_channels) for _, idx in groups)
 
-    def condition(self, cond_codes: torch.Tensor) -> torch.Tensor:
-        """Top map (B, h, w) -> conditioning features at twice its resolution (B, cc, 2h, 2w)."""
-        return F.interpolate(self.cond_net(cond_codes), scale_factor=2, mode="nearest")
+    def condition(self, conds: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Conditioning maps (B, H/f, W/f), as in cfg.conds -> one feature map (B, cc, H, W) per group."""
+        if len(conds) != len(self.cfg.conds):
+            raise ValueError(f"this prior takes {len(self.cfg.conds)} conditioning maps, not {len(conds)}")
+        return [F.interpolate(net([conds[i] for i in idx]), scale_factor=f, mode="nearest") if f > 1
+                else net([conds[i] for i in idx]) for net, (f, idx) in zip(self.cond_nets, self.cfg.groups)]
 
     def canvas(self, codes: torch.Tensor) -> torch.Tensor:
         """Map (B, H, W) -> canvas (B, H+R, W+2C) with OUT around it."""
         r = self.cfg.reach
         return F.pad(codes, (r, r, r, 0), value=self.out_token)
 
-    def cond_canvas(self, feats: torch.Tensor) -> torch.Tensor:
-        """Features (B, cc, H, W) -> canvas-aligned (B, cc, H+R, W+2C), zero outside the map."""
+    def cond_canvas(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Features (B, cc, H, W) per group -> canvas-aligned (B, cc, H+R, W+2C), zero outside the map."""
         r = self.cfg.reach
-        return F.pad(feats, (r, r, r, 0))
+        return [F.pad(f, (r, r, r, 0)) for f in feats]
 
-    def forward(self, canvas: torch.Tensor, cond_canvas: torch.Tensor | None = None) -> torch.Tensor:
-        """Canvas (B, Hc, Wc) of codes or OUT -> logits (B, K, Hc - R, Wc - 2C).
+    def forward(self, canvas: torch.Tensor, cond_canvas: list[torch.Tensor] = ()) -> torch.Tensor:
+        """Canvas (B, Hc, Wc) of codes or OUT, and `cond_canvas` of the conditioning features ->
+        logits (B, K, Hc - R, Wc - 2C).
 
         Logits at each position depend only on canvas entries above it and left of it in its
         row, within the reach (tested by perturbation in tests/test_priors.py)."""
-        if (cond_canvas is None) != (not self.cfg.cond_codes):
-            raise ValueError("cond_canvas must be given exactly when the prior is conditional")
+        if len(cond_canvas) != len(self.cond_nets):
+            raise ValueError(f"this prior takes {len(self.cond_nets)} conditioning feature maps, not {len(cond_canvas)}")
         h = self.first(self.embed(canvas).permute(0, 3, 1, 2))
         for block in self.blocks:
             h = block(h, cond_canvas)
         return self.head(h)
 
-    def nll_bits(self, codes: torch.Tensor, cond_codes: torch.Tensor | None = None) -> torch.Tensor:
+    def nll_bits(self, codes: torch.Tensor, conds: list[torch.Tensor] = ()) -> torch.Tensor:
         """Teacher-forced ideal code length of whole maps (B, H, W), in bits, per map (B,)."""
-        cond = self.cond_canvas(self.condition(cond_codes)) if cond_codes is not None else None
-        logits = self(self.canvas(codes), cond)
+        logits = self(self.canvas(codes), self.cond_canvas(self.condition(list(conds))))
         ce = F.cross_entropy(logits, codes, reduction="none")
         return ce.flatten(1).sum(1) / torch.log(torch.tensor(2.0))
-
-
-class _ChannelsFirst(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.permute(0, 3, 1, 2)

@@ -12,17 +12,28 @@ import pytest
 import torch
 from PIL import Image
 
-from priors.pixelcnn import PixelCNNConfig
-from vqzip import train, zoo
-from vqzip.vqvae import VQVAEConfig
+from priors.pixelcnn import PixelCNN, PixelCNNConfig
+from vqzip import training, zoo
 
 ASSETS = Path(__file__).parent / "assets"
 
+TINY_NET = dict(channels=16, code_dim=8, top_codes=16, bottom_codes=32, res_blocks=1, decoder_res_blocks=1)
 TINY = {
-    "vqvae": VQVAEConfig(channels=16, code_dim=8, top_codes=16, bottom_codes=32, res_blocks=1, decoder_res_blocks=1).to_dict(),
-    "top_prior": PixelCNNConfig(num_codes=16, channels=16, first_kernel=3, blocks=1).to_dict(),
-    "bottom_prior": PixelCNNConfig(num_codes=32, channels=16, first_kernel=3, blocks=2, cond_codes=16, cond_channels=8).to_dict(),
+    "arch": "vqvae2",
+    "net": TINY_NET,
+    "priors": [PixelCNNConfig(num_codes=16, channels=16, first_kernel=3, blocks=1).to_dict(),
+               PixelCNNConfig(num_codes=32, channels=16, first_kernel=3, blocks=2, conds=((16, 2),), cond_channels=8).to_dict()],
 }
+
+
+def tiny_model(cfg: dict, root: Path, name: str) -> Path:
+    """A randomly initialised model of config `cfg` in root/name, its priors calibrated on random maps."""
+    torch.manual_seed(0)
+    net, prior_cfgs = zoo.build(cfg)
+    rng = np.random.default_rng(0)
+    maps = [[rng.integers(0, m.num_codes, (6 * 8 // m.stride, 8 * 8 // m.stride)) for m in net.maps] for _ in range(4)]
+    fixed = training.fixed_point_priors([PixelCNN(c) for c in prior_cfgs], net.maps, maps)
+    return zoo.save_folder(root / name, zoo.model_tensors(net, fixed), {"name": name, **cfg})
 
 
 @pytest.fixture(scope="session")
@@ -30,13 +41,8 @@ def tiny_checkpoints(tmp_path_factory) -> Path:
     """A checkpoints folder holding one tiny model, 'tiny', as quality 1 (scale 1/2) and quality 2
     (scale 1, the default)."""
     root = tmp_path_factory.mktemp("checkpoints")
-    torch.manual_seed(0)
-    nets = zoo.build(TINY)
-    rng = np.random.default_rng(0)
-    maps = [(rng.integers(0, 16, (6, 8)), rng.integers(0, 32, (12, 16))) for _ in range(4)]
-    fixed = train.fixed_point_priors(nets["top_prior"], nets["bottom_prior"], maps)
-    zoo.save_folder(root / "tiny", zoo.model_tensors(nets["vqvae"], fixed), {"name": "tiny", **TINY})
-    train.register(root, "tiny", [Fraction(1, 2), Fraction(1)], default_scale=Fraction(1))
+    tiny_model(TINY, root, "tiny")
+    training.register(root, "tiny", [Fraction(1, 2), Fraction(1)], default_scale=Fraction(1))
     return root
 
 

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -6,7 +7,7 @@ import torch
 from PIL import Image
 
 from conftest import photo
-from vqzip import codec, container, intake
+from vqzip import codec, container, intake, zoo
 from vqzip.errors import FormatError, ModelError
 
 
@@ -20,9 +21,9 @@ def test_round_trip_sizes(tiny, size):
 
 def test_decoded_symbols_are_the_coded_ones(tiny):
     pixels = np.asarray(photo(96, 64))
-    top, bottom = codec.encode_codes(tiny.vqvae, pixels)
-    _, _, dtop, dbottom, _ = codec.decode_codes(codec.compress(Image.fromarray(pixels), tiny))
-    assert torch.equal(dtop, top) and torch.equal(dbottom, bottom)
+    codes = codec.encode_codes(tiny.net, pixels)
+    _, _, decoded, _ = codec.decode_codes(codec.compress(Image.fromarray(pixels), tiny))
+    assert len(decoded) == 2 and all(torch.equal(a, b) for a, b in zip(decoded, codes))
 
 
 def test_grayscale_comes_back_grayscale(tiny):
@@ -47,12 +48,12 @@ def test_exact_across_thread_counts(tiny, enc_threads, dec_threads):
         torch.set_num_threads(enc_threads)
         pixels = np.asarray(photo(120, 72, seed=3))
         data = codec.compress(Image.fromarray(pixels), tiny)
-        top, bottom = codec.encode_codes(tiny.vqvae, pixels)  # the codes compress coded
+        codes = codec.encode_codes(tiny.net, pixels)  # the codes compress coded
         torch.set_num_threads(dec_threads)
-        _, _, dtop, dbottom, _ = codec.decode_codes(data)
+        _, _, decoded, _ = codec.decode_codes(data)
     finally:
         torch.set_num_threads(before)
-    assert torch.equal(dtop, top) and torch.equal(dbottom, bottom)
+    assert all(torch.equal(a, b) for a, b in zip(decoded, codes))
 
 
 def test_file_from_another_model_names_it(tiny):
@@ -78,14 +79,15 @@ from vqzip import codec, zoo
 torch.set_num_threads(int(sys.argv[1]))
 model = zoo.load("tiny")
 pixels = np.asarray(photo(104, 80, seed=5))
-top, bottom = codec.encode_codes(model.vqvae, pixels)
+codes = codec.encode_codes(model.net, pixels)
 if sys.argv[2] == "encode":
     open(sys.argv[3], "wb").write(codec.compress(codec.Image.fromarray(pixels), model))
-    np.savez(sys.argv[3] + ".npz", top=top.numpy(), bottom=bottom.numpy())
+    np.savez(sys.argv[3] + ".npz", *[c.numpy() for c in codes])
 else:
-    _, _, t, b, _ = codec.decode_codes(open(sys.argv[3], "rb").read())
+    _, _, decoded, _ = codec.decode_codes(open(sys.argv[3], "rb").read())
     ref = np.load(sys.argv[3] + ".npz")
-    assert np.array_equal(t.numpy(), ref["top"]) and np.array_equal(b.numpy(), ref["bottom"])
+    assert len(decoded) == len(ref.files) == 2
+    assert all(np.array_equal(c.numpy(), ref["arr_%d" % k]) for k, c in enumerate(decoded))
     print("exact")
 """.format(tests=os.path.dirname(__file__))
     env = {**os.environ, "VQZIP_CHECKPOINTS": str(tiny_checkpoints)}
@@ -99,11 +101,11 @@ else:
 def test_stripes_join_without_seams(tiny):
     """The VQ-VAE in 64-row stripes gives the codes and pixels of one whole-image pass."""
     pixels = np.asarray(photo(56, 200, seed=7))
-    whole = codec.encode_codes(tiny.vqvae, pixels, stripe=10**6)
-    striped = codec.encode_codes(tiny.vqvae, pixels, stripe=64)
+    whole = codec.encode_codes(tiny.net, pixels, stripe=10**6)
+    striped = codec.encode_codes(tiny.net, pixels, stripe=64)
     assert all(torch.equal(w, s) for w, s in zip(whole, striped))
-    a = codec.decode_pixels(tiny.vqvae, *whole, 56, 200, stripe=10**6).astype(int)
-    b = codec.decode_pixels(tiny.vqvae, *whole, 56, 200, stripe=64).astype(int)
+    a = codec.decode_pixels(tiny.net, whole, 56, 200, stripe=10**6).astype(int)
+    b = codec.decode_pixels(tiny.net, whole, 56, 200, stripe=64).astype(int)
     assert np.abs(a - b).max() <= 1
 
 
@@ -114,10 +116,10 @@ def test_file_decodes_under_another_summation_order(tiny, monkeypatch):
 
     pixels = np.asarray(photo(88, 56, seed=4))
     data = codec.compress(Image.fromarray(pixels), tiny)
-    top, bottom = codec.encode_codes(tiny.vqvae, pixels)
+    codes = codec.encode_codes(tiny.net, pixels)
     monkeypatch.setattr(fixedpoint, "matmul", lambda x, wt: (x.double().flip(1) @ wt.double().flip(0)).float())
-    _, _, dtop, dbottom, _ = codec.decode_codes(data)
-    assert torch.equal(dtop, top) and torch.equal(dbottom, bottom)
+    _, _, decoded, _ = codec.decode_codes(data)
+    assert all(torch.equal(a, b) for a, b in zip(decoded, codes))
 
 
 @pytest.mark.parametrize("scale", [Fraction(1, 2), Fraction(5, 4)])
@@ -126,10 +128,10 @@ def test_scaled_levels_code_the_resampled_image_and_give_back_the_original_size(
     data = codec.compress(im, tiny, scale)
     header, _, _ = container.unpack(data)
     coded = container.coded_size(45, 30, scale)
-    assert header.scale == scale and header.levels == codec.code_shapes(*coded)
-    _, _, top, bottom, _ = codec.decode_codes(data)
+    assert header.scale == scale and list(header.levels) == codec.code_shapes(tiny.maps, *coded)
+    _, _, decoded, _ = codec.decode_codes(data)
     assert all(torch.equal(a, b) for a, b in zip(
-        (top, bottom), codec.encode_codes(tiny.vqvae, codec.resample(np.asarray(im), coded))))
+        decoded, codec.encode_codes(tiny.net, codec.resample(np.asarray(im), coded))))
     assert codec.decompress(data).image.size == (45, 30)
 
 
@@ -144,8 +146,8 @@ def test_preview_is_the_top_map_through_the_head_at_a_quarter_size(tiny, size, m
     out = codec.preview(data).image
     assert out.size == container.preview_size(*size) == ((size[0] + 3) // 4, (size[1] + 3) // 4)
     assert out.mode == mode
-    top, _ = codec.encode_codes(tiny.vqvae, intake.prepare(im).rgb)
-    expected = Image.fromarray(codec.preview_pixels(tiny.vqvae, top, *size))
+    top = codec.encode_codes(tiny.net, intake.prepare(im).rgb)[0]
+    expected = Image.fromarray(codec.preview_pixels(tiny.net, top, *size))
     if mode == "L":
         expected = expected.convert("L")
     assert np.array_equal(np.asarray(out)[..., :3] if mode == "RGBA" else np.asarray(out), np.asarray(expected))
@@ -167,3 +169,43 @@ def test_preview_checks_the_top_map(tiny):
     damaged = container.pack(header, [noise(len(streams[0])), streams[1]], alpha)
     with pytest.raises(FormatError, match="top codes fail their checksum"):
         codec.preview(damaged)
+
+
+@pytest.fixture(scope="module")
+def tiny_residual(tmp_path_factory):
+    """A tiny model with two residual stages at the bottom level: three code maps."""
+    from conftest import TINY, tiny_model
+    from vqzip import models
+
+    net = models.build("vqvae2", {**TINY["net"], "bottom_stages": 2})
+    cfg = {**TINY, "net": {**TINY["net"], "bottom_stages": 2},
+           "priors": [models.prior_config(net.maps, k, channels=16, first_kernel=3, blocks=2, cond_channels=8).to_dict()
+                      for k in range(3)]}
+    return zoo.load_folder(tiny_model(cfg, tmp_path_factory.mktemp("ckpt"), "tiny-residual"))
+
+
+def test_residual_stages_round_trip(tiny_residual):
+    """Three maps: the second bottom stage's prior sees the top map (x2) and the first stage (x1)."""
+    assert [m.name for m in tiny_residual.maps] == ["top", "bottom", "bottom.1"]
+    assert tiny_residual.maps[2].conds == (0, 1) and tiny_residual.priors[2].cfg.conds == ((16, 2), (32, 1))
+    pixels = np.asarray(photo(72, 40, seed=8))
+    data = codec.compress(Image.fromarray(pixels), tiny_residual)
+    codes = codec.encode_codes(tiny_residual.net, pixels)
+    _, _, decoded, _ = codec.decode_codes(data, tiny_residual)
+    assert len(decoded) == 3 and all(torch.equal(a, b) for a, b in zip(decoded, codes))
+    assert codec.decompress(data, tiny_residual).image.size == (72, 40)
+
+
+def test_a_file_may_code_fewer_stages(tiny_residual):
+    """The maps a file holds are a prefix: dropping the last stage still decodes, to the
+    network's reconstruction from the stages kept; dropping a whole level does not."""
+    pixels = np.asarray(photo(40, 24, seed=9))
+    data = codec.compress(Image.fromarray(pixels), tiny_residual)
+    header, streams, alpha = container.unpack(data)
+    fewer = container.pack(replace(header, levels=header.levels[:2], crcs=header.crcs[:2]), streams[:2], alpha)
+    codes = codec.encode_codes(tiny_residual.net, pixels)
+    expected = codec.decode_pixels(tiny_residual.net, codes[:2], 40, 24)
+    assert np.array_equal(np.asarray(codec.decompress(fewer, tiny_residual).image), expected)
+    top_only = container.pack(replace(header, levels=header.levels[:1], crcs=header.crcs[:1]), streams[:1], alpha)
+    with pytest.raises(FormatError, match="do not fit model"):
+        codec.decompress(top_only, tiny_residual)

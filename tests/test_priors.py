@@ -15,13 +15,12 @@ H, W = 8, 12
 def make(cond: bool) -> PixelCNN:
     torch.manual_seed(1)
     return PixelCNN(PixelCNNConfig(num_codes=12, channels=16, first_kernel=5, blocks=2,
-                                   cond_codes=7 if cond else 0, cond_channels=8)).eval()
+                                   conds=((7, 2),) if cond else (), cond_channels=8)).eval()
 
 
 def logits(prior, codes, top):
-    cond = prior.cond_canvas(prior.condition(top)) if top is not None else None
     with torch.no_grad():
-        return prior(prior.canvas(codes), cond)[0]
+        return prior(prior.canvas(codes), prior.cond_canvas(prior.condition([] if top is None else [top])))[0]
 
 
 @pytest.mark.parametrize("cond", [False, True], ids=["top", "bottom|top"])
@@ -80,17 +79,18 @@ def test_wavefronts_cover_each_position_once_after_its_context(shape):
 
 def fixed(prior: PixelCNN, cond: bool) -> FixedPointPrior:
     g = torch.Generator().manual_seed(2)
-    maps = [(torch.randint(0, 12, (8, 10), generator=g), torch.randint(0, 7, (4, 5), generator=g) if cond else None)
+    maps = [(torch.randint(0, 12, (8, 10), generator=g), [torch.randint(0, 7, (4, 5), generator=g)] if cond else [])
             for _ in range(3)]
     return FixedPointPrior(prior.cfg, calibrate(prior, maps))
 
 
 def sample(cond: bool, seed: int = 3):
+    """A map and its conditioning maps."""
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 12, (H, W), generator=g), torch.randint(0, 7, (H // 2, W // 2), generator=g) if cond else None
+    return torch.randint(0, 12, (H, W), generator=g), [torch.randint(0, 7, (H // 2, W // 2), generator=g)] if cond else []
 
 
-def walked(prior: FixedPointPrior, codes: torch.Tensor, top) -> tuple[torch.Tensor, list[np.ndarray]]:
+def walked(prior: FixedPointPrior, codes: torch.Tensor, conds) -> tuple[torch.Tensor, list[np.ndarray]]:
     """Decode-side walk over known codes: its symbols and every probability row it computed."""
     rows = []
 
@@ -98,7 +98,7 @@ def walked(prior: FixedPointPrior, codes: torch.Tensor, top) -> tuple[torch.Tens
         rows.append(probs.copy())
         return codes[i, j].numpy()
 
-    return walk(prior, *codes.shape, step, top), rows
+    return walk(prior, *codes.shape, step, conds), rows
 
 
 @pytest.mark.parametrize("cond", [False, True], ids=["top", "bottom|top"])
@@ -106,10 +106,10 @@ def test_walk_and_whole_map_pass_agree_bit_for_bit(cond):
     """The decoder's wavefront walk and the encoder's whole-map pass compute the same integer
     probabilities, row for row, in the same order."""
     prior = fixed(make(cond), cond)
-    codes, top = sample(cond)
-    out, rows = walked(prior, codes, top)
+    codes, conds = sample(cond)
+    out, rows = walked(prior, codes, conds)
     assert torch.equal(out, codes)
-    enc = list(teacher_forced(prior, codes, top, batch=7))  # batches cut across wavefronts
+    enc = list(teacher_forced(prior, codes, conds, batch=7))  # batches cut across wavefronts
     assert np.array_equal(np.concatenate(rows), np.concatenate([p for p, _ in enc]))
     assert np.array_equal(np.concatenate([s for _, s in enc]), np.concatenate(
         [codes[i, j].numpy() for i, j in wavefronts(H, W, 3)]))
@@ -120,9 +120,9 @@ def test_fixed_point_follows_the_float_prior(cond):
     """Calibration keeps the integer prior's distributions close to the float network's."""
     float_prior = make(cond)
     prior = fixed(float_prior, cond)
-    codes, top = sample(cond)
-    probs = torch.softmax(logits(float_prior, codes[None], top[None] if cond else None), 0)
-    _, rows = walked(prior, codes, top)
+    codes, conds = sample(cond)
+    probs = torch.softmax(logits(float_prior, codes[None], conds[0][None] if cond else None), 0)
+    _, rows = walked(prior, codes, conds)
     q = np.concatenate(rows)
     q /= q.sum(1, keepdims=True)
     p = np.concatenate([probs[:, i, j].T.numpy() for i, j in wavefronts(H, W, 3)])
@@ -142,10 +142,10 @@ def test_any_summation_order_gives_the_same_probabilities(order, monkeypatch):
     """What makes files decode on any machine: replacing the matrix product with exact integer
     arithmetic, float64, or float32 summed in other orders changes no probability."""
     prior = fixed(make(True), True)
-    codes, top = sample(True)
-    _, reference = walked(prior, codes, top)
+    codes, conds = sample(True)
+    _, reference = walked(prior, codes, conds)
     monkeypatch.setattr(fixedpoint, "matmul", SUMMATION_ORDERS[order])
-    out, rows = walked(prior, codes, top)
+    out, rows = walked(prior, codes, conds)
     assert torch.equal(out, codes)
     assert all(np.array_equal(a, b) for a, b in zip(reference, rows))
 
@@ -160,4 +160,4 @@ def test_weights_beyond_the_exactness_budget_are_refused():
 def test_condition_in_bands_equals_one_pass():
     prior = fixed(make(True), True)
     top = torch.randint(0, 7, (9, 5), generator=torch.Generator().manual_seed(4))
-    assert all(torch.equal(prior.condition(top, band=b), prior.condition(top, band=100)) for b in (1, 2, 4))
+    assert all(torch.equal(prior.condition([top], band=b)[0], prior.condition([top], band=100)[0]) for b in (1, 2, 4))

@@ -4,11 +4,11 @@ from fractions import Fraction
 import pytest
 import torch
 
-from conftest import TINY, photo
+from conftest import TINY, TINY_NET, photo
 from priors.pixelcnn import PixelCNNConfig
-from vqzip import codec, train, zoo
+from vqzip import codec, training, zoo
 from vqzip.errors import VqzError
-from vqzip.vqvae import VQVAEConfig
+from vqzip.training.card import _stages
 
 
 @pytest.fixture(scope="module")
@@ -21,24 +21,23 @@ def images(tmp_path_factory):
 
 def test_train_resume_export_and_use(images, tmp_path, monkeypatch):
     run = tmp_path / "run"
-    vq_cfg = VQVAEConfig(**TINY["vqvae"])
     small = dict(batch=2, crop=32, save_every=2, log_every=1, warmup=1)
-    train.train_vqvae(images, run, vq_cfg, train.TrainConfig(steps=3, **small))
-    meta = train.train_vqvae(images, run, vq_cfg, train.TrainConfig(steps=5, **small))  # resumes at 3
+    training.train_vqvae(images, run, "vqvae2", TINY_NET, training.TrainConfig(steps=3, **small))
+    meta = training.train_vqvae(images, run, "vqvae2", TINY_NET, training.TrainConfig(steps=5, **small))  # resumes at 3
     assert meta["steps_done"] == 5
     steps = [json.loads(line)["step"] for line in (run / "vqvae-log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5]
 
-    top, bottom = (PixelCNNConfig(**TINY[k]) for k in ("top_prior", "bottom_prior"))
-    meta = train.train_prior(images, run, top, bottom, train.TrainConfig(steps=3, **small))
+    cfgs = [PixelCNNConfig(**c) for c in TINY["priors"]]
+    meta = training.train_prior(images, run, cfgs, training.TrainConfig(steps=3, **small))
     assert meta["steps_done"] == 3 and (run / "prior.safetensors").exists()
 
     root = tmp_path / "ckpt"
-    folder = train.export(run, root / "m")
-    val = train.validate(folder, images)
+    folder = training.export(run, root / "m")
+    val = training.validate(folder, images)
     assert val["images"] == 1 and val["psnr"] > 0 and val["estimated_bpp"] > 0 and val["preview_psnr"] > 0
-    entry = train.register(root, "m", [Fraction(1)], Fraction(1), validation=val)
-    card = train.write_card(folder, entry, None).read_text()
+    entry = training.register(root, "m", [Fraction(1)], Fraction(1), validation=val)
+    card = training.write_card(folder, entry, None).read_text()
     assert entry["sha256"] in card and "vqvae" in card
 
     monkeypatch.setenv("VQZIP_CHECKPOINTS", str(root))
@@ -50,29 +49,35 @@ def test_prior_crops_match_the_codec_condition():
     """Training's cropped condition equals the codec's whole-map condition, cropped."""
     import torch
 
+    from priors.pixelcnn import PixelCNN
+
     torch.manual_seed(0)
-    prior = zoo.build(TINY)["bottom_prior"].eval()
-    top = torch.randint(0, 16, (7, 9))
-    full = prior.cond_canvas(prior.condition(top[None]))[0]
+    # a coarser map (x2) and an earlier stage of the same level (x1), as a second bottom stage sees them
+    prior = PixelCNN(PixelCNNConfig(num_codes=32, channels=16, first_kernel=3, blocks=2, conds=((16, 2), (32, 1)),
+                                    cond_channels=8)).eval()
+    conds = [torch.randint(0, 16, (7, 9)), torch.randint(0, 32, (14, 18))]
+    full = prior.cond_canvas(prior.condition([c[None] for c in conds]))
     r, s = prior.cfg.reach, 4
     with torch.no_grad():
         for y in range(0, 14 - s + 1, 2):
             for x in range(0, 18 - s + 1, 2):
-                crop = train.cond_canvas_crop(prior, top, y, x, s)
-                assert torch.allclose(crop, full[:, y : y + s + r, x : x + s + 2 * r], atol=1e-6)
+                crops = training.cond_canvas_crop(prior, conds, y, x, s)
+                assert len(crops) == 2
+                for crop, f in zip(crops, full):
+                    assert torch.allclose(crop, f[0, :, y : y + s + r, x : x + s + 2 * r], atol=1e-6)
 
 
 def test_fine_tuning_starts_from_the_init_run_and_keeps_its_record(images, tmp_path):
-    vq_cfg = VQVAEConfig(**TINY["vqvae"])
     small = dict(batch=2, crop=32, log_every=1, warmup=1)
     base = tmp_path / "base"
-    train.train_vqvae(images, base, vq_cfg, train.TrainConfig(steps=2, **small))
+    training.train_vqvae(images, base, "vqvae2", TINY_NET, training.TrainConfig(steps=2, **small))
     tuned = tmp_path / "tuned"
-    meta = train.train_vqvae(images, tuned, vq_cfg, train.TrainConfig(steps=1, lr=0.0, min_lr=0.0, **small), init=base)
+    meta = training.train_vqvae(images, tuned, "vqvae2", TINY_NET, training.TrainConfig(steps=1, lr=0.0, min_lr=0.0, **small),
+                                init=base)
     assert meta["init"]["steps_done"] == 2
-    assert [m["steps_done"] for m in train._stages(meta)] == [2, 1]
-    a, b = train.load_vqvae(base).state_dict(), train.load_vqvae(tuned).state_dict()
+    assert [m["steps_done"] for m in _stages(meta)] == [2, 1]
+    a, b = training.load_net(base).state_dict(), training.load_net(tuned).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a if "vq_" not in k)  # lr 0: only the EMA codebooks move
-    other = VQVAEConfig(**{**TINY["vqvae"], "channels": 8})
+    other = {**TINY_NET, "channels": 8}
     with pytest.raises(VqzError, match="does not fit"):
-        train.train_vqvae(images, tmp_path / "bad", other, train.TrainConfig(steps=1, **small), init=base)
+        training.train_vqvae(images, tmp_path / "bad", "vqvae2", other, training.TrainConfig(steps=1, **small), init=base)

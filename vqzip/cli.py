@@ -274,44 +274,45 @@ def train_vqvae(
     out: Path = typer.Option(..., "--out", help="Run folder; rerunning the command resumes from it."),
     steps: int = typer.Option(4000), batch: int = typer.Option(16), crop: int = typer.Option(128),
     lr: float = typer.Option(1e-3), seed: int = typer.Option(0),
+    arch: str = typer.Option("vqvae2", help="Architecture (vqzip.models)."),
     channels: int = typer.Option(128), codes: int = typer.Option(512, help="Codebook size of each level."),
+    bottom_stages: int = typer.Option(1, help="Residual VQ stages at the bottom level."),
     preview: float = typer.Option(0.5, help="Weight of the preview head's loss (top level alone -> 1/4-size image)."),
-    init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's VQ-VAE (fine-tuning)."),
+    precision: str = typer.Option("bf16", help="bf16 (autocast) or fp32."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's network (fine-tuning)."),
 ):
-    """Phase I: the hierarchical VQ-VAE."""
-    from vqzip import train
-    from vqzip.vqvae import VQVAEConfig
+    """Phase I: the network (a hierarchical VQ-VAE)."""
+    from vqzip import training
 
     with _reported():
-        cfg = VQVAEConfig(channels=channels, top_codes=codes, bottom_codes=codes, preview=preview)
+        net_cfg = dict(channels=channels, top_codes=codes, bottom_codes=codes, bottom_stages=bottom_stages, preview=preview)
+        cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision)
         bar, update = _progress("vqvae")
         with bar:
-            meta = train.train_vqvae(data, out, cfg, train.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed), update, init)
+            meta = training.train_vqvae(data, out, arch, net_cfg, cfg, update, init)
         err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'vqvae.safetensors'}")
 
 
 @train_app.command("prior")
 def train_prior(
-    data: Path = typer.Option(..., "--data", help="The training images the VQ-VAE was trained on."),
+    data: Path = typer.Option(..., "--data", help="The training images the network was trained on."),
     out: Path = typer.Option(..., "--out", help="Run folder holding vqvae.safetensors."),
     steps: int = typer.Option(3000), batch: int = typer.Option(16), crop: int = typer.Option(128),
     lr: float = typer.Option(1e-3), seed: int = typer.Option(0),
     channels: int = typer.Option(96), blocks: int = typer.Option(3),
+    precision: str = typer.Option("bf16", help="bf16 (autocast) or fp32."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's priors (fine-tuning)."),
 ):
-    """Phase II: the top and bottom PixelCNN priors on the VQ-VAE's code maps."""
-    import json
-
-    from priors.pixelcnn import PixelCNNConfig
-    from vqzip import train
+    """Phase II: one PixelCNN prior per code map of the run's network."""
+    from vqzip import models, training
 
     with _reported():
-        vq = json.loads((out / "vqvae.json").read_text())["config"]
-        top = PixelCNNConfig(num_codes=vq["top_codes"], channels=channels, blocks=blocks)
-        bottom = PixelCNNConfig(num_codes=vq["bottom_codes"], channels=channels, blocks=blocks, cond_codes=vq["top_codes"])
+        maps = training.load_net(out).maps
+        cfgs = [models.prior_config(maps, k, channels=channels, blocks=blocks) for k in range(len(maps))]
+        cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision)
         bar, update = _progress("prior")
         with bar:
-            meta = train.train_prior(data, out, top, bottom, train.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed), update, init)
+            meta = training.train_prior(data, out, cfgs, cfg, update, init)
         err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'prior.safetensors'}")
 
 
@@ -331,7 +332,7 @@ def train_export(
     import json
     from fractions import Fraction
 
-    from vqzip import train, zoo
+    from vqzip import training, zoo
 
     with _reported():
         try:
@@ -342,10 +343,10 @@ def train_export(
         if default is not None and default not in levels:
             raise VqzError(f"--default-scale {default_scale} is not one of --scales {scales}")
         root = checkpoints or zoo.checkpoints_dir()
-        folder = train.export(run, root / name)
-        val = train.validate(folder, data) if data else None
-        entry = train.register(root, name, levels, default, validation=val)
-        train.write_card(folder, entry, json.loads(kodak.read_text()) if kodak else None,
+        folder = training.export(run, root / name)
+        val = training.validate(folder, data) if data else None
+        entry = training.register(root, name, levels, default, validation=val)
+        training.write_card(folder, entry, json.loads(kodak.read_text()) if kodak else None,
                          json.loads(rd.read_text()) if rd else None)
         err.print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
 

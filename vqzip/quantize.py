@@ -44,7 +44,12 @@ class VectorQuantizer(nn.Module):
         return F.embedding(indices, self.embed).permute(0, 3, 1, 2).contiguous()
 
     def forward(self, z: torch.Tensor):
-        """Returns (z_q with straight-through gradient, indices, commitment loss)."""
+        """Returns (z_q with straight-through gradient, indices, commitment loss). Runs in float32
+        under autocast too: nearest-code search and the EMA sums need its precision."""
+        with torch.autocast(z.device.type, enabled=False):
+            return self._forward(z.float())
+
+    def _forward(self, z: torch.Tensor):
         if self.training:
             self._update_(z.detach())
         idx = self.indices(z.detach())

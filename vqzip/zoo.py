@@ -1,11 +1,14 @@
 """Shipped models and quality levels: checkpoints/manifest.json names each model's folder and
 sha256, and maps each quality level to a model and the scale the image is coded at.
 
-A model folder holds `model.safetensors` (keys `vqvae.*`: the VQ-VAE's float weights;
-`top_prior.*`, `bottom_prior.*`: the priors' integer tensors, see `priors.fixedpoint`),
-`config.json` (the three configs and the training record) and `MODEL_CARD.md`. Weights are loaded without pickle and
-only after their sha256 matches the manifest. A .vqz file names its model by the first 8
-bytes of that sha256, so a file made with another model is recognised as such.
+A model folder holds `model.safetensors` (keys `net.*`: the network's float weights;
+`prior.K.*`: the integer tensors of code map K's prior, see `priors.fixedpoint`),
+`config.json` (`arch`, the network's config `net`, one config per map in `priors`, and the
+training record) and `MODEL_CARD.md`. Weights are loaded without pickle and only after their
+sha256 matches the manifest. A .vqz file names its model by the first 8 bytes of that sha256,
+so a file made with another model is recognised as such. vqzip 0.2's weights file (keys
+`vqvae.*`, `top_prior.*`, `bottom_prior.*`) is read as it is, renamed on load, so its sha256
+and the files made with it stay valid.
 """
 from __future__ import annotations
 
@@ -21,10 +24,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from priors import fixedpoint
 from priors.fixedpoint import FixedPointPrior
-from priors.pixelcnn import PixelCNN, PixelCNNConfig
+from priors.pixelcnn import PixelCNNConfig
+from vqzip import models
 from vqzip.errors import ModelError
-from vqzip.vqvae import VQVAE, VQVAEConfig
+from vqzip.models import MapSpec, VQVAE2
 
 def checkpoints_dir() -> Path:
     """$VQZIP_CHECKPOINTS, else the checkpoints/ folder of this source tree."""
@@ -35,9 +40,12 @@ def checkpoints_dir() -> Path:
 class CodecModel:
     name: str
     sha256: str
-    vqvae: VQVAE
-    top_prior: FixedPointPrior
-    bottom_prior: FixedPointPrior
+    net: torch.nn.Module  # an architecture of `vqzip.models`
+    priors: list[FixedPointPrior]  # one per code map, in coding order
+
+    @property
+    def maps(self) -> list[MapSpec]:
+        return self.net.maps
 
     @property
     def hash8(self) -> bytes:
@@ -127,15 +135,17 @@ def load_folder(folder: str | Path, expected_sha256: str | None = None, name: st
         tensors = load_file(str(weights))
     except (OSError, json.JSONDecodeError, SafetensorError) as e:
         raise ModelError(f"cannot read model in {folder}: {e}") from None
+    if "vqvae.enc_b.0.weight" in tensors:
+        tensors = _from_v02(tensors)
     try:
-        vqvae = VQVAE(VQVAEConfig(**cfg["vqvae"]))
-        vqvae.load_state_dict(_part(tensors, "vqvae"))
-        priors = {p: FixedPointPrior(PixelCNNConfig(**cfg[p]), _part(tensors, p)) for p in ("top_prior", "bottom_prior")}
+        net, prior_cfgs = build(cfg)
+        net.load_state_dict(_part(tensors, "net"))
+        priors = [FixedPointPrior(c, _part(tensors, f"prior.{k}")) for k, c in enumerate(prior_cfgs)]
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ModelError(f"weights in {weights} do not fit config.json: {str(e).splitlines()[0]}") from None
     # channels-last convolutions run the VQ-VAE ~1.4x faster on CPU (same codes on Kodak)
-    vqvae = vqvae.eval().to(memory_format=torch.channels_last)
-    return CodecModel(name or cfg.get("name", folder.name), digest, vqvae, **priors)
+    net = net.eval().to(memory_format=torch.channels_last)
+    return CodecModel(name or cfg.get("name", folder.name), digest, net, priors)
 
 
 def _part(tensors: dict[str, torch.Tensor], part: str) -> dict[str, torch.Tensor]:
@@ -143,14 +153,25 @@ def _part(tensors: dict[str, torch.Tensor], part: str) -> dict[str, torch.Tensor
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def build(cfg: dict) -> dict[str, torch.nn.Module]:
-    """Fresh float networks from a model config dict (the priors as trained, before
-    `priors.calibrate` turns them into the integer tensors a model folder ships)."""
-    return {
-        "vqvae": VQVAE(VQVAEConfig(**cfg["vqvae"])),
-        "top_prior": PixelCNN(PixelCNNConfig(**cfg["top_prior"])),
-        "bottom_prior": PixelCNN(PixelCNNConfig(**cfg["bottom_prior"])),
-    }
+def _from_v02(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """vqzip 0.2's tensor names (a two-map vqvae2) -> this layout's."""
+    out = {f"net.{k}": v for k, v in VQVAE2.from_v02(_part(tensors, "vqvae")).items()}
+    out.update({f"prior.0.{k}": v for k, v in _part(tensors, "top_prior").items()})
+    out.update({f"prior.1.{k}": v for k, v in fixedpoint.from_v02(_part(tensors, "bottom_prior")).items()})
+    return out
+
+
+def build(cfg: dict) -> tuple[torch.nn.Module, list[PixelCNNConfig]]:
+    """A fresh network and the prior configs (one per code map) from a model config dict; the
+    priors must fit the network's maps."""
+    net = models.build(cfg.get("arch", "vqvae2"), cfg["net"])
+    prior_cfgs = [PixelCNNConfig(**c) for c in cfg["priors"]]
+    if len(prior_cfgs) != len(net.maps):
+        raise ValueError(f"{len(prior_cfgs)} prior configs for {len(net.maps)} code maps")
+    for m, c in zip(net.maps, prior_cfgs):
+        if c.num_codes != m.num_codes or len(c.conds) != len(m.conds):
+            raise ValueError(f"the prior config of map {m.name!r} does not fit it")
+    return net, prior_cfgs
 
 
 def save_folder(folder: str | Path, tensors: dict[str, torch.Tensor], config: dict) -> Path:
@@ -162,9 +183,9 @@ def save_folder(folder: str | Path, tensors: dict[str, torch.Tensor], config: di
     return folder
 
 
-def model_tensors(vqvae: VQVAE, fixed_priors: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """The tensors of a model folder, keyed as `save_folder` expects: the VQ-VAE's state and
-    each prior's integer tensors, {"top_prior": ..., "bottom_prior": ...}."""
-    out = {f"vqvae.{k}": v for k, v in vqvae.state_dict().items()}
-    out.update({f"{part}.{k}": v for part, t in fixed_priors.items() for k, v in t.items()})
+def model_tensors(net: torch.nn.Module, fixed_priors: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The tensors of a model folder, keyed as `save_folder` expects: the network's state and
+    each map's prior's integer tensors."""
+    out = {f"net.{k}": v for k, v in net.state_dict().items()}
+    out.update({f"prior.{k}.{name}": v for k, t in enumerate(fixed_priors) for name, v in t.items()})
     return out

@@ -1,19 +1,26 @@
-"""Hierarchical VQ-VAE (Razavi et al. 2019, "Generating Diverse High-Fidelity Images with VQ-VAE-2").
+"""Hierarchical VQ-VAE (Razavi et al. 2019, "Generating Diverse High-Fidelity Images with VQ-VAE-2"),
+with residual stages at the bottom level.
 
     x ──enc_b──► h_b (1/4) ──enc_t──► z_t (1/8) ──VQ──► top codes
                   │                                   │ dec_t
                   └──────────── concat ◄──────────────┘
                                  │ pre_b
                                  ▼
-                            z_b (1/4) ──VQ──► bottom codes
-    x̂ ◄──dec── concat(up(q_t), q_b)
+                            z_b (1/4) ──residual VQ──► bottom codes, stage 0, 1, ... (`bottom_stages`)
+    x̂ ◄──dec── concat(up(q_t), q_b)          q_b: the sum of the stages' vectors coded
     preview (1/4) ◄──head── dec_t(q_t)
+
+Code maps, in coding order: "top", then "bottom" (stage 0), "bottom.1", ... Each map's prior is
+conditioned on every map before it: the top map (a coarser level, x2) and the earlier stages
+(same resolution). A file may code any number of bottom stages from 1 up (training drops
+stages at random so that the decoder does well with fewer); with `bottom_stages=1` this is
+vqzip 0.2's model exactly.
 
 The preview head makes an image from the top codes alone; training it (weight `preview`) pushes a
 coarse picture into the top level, so a file's top map can be decoded by itself for a fast preview.
 
-Fully convolutional: the codec pads images to a multiple of `stride` and crops back.
-No entropy coding here; `encode` gives the two code maps and `decode` rebuilds from them.
+Fully convolutional: the codec pads images to a multiple of `STRIDE` and crops back.
+No entropy coding here.
 """
 from __future__ import annotations
 
@@ -22,11 +29,12 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from vqzip.quantize import VectorQuantizer
+from vqzip.models.spec import MapSpec
+from vqzip.residual_vq import ResidualVQ
 
 
 @dataclass(frozen=True)
-class VQVAEConfig:
+class VQVAE2Config:
     channels: int = 128
     code_dim: int = 64
     top_codes: int = 512
@@ -36,6 +44,7 @@ class VQVAEConfig:
     commitment: float = 0.25
     decay: float = 0.99
     preview: float = 0.5  # weight of the preview head's loss (1/4-resolution image from top codes)
+    bottom_stages: int = 1  # residual VQ stages at the bottom level
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,8 +63,11 @@ def _res(c: int, n: int) -> list[nn.Module]:
     return [ResBlock(c) for _ in range(n)] + [nn.ReLU()]
 
 
-class VQVAE(nn.Module):
-    def __init__(self, cfg: VQVAEConfig):
+class VQVAE2(nn.Module):
+    STRIDE = 8  # image pixels per top code, each way: images are padded to a multiple of it
+    Config = VQVAE2Config
+
+    def __init__(self, cfg: VQVAE2Config):
         super().__init__()
         self.cfg = cfg
         c, d = cfg.channels, cfg.code_dim
@@ -74,8 +86,13 @@ class VQVAE(nn.Module):
             nn.ConvTranspose2d(c // 2, 3, 4, 2, 1),
         )
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(c, c // 2, 3, padding=1), nn.ReLU(), nn.Conv2d(c // 2, 3, 1))
-        self.vq_t = VectorQuantizer(cfg.top_codes, d, decay=cfg.decay, commitment=cfg.commitment)
-        self.vq_b = VectorQuantizer(cfg.bottom_codes, d, decay=cfg.decay, commitment=cfg.commitment)
+        vq = dict(decay=cfg.decay, commitment=cfg.commitment)
+        self.vq_t = ResidualVQ(1, cfg.top_codes, d, **vq)
+        self.vq_b = ResidualVQ(cfg.bottom_stages, cfg.bottom_codes, d, **vq)
+        self.levels = (self.vq_t, self.vq_b)
+        self.maps = [MapSpec("top", 0, 0, 8, cfg.top_codes, ())] + [
+            MapSpec("bottom" if s == 0 else f"bottom.{s}", 1, s, 4, cfg.bottom_codes, tuple(range(s + 1)))
+            for s in range(cfg.bottom_stages)]
 
     @staticmethod
     def normalize(x: torch.Tensor) -> torch.Tensor:
@@ -84,31 +101,43 @@ class VQVAE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict:
         """x: normalized (B, 3, H, W), H and W multiples of 8. Returns x_hat, the 1/4-resolution
-        preview, codes and the VQ loss."""
+        preview, the code maps and the VQ loss."""
         h_b = self.enc_b(x)
         q_t, top, loss_t = self.vq_t(self.enc_t(h_b))
         d_t = self.dec_t(q_t)
         q_b, bottom, loss_b = self.vq_b(self.pre_b(torch.cat([h_b, d_t], 1)))
-        return {"x_hat": self._decode(q_t, q_b), "preview": self.head(d_t), "top": top, "bottom": bottom,
+        return {"x_hat": self._decode(q_t, q_b), "preview": self.head(d_t), "codes": top + bottom,
                 "vq_loss": loss_t + loss_b}
 
     @torch.no_grad()
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalized image (B, 3, H, W) -> (top codes (B, H/8, W/8), bottom codes (B, H/4, W/4))."""
-        h_b = self.enc_b(x)
-        top = self.vq_t.indices(self.enc_t(h_b))
-        bottom = self.vq_b.indices(self.pre_b(torch.cat([h_b, self.dec_t(self.vq_t.lookup(top))], 1)))
-        return top, bottom
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalized x (B, 3, H, W) -> what every level's latent is computed from."""
+        return self.enc_b(x)
 
     @torch.no_grad()
-    def decode(self, top: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
-        """Code maps -> normalized reconstruction (B, 3, H, W)."""
-        return self._decode(self.vq_t.lookup(top), self.vq_b.lookup(bottom))
+    def latent(self, level: int, feats: torch.Tensor, coarser: list[torch.Tensor]) -> torch.Tensor:
+        """The vectors level `level` quantizes (B, D, h, w), from `features`, given the code maps
+        of the coarser levels (in coding order)."""
+        if level == 0:
+            return self.enc_t(feats)
+        return self.pre_b(torch.cat([feats, self.dec_t(self.vq_t.lookup(coarser))], 1))
+
+    @torch.no_grad()
+    def decode(self, codes: list[torch.Tensor]) -> torch.Tensor:
+        """Code maps (the top one, then 1 to bottom_stages bottom stages) -> normalized
+        reconstruction (B, 3, H, W)."""
+        return self._decode(self.vq_t.lookup(codes[:1]), self.vq_b.lookup(codes[1:]))
 
     @torch.no_grad()
     def decode_preview(self, top: torch.Tensor) -> torch.Tensor:
         """Top codes (B, h, w) -> normalized preview (B, 3, 2h, 2w): the image at 1/4 resolution."""
-        return self.head(self.dec_t(self.vq_t.lookup(top)))
+        return self.head(self.dec_t(self.vq_t.lookup([top])))
 
     def _decode(self, q_t: torch.Tensor, q_b: torch.Tensor) -> torch.Tensor:
         return self.dec(torch.cat([self.up_t(q_t), q_b], 1))
+
+    @staticmethod
+    def from_v02(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A vqzip 0.2 VQ-VAE's state (one quantizer per level) under this module's names."""
+        return {k.replace("vq_t.", "vq_t.stages.0.", 1).replace("vq_b.", "vq_b.stages.0.", 1)
+                if k.startswith(("vq_t.", "vq_b.")) else k: v for k, v in state.items()}

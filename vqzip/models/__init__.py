@@ -1,0 +1,42 @@
+"""Model architectures, registered by the `arch` field of a model's config.json.
+
+Every architecture is an `nn.Module` built from its `Config` dataclass, with this contract (the
+codec and the trainer use nothing else):
+
+- `STRIDE`: images are padded to a multiple of it;
+- `maps`: the `MapSpec` of each code map, in coding order; `levels`: one `ResidualVQ` per level;
+- `normalize(x)`: uint8-range pixels -> model input;
+- `forward(x)` for training: a dict with `x_hat`, `preview`, `codes` (one map per `maps` entry)
+  and `vq_loss`;
+- `features(x)`, then `latent(level, feats, coarser)`: the vectors a level quantizes, given the
+  coarser levels' codes;
+- `decode(codes)`: code maps (any number of a last level's stages from 1) -> image;
+- `decode_preview(top)`: the first map alone -> the image at 1/4 resolution.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from priors.pixelcnn import PixelCNNConfig
+from vqzip.models.spec import MapSpec
+from vqzip.models.vqvae2 import VQVAE2
+
+ARCHS: dict[str, type[nn.Module]] = {"vqvae2": VQVAE2}
+
+__all__ = ["ARCHS", "MapSpec", "VQVAE2", "build", "prior_config"]
+
+
+def build(arch: str, cfg: dict) -> nn.Module:
+    """A fresh network of a registered architecture from its config dict; ValueError for an unknown one."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHS))}")
+    cls = ARCHS[arch]
+    return cls(cls.Config(**cfg))
+
+
+def prior_config(maps: list[MapSpec], k: int, **kwargs) -> PixelCNNConfig:
+    """The PixelCNN config for map k: its alphabet, and one conditioning input per map it sees,
+    at that map's stride over its own; kwargs set the rest (channels, blocks, ...)."""
+    m = maps[k]
+    return PixelCNNConfig(num_codes=m.num_codes, conds=tuple((maps[j].num_codes, maps[j].stride // m.stride) for j in m.conds),
+                          **kwargs)

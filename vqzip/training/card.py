@@ -1,0 +1,90 @@
+"""MODEL_CARD.md: what a shipped model is, how it was trained (every command), and its figures."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from priors.pixelcnn import PixelCNN
+from vqzip import zoo
+from vqzip.training.export import CALIBRATION_MAPS
+from vqzip.training.loop import command_line
+
+
+def _stages(meta: dict) -> list[dict]:
+    """A phase's training record and those it was fine-tuned from (`init`), oldest first."""
+    return (_stages(meta["init"]) if "init" in meta else []) + [meta]
+
+
+def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = None) -> Path:
+    """MODEL_CARD.md from the model's config.json (training record), its quality levels in the
+    manifest beside it, a bench/kodak.py result, a `vqzip rd-curve` vqzip.json, and the running
+    export command."""
+    cfg = json.loads((folder / "config.json").read_text())
+    tr, net_cfg = cfg["training"], cfg["net"]
+    net, prior_cfgs = zoo.build(cfg)
+    prior_params = sum(p.numel() for c in prior_cfgs for p in PixelCNN(c).parameters())
+    maps = ", ".join(f"{m.name} (1/{m.stride}, {m.num_codes} codes)" for m in net.maps)
+    lines = [
+        f"# {cfg['name']}",
+        "",
+        f"Architecture `{cfg['arch']}`: a hierarchical VQ-VAE with {len(net.maps)} code maps, {maps}, each",
+        "with a PixelCNN prior conditioned on the maps before it, and a preview head that makes a",
+        f"quarter-size image from the top codes alone (trained with loss weight {net_cfg['preview']}).",
+        "",
+        f"- weights: `model.safetensors`, sha256 `{entry['sha256']}`",
+        f"- parameters: network {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M, priors {prior_params / 1e6:.2f} M",
+        f"- code vectors of dimension {net_cfg['code_dim']}",
+        f"- prior reach: {prior_cfgs[0].reach} rows up and columns aside",
+        "- the priors ship in integer form (`priors/fixedpoint.py`): int8 weights and integer activations,",
+        f"  calibrated at export on {CALIBRATION_MAPS} code maps of training images (`priors/calibrate.py`); every rate",
+        "  below is from these integer priors, which is what the codec codes with",
+        "",
+        "## Data",
+        "`../shared/data/train` (618 photos: BSDS500, Urban100, McMaster), less every 20th image in sorted",
+        "order, which is held out for validation: 587 training images, 31 validation images. Kodak was",
+        "never used in training or in choosing the design.",
+        "",
+        "## Training",
+        "| phase | steps | batch | crop | lr | wall time | hardware | command |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for phase in ("vqvae", "prior"):
+        for k, m in enumerate(_stages(tr[phase])):
+            t = m["train"]
+            name = phase if k == 0 else f"{phase}, fine-tuned"
+            lines.append(f"| {name} | {m['steps_done']} | {t['batch']} | {t['crop']} px | {t['lr']} cosine to {t['min_lr']} | "
+                         f"{m['wall_seconds'] / 60:.1f} min | {m.get('hardware', '?')}, {m['torch_threads']} threads | `{m['command']}` |")
+    lines += [""] + [f"- {p}: {m['launched_as']}" for p in ("vqvae", "prior") for m in _stages(tr[p]) if "launched_as" in m]
+    if any(len(_stages(tr[p])) > 1 for p in ("vqvae", "prior")):
+        lines.append("- A fine-tuned phase started from the weights of the row above it (`--init`).")
+    lines += ["- Wall times are as measured on a shared machine: other work ran on the same cores at times.",
+              f"- Packed by `{command_line()}`.", ""]
+    val = entry.get("validation")
+    if val:
+        lines += [f"## Validation ({val['images']} held-out training-set images)",
+                  f"PSNR {val['psnr']:.2f} dB, priors' estimated rate {val['estimated_bpp']:.4f} bpp; the preview (top level"
+                  f" alone) {val['preview_psnr']:.2f} dB against the image reduced 4x (box filter).", ""]
+    if kodak:
+        k = kodak["mean"]
+        lines += ["## Kodak (24 images, through the real codec)",
+                  "| mean bpp (file size) | priors' estimate | mean PSNR-RGB | compress s | decompress s | preview s | preview PSNR (4x reduced) |",
+                  "|---|---|---|---|---|---|---|",
+                  f"| {k['bpp']:.4f} | {k['estimated_bpp']:.4f} | {k['psnr']:.2f} dB | {k['encode_s']:.2f} | {k['decode_s']:.2f} "
+                  f"| {k['preview_s']:.3f} | {k['preview_psnr']:.2f} dB |",
+                  "", f"Measured by `python bench/kodak.py {kodak['images']} --json {kodak['json']}` with the model loaded once,",
+                  f"{kodak['threads']} torch threads.", ""]
+    levels = {q: lv for q, lv in json.loads((folder.parent / "manifest.json").read_text())["levels"].items()
+              if lv["model"] == cfg["name"]}
+    lines += ["## Quality levels",
+              "Each level codes the image resampled (Lanczos) by its scale, and the decoder resamples back.", "",
+              "| level | scale | Kodak bpp | Kodak PSNR-RGB | Kodak MS-SSIM |", "|---|---|---|---|---|"]
+    r = rd["results"] if rd else {"setting": []}
+    for q, lv in levels.items():
+        k = r["setting"].index(q) if q in r["setting"] else None
+        cells = ("", "", "") if k is None else (f"{r['bpp'][k]:.4f}", f"{r['psnr-rgb'][k]:.2f} dB", f"{r['ms-ssim-rgb-db'][k]:.2f} dB")
+        lines.append(f"| {q} | {lv['scale']} | " + " | ".join(cells) + " |")
+    if rd:
+        lines += ["", "Kodak figures: `vqzip rd-curve ../shared/data/kodak --out results/kodak` (real files, decoded pixels)."]
+    path = folder / "MODEL_CARD.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

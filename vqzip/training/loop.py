@@ -1,0 +1,152 @@
+"""The training loop both phases share: schedule, precision, clipping, logging, resumable state."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from vqzip.errors import VqzError
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 4000
+    batch: int = 16
+    crop: int = 128  # image pixels; phase II crops the code maps over the same pixels
+    lr: float = 1e-3
+    min_lr: float = 5e-5
+    warmup: int = 100
+    seed: int = 0
+    save_every: int = 250
+    log_every: int = 50
+    precision: str = "bf16"  # "bf16": autocast (quantizers and losses in float32); "fp32"
+
+
+def autocast(cfg: TrainConfig, device: torch.device):
+    """The training step's autocast context: bf16 runs both phases 2-2.5x faster on a CPU with
+    AVX-512 BF16 (bench/train_speed.py)."""
+    if cfg.precision not in ("bf16", "fp32"):
+        raise VqzError(f"precision must be bf16 or fp32, not {cfg.precision!r}")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+
+
+def hardware() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def command_line() -> str:
+    """The command that is running, as a user would type it."""
+    prog = Path(sys.argv[0]).name
+    return shlex.join(["vqzip" if prog == "vqzip" else f"python {sys.argv[0]}"] + sys.argv[1:])
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to min_lr."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def save_weights(module: torch.nn.Module, path: Path, config: dict, meta: dict) -> None:
+    """safetensors weights plus a JSON config beside them, both written atomically."""
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(tmp))
+    tmp.replace(path)
+    cfg_tmp = path.with_suffix(".json.tmp")
+    cfg_tmp.write_text(json.dumps({"config": config, **meta}, indent=2))
+    cfg_tmp.replace(path.with_suffix(".json"))
+
+
+def load_init(module: torch.nn.Module, run: Path, name: str, new: str | None = None) -> dict:
+    """Load run/NAME.safetensors into module for fine-tuning; only parameters under `new` may be
+    missing (they start fresh). Returns the run's training record for the card."""
+    try:
+        missing, unexpected = module.load_state_dict(load_file(str(run / f"{name}.safetensors")), strict=False)
+    except RuntimeError:  # shapes differ
+        missing, unexpected = ["(shapes differ)"], []
+    if unexpected or any(new is None or not k.startswith(new) for k in missing):
+        raise VqzError(f"{run} does not fit this {name} config: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    return json.loads((run / f"{name}.json").read_text())
+
+
+def run_loop(
+    name: str,
+    out: Path,
+    model: torch.nn.Module,
+    cfg: TrainConfig,
+    sampler,
+    step_fn: Callable[[object], tuple[torch.Tensor, dict]],
+    config: dict,
+    progress: Callable[[int, int, dict], None] | None,
+    extra: dict | None = None,
+) -> dict:
+    """Train `model` for cfg.steps on sampler.batch(cfg.batch) through step_fn (loss, stats),
+    resuming from out/NAME-state.pt; write out/NAME.safetensors and NAME.json at the end."""
+    out.mkdir(parents=True, exist_ok=True)
+    state_path, log_path = out / f"{name}-state.pt", out / f"{name}-log.jsonl"
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    step, elapsed = 0, 0.0
+    if state_path.exists():
+        state = torch.load(state_path, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, elapsed = int(state["step"]), float(state["elapsed"])
+        sampler.rng.bit_generator.state = json.loads(state["rng"])
+
+    def save_state():
+        tmp = state_path.with_suffix(".tmp")
+        rng = json.dumps(sampler.rng.bit_generator.state)
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                    "elapsed": elapsed, "rng": rng}, tmp)
+        tmp.replace(state_path)
+
+    model.train()
+    t0, stats = time.time() - elapsed, {}
+    while step < cfg.steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        loss, stats = step_fn(sampler.batch(cfg.batch))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        elapsed = time.time() - t0
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            with log_path.open("a") as f:
+                f.write(json.dumps({"step": step, "seconds": round(elapsed, 1), **stats}) + "\n")
+        if progress:
+            progress(step, cfg.steps, stats)
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            save_state()
+    meta = {"train": asdict(cfg), "steps_done": step, "wall_seconds": round(elapsed, 1),
+            "device": str(next(model.parameters()).device), "hardware": hardware(),
+            "torch_threads": torch.get_num_threads(), "command": command_line(), **(extra or {})}
+    save_weights(model, out / f"{name}.safetensors", config, meta)
+    return meta

@@ -1,0 +1,139 @@
+"""Phase II: one PixelCNN prior per code map, on random aligned crops of the code maps the
+trained network gives for the training images (through the codec's own encoder), each
+conditioned on the maps its `MapSpec` names."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch import nn
+
+from priors.pixelcnn import PixelCNN, PixelCNNConfig
+from vqzip import data
+from vqzip.codec import STRIDE, encode_codes
+from vqzip.training.autoencoder import load_net
+from vqzip.training.loop import TrainConfig, autocast, load_init, pick_device, run_loop
+
+CodeMaps = list[list[np.ndarray]]  # per image, its code maps in coding order
+
+
+@torch.no_grad()
+def extract_codes(net, files: list[Path]) -> CodeMaps:
+    return [[c.numpy().astype(np.int16) for c in encode_codes(net, data.load_rgb(f))] for f in files]
+
+
+def cached_codes(run: Path, net, files: list[Path]) -> CodeMaps:
+    """The code maps of `files`, kept in run/codes.npz across runs (a run's network is fixed
+    once phase I is done)."""
+    if (run / "codes.npz").exists():
+        return load_codes(run)
+    maps = extract_codes(net, files)
+    np.savez(run / "codes.npz", **{f"m{k}_{i}": m for i, ms in enumerate(maps) for k, m in enumerate(ms)})
+    return maps
+
+
+def load_codes(run: Path) -> CodeMaps:
+    """run/codes.npz (keys m<map>_<image>) as written by `cached_codes`."""
+    z = np.load(run / "codes.npz")
+    n_maps = 1 + max(int(k[1 : k.index("_")]) for k in z.files)
+    return [[z[f"m{k}_{i}"] for k in range(n_maps)] for i in range(len(z.files) // n_maps)]
+
+
+class CodeCropSampler:
+    """Random crops of crop x crop image pixels, at positions aligned to STRIDE, as (image, y, x)."""
+
+    def __init__(self, maps: CodeMaps, crop: int, seed: int):
+        self.sizes = [(STRIDE * m[0].shape[0], STRIDE * m[0].shape[1]) for m in maps]  # first map: stride STRIDE
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, n: int) -> list[tuple[int, int, int]]:
+        out = []
+        for _ in range(n):
+            k = int(self.rng.integers(len(self.sizes)))
+            h, w = self.sizes[k]
+            y = STRIDE * int(self.rng.integers(max(h - self.crop, 0) // STRIDE + 1))
+            x = STRIDE * int(self.rng.integers(max(w - self.crop, 0) // STRIDE + 1))
+            out.append((k, y, x))
+        return out
+
+
+def cond_canvas_crop(prior: PixelCNN, conds: list[torch.Tensor], y: int, x: int, size: int) -> list[torch.Tensor]:
+    """Rows [y, y+size+R) and columns [x, x+size+2R) of `prior.cond_canvas(prior.condition(conds))`
+    (one tensor per group), computed from just the conditioning codes they depend on (the
+    condition nets reach 2 codes)."""
+    r = prior.cfg.reach
+    a0, a1, b0, b1 = y - r, y + size, x - r, x + size + r  # map coordinates of the crop
+    out = []
+    for net, (f, idx) in zip(prior.cond_nets, prior.cfg.groups):
+        maps = [conds[i] for i in idx]
+        (hg, wg), (h, w) = maps[0].shape, (f * maps[0].shape[0], f * maps[0].shape[1])
+        ca0, ca1, cb0, cb1 = max(a0, 0), min(a1, h), max(b0, 0), min(b1, w)
+        t0, t1 = max(ca0 // f - 2, 0), min(-(-ca1 // f) + 2, hg)
+        u0, u1 = max(cb0 // f - 2, 0), min(-(-cb1 // f) + 2, wg)
+        feats = net([m[None, t0:t1, u0:u1] for m in maps])
+        if f > 1:
+            feats = F.interpolate(feats, scale_factor=f, mode="nearest")
+        part = feats[0][:, ca0 - f * t0 : ca1 - f * t0, cb0 - f * u0 : cb1 - f * u0]
+        out.append(F.pad(part, (cb0 - b0, b1 - cb1, ca0 - a0, a1 - ca1)))
+    return out
+
+
+class PriorStack(nn.Module):
+    """The priors of every code map, trained together."""
+
+    def __init__(self, cfgs: list[PixelCNNConfig]):
+        super().__init__()
+        self.priors = nn.ModuleList(PixelCNN(c) for c in cfgs)
+
+
+def train_prior(data_dir, out, cfgs: list[PixelCNNConfig], cfg: TrainConfig, progress=None, init: Path | None = None) -> dict:
+    """Phase II: the priors (one config per code map of the run's network) on crops of the code
+    maps of the training images. With `init` (a run folder), start from that run's priors, which
+    must have the same configs."""
+    torch.manual_seed(cfg.seed)
+    out = Path(out)
+    net = load_net(out)
+    if len(cfgs) != len(net.maps):
+        raise ValueError(f"{len(cfgs)} prior configs for {len(net.maps)} code maps")
+    maps = cached_codes(out, net, data.split(data.list_images(data_dir), "train"))
+    device = pick_device()
+    stack = PriorStack(cfgs)
+    extra = {} if init is None else {"init": load_init(stack, Path(init), "prior")}
+    stack = stack.to(device)
+    sampler = CodeCropSampler(maps, cfg.crop, cfg.seed)
+    tensors = [[torch.from_numpy(m.astype(np.int64)).to(device) for m in ms] for ms in maps]
+
+    def step_fn(batch):
+        losses, stats = [], {}
+        for k, (spec, prior) in enumerate(zip(net.maps, stack.priors)):
+            r, size = prior.cfg.reach, cfg.crop // spec.stride
+            canvases, targets, conds = [], [], []
+            for i, y, x in batch:
+                codes = tensors[i]
+                yk, xk = y // spec.stride, x // spec.stride
+                canvases.append(prior.canvas(codes[k][None])[0, yk : yk + size + r, xk : xk + size + 2 * r])
+                targets.append(codes[k][yk : yk + size, xk : xk + size])
+                conds.append(cond_canvas_crop(prior, [codes[j] for j in spec.conds], yk, xk, size))
+            with autocast(cfg, device):
+                logits = prior(torch.stack(canvases), [torch.stack(g) for g in zip(*conds)])
+            ce = F.cross_entropy(logits.float(), torch.stack(targets), reduction="sum")
+            losses.append(ce)
+            stats[f"bits_{spec.name}"] = ce.item() / (len(batch) * size * size) / math.log(2)
+        loss = sum(losses) / (len(batch) * cfg.crop**2) / math.log(2)  # bits per pixel
+        return loss, {"bpp": loss.item(), **stats}
+
+    return run_loop("prior", out, stack, cfg, sampler, step_fn, {"priors": [c.to_dict() for c in cfgs]}, progress, extra)
+
+
+def load_priors(run: Path) -> list[PixelCNN]:
+    """A run's trained float priors, one per code map, in eval mode."""
+    cfgs = [PixelCNNConfig(**c) for c in json.loads((run / "prior.json").read_text())["config"]["priors"]]
+    stack = PriorStack(cfgs)
+    stack.load_state_dict(load_file(str(run / "prior.safetensors")))
+    return [p.eval() for p in stack.priors]
