@@ -32,12 +32,13 @@ def evaluate(path: Path, model: zoo.CodecModel) -> dict:
         coded = codec.compress(im, model)
         enc_s = time.perf_counter() - t
         t = time.perf_counter()
-        decoded = codec.decompress(coded, model).image
+        result = codec.decompress(coded, model)
+        decoded = result.image
         dec_s = time.perf_counter() - t
         t = time.perf_counter()
         preview = codec.preview(coded, model).image
         preview_s = time.perf_counter() - t
-        estimate = sum(codec.estimated_bits(model, im).values())
+        estimate = sum(codec.estimated_bits(model, result.codes).values())
     pixels = im.width * im.height
     return {"image": path.name, "width": im.width, "height": im.height, "bytes": len(coded),
             "bpp": 8 * len(coded) / pixels, "estimated_bpp": estimate / pixels,

@@ -34,7 +34,7 @@ def test_grayscale_comes_back_grayscale(tiny):
 def test_rate_matches_cross_entropy(tiny):
     im = photo(256, 192)
     data = codec.compress(im, tiny)
-    ideal = sum(codec.estimated_bits(tiny, im).values())
+    ideal = sum(codec.estimated_bits(tiny, codec.decompress(data).codes).values())
     _, streams, _ = container.unpack(data)
     coded = 8 * sum(map(len, streams))
     assert coded <= 1.01 * ideal + 2 * 64  # each stream ends in at most two partly used words
@@ -173,12 +173,14 @@ def test_preview_checks_the_top_map(tiny):
 
 @pytest.fixture(scope="module")
 def tiny_residual(tmp_path_factory):
-    """A tiny model with two residual stages at the bottom level: three code maps."""
+    """A tiny model with two residual stages at the bottom level (three code maps), and replicate
+    padding in its convolutions."""
     from conftest import TINY, tiny_model
     from vqzip import models
 
-    net = models.build("vqvae2", {**TINY["net"], "bottom_stages": 2})
-    cfg = {**TINY, "net": {**TINY["net"], "bottom_stages": 2},
+    net_cfg = {**TINY["net"], "bottom_stages": 2, "padding": "replicate"}
+    net = models.build("vqvae2", net_cfg)
+    cfg = {**TINY, "net": net_cfg,
            "priors": [models.prior_config(net.maps, k, channels=16, first_kernel=3, blocks=2, cond_channels=8).to_dict()
                       for k in range(3)]}
     return zoo.load_folder(tiny_model(cfg, tmp_path_factory.mktemp("ckpt"), "tiny-residual"))
@@ -209,3 +211,30 @@ def test_a_file_may_code_fewer_stages(tiny_residual):
     top_only = container.pack(replace(header, levels=header.levels[:1], crcs=header.crcs[:1]), streams[:1], alpha)
     with pytest.raises(FormatError, match="do not fit model"):
         codec.decompress(top_only, tiny_residual)
+
+
+def test_rdo_codes_decode_exactly_and_trade_distortion_for_rate(tiny_residual):
+    """Codes chosen for rate and distortion, in the decoder's order under its probabilities,
+    decode exactly (the CRCs hold), cost fewer bits as lambda grows, and move away from the
+    nearest code; a vanishing lambda gives the nearest code everywhere."""
+    im = photo(96, 64, seed=10)
+    nearest = codec.encode_codes(tiny_residual.net, np.asarray(im))
+    sizes, changed = [], []
+    for lam in (1e-9, 0.05, 1.0):
+        data = codec.compress(im, tiny_residual, lam=lam)
+        header = container.unpack(data)[0]
+        assert header.lam == pytest.approx(lam) and len(header.levels) == 3
+        decoded = codec.decompress(data, tiny_residual)
+        sizes.append(len(data))
+        changed.append(sum(int((a != b).sum()) for a, b in zip(decoded.codes, nearest)))
+    assert changed[0] == 0 and changed[2] > 0
+    assert sizes[2] < sizes[0]
+
+
+def test_fewer_stages_code_fewer_maps(tiny_residual):
+    im = photo(64, 48, seed=11)
+    one, two = (codec.compress(im, tiny_residual, stages=s) for s in (1, 2))
+    assert len(container.unpack(one)[0].levels) == 2 and len(container.unpack(two)[0].levels) == 3
+    assert len(one) < len(two)
+    with pytest.raises(ValueError, match="1 to 2 stages"):
+        codec.compress(im, tiny_residual, stages=3)

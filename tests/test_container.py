@@ -7,7 +7,8 @@ from vqzip.container import Header, pack, unpack
 from vqzip.errors import FormatError
 
 HEADER = Header(width=250, height=131, mode="RGB", model_name="vqz-base", model_hash=bytes(range(8)),
-                levels=((17, 32), (34, 64)), scale=Fraction(5, 8), crcs=(0x1234ABCD, 0xFEDC5678))
+                levels=((17, 32), (34, 64)), scale=Fraction(5, 8), crcs=(0x1234ABCD, 0xFEDC5678), quality=5,
+                lam=0.25, extensions=((7, b"later"), (9, b"")))
 PAYLOADS = [b"\x01\x02\x03\x04", b"\xff" * 40]
 
 
@@ -18,6 +19,7 @@ def test_round_trip_every_field():
     assert header.model_name == "vqz-base" and header.model_hash == bytes(range(8))
     assert header.levels == ((17, 32), (34, 64)) and header.scale == Fraction(5, 8)
     assert header.crcs == (0x1234ABCD, 0xFEDC5678)
+    assert (header.quality, header.lam, header.extensions) == (5, 0.25, ((7, b"later"), (9, b"")))
     assert header.coded_size == (156, 82)  # 250 * 5/8 = 156.25, 131 * 5/8 = 81.875
     assert payloads == PAYLOADS
 
@@ -31,7 +33,8 @@ def test_coded_size_rounds_half_up_and_keeps_a_pixel(size, scale, coded):
 def test_layout_starts_with_magic_and_version():
     data = pack(HEADER, PAYLOADS)
     assert data[:4] == container.MAGIC and data[4] == container.VERSION
-    assert len(data) == 4 + 1 + 1 + 4 + 4 + 2 + 1 + 8 + 8 + 1 + 2 * 12 + 4 + 44 + 4
+    ext = 3 + 5 + 3
+    assert len(data) == 4 + 1 + 1 + 4 + 4 + 2 + 5 + 1 + 8 + 8 + 1 + 2 * 12 + 4 + 2 + ext + 44 + 4
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB"])
@@ -65,3 +68,13 @@ def test_messages_name_the_problem():
         unpack(data[:4] + b"\x07" + data[5:])
     with pytest.raises(FormatError, match="checksum"):
         unpack(data[:-1] + bytes([data[-1] ^ 1]))
+
+
+def test_version_3_files_still_read(tmp_path):
+    """vqzip 0.2 wrote version 3: no operating point, no extensions (golden file from 0.2)."""
+    from pathlib import Path
+
+    data = (Path(__file__).parent / "golden" / "v3-tiger-q1.vqz").read_bytes()
+    header, payloads, alpha = unpack(data)
+    assert data[4] == 3 and (header.quality, header.lam, header.extensions) == (0, 0.0, ())
+    assert (header.width, header.height, header.model_name, len(payloads), alpha) == (481, 321, "vqz-base", 2, b"")

@@ -33,7 +33,8 @@ def test_end_to_end_on_a_photo_crop(model):
     data = codec.compress(im, model)
     header, streams, _ = container.unpack(data)
     assert header.model_hash == model.hash8
-    out = codec.decompress(data).image
+    decoded = codec.decompress(data)
+    out = decoded.image
     assert out.size == im.size and out.mode == "RGB"
     mse = np.mean((np.asarray(out, dtype=np.float64) - np.asarray(im, dtype=np.float64)) ** 2)
     psnr = 10 * math.log10(255**2 / mse)
@@ -41,7 +42,7 @@ def test_end_to_end_on_a_photo_crop(model):
     bpp = 8 * len(data) / (im.width * im.height)
     assert 0.05 < bpp < 1.0
     # the coded streams are the priors' cross-entropy within 1%, plus at most 2 words a stream
-    ideal = sum(codec.estimated_bits(model, im).values())
+    ideal = sum(codec.estimated_bits(model, decoded.codes).values())
     assert 8 * sum(map(len, streams)) <= 1.01 * ideal + 2 * 64
 
 

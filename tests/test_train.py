@@ -1,6 +1,7 @@
 import json
 from fractions import Fraction
 
+import numpy as np
 import pytest
 import torch
 
@@ -81,3 +82,16 @@ def test_fine_tuning_starts_from_the_init_run_and_keeps_its_record(images, tmp_p
     other = {**TINY_NET, "channels": 8}
     with pytest.raises(VqzError, match="does not fit"):
         training.train_vqvae(images, tmp_path / "bad", "vqvae2", other, training.TrainConfig(steps=1, **small), init=base)
+
+
+def test_colour_crops_paint_flat_colours():
+    from vqzip import data
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (40, 50, 3), dtype=np.uint8) for _ in range(3)]
+    plain = data.CropSampler(images, 16, seed=1).batch(200)
+    painted = data.CropSampler(images, 16, seed=1, colour=0.5).batch(200)
+    flat = [(c == c[:, :1, :1]).all() for c in painted]
+    assert not any((c == c[:, :1, :1]).all() for c in plain)
+    assert 20 < sum(flat) < 80  # about a quarter: half the painted crops
+    assert (painted == 255).mean() > (plain == 255).mean() + 0.02 and (painted == 0).mean() > (plain == 0).mean() + 0.02

@@ -55,7 +55,7 @@ def compress(image: ImageLike, quality: int | None = None, *, model: str | None 
         if model is not None:
             return codec.compress(im, zoo.load(model))
         lv = zoo.level(quality)
-        return codec.compress(im, zoo.load(lv.model), lv.scale)
+        return codec.compress(im, zoo.load(lv.model), lv.scale, lv.lam, lv.stages, lv.quality)
 
 
 def decompress(data: bytes | str | Path, *, preview: bool = False) -> Image.Image:
@@ -81,12 +81,20 @@ class Choice:
     bpp: float
     psnr: float | None  # measured when the target is a PSNR
     met: bool
+    lam: float = 0.0  # the RDO multiplier the codes were chosen with
+
+
+TARGET_BPP_WITHIN = 0.05  # --target-bpp lands at most this fraction under the target
 
 
 def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: float | None = None) -> Choice:
-    """The quality level that meets a target, found by really coding (and, for PSNR, decoding):
-    the highest level at most `bpp` bits per pixel, or the lowest level of at least `psnr` dB.
-    If no level meets it, the nearest one (lowest, or highest), with met=False."""
+    """Compress to a target, found by really coding (and, for PSNR, decoding).
+
+    bpp: the largest file of at most `bpp` bits per pixel: the highest level under it, then
+    the next level up with its RDO multiplier raised until the file lands within
+    TARGET_BPP_WITHIN under the target (a search on lambda; several encodings). psnr: the
+    lowest level of at least `psnr` dB. If nothing meets the target, the nearest level
+    (lowest, or highest), with met=False."""
     if (bpp is None) == (psnr is None):
         raise VqzError("give one target: bpp or psnr")
     with open_image(image) as im:
@@ -96,26 +104,51 @@ def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: floa
 def _to_target(im: Image.Image, bpp: float | None, psnr: float | None) -> Choice:
     pixels = np.asarray(im.convert("RGB"))
     n = im.width * im.height
-    qualities = [lv.quality for lv in levels()]
-    tried: dict[int, Choice] = {}
+    ladder = levels()
+    tried: dict[tuple[int, float], Choice] = {}
 
-    def measure(q: int) -> Choice:
-        if q not in tried:
-            data = compress(im, q)
+    def measure(lv: zoo.Level, lam: float | None = None) -> Choice:
+        lam = lv.lam if lam is None else lam
+        if (lv.quality, lam) not in tried:
+            data = codec.compress(im, zoo.load(lv.model), lv.scale, lam, lv.stages, lv.quality)
             dist = metrics.psnr(pixels, np.asarray(decompress(data).convert("RGB"))) if psnr is not None else None
             ok = 8 * len(data) / n <= bpp if bpp is not None else dist >= psnr
-            tried[q] = Choice(q, data, 8 * len(data) / n, dist, ok)
-        return tried[q]
+            tried[lv.quality, lam] = Choice(lv.quality, data, 8 * len(data) / n, dist, ok, lam)
+        return tried[lv.quality, lam]
 
     # rate and quality grow with the level: binary search for the boundary
-    lo, hi = 0, len(qualities) - 1
+    lo, hi = 0, len(ladder) - 1
     while lo < hi:
         mid = (lo + hi + (bpp is not None)) // 2
         if bpp is not None:
-            lo, hi = (mid, hi) if measure(qualities[mid]).met else (lo, mid - 1)
+            lo, hi = (mid, hi) if measure(ladder[mid]).met else (lo, mid - 1)
         else:
-            lo, hi = (lo, mid) if measure(qualities[mid]).met else (mid + 1, hi)
-    return measure(qualities[lo])
+            lo, hi = (lo, mid) if measure(ladder[mid]).met else (mid + 1, hi)
+    best = measure(ladder[lo])
+    if bpp is None or (best.met and best.bpp >= (1 - TARGET_BPP_WITHIN) * bpp):
+        return best
+    above = ladder[lo + 1] if best.met and lo + 1 < len(ladder) else None if best.met else ladder[lo]
+    return _raise_lambda(above, measure, bpp, best) if above is not None else best
+
+
+def _raise_lambda(lv: zoo.Level, measure, bpp: float, best: Choice, tries: int = 12) -> Choice:
+    """Level lv is over `bpp` at its own multiplier: search larger multipliers (doubling, then
+    bisection in log scale) for the largest file at most bpp, within TARGET_BPP_WITHIN of it if
+    the level can get there; `best` (met or not) if no multiplier brings it under."""
+    over, under = max(lv.lam, 0.0), None
+    lam = max(2 * lv.lam, 0.01)
+    for _ in range(tries):
+        c = measure(lv, lam)
+        if c.met:
+            under = lam
+            if not best.met or c.bpp > best.bpp:
+                best = c
+            if c.bpp >= (1 - TARGET_BPP_WITHIN) * bpp:
+                break
+        else:
+            over = lam
+        lam = 2 * lam if under is None else (over * under) ** 0.5 if over > 0 else under / 2
+    return best
 
 
 def compress_file(src: str | Path, dst: str | Path | None = None, *, quality: int | None = None,

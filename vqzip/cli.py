@@ -150,7 +150,7 @@ def compress(
     recursive: bool = typer.Option(False, "-r", "--recursive", help="Take the images in folders, and in their folders."),
     quality: Optional[int] = typer.Option(None, "--quality", help="Quality level (see `vqzip levels`) [default: the default level]."),
     model: Optional[str] = typer.Option(None, "-m", "--model", help="Shipped model by name, at scale 1."),
-    target_bpp: Optional[float] = typer.Option(None, "--target-bpp", metavar="X", help="Per image, the highest level of at most X bits per pixel."),
+    target_bpp: Optional[float] = typer.Option(None, "--target-bpp", metavar="X", help="Per image, at most X bits per pixel and within 5% of it (levels, then the RDO multiplier)."),
     target_psnr: Optional[float] = typer.Option(None, "--target-psnr", metavar="Y", help="Per image, the lowest level of at least Y dB PSNR."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs (never an input)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only errors and warnings."),
@@ -176,7 +176,9 @@ def compress(
                     choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr)
                     data, q = choice.data, choice.quality
                     goal = f"{target_bpp} bpp" if target_bpp is not None else f"{target_psnr} dB"
-                    note = f", quality {q} chosen for {goal}" + ("" if choice.met else " (no level meets it: nearest)")
+                    how = f"quality {q}" + (f" at lambda {choice.lam:.3g}" if choice.lam else "")
+                    reached = f", {choice.psnr:.2f} dB" if choice.psnr is not None else ""
+                    note = f"{reached}, {how} chosen for {goal}" + ("" if choice.met else " (nothing meets it: nearest)")
                 else:
                     data, q = api.compress(im, quality, model=model), quality
                 pixels = im.width * im.height
@@ -277,6 +279,8 @@ def train_vqvae(
     arch: str = typer.Option("vqvae2", help="Architecture (vqzip.models)."),
     channels: int = typer.Option(128), codes: int = typer.Option(512, help="Codebook size of each level."),
     bottom_stages: int = typer.Option(1, help="Residual VQ stages at the bottom level."),
+    padding: str = typer.Option("zeros", help="Padding of the convolutions: zeros or replicate."),
+    colour: float = typer.Option(0.0, help="Fraction of crops painted with flat colours (saturated colours, flat areas)."),
     preview: float = typer.Option(0.5, help="Weight of the preview head's loss (top level alone -> 1/4-size image)."),
     precision: str = typer.Option("bf16", help="bf16 (autocast) or fp32."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's network (fine-tuning)."),
@@ -285,8 +289,9 @@ def train_vqvae(
     from vqzip import training
 
     with _reported():
-        net_cfg = dict(channels=channels, top_codes=codes, bottom_codes=codes, bottom_stages=bottom_stages, preview=preview)
-        cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision)
+        net_cfg = dict(channels=channels, top_codes=codes, bottom_codes=codes, bottom_stages=bottom_stages, preview=preview,
+                       padding=padding)
+        cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, colour=colour)
         bar, update = _progress("vqvae")
         with bar:
             meta = training.train_vqvae(data, out, arch, net_cfg, cfg, update, init)

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from priors.decode import teacher_forced, walk
-from vqzip import container, intake, zoo
+from vqzip import container, intake, rdo, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
 from vqzip.models import MapSpec
@@ -44,6 +44,7 @@ MAX_PIXELS: int | None = container.DEFAULT_MAX_PIXELS
 class Decoded:
     image: Image.Image
     header: container.Header
+    codes: list[torch.Tensor]  # the code maps decoded
 
 
 def code_shapes(maps: list[MapSpec], width: int, height: int) -> list[tuple[int, int]]:
@@ -66,13 +67,27 @@ def _stripes(rows: int, stripe: int, margin: int):
         yield y0, y1, max(0, y0 - margin), min(rows, y1 + margin)
 
 
+def _pad(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, 3) -> padded at the bottom and right to multiples of STRIDE, edge pixels repeated."""
+    h, w = pixels.shape[:2]
+    return np.pad(pixels, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="edge")
+
+
+def map_count(model: zoo.CodecModel, stages: int | None) -> int:
+    """How many code maps a file codes with `stages` stages of the last level (None: all)."""
+    first = sum(m.level != model.maps[-1].level for m in model.maps)
+    n = len(model.maps) if stages is None else first + stages
+    if not first < n <= len(model.maps):
+        raise ValueError(f"model {model.name!r} codes 1 to {len(model.maps) - first} stages, not {stages}")
+    return n
+
+
 @torch.no_grad()
 def encode_codes(net, pixels: np.ndarray, stripe: int = STRIPE) -> list[torch.Tensor]:
     """(H, W, 3) uint8 -> the code maps of the padded image, nearest code at every stage. Each
     stripe computes every level from its own context; pixels become floats one stripe at a
     time, so a large image is never held as floats whole."""
-    h, w = pixels.shape[:2]
-    padded = np.pad(pixels, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="edge")  # replicate
+    padded = _pad(pixels)
     parts = [[] for _ in net.maps]
     for y0, y1, a, b in _stripes(padded.shape[0], stripe, MARGIN):
         x = torch.from_numpy(np.ascontiguousarray(padded[a:b].transpose(2, 0, 1), dtype=np.float32))[None]
@@ -123,9 +138,15 @@ def resample(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(pixels).resize(size, Image.LANCZOS))
 
 
-def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fraction(1)) -> bytes:
-    """Encode a PIL image of any mode (see `vqzip.intake`) with `model`, resampled by `scale` (a
-    quality level's operating point: fewer or more codes per pixel); returns .vqz bytes."""
+def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fraction(1), lam: float = 0.0,
+             stages: int | None = None, quality: int = 0) -> bytes:
+    """Encode a PIL image of any mode (see `vqzip.intake`) with `model`; returns .vqz bytes.
+
+    A quality level's operating point: the image resampled by `scale` (fewer or more codes per
+    pixel), `stages` residual stages of the last level (None: all the model has), and codes
+    chosen for rate as well as distortion with multiplier `lam` (`vqzip.rdo`; 0: the nearest
+    code, and one whole-map pass of each prior instead of the decoder's walk). `quality`, the
+    level number asked for, is only recorded in the header, as `lam` is."""
     check_pixels(*image.size, "image")
     check_pixels(*container.coded_size(*image.size, scale), "coded image")
     given = intake.prepare(image)
@@ -134,15 +155,21 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
     if max(max(shape) for shape in code_shapes(model.maps, *coded)) > container.MAX_LEVEL_SIDE:
         raise FormatError(f"image of {width}x{height} coded at {coded[0]}x{coded[1]} has a side too long for the "
                           f"format (code maps of at most {container.MAX_LEVEL_SIDE} rows and columns)")
-    codes = encode_codes(model.net, resample(given.rgb, coded))
-    streams = []
-    for k, (m, prior) in enumerate(zip(model.maps, model.priors)):
-        enc = SymbolEncoder()
-        for probs, symbols in teacher_forced(prior, codes[k], [codes[j] for j in m.conds]):
-            enc.encode(symbols, probs)
-        streams.append(enc.to_bytes())
+    n = map_count(model, stages)
+    lam = float(np.float32(lam))  # as the header stores it
+    pixels = resample(given.rgb, coded)
+    if lam > 0:
+        padded = _pad(pixels)
+        codes, streams = rdo.encode(model, padded, lam, n, list(_stripes(padded.shape[0], STRIPE, MARGIN)))
+    else:
+        codes, streams = encode_codes(model.net, pixels)[:n], []
+        for k, m in enumerate(model.maps[:n]):
+            enc = SymbolEncoder()
+            for probs, symbols in teacher_forced(model.priors[k], codes[k], [codes[j] for j in m.conds]):
+                enc.encode(symbols, probs)
+            streams.append(enc.to_bytes())
     header = container.Header(width, height, given.mode, model.name, model.hash8, tuple(tuple(c.shape) for c in codes),
-                              scale, tuple(container.codes_crc(c.numpy()) for c in codes))
+                              scale, tuple(container.codes_crc(c.numpy()) for c in codes), quality, lam)
     alpha = b"" if given.alpha is None else zlib.compress(given.alpha.tobytes(), 9)
     return container.pack(header, streams, alpha)
 
@@ -204,7 +231,7 @@ def decompress(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
     """Decode .vqz bytes to an image of the original size and mode."""
     header, model, codes, alpha = decode_codes(data, model)
     pixels = decode_pixels(model.net, codes, *header.coded_size)
-    return Decoded(intake.restore(resample(pixels, (header.width, header.height)), header.mode, alpha), header)
+    return Decoded(intake.restore(resample(pixels, (header.width, header.height)), header.mode, alpha), header, codes)
 
 
 def preview(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
@@ -216,15 +243,14 @@ def preview(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
     pixels = resample(preview_pixels(model.net, top, *header.coded_size), size)
     if alpha is not None:
         alpha = np.asarray(Image.fromarray(alpha).resize(size, Image.BOX))
-    return Decoded(intake.restore(pixels, header.mode, alpha), header)
+    return Decoded(intake.restore(pixels, header.mode, alpha), header, [top])
 
 
-def estimated_bits(model: zoo.CodecModel, image: Image.Image, scale: Fraction = Fraction(1)) -> dict[str, float]:
-    """-sum log2 p of the coded symbols under the coded probabilities, per map: the ideal
-    size of each stream, to show the range coder's overhead."""
-    pixels = intake.prepare(image).rgb
-    codes = encode_codes(model.net, resample(pixels, container.coded_size(pixels.shape[1], pixels.shape[0], scale)))
-    return {m.name: ideal_bits(model.priors[k], codes[k], [codes[j] for j in m.conds]) for k, m in enumerate(model.maps)}
+def estimated_bits(model: zoo.CodecModel, codes: list[torch.Tensor]) -> dict[str, float]:
+    """-sum log2 p of code maps (a file's, `Decoded.codes`) under the probabilities they are
+    coded with, per map: the ideal size of each stream, to show the range coder's overhead."""
+    return {m.name: ideal_bits(model.priors[k], codes[k], [codes[j] for j in m.conds])
+            for k, m in enumerate(model.maps[: len(codes)])}
 
 
 def ideal_bits(prior, codes: torch.Tensor, conds: list[torch.Tensor] = ()) -> float:

@@ -1,8 +1,9 @@
-"""The .vqz container, version 3 (docs/format.md): a header, one coded stream per level, a CRC.
+"""The .vqz container, version 4 (docs/format.md): a header, one coded stream per code map, a CRC.
 
 Pure bytes and numpy: no torch, no model. `pack` and `unpack` are inverses; `unpack` checks the magic,
 the version, the checksum and every field before it returns, and raises FormatError naming
-the first problem it finds.
+the first problem it finds. Version 3 files (vqzip 0.2) are read too: they lack the operating
+point and the extensions, which read as their defaults.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import numpy as np
 from vqzip.errors import FormatError
 
 MAGIC = b"\x89VQZ"
-VERSION = 3
+VERSION = 4
+READS = (3, 4)
 MODES = ("L", "RGB", "LA", "RGBA")  # colour mode codes 0..3; LA and RGBA carry an alpha plane
 HASH_BYTES = 8
 MAX_NAME = 64
@@ -24,8 +26,11 @@ MAX_LEVEL_SIDE = 0xFFFF  # code map rows and columns are u16
 DEFAULT_MAX_PIXELS = 40_000_000  # the decompression-bomb guard's default (see codec.MAX_PIXELS)
 
 _FIXED = struct.Struct("<4sBBIIBB")  # magic, version, mode, width, height, scale numerator, denominator
+_POINT = struct.Struct("<Bf")  # version 4: quality level (0: none), RDO multiplier lambda
 _LEVEL = struct.Struct("<HHII")  # rows, cols, payload bytes, CRC-32 of the decoded code map
 _ALPHA = struct.Struct("<I")  # alpha plane bytes
+_EXT = struct.Struct("<H")  # version 4: bytes of extensions
+_TAG = struct.Struct("<BH")  # an extension: tag, value bytes
 _CRC = struct.Struct("<I")
 
 
@@ -39,6 +44,9 @@ class Header:
     levels: tuple[tuple[int, int], ...]  # (rows, cols) of each code map, top level first
     scale: Fraction = Fraction(1)  # the image was coded resampled to `coded_size`
     crcs: tuple[int, ...] = ()  # per level, CRC-32 of its code map (`codes_crc`), checked after decoding it
+    quality: int = 0  # the quality level the encoder was asked for (0: none); informative
+    lam: float = 0.0  # the RDO multiplier the codes were chosen with (0: nearest code); informative
+    extensions: tuple[tuple[int, bytes], ...] = ()  # (tag, value): fields of later versions; a reader skips unknown tags
 
     @property
     def has_alpha(self) -> bool:
@@ -80,11 +88,14 @@ def pack(header: Header, payloads: list[bytes], alpha: bytes = b"") -> bytes:
         raise ValueError(f"scale {header.scale} is not a ratio of integers 1..255")
     if bool(alpha) != header.has_alpha:
         raise ValueError("an alpha plane goes with modes LA and RGBA, and only with them")
+    if not 0 <= header.quality <= 255:
+        raise ValueError(f"quality {header.quality} is not 0..255")
+    ext = b"".join(_TAG.pack(tag, len(v)) + v for tag, v in header.extensions)
     parts = [_FIXED.pack(MAGIC, VERSION, MODES.index(header.mode), header.width, header.height,
-                         header.scale.numerator, header.scale.denominator),
+                         header.scale.numerator, header.scale.denominator), _POINT.pack(header.quality, header.lam),
              bytes([len(name)]), name, header.model_hash, bytes([len(header.levels)])]
     parts += [_LEVEL.pack(rows, cols, len(p), crc) for (rows, cols), p, crc in zip(header.levels, payloads, header.crcs)]
-    parts.append(_ALPHA.pack(len(alpha)))
+    parts += [_ALPHA.pack(len(alpha)), _EXT.pack(len(ext)), ext]
     body = b"".join(parts + payloads + [alpha])
     return body + _CRC.pack(zlib.crc32(body))
 
@@ -97,8 +108,9 @@ def unpack(data: bytes) -> tuple[Header, list[bytes], bytes]:
     if len(data) < _FIXED.size + _CRC.size:
         raise FormatError(f"file truncated: {len(data)} bytes is shorter than any valid header")
     version = data[len(MAGIC)]
-    if version != VERSION:
-        raise FormatError(f"unsupported format version {version} (this vqzip reads version {VERSION})")
+    if version not in READS:
+        raise FormatError(f"unsupported format version {version} (this vqzip reads versions "
+                          f"{', '.join(map(str, READS))})")
     _, _, mode, width, height, num, den = _FIXED.unpack_from(data)
     body, (crc,) = data[: -_CRC.size], _CRC.unpack_from(data, len(data) - _CRC.size)
     if zlib.crc32(body) != crc:
@@ -110,6 +122,9 @@ def unpack(data: bytes) -> tuple[Header, list[bytes], bytes]:
     if num == 0 or den == 0:
         raise FormatError(f"invalid scale {num}/{den}")
     r = _Reader(body, _FIXED.size)
+    quality, lam = _POINT.unpack(r.take(_POINT.size)) if version >= 4 else (0, 0.0)
+    if not lam >= 0:  # also refuses NaN
+        raise FormatError(f"invalid RDO multiplier {lam}")
     name_len = r.take(1)[0]
     if not 1 <= name_len <= MAX_NAME:
         raise FormatError(f"invalid model name length {name_len}")
@@ -127,11 +142,19 @@ def unpack(data: bytes) -> tuple[Header, list[bytes], bytes]:
     (alpha_len,) = _ALPHA.unpack(r.take(_ALPHA.size))
     if (alpha_len > 0) != (MODES[mode] in ("LA", "RGBA")):
         raise FormatError(f"alpha plane of {alpha_len} bytes does not fit colour mode {MODES[mode]}")
+    extensions = []
+    if version >= 4:
+        (ext_len,) = _EXT.unpack(r.take(_EXT.size))
+        ext = _Reader(r.take(ext_len), 0)
+        while ext.pos < len(ext.data):
+            tag, n = _TAG.unpack(ext.take(_TAG.size))
+            extensions.append((tag, ext.take(n)))
     if r.pos + sum(lengths) + alpha_len != len(body):
         raise FormatError(f"payload lengths ({sum(lengths) + alpha_len} bytes) do not match the file "
                           f"({len(body) - r.pos} bytes)")
     payloads = [r.take(n) for n in lengths]
-    header = Header(width, height, MODES[mode], name, model_hash, tuple(levels), Fraction(num, den), tuple(crcs))
+    header = Header(width, height, MODES[mode], name, model_hash, tuple(levels), Fraction(num, den), tuple(crcs),
+                    quality, lam, tuple(extensions))
     return header, payloads, r.take(alpha_len)
 
 

@@ -37,13 +37,18 @@ def load_rgb(path: str | Path) -> np.ndarray:
 
 
 class CropSampler:
-    """Random square crops with random horizontal flips, from images held in memory."""
+    """Random square crops with random horizontal flips, from images held in memory.
 
-    def __init__(self, images: list[np.ndarray], size: int, seed: int):
+    With `colour` > 0, that fraction of crops is changed to teach the colours photos rarely hold
+    (saturated primaries, flat areas): half of them become one flat colour, half get a flat
+    rectangle pasted in; colours are drawn per channel from U(-64, 320) clipped to 0..255, so
+    about a fifth of channel values sit at each end of the range."""
+
+    def __init__(self, images: list[np.ndarray], size: int, seed: int, colour: float = 0.0):
         self.images = [im for im in images if min(im.shape[:2]) >= size]
         if not self.images:
             raise ValueError(f"no image is at least {size}x{size}")
-        self.size = size
+        self.size, self.colour = size, colour
         self.rng = np.random.default_rng(seed)
 
     def batch(self, n: int) -> np.ndarray:
@@ -57,4 +62,15 @@ class CropSampler:
             if self.rng.random() < 0.5:
                 crop = crop[:, ::-1]
             out[k] = crop.transpose(2, 0, 1)
+            if self.colour and self.rng.random() < self.colour:
+                self._paint(out[k])
         return out
+
+    def _paint(self, crop: np.ndarray) -> None:
+        colour = np.clip(self.rng.uniform(-64, 320, 3), 0, 255).round().astype(np.uint8)[:, None, None]
+        if self.rng.random() < 0.5:
+            crop[:] = colour
+            return
+        h, w = self.rng.integers(4, self.size // 2 + 1, 2)
+        y, x = self.rng.integers(0, self.size - h + 1), self.rng.integers(0, self.size - w + 1)
+        crop[:, y : y + h, x : x + w] = colour

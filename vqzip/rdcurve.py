@@ -67,9 +67,9 @@ def measure(images: list[Path], levels: list[zoo.Level], baselines: list[Baselin
         pixels = np.asarray(image)
         for lv in levels:
             model = zoo.load(lv.model)
-            data, enc = _timed(codec.compress, image, model, lv.scale)
+            data, enc = _timed(codec.compress, image, model, lv.scale, lv.lam, lv.stages, lv.quality)
             decoded, dec = _timed(codec.decompress, data, model)
-            est = sum(codec.estimated_bits(model, image, lv.scale).values())
+            est = sum(codec.estimated_bits(model, decoded.codes).values())
             points.append(_point(VQZIP, lv.quality, path, pixels, data, np.asarray(decoded.image.convert("RGB")), enc, dec, est))
             progress()
         for b in baselines:

@@ -77,17 +77,21 @@ def manifest() -> dict:
 
 @dataclass(frozen=True)
 class Level:
-    """A quality level: a model, and the scale images are resampled to before coding."""
+    """A quality level: an operating point of a model. The image is resampled by `scale` before
+    coding, `stages` residual stages of the model's last level are coded (None: all), and codes
+    are chosen with the RDO multiplier `lam` (0: nearest code; see `vqzip.rdo`)."""
 
     quality: int
     model: str
     scale: Fraction
+    stages: int | None = None
+    lam: float = 0.0
 
 
 def levels() -> list[Level]:
     """Every shipped quality level, in increasing order."""
-    return sorted((Level(int(q), e["model"], Fraction(e["scale"])) for q, e in manifest()["levels"].items()),
-                  key=lambda lv: lv.quality)
+    return sorted((Level(int(q), e["model"], Fraction(e["scale"]), e.get("stages"), float(e.get("lam", 0.0)))
+                   for q, e in manifest()["levels"].items()), key=lambda lv: lv.quality)
 
 
 def level(quality: int | None) -> Level:

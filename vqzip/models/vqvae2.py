@@ -45,22 +45,20 @@ class VQVAE2Config:
     decay: float = 0.99
     preview: float = 0.5  # weight of the preview head's loss (1/4-resolution image from top codes)
     bottom_stages: int = 1  # residual VQ stages at the bottom level
+    padding: str = "zeros"  # of the convolutions: "replicate" keeps image borders (and tiny images) from reading as gray
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 class ResBlock(nn.Module):
-    def __init__(self, c: int):
+    def __init__(self, c: int, padding: str):
         super().__init__()
-        self.body = nn.Sequential(nn.ReLU(), nn.Conv2d(c, c // 2, 3, padding=1), nn.ReLU(), nn.Conv2d(c // 2, c, 1))
+        self.body = nn.Sequential(nn.ReLU(), nn.Conv2d(c, c // 2, 3, padding=1, padding_mode=padding), nn.ReLU(),
+                                  nn.Conv2d(c // 2, c, 1))
 
     def forward(self, x):
         return x + self.body(x)
-
-
-def _res(c: int, n: int) -> list[nn.Module]:
-    return [ResBlock(c) for _ in range(n)] + [nn.ReLU()]
 
 
 class VQVAE2(nn.Module):
@@ -70,22 +68,27 @@ class VQVAE2(nn.Module):
     def __init__(self, cfg: VQVAE2Config):
         super().__init__()
         self.cfg = cfg
-        c, d = cfg.channels, cfg.code_dim
-        self.enc_b = nn.Sequential(
-            nn.Conv2d(3, c // 2, 4, 2, 1), nn.ReLU(), nn.Conv2d(c // 2, c, 4, 2, 1), *_res(c, cfg.res_blocks)
-        )
-        self.enc_t = nn.Sequential(nn.Conv2d(c, c, 4, 2, 1), *_res(c, cfg.res_blocks), nn.Conv2d(c, d, 1))
-        self.dec_t = nn.Sequential(nn.Conv2d(d, c, 3, padding=1), *_res(c, cfg.res_blocks), nn.ConvTranspose2d(c, c, 4, 2, 1))
+        c, d, pad = cfg.channels, cfg.code_dim, cfg.padding
+
+        def conv(i, o, k, s=1, p=0):
+            return nn.Conv2d(i, o, k, s, p, padding_mode=pad)
+
+        def res(n):
+            return [ResBlock(c, pad) for _ in range(n)] + [nn.ReLU()]
+
+        self.enc_b = nn.Sequential(conv(3, c // 2, 4, 2, 1), nn.ReLU(), conv(c // 2, c, 4, 2, 1), *res(cfg.res_blocks))
+        self.enc_t = nn.Sequential(conv(c, c, 4, 2, 1), *res(cfg.res_blocks), nn.Conv2d(c, d, 1))
+        self.dec_t = nn.Sequential(conv(d, c, 3, p=1), *res(cfg.res_blocks), nn.ConvTranspose2d(c, c, 4, 2, 1))
         self.pre_b = nn.Conv2d(2 * c, d, 1)
         self.up_t = nn.ConvTranspose2d(d, d, 4, 2, 1)
         self.dec = nn.Sequential(
-            nn.Conv2d(2 * d, c, 3, padding=1),
-            *_res(c, cfg.decoder_res_blocks),
+            conv(2 * d, c, 3, p=1),
+            *res(cfg.decoder_res_blocks),
             nn.ConvTranspose2d(c, c // 2, 4, 2, 1),
             nn.ReLU(),
             nn.ConvTranspose2d(c // 2, 3, 4, 2, 1),
         )
-        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(c, c // 2, 3, padding=1), nn.ReLU(), nn.Conv2d(c // 2, 3, 1))
+        self.head = nn.Sequential(nn.ReLU(), conv(c, c // 2, 3, p=1), nn.ReLU(), nn.Conv2d(c // 2, 3, 1))
         vq = dict(decay=cfg.decay, commitment=cfg.commitment)
         self.vq_t = ResidualVQ(1, cfg.top_codes, d, **vq)
         self.vq_b = ResidualVQ(cfg.bottom_stages, cfg.bottom_codes, d, **vq)

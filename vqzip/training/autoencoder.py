@@ -28,7 +28,7 @@ def train_vqvae(data_dir, out, arch: str, net_cfg: dict, cfg: TrainConfig, progr
     model = models.build(arch, net_cfg)
     extra = {"arch": arch} if init is None else {"arch": arch, "init": load_init(model, Path(init), "vqvae", new="head.")}
     model = model.to(device, memory_format=torch.channels_last)  # with bf16, 1.4x faster than without
-    sampler = data.CropSampler(load_images(data_dir), cfg.crop, cfg.seed)
+    sampler = data.CropSampler(load_images(data_dir), cfg.crop, cfg.seed, cfg.colour)
     preview_weight = model.cfg.preview
 
     def step_fn(batch: np.ndarray):

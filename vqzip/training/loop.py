@@ -30,6 +30,7 @@ class TrainConfig:
     save_every: int = 250
     log_every: int = 50
     precision: str = "bf16"  # "bf16": autocast (quantizers and losses in float32); "fp32"
+    colour: float = 0.0  # phase I: fraction of crops painted with flat colours (`data.CropSampler`)
 
 
 def autocast(cfg: TrainConfig, device: torch.device):

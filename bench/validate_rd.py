@@ -1,0 +1,104 @@
+"""Rate–distortion of models on the validation split (never Kodak), through the real codec: the
+tool for choosing designs. Each model is coded at a list of operating points; the first model's
+curve is the anchor of the BD-rates.
+
+    python bench/validate_rd.py ../shared/data/train vqz-base runs/x/model --points 1/2,3/4,1,5/4
+    python bench/validate_rd.py ../shared/data/train vqz-base vqz-base=1:0.01,1:0.03,3/4:0.01,3/4:0.03
+
+Each curve is MODEL[=POINTS]: a shipped name or a model folder (as `vqzip train export` writes),
+and its operating points (default: --points). A point is SCALE[:LAMBDA[:STAGES]]: the
+resampling scale, the RDO multiplier (0: nearest code) and the number of residual stages of the
+last level (default: all). Prints, per model and point, the mean bpp (file sizes), PSNR, MS-SSIM (dB)
+and encode/decode seconds over the images, then BD-rates against the anchor (PSNR and MS-SSIM).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from vqzip import codec, data, metrics, zoo
+from vqzip.bdrate import bd_rate
+
+
+def parse_points(text: str) -> list[tuple[Fraction, float, int | None]]:
+    out = []
+    for p in text.split(","):
+        f = p.split(":")
+        out.append((Fraction(f[0]), float(f[1]) if len(f) > 1 else 0.0, int(f[2]) if len(f) > 2 else None))
+    return out
+
+
+def load(name: str) -> zoo.CodecModel:
+    return zoo.load_folder(name) if Path(name).is_dir() else zoo.load(name)
+
+
+def measure(model: zoo.CodecModel, images: list[np.ndarray], point) -> dict:
+    scale, lam, stages = point
+    rows = []
+    for px in images:
+        im = Image.fromarray(px)
+        t = time.perf_counter()
+        coded = codec.compress(im, model, scale, lam=lam, stages=stages)
+        enc = time.perf_counter() - t
+        t = time.perf_counter()
+        out = np.asarray(codec.decompress(coded, model).image.convert("RGB"))
+        dec = time.perf_counter() - t
+        rows.append((8 * len(coded) / (im.width * im.height), metrics.psnr(px, out), metrics.db(metrics.ms_ssim(px, out)),
+                     enc, dec))
+    bpp, psnr, msssim, enc, dec = (float(v) for v in np.mean(rows, 0))
+    return {"point": f"{scale}:{lam}:{stages}", "bpp": bpp, "psnr": psnr, "ms_ssim_db": msssim, "encode_s": enc,
+            "decode_s": dec}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", type=Path, help="training folder; its validation split is used")
+    ap.add_argument("curves", nargs="+", help="MODEL[=POINTS]")
+    ap.add_argument("--points", default="1/2,3/4,1,5/4", help="operating points of a curve that names none")
+    ap.add_argument("--images", type=int, default=0, help="use only the first N validation images (0: all)")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    files = data.split(data.list_images(args.data), "val")
+    images = [data.load_rgb(f) for f in (files[: args.images] if args.images else files)]
+    results = {}
+    for curve in args.curves:
+        name, _, points = curve.partition("=")
+        model = load(name)
+        codec.compress(Image.new("RGB", (64, 64)), model)  # first calls at new shapes are slow
+        results[curve] = [measure(model, images, p) for p in parse_points(points or args.points)]
+    table = Table("model", "point", "bpp", "PSNR", "MS-SSIM dB", "enc s", "dec s",
+                  title=f"validation RD, {len(images)} images of {args.data}")
+    for name, rows in results.items():
+        for r in rows:
+            table.add_row(name, r["point"], f"{r['bpp']:.4f}", f"{r['psnr']:.3f}", f"{r['ms_ssim_db']:.3f}",
+                          f"{r['encode_s']:.2f}", f"{r['decode_s']:.2f}")
+    anchor = args.curves[0]
+    bd = {}
+    for name in args.curves[1:]:
+        a, b = results[anchor], results[name]
+        bd[name] = {}
+        for key in ("psnr", "ms_ssim_db"):
+            try:
+                bd[name][key] = bd_rate([r["bpp"] for r in a], [r[key] for r in a], [r["bpp"] for r in b], [r[key] for r in b])
+            except ValueError as e:
+                bd[name][key] = str(e)
+    Console().print(table)
+    for name, v in bd.items():
+        print(f"BD-rate of {name} against {anchor}: " + ", ".join(
+            f"{k} {x:+.2f}%" if isinstance(x, float) else f"{k} n/a ({x})" for k, x in v.items()))
+    if args.json:
+        args.json.write_text(json.dumps({"images": len(images), "results": results, "bd_rate": bd}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

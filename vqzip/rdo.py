@@ -1,0 +1,85 @@
+"""Rate–distortion optimized encoding: each code chosen, in the decoder's order and under exactly
+the probabilities the decoder will compute, among the nearest few codebook entries, to minimize
+
+    ‖r − e_c‖² + λ · (−log2 p(c))          r: what this map's stage is to quantize
+
+(entropy-constrained VQ, Chou, Lookabaugh & Gray 1989, made causal). The encoder runs the
+decoder's own wavefront walk (`priors.decode.walk`) with a step that picks the code and codes it
+at once, so the stream is exactly what the decoder will read, and a choice changes the
+probabilities of every later code as it will at the decoder. Maps are chosen coarsest first; a
+level's latent is computed from the codes chosen for the coarser levels, and each residual
+stage from what the chosen earlier stages left. The decoder does not change; λ = 0 is the
+nearest code everywhere.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from priors.decode import walk
+from vqzip.coder import SymbolEncoder
+
+CANDIDATES = 8  # nearest codes considered per position
+
+
+@torch.no_grad()
+def level_latent(net, padded: np.ndarray, level: int, coarser: list[torch.Tensor], stripes) -> torch.Tensor:
+    """The latent of `level` over the whole padded image (D, h, w), computed stripe by stripe
+    (`stripes`: (start, stop, context start, context stop) image rows) from the chosen codes of
+    the coarser levels."""
+    stride = next(m.stride for m in net.maps if m.level == level)
+    parts = []
+    for y0, y1, a, b in stripes:
+        x = torch.from_numpy(np.ascontiguousarray(padded[a:b].transpose(2, 0, 1), dtype=np.float32))[None]
+        feats = net.features(net.normalize(x).contiguous(memory_format=torch.channels_last))
+        crop = [c[None, a // m.stride : b // m.stride] for c, m in zip(coarser, net.maps)]
+        z = net.latent(level, feats, crop)[0]
+        parts.append(z[:, (y0 - a) // stride : (y1 - a) // stride])
+    return torch.cat(parts, 1)
+
+
+def nearest(residual: torch.Tensor, codebook: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest codes of every position of residual (D, h, w) and their squared distances:
+    (h, w, k) int64 and float32, nearest first."""
+    d, h, w = residual.shape
+    flat = residual.reshape(d, -1).t()
+    dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codebook.t() + codebook.pow(2).sum(1)
+    best, idx = dist.topk(min(k, len(codebook)), dim=1, largest=False)
+    return idx.view(h, w, -1).numpy(), best.clamp_min(0).view(h, w, -1).numpy()
+
+
+def choose_map(prior, conds: list[torch.Tensor], residual: torch.Tensor, codebook: torch.Tensor,
+               lam: float) -> tuple[torch.Tensor, bytes]:
+    """Codes for one map, chosen as the module says, and the range-coded stream of them."""
+    cand, dist = nearest(residual, codebook, CANDIDATES)
+    enc = SymbolEncoder()
+
+    def step(probs: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        c, d = cand[rows, cols], dist[rows, cols]
+        p = np.take_along_axis(probs, c, 1) / probs.sum(1, keepdims=True)
+        with np.errstate(divide="ignore"):
+            cost = d - lam * np.log2(p)
+        symbols = np.take_along_axis(c, cost.argmin(1)[:, None], 1)[:, 0]
+        enc.encode(symbols, probs)
+        return symbols
+
+    codes = walk(prior, residual.shape[1], residual.shape[2], step, conds)
+    return codes, enc.to_bytes()
+
+
+def encode(model, padded: np.ndarray, lam: float, n_maps: int, stripes) -> tuple[list[torch.Tensor], list[bytes]]:
+    """The first n_maps code maps of a padded image, chosen with multiplier lam, and their streams."""
+    net, codes, streams = model.net, [], []
+    for level, vq in enumerate(net.levels):
+        if len(codes) >= n_maps:
+            break
+        r = level_latent(net, padded, level, codes, stripes)
+        for stage in vq.stages:
+            if len(codes) >= n_maps:
+                break
+            k = len(codes)
+            c, s = choose_map(model.priors[k], [codes[j] for j in net.maps[k].conds], r, stage.embed, lam)
+            codes.append(c)
+            streams.append(s)
+            r = r - stage.lookup(c[None])[0]
+    return codes, streams
