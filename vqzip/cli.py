@@ -281,6 +281,7 @@ def train_vqvae(
     bottom_stages: int = typer.Option(1, help="Residual VQ stages at the bottom level."),
     padding: str = typer.Option("zeros", help="Padding of the convolutions: zeros or replicate."),
     colour: float = typer.Option(0.0, help="Fraction of crops painted with flat colours (saturated colours, flat areas)."),
+    rate: float = typer.Option(0.0, help="Entropy-constrained code assignment in training: what one bit weighs against a typical quantization error."),
     preview: float = typer.Option(0.5, help="Weight of the preview head's loss (top level alone -> 1/4-size image)."),
     precision: str = typer.Option("bf16", help="bf16 (autocast) or fp32."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's network (fine-tuning)."),
@@ -290,7 +291,7 @@ def train_vqvae(
 
     with _reported():
         net_cfg = dict(channels=channels, top_codes=codes, bottom_codes=codes, bottom_stages=bottom_stages, preview=preview,
-                       padding=padding)
+                       padding=padding, rate=rate)
         cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, colour=colour)
         bar, update = _progress("vqvae")
         with bar:

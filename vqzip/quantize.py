@@ -5,7 +5,13 @@
 Gradients pass straight through (z_q = z + sg(z_q - z)); the codebook is not learned by
 gradient but follows the running mean of the vectors assigned to each code. Codes that stop
 being used are restarted on random encoder outputs, so the whole codebook stays in play.
-Knows nothing of images or bits.
+
+With `rate` > 0, training assigns each vector entropy-constrained (Chou, Lookabaugh & Gray
+1989): to the code minimizing ‖z − e‖² / D̄ + rate · (−log2 P(code)), D̄ being the batch's
+mean distance to the nearest code (so `rate` is the share of a typical quantization error one
+bit is worth) and P the codes' running usage. The codebook then learns cells sized for a
+variable-length code, as the priors and the encoder's RDO (`vqzip.rdo`) will use it.
+`indices` (the codec's nearest code) is unchanged.
 """
 from __future__ import annotations
 
@@ -24,10 +30,12 @@ class VectorQuantizer(nn.Module):
         commitment: float = 0.25,  # beta of the VQ-VAE paper
         dead_threshold: float = 1.0,  # EMA count under which a code is restarted
         eps: float = 1e-5,
+        rate: float = 0.0,  # weight of the code length in training's assignment; 0: nearest code
     ):
         super().__init__()
         self.num_codes, self.dim = num_codes, dim
         self.decay, self.commitment, self.dead_threshold, self.eps = decay, commitment, dead_threshold, eps
+        self.rate = rate
         self.register_buffer("embed", torch.randn(num_codes, dim) * 0.1)
         self.register_buffer("cluster_size", torch.zeros(num_codes))
         self.register_buffer("embed_avg", self.embed.clone())
@@ -35,9 +43,20 @@ class VectorQuantizer(nn.Module):
 
     def indices(self, z: torch.Tensor) -> torch.Tensor:
         """Nearest code for each position of z (B, D, H, W) -> (B, H, W) int64."""
+        return self._distances(z).argmin(1).view(z.shape[0], z.shape[2], z.shape[3])
+
+    def _distances(self, z: torch.Tensor) -> torch.Tensor:
         flat = z.permute(0, 2, 3, 1).reshape(-1, self.dim)
-        dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.embed.t() + self.embed.pow(2).sum(1)
-        return dist.argmin(1).view(z.shape[0], z.shape[2], z.shape[3])
+        return flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.embed.t() + self.embed.pow(2).sum(1)
+
+    def assign(self, z: torch.Tensor) -> torch.Tensor:
+        """Training's assignment: the nearest code, or entropy-constrained with `rate` > 0."""
+        if not self.rate:
+            return self.indices(z)
+        dist = self._distances(z)
+        bits = -torch.log2((self.cluster_size + self.eps) / (self.cluster_size.sum() + self.num_codes * self.eps))
+        cost = dist / dist.min(1).values.mean().clamp_min(1e-12) + self.rate * bits
+        return cost.argmin(1).view(z.shape[0], z.shape[2], z.shape[3])
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Code vectors for indices (B, H, W) -> (B, D, H, W)."""
@@ -52,7 +71,7 @@ class VectorQuantizer(nn.Module):
     def _forward(self, z: torch.Tensor):
         if self.training:
             self._update_(z.detach())
-        idx = self.indices(z.detach())
+        idx = self.assign(z.detach()) if self.training else self.indices(z.detach())
         zq = self.lookup(idx)
         loss = self.commitment * F.mse_loss(z, zq)
         return z + (zq - z).detach(), idx, loss
@@ -66,7 +85,7 @@ class VectorQuantizer(nn.Module):
             self.embed_avg.copy_(self.embed)
             self.cluster_size.fill_(1.0)
             self.initted.fill_(True)
-        idx = self.indices(z)
+        idx = self.assign(z)
         counts = torch.bincount(idx.flatten(), minlength=self.num_codes).to(flat.dtype)
         sums = torch.zeros_like(self.embed_avg).index_add_(0, idx.flatten(), flat)
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)

@@ -20,7 +20,7 @@ from vqzip.quantize import VectorQuantizer
 
 class ResidualVQ(nn.Module):
     def __init__(self, stages: int, num_codes: int, dim: int, *, dropout: bool = True, commitment: float = 0.25,
-                 **vq_kwargs):
+                 **vq_kwargs):  # vq_kwargs: VectorQuantizer's (decay, rate, ...)
         super().__init__()
         self.stages = nn.ModuleList(VectorQuantizer(num_codes, dim, commitment=commitment, **vq_kwargs)
                                     for _ in range(stages))

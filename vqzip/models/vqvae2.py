@@ -46,6 +46,7 @@ class VQVAE2Config:
     preview: float = 0.5  # weight of the preview head's loss (1/4-resolution image from top codes)
     bottom_stages: int = 1  # residual VQ stages at the bottom level
     padding: str = "zeros"  # of the convolutions: "replicate" keeps image borders (and tiny images) from reading as gray
+    rate: float = 0.0  # entropy-constrained assignment in training (`VectorQuantizer`); 0: nearest code
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,7 +90,7 @@ class VQVAE2(nn.Module):
             nn.ConvTranspose2d(c // 2, 3, 4, 2, 1),
         )
         self.head = nn.Sequential(nn.ReLU(), conv(c, c // 2, 3, p=1), nn.ReLU(), nn.Conv2d(c // 2, 3, 1))
-        vq = dict(decay=cfg.decay, commitment=cfg.commitment)
+        vq = dict(decay=cfg.decay, commitment=cfg.commitment, rate=cfg.rate)
         self.vq_t = ResidualVQ(1, cfg.top_codes, d, **vq)
         self.vq_b = ResidualVQ(cfg.bottom_stages, cfg.bottom_codes, d, **vq)
         self.levels = (self.vq_t, self.vq_b)

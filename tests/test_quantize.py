@@ -1,0 +1,47 @@
+import math
+
+import torch
+
+from vqzip.quantize import VectorQuantizer
+from vqzip.residual_vq import ResidualVQ
+
+
+def usage_entropy(idx: torch.Tensor, k: int) -> float:
+    p = torch.bincount(idx.flatten(), minlength=k).double()
+    p = p[p > 0] / p.sum()
+    return float(-(p * p.log2()).sum())
+
+
+def trained(rate: float) -> tuple[VectorQuantizer, torch.Tensor]:
+    torch.manual_seed(0)
+    vq = VectorQuantizer(64, 4, rate=rate).train()
+    z = torch.randn(8, 4, 16, 16)
+    for _ in range(50):
+        vq(z)
+    return vq, z
+
+
+def test_entropy_constrained_assignment_spends_fewer_bits():
+    """With a rate weight, training's assignment favours frequent codes: the codes' usage has
+    lower entropy than the nearest-code assignment, for a larger quantization error."""
+    plain, z = trained(0.0)
+    ec, _ = trained(0.5)
+    h_plain, h_ec = usage_entropy(plain.assign(z), 64), usage_entropy(ec.assign(z), 64)
+    assert h_ec < h_plain - 0.3 and h_plain > math.log2(64) - 1
+    err = [float((vq.lookup(vq.assign(z)) - z).pow(2).mean()) for vq in (plain, ec)]
+    assert err[1] > err[0]
+    assert torch.equal(ec.eval().indices(z), ec._distances(z).argmin(1).view(8, 16, 16))  # the codec's: nearest
+
+
+def test_residual_stages_refine_and_any_prefix_decodes():
+    torch.manual_seed(1)
+    rvq = ResidualVQ(3, 32, 4).train()
+    z = torch.randn(4, 4, 8, 8)
+    for _ in range(30):
+        rvq(z)
+    rvq.eval()
+    codes = rvq.residual_indices(z)
+    errors = [float((rvq.lookup(codes[:n]) - z).pow(2).mean()) for n in (1, 2, 3)]
+    assert errors[0] > errors[1] > errors[2]
+    zq, out_codes, _ = rvq(z)
+    assert all(torch.equal(a, b) for a, b in zip(out_codes, codes)) and torch.allclose(zq, rvq.lookup(codes))
