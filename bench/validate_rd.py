@@ -65,9 +65,10 @@ def main(argv=None) -> None:
     ap.add_argument("curves", nargs="+", help="MODEL[=POINTS]")
     ap.add_argument("--points", default="1/2,3/4,1,5/4", help="operating points of a curve that names none")
     ap.add_argument("--images", type=int, default=0, help="use only the first N validation images (0: all)")
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     files = data.split(data.list_images(args.data), "val")
     images = [data.load_rgb(f) for f in (files[: args.images] if args.images else files)]
     results = {}

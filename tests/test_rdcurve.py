@@ -31,6 +31,16 @@ def test_ms_ssim_is_one_for_identical_images_and_falls_with_noise():
         metrics.ms_ssim(a[:100], a[:100])
 
 
+def test_chroma_is_zero_for_gray_and_falls_with_saturation():
+    gray = np.full((4, 4, 3), 77, np.uint8)
+    assert metrics.chroma(gray) == pytest.approx(0.0, abs=1e-9)
+    red = np.zeros((4, 4, 3), np.uint8)
+    red[..., 0] = 255
+    assert metrics.chroma(red) == pytest.approx(255 * math.hypot(0.168736, 0.5), rel=1e-6)
+    washed = (0.5 * red + 0.5 * 128).astype(np.uint8)  # halfway to mid-gray
+    assert metrics.chroma(washed) == pytest.approx(metrics.chroma(red) / 2, rel=0.01)
+
+
 def test_bd_rate_known_answers():
     d = np.array([30.0, 32.0, 34.0, 36.0])
     r = np.exp(0.2 * d - 6)

@@ -3,7 +3,8 @@
 PSNR is over all three channels at peak 255; `preview_psnr` scores a quarter-size preview
 against the image reduced 4x with a box filter, over whole 4x4 blocks. MS-SSIM is pytorch-msssim's (the implementation
 CompressAI reports with), on 0..255 data; `db` turns a similarity into -10 log10(1 - s), the
-scale MS-SSIM curves are usually plotted on.
+scale MS-SSIM curves are usually plotted on. `chroma` is the mean distance of the pixels from
+gray in the Cb/Cr plane (BT.601), for checking that colours keep their saturation.
 """
 from __future__ import annotations
 
@@ -43,3 +44,11 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
 def db(similarity: float) -> float:
     """-10 log10(1 - similarity): a similarity on a dB scale (inf when it is 1)."""
     return math.inf if similarity >= 1 else -10 * math.log10(1 - similarity)
+
+
+def chroma(pixels: np.ndarray) -> float:
+    """Mean sqrt(Cb² + Cr²) over the pixels, Cb and Cr centred on 0 (BT.601, 0..255 scale)."""
+    p = pixels.astype(np.float64)
+    cb = -0.168736 * p[..., 0] - 0.331264 * p[..., 1] + 0.5 * p[..., 2]
+    cr = 0.5 * p[..., 0] - 0.418688 * p[..., 1] - 0.081312 * p[..., 2]
+    return float(np.mean(np.hypot(cb, cr)))
