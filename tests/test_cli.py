@@ -26,7 +26,8 @@ def test_compress_decompress_info(workdir, capsys):
     assert Image.open(workdir / "out.png").size == (48, 40)
     assert main(["info", str(workdir / "img.vqz")]) == 0
     out = capsys.readouterr().out
-    assert "48 x 40" in out and "tiny" in out
+    assert "48 x 40" in out and "tiny" in out and "quality 2" in out and "nearest codes" in out
+    assert "map 0 (top)" in out and "6 x 5 codes" in out and "12 x 10 codes" in out  # W x H, as the size
     assert leftovers(workdir) == []
 
 

@@ -238,15 +238,18 @@ def info(input: Path = typer.Argument(..., help="A .vqz file.")):
         data = input.read_bytes()
         header, payloads, _ = container.unpack(data)
         installed = zoo.name_for_hash(header.model_hash)
+        names = [m.name for m in zoo.load(installed).maps] if installed else []
         table = Table(title=str(input), show_header=False)
         rows = [
-            ("format version", str(container.VERSION)),
+            ("format version", str(data[len(container.MAGIC)])),
             ("size", f"{header.width} x {header.height}"),
             ("coded at", f"scale {header.scale}: {header.coded_size[0]} x {header.coded_size[1]}"),
+            ("operating point", (f"quality {header.quality}, " if header.quality else "")
+             + (f"RDO lambda {header.lam:.4g}" if header.lam else "nearest codes")),
             ("mode", header.mode),
             ("model", f"{header.model_name} ({header.model_hash.hex()})"
                       + ("" if installed else " — not installed")),
-            *((f"level {k} ({'top' if k == 0 else 'bottom'})", f"{r} x {c} codes, {len(p):,} bytes")
+            *((f"map {k}" + (f" ({names[k]})" if k < len(names) else ""), f"{c} x {r} codes, {len(p):,} bytes")
               for k, ((r, c), p) in enumerate(zip(header.levels, payloads))),
             ("file size", f"{len(data):,} bytes"),
             ("bits per pixel", f"{8 * len(data) / (header.width * header.height):.4f}"),
