@@ -79,7 +79,7 @@ def test_target_says_which_level_it_chose(tiny, tmp_path, capsys):
     images(tmp_path, ["a.png"])
     assert main(["compress", str(tmp_path / "a.png"), "--target-bpp", "1000", "-v"]) == 0
     err = capsys.readouterr().err
-    assert "quality 2 chosen for 1000.0 bpp" in err and "tiny at scale 1" in err
+    assert "quality 2 (scale 1) chosen for 1000.0 bpp" in err and "tiny at scale 1" in err
     assert main(["compress", str(tmp_path / "a.png"), "--target-psnr", "30", "--quality", "1", "-f"]) == 1
     assert "at most one of" in capsys.readouterr().err
 

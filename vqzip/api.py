@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -76,25 +77,29 @@ def levels() -> list[zoo.Level]:
 
 @dataclass(frozen=True)
 class Choice:
-    quality: int
+    quality: int  # the level chosen, or the level above the point chosen between two levels
     data: bytes
     bpp: float
     psnr: float | None  # measured when the target is a PSNR
     met: bool
     lam: float = 0.0  # the RDO multiplier the codes were chosen with
+    scale: Fraction = Fraction(1)  # the scale the image was coded at
 
 
 TARGET_BPP_WITHIN = 0.05  # --target-bpp lands at most this fraction under the target
+# The RDO multiplier's useful range: on vqz-base's validation images lambda = 0.03 costs about
+# what downscaling does for the same rate, larger ones cost more (at 0.3, 2.4 dB for -24%).
+LAMBDA_MAX = 0.05
 
 
 def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: float | None = None) -> Choice:
     """Compress to a target, found by really coding (and, for PSNR, decoding).
 
-    bpp: the largest file of at most `bpp` bits per pixel: the highest level under it, then
-    the next level up with its RDO multiplier raised until the file lands within
-    TARGET_BPP_WITHIN under the target (a search on lambda; several encodings). psnr: the
-    lowest level of at least `psnr` dB. If nothing meets the target, the nearest level
-    (lowest, or highest), with met=False."""
+    bpp: the largest file of at most `bpp` bits per pixel, within TARGET_BPP_WITHIN under it:
+    the highest level under the target; if that is too far under, the next level up with its
+    RDO multiplier raised (up to LAMBDA_MAX), and then, if still over, a scale between the two
+    levels' (several encodings). psnr: the lowest level of at least `psnr` dB. If nothing meets
+    the target, the nearest level (lowest, or highest), with met=False."""
     if (bpp is None) == (psnr is None):
         raise VqzError("give one target: bpp or psnr")
     with open_image(image) as im:
@@ -105,16 +110,16 @@ def _to_target(im: Image.Image, bpp: float | None, psnr: float | None) -> Choice
     pixels = np.asarray(im.convert("RGB"))
     n = im.width * im.height
     ladder = levels()
-    tried: dict[tuple[int, float], Choice] = {}
+    tried: dict[tuple, Choice] = {}
 
-    def measure(lv: zoo.Level, lam: float | None = None) -> Choice:
-        lam = lv.lam if lam is None else lam
-        if (lv.quality, lam) not in tried:
-            data = codec.compress(im, zoo.load(lv.model), lv.scale, lam, lv.stages, lv.quality)
+    def measure(lv: zoo.Level, lam: float | None = None, scale: Fraction | None = None) -> Choice:
+        lam, scale = lv.lam if lam is None else lam, lv.scale if scale is None else scale
+        if (lv.quality, lam, scale) not in tried:
+            data = codec.compress(im, zoo.load(lv.model), scale, lam, lv.stages, lv.quality)
             dist = metrics.psnr(pixels, np.asarray(decompress(data).convert("RGB"))) if psnr is not None else None
             ok = 8 * len(data) / n <= bpp if bpp is not None else dist >= psnr
-            tried[lv.quality, lam] = Choice(lv.quality, data, 8 * len(data) / n, dist, ok, lam)
-        return tried[lv.quality, lam]
+            tried[lv.quality, lam, scale] = Choice(lv.quality, data, 8 * len(data) / n, dist, ok, lam, scale)
+        return tried[lv.quality, lam, scale]
 
     # rate and quality grow with the level: binary search for the boundary
     lo, hi = 0, len(ladder) - 1
@@ -125,29 +130,36 @@ def _to_target(im: Image.Image, bpp: float | None, psnr: float | None) -> Choice
         else:
             lo, hi = (lo, mid) if measure(ladder[mid]).met else (mid + 1, hi)
     best = measure(ladder[lo])
-    if bpp is None or (best.met and best.bpp >= (1 - TARGET_BPP_WITHIN) * bpp):
+    if bpp is None or not best.met or lo + 1 == len(ladder) or best.bpp >= (1 - TARGET_BPP_WITHIN) * bpp:
         return best
-    above = ladder[lo + 1] if best.met and lo + 1 < len(ladder) else None if best.met else ladder[lo]
-    return _raise_lambda(above, measure, bpp, best) if above is not None else best
+    return _between(ladder[lo], ladder[lo + 1], measure, bpp, best)
 
 
-def _raise_lambda(lv: zoo.Level, measure, bpp: float, best: Choice, tries: int = 12) -> Choice:
-    """Level lv is over `bpp` at its own multiplier: search larger multipliers (doubling, then
-    bisection in log scale) for the largest file at most bpp, within TARGET_BPP_WITHIN of it if
-    the level can get there; `best` (met or not) if no multiplier brings it under."""
-    over, under = max(lv.lam, 0.0), None
-    lam = max(2 * lv.lam, 0.01)
-    for _ in range(tries):
-        c = measure(lv, lam)
-        if c.met:
-            under = lam
-            if not best.met or c.bpp > best.bpp:
-                best = c
-            if c.bpp >= (1 - TARGET_BPP_WITHIN) * bpp:
-                break
-        else:
-            over = lam
-        lam = 2 * lam if under is None else (over * under) ** 0.5 if over > 0 else under / 2
+def _between(low: zoo.Level, high: zoo.Level, measure, bpp: float, best: Choice) -> Choice:
+    """Level `low` is under `bpp` by more than TARGET_BPP_WITHIN and `high` over it: the largest
+    file at most bpp from `high` with a larger RDO multiplier (up to LAMBDA_MAX), else from a
+    scale between the two levels' (at `low`'s other settings), each found by bisection."""
+    def bisect(at, over: float, under: float, geometric: bool, steps: int = 8) -> bool:
+        nonlocal best
+        for _ in range(steps):
+            x = (over * under) ** 0.5 if geometric else (over + under) / 2
+            c = at(x)
+            if c.met:
+                under, best = x, max(best, c, key=lambda k: k.bpp)
+                if c.bpp >= (1 - TARGET_BPP_WITHIN) * bpp:
+                    return True
+            else:
+                over = x
+        return False
+
+    if high.lam < LAMBDA_MAX and measure(high, lam=LAMBDA_MAX).met:
+        best = max(best, measure(high, lam=LAMBDA_MAX), key=lambda k: k.bpp)
+        if best.bpp >= (1 - TARGET_BPP_WITHIN) * bpp or bisect(lambda x: measure(high, lam=x), max(high.lam, 1e-3),
+                                                                  LAMBDA_MAX, geometric=True):
+            return best
+    if (low.model, low.stages) == (high.model, high.stages) and low.scale < high.scale:
+        bisect(lambda x: measure(low, scale=Fraction(x).limit_denominator(255)), float(high.scale), float(low.scale),
+               geometric=False)
     return best
 
 

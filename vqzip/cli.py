@@ -174,19 +174,19 @@ def compress(
                 note = ""
                 if target_bpp is not None or target_psnr is not None:
                     choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr)
-                    data, q = choice.data, choice.quality
+                    data, q, scale = choice.data, choice.quality, choice.scale
                     goal = f"{target_bpp} bpp" if target_bpp is not None else f"{target_psnr} dB"
-                    how = f"quality {q}" + (f" at lambda {choice.lam:.3g}" if choice.lam else "")
+                    how = f"quality {q} (scale {choice.scale}" + (f", lambda {choice.lam:.3g})" if choice.lam else ")")
                     reached = f", {choice.psnr:.2f} dB" if choice.psnr is not None else ""
                     note = f"{reached}, {how} chosen for {goal}" + ("" if choice.met else " (nothing meets it: nearest)")
                 else:
                     data, q = api.compress(im, quality, model=model), quality
+                    scale = 1 if model is not None else zoo.level(q).scale
                 pixels = im.width * im.height
             _write(job, data, force)
         message = f"{len(data):,} bytes, {8 * len(data) / pixels:.4f} bpp{note}"
         if verbose:
-            lv = zoo.level(q) if model is None else None
-            message += f" [{model or lv.model} at scale {1 if lv is None else lv.scale}, {im.width}x{im.height} {im.mode}]"
+            message += f" [{model or zoo.level(q).model} at scale {scale}, {im.width}x{im.height} {im.mode}]"
         return len(raw), len(data), pixels, message
 
     _batch(plan, work, quiet, "compress")
