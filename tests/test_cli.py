@@ -197,14 +197,14 @@ def test_formats_pillow_reads(workdir, fmt, suffix):
 
 
 def test_interrupt_while_writing_leaves_nothing(workdir, capsys, monkeypatch):
-    """Ctrl-C after the temporary file is written, before it is renamed into place."""
+    """Ctrl-C after the temporary file is written, before it is linked into place."""
     from vqzip import fileio
 
     def interrupted(*args, **kwargs):
         assert leftovers(workdir)  # the temporary file exists at this point
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fileio.os, "replace", interrupted)
+    monkeypatch.setattr(fileio, "_link_new", interrupted)
     assert main(["compress", str(workdir / "img.png")]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert not (workdir / "img.vqz").exists() and leftovers(workdir) == []

@@ -171,7 +171,7 @@ def compress_file(src: str | Path, dst: str | Path | None = None, *, quality: in
     dst = Path(dst) if dst is not None else src.with_suffix(".vqz")
     check_input(src)
     check_output(dst, [src], force)
-    write_atomic(dst, compress(src, quality))
+    write_atomic(dst, compress(src, quality), force)
     return dst
 
 
@@ -184,7 +184,7 @@ def decompress_file(src: str | Path, dst: str | Path | None = None, *, force: bo
     dst = Path(dst) if dst is not None else src.with_suffix(PREVIEW_SUFFIX if preview else ".png")
     check_input(src)
     check_output(dst, [src], force)
-    write_atomic(dst, encode_image(decompress(src, preview=preview), dst.suffix))
+    write_atomic(dst, encode_image(decompress(src, preview=preview), dst.suffix), force)
     return dst
 
 

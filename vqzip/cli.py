@@ -3,11 +3,12 @@ compress and decompress go through `vqzip.api`, the same functions a script call
 
 Exit codes (also in `vqzip --help`): 0 success; 1 an error (damaged or foreign file, missing
 model, unreadable or unsupported image, existing output), reported in one line on stderr, the
-other files of a batch still done; 2 bad usage; 130 interrupted.
+other files of a batch still done; 2 bad usage; 130 interrupted; 143 terminated (SIGTERM).
 """
 from __future__ import annotations
 
 import io
+import signal
 import sys
 import time
 import warnings
@@ -27,7 +28,7 @@ from vqzip.fileio import check_input, check_output, write_atomic
 
 EXIT_CODES = ("Exit codes: 0 success; 1 an error (damaged or foreign file, missing model, unreadable or "
               "unsupported image, existing output), one line each on stderr, the other files still done; "
-              "2 bad usage; 130 interrupted.")
+              "2 bad usage; 130 interrupted; 143 terminated.")
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, epilog=EXIT_CODES,
                   help="vqzip: a learned image codec (hierarchical VQ-VAE + PixelCNN priors + range coding).")
 train_app = typer.Typer(no_args_is_help=True, help="Train models (seeded, resumable).")
@@ -90,7 +91,7 @@ def _write(job, data: bytes, force: bool) -> None:
     if job.into_folder:
         job.dst.parent.mkdir(parents=True, exist_ok=True)
     check_output(job.dst, [job.src] if job.src else [], force)
-    write_atomic(job.dst, data)
+    write_atomic(job.dst, data, force)
 
 
 def _read(job) -> bytes:
@@ -453,5 +454,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _terminated(signum, frame):
+    """SIGTERM unwinds as Ctrl-C does, so a file being written is removed (exit code 143)."""
+    raise SystemExit(128 + signum)
+
+
 def run() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     sys.exit(main())

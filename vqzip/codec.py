@@ -14,6 +14,7 @@ file I/O.
 """
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass
 from fractions import Fraction
@@ -27,6 +28,14 @@ from vqzip import container, intake, rdo, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
 from vqzip.models import MapSpec
+
+def _after_fork_in_child() -> None:
+    """A child forked after the parent ran torch's OpenMP regions deadlocks in the next one
+    (libgomp's thread pool does not survive fork); with one thread torch runs none."""
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 STRIDE = 8
 # The VQ-VAE runs over horizontal stripes of STRIPE image rows, each with MARGIN rows of

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 from vqzip.errors import VqzError
@@ -29,20 +29,47 @@ def check_output(output: Path, inputs: list[Path], force: bool) -> None:
         raise VqzError(f"{output}: folder {output.parent} does not exist")
 
 
-def write_atomic(output: Path, data: bytes) -> None:
-    """Write data to a temporary file beside output, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent or ".")
+def write_atomic(output: Path, data: bytes, force: bool = False) -> None:
+    """Write data to a temporary file beside output, then put it in place: linked (which fails
+    if output exists, so two writers cannot both succeed) unless force, renamed over output
+    with force. The temporary file is made with mode 0o666, so the process umask applies
+    without being read or changed (umask is process-wide; changing it races other threads)."""
+    tmp = _create_temp(output)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would have given
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(tmp[0], "wb") as f:
             f.write(data)
-        os.replace(tmp, output)
-    except BaseException:  # Ctrl-C included: no partial file remains
-        Path(tmp).unlink(missing_ok=True)
+        if force:
+            os.replace(tmp[1], output)
+        else:
+            _link_new(tmp[1], output)
+            os.unlink(tmp[1])
+    except BaseException:  # Ctrl-C and SIGTERM (see cli.run) included: no partial file remains
+        Path(tmp[1]).unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _link_new(tmp: str, output: Path) -> None:
+    """Give tmp's file the name output, failing if output exists. Where hard links are not
+    supported, output is reserved by exclusive creation and then replaced."""
+    try:
+        try:
+            os.link(tmp, output)
+        except FileExistsError:
+            raise
+        except OSError:
+            os.close(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            os.replace(tmp, output)
+    except FileExistsError:
+        raise VqzError(f"{output} already exists; not overwritten (use -f to overwrite)") from None
+
+
+def _create_temp(output: Path) -> tuple[int, str]:
+    """(fd, path) of a new, exclusively created hidden file beside output."""
+    folder = output.parent if str(output.parent) else Path(".")
+    for _ in range(100):
+        path = str(folder / f".{output.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), path
+        except FileExistsError:
+            continue
+    raise VqzError(f"{output}: cannot create a temporary file beside it")
