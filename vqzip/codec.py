@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from priors.decode import teacher_forced, walk
+from priors.decode import one_thread, teacher_forced, walk
 from vqzip import container, intake, rdo, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
@@ -172,11 +172,12 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
         codes, streams = rdo.encode(model, padded, lam, n, list(_stripes(padded.shape[0], STRIPE, MARGIN)))
     else:
         codes, streams = encode_codes(model.net, pixels)[:n], []
-        for k, m in enumerate(model.maps[:n]):
-            enc = SymbolEncoder()
-            for probs, symbols in teacher_forced(model.priors[k], codes[k], [codes[j] for j in m.conds]):
-                enc.encode(symbols, probs)
-            streams.append(enc.to_bytes())
+        with one_thread():
+            for k, m in enumerate(model.maps[:n]):
+                enc = SymbolEncoder()
+                for probs, symbols in teacher_forced(model.priors[k], codes[k], [codes[j] for j in m.conds]):
+                    enc.encode(symbols, probs)
+                streams.append(enc.to_bytes())
     header = container.Header(width, height, given.mode, model.name, model.hash8, tuple(tuple(c.shape) for c in codes),
                               scale, tuple(container.codes_crc(c.numpy()) for c in codes), quality, lam)
     alpha = b"" if given.alpha is None else zlib.compress(given.alpha.tobytes(), 9)
@@ -214,12 +215,13 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, maps: int | N
         raise FormatError(f"code map shapes {header.levels} do not fit a {header.width}x{header.height} image "
                           f"coded at scale {header.scale}")
     codes = []
-    for k, m in enumerate(model.maps[: n if maps is None else maps]):
-        dec = SymbolDecoder(streams[k])
-        c = walk(model.priors[k], *expected[k], lambda p, i, j: dec.decode(p), [codes[j] for j in m.conds])
-        if container.codes_crc(c.numpy()) != header.crcs[k]:
-            raise FormatError(f"decoded {m.name} codes fail their checksum: the coded stream is damaged")
-        codes.append(c)
+    with one_thread():
+        for k, m in enumerate(model.maps[: n if maps is None else maps]):
+            dec = SymbolDecoder(streams[k])
+            c = walk(model.priors[k], *expected[k], lambda p, i, j: dec.decode(p), [codes[j] for j in m.conds])
+            if container.codes_crc(c.numpy()) != header.crcs[k]:
+                raise FormatError(f"decoded {m.name} codes fail their checksum: the coded stream is damaged")
+            codes.append(c)
     return header, model, codes, _alpha(alpha, header) if header.has_alpha else None
 
 
@@ -265,7 +267,8 @@ def estimated_bits(model: zoo.CodecModel, codes: list[torch.Tensor]) -> dict[str
 def ideal_bits(prior, codes: torch.Tensor, conds: list[torch.Tensor] = ()) -> float:
     """-sum log2 p(code) of a map under the probabilities the codec codes it with."""
     bits = 0.0
-    for probs, symbols in teacher_forced(prior, codes, conds):
-        p = probs.astype(np.float64)
-        bits -= float(np.log2(p[np.arange(len(symbols)), symbols] / p.sum(1)).sum())
+    with one_thread():
+        for probs, symbols in teacher_forced(prior, codes, conds):
+            p = probs.astype(np.float64)
+            bits -= float(np.log2(p[np.arange(len(symbols)), symbols] / p.sum(1)).sum())
     return bits

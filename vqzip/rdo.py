@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from priors.decode import walk
+from priors.decode import one_thread, walk
 from vqzip.coder import SymbolEncoder
 
 CANDIDATES = 8  # nearest codes considered per position
@@ -63,7 +63,8 @@ def choose_map(prior, conds: list[torch.Tensor], residual: torch.Tensor, codeboo
         enc.encode(symbols, probs)
         return symbols
 
-    codes = walk(prior, residual.shape[1], residual.shape[2], step, conds)
+    with one_thread():
+        codes = walk(prior, residual.shape[1], residual.shape[2], step, conds)
     return codes, enc.to_bytes()
 
 
