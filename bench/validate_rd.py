@@ -8,7 +8,7 @@ curve is the anchor of the BD-rates.
 Each curve is MODEL[=POINTS]: a shipped name or a model folder (as `vqzip train export` writes),
 and its operating points (default: --points). A point is SCALE[:LAMBDA[:STAGES]]: the
 resampling scale, the RDO multiplier (0: nearest code) and the number of residual stages of the
-last level (default: all). Prints, per model and point, the mean bpp (file sizes), PSNR, MS-SSIM (dB)
+last level (default: all). BD-rates are between the curves' Pareto fronts. Prints, per model and point, the mean bpp (file sizes), PSNR, MS-SSIM (dB)
 and encode/decode seconds over the images, then BD-rates against the anchor (PSNR and MS-SSIM).
 """
 from __future__ import annotations
@@ -59,6 +59,16 @@ def measure(model: zoo.CodecModel, images: list[np.ndarray], point) -> dict:
             "decode_s": dec}
 
 
+def front(rows: list[dict], key: str) -> list[dict]:
+    """The points no other point beats (less or equal rate, more quality), by rate: a curve's
+    operating points may mix knobs (scale, stages, lambda), and BD-rate needs a monotone curve."""
+    out = []
+    for r in sorted(rows, key=lambda r: (r["bpp"], -r[key])):
+        if not out or r[key] > out[-1][key]:
+            out.append(r)
+    return out
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", type=Path, help="training folder; its validation split is used")
@@ -86,9 +96,9 @@ def main(argv=None) -> None:
     anchor = args.curves[0]
     bd = {}
     for name in args.curves[1:]:
-        a, b = results[anchor], results[name]
         bd[name] = {}
         for key in ("psnr", "ms_ssim_db"):
+            a, b = front(results[anchor], key), front(results[name], key)
             try:
                 bd[name][key] = bd_rate([r["bpp"] for r in a], [r[key] for r in a], [r["bpp"] for r in b], [r[key] for r in b])
             except ValueError as e:
