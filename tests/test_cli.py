@@ -208,3 +208,15 @@ def test_interrupt_while_writing_leaves_nothing(workdir, capsys, monkeypatch):
     assert main(["compress", str(workdir / "img.png")]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert not (workdir / "img.vqz").exists() and leftovers(workdir) == []
+
+
+def test_an_existing_output_is_refused_before_any_decoding(workdir, capsys, monkeypatch):
+    assert main(["compress", str(workdir / "img.png")]) == 0
+    (workdir / "img.png").rename(workdir / "kept.png")
+    (workdir / "img.png").write_bytes(b"someone else's file")
+    from vqzip import api
+
+    monkeypatch.setattr(api, "decompress", lambda *a, **k: pytest.fail("decoded before refusing"))
+    assert main(["decompress", str(workdir / "img.vqz")]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert (workdir / "img.png").read_bytes() == b"someone else's file"

@@ -83,6 +83,12 @@ def _pixel_limit(n: int):
         codec.MAX_PIXELS, Image.MAX_IMAGE_PIXELS = before
 
 
+def _check(job, force: bool) -> None:
+    """Refuse an output that cannot be written before any coding (checked again at the write)."""
+    if job.dst is not None and not (job.into_folder and not job.dst.parent.exists()):
+        check_output(job.dst, [job.src] if job.src else [], force)
+
+
 def _write(job, data: bytes, force: bool) -> None:
     if job.dst is None:
         sys.stdout.buffer.write(data)
@@ -170,6 +176,7 @@ def compress(
 
     def work(job):
         with _pixel_limit(max_pixels):
+            _check(job, force)
             raw = _read(job)
             with api.open_image(io.BytesIO(raw)) as im:
                 note = ""
@@ -216,6 +223,7 @@ def decompress(
 
     def work(job):
         with _pixel_limit(max_pixels):
+            _check(job, force)
             data = _read(job)
             image = api.decompress(data, preview=preview)
             out = api.encode_image(image, ".png" if job.dst is None else job.dst.suffix)
