@@ -110,3 +110,20 @@ def test_target_bpp_lands_just_under_between_levels(tiny):
         header = container.unpack(choice.data)[0]
         assert header.lam == pytest.approx(choice.lam) and header.scale == choice.scale
     assert choice.lam == 0 and Fraction(1, 2) < choice.scale < 1  # the halfway target: lambda alone cannot reach it
+
+
+def test_the_api_raises_only_vqz_errors_naming_the_input(tiny, tmp_path):
+    import io
+
+    from vqzip import VqzError
+
+    (tmp_path / "text.png").write_text("not an image")
+    (tmp_path / "empty.png").write_bytes(b"")
+    photo(40, 30).save(tmp_path / "whole.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:200])
+    for path, message in (("text.png", "not an image format Pillow reads"), ("empty.png", "empty input, not an image"),
+                          ("cut.png", "cannot read the image")):
+        with pytest.raises(VqzError, match=f"{path}: {message}"):
+            vqzip.compress(tmp_path / path)
+    with pytest.raises(VqzError, match="image: empty input"):
+        vqzip.compress(io.BytesIO(b""))

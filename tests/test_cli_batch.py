@@ -43,7 +43,7 @@ def test_a_failure_is_reported_and_the_rest_are_done(tiny, tmp_path, capsys):
     (tmp_path / "bad.png").write_text("not an image")
     assert main(["compress", str(tmp_path / "bad.png"), str(tmp_path / "a.png")]) == 1
     err = capsys.readouterr().err
-    assert "cannot identify image file" in err and (tmp_path / "a.vqz").exists()
+    assert f"{tmp_path / 'bad.png'}: not an image format Pillow reads" in err and (tmp_path / "a.vqz").exists()
     assert "Traceback" not in err
 
 
@@ -80,8 +80,11 @@ def test_target_says_which_level_it_chose(tiny, tmp_path, capsys):
     assert main(["compress", str(tmp_path / "a.png"), "--target-bpp", "1000", "-v"]) == 0
     err = capsys.readouterr().err
     assert "quality 2 (scale 1) chosen for 1000.0 bpp" in err and "tiny at scale 1" in err
-    assert main(["compress", str(tmp_path / "a.png"), "--target-psnr", "30", "--quality", "1", "-f"]) == 1
+    assert main(["compress", str(tmp_path / "a.png"), "--target-psnr", "30", "--quality", "1", "-f"]) == 2
     assert "at most one of" in capsys.readouterr().err
+    assert main(["compress", str(tmp_path / "a.png"), "--quality", "8", "-f"]) == 2  # bad usage, as documented
+    assert "no quality level 8" in capsys.readouterr().err
+    assert main(["compress", str(tmp_path / "a.png"), "--target-bpp", "-1", "-f"]) == 2
 
 
 def test_help_documents_exit_codes(capsys):

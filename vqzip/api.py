@@ -1,7 +1,7 @@
 """The library: images to .vqz bytes and back, with the shipped models, loaded once per process.
 
     >>> import vqzip
-    >>> from PIL import Image
+    >>> from PIL import Image, UnidentifiedImageError
     >>> data = vqzip.compress(Image.open("samples/tiger.png"), quality=2)
     >>> vqzip.decompress(data).size
     (481, 321)
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from vqzip import codec, metrics, zoo
 from vqzip.errors import VqzError
@@ -30,19 +30,41 @@ PREVIEW_SUFFIX = ".preview.png"  # a preview's default name, so it is never take
 
 
 @contextmanager
-def open_image(image: ImageLike) -> Iterator[Image.Image]:
+def open_image(image: ImageLike, name: str | None = None) -> Iterator[Image.Image]:
     """A PIL image as given, or opened from a path or binary file, its size checked against the
     pixel limit before its pixels are read, and kept open while in use (a multi-frame file
-    must stay open to be sought)."""
+    must stay open to be sought). Pillow's refusals become VqzErrors naming `name` (default:
+    the path, or "image")."""
     if isinstance(image, Image.Image):
         yield image
         return
     if isinstance(image, (str, Path)):
         check_input(Path(image))
-    with Image.open(image) as im:
-        codec.check_pixels(*im.size, "image")
-        im.load()
+    name = name or (str(image) if isinstance(image, (str, Path)) else "image")
+    with _readable(image, name):
+        im = Image.open(image)
+    with im:
+        with _readable(image, name):
+            codec.check_pixels(*im.size, "image")
+            im.load()
         yield im
+
+
+@contextmanager
+def _readable(image: ImageLike, name: str) -> Iterator[None]:
+    """Pillow's refusals to open or read an image, as VqzErrors naming it."""
+    try:
+        yield
+    except UnidentifiedImageError:
+        empty = (not image.getbuffer().nbytes if isinstance(image, io.BytesIO)
+                 else isinstance(image, (str, Path)) and Path(image).stat().st_size == 0)
+        raise VqzError(f"{name}: " + ("empty input, not an image" if empty else "not an image format Pillow reads")) from None
+    except Image.DecompressionBombError as e:
+        raise VqzError(f"{name}: {e}") from None
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
+        raise VqzError(f"{name}: {e.strerror}") from None
+    except (OSError, SyntaxError, ValueError) as e:  # truncated or malformed data
+        raise VqzError(f"{name}: cannot read the image: {e}") from None
 
 
 def compress(image: ImageLike, quality: int | None = None, *, model: str | None = None) -> bytes:

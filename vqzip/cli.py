@@ -168,9 +168,15 @@ def compress(
     """Compress images to .vqz files (inputs are always kept)."""
     from vqzip import api, jobs, zoo
 
+    if sum(x is not None for x in (quality, model, target_bpp, target_psnr)) > 1:
+        raise typer.BadParameter("give at most one of --quality, --model, --target-bpp, --target-psnr")
     with _reported():
-        if sum(x is not None for x in (quality, model, target_bpp, target_psnr)) > 1:
-            raise VqzError("give at most one of --quality, --model, --target-bpp, --target-psnr")
+        if quality is not None and quality not in [lv.quality for lv in zoo.levels()]:
+            raise typer.BadParameter(f"no quality level {quality}; `vqzip levels` lists them "
+                                     f"({', '.join(str(lv.quality) for lv in zoo.levels())})", param_hint="--quality")
+        for name, value in (("--target-bpp", target_bpp), ("--target-psnr", target_psnr)):
+            if value is not None and not value > 0:
+                raise typer.BadParameter(f"must be positive, not {value}", param_hint=name)
         _threads(threads)
         plan = jobs.plan(inputs, ".vqz", output=output, stdout=stdout, recursive=recursive)
 
@@ -178,7 +184,7 @@ def compress(
         with _pixel_limit(max_pixels):
             _check(job, force)
             raw = _read(job)
-            with api.open_image(io.BytesIO(raw)) as im:
+            with api.open_image(io.BytesIO(raw), "<stdin>" if job.src is None else str(job.src)) as im:
                 note = ""
                 if target_bpp is not None or target_psnr is not None:
                     choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr)
