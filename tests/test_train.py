@@ -95,16 +95,3 @@ def test_colour_crops_paint_flat_colours():
     assert not any((c == c[:, :1, :1]).all() for c in plain)
     assert 20 < sum(flat) < 80  # about a quarter: half the painted crops
     assert (painted == 255).mean() > (plain == 255).mean() + 0.02 and (painted == 0).mean() > (plain == 0).mean() + 0.02
-
-
-def test_bf16_gives_way_to_fp32_for_the_last_steps():
-    from vqzip.training.loop import autocast
-
-    cfg = training.TrainConfig(steps=100, precision="bf16", fp32_from=0.75)
-    on = []
-    for step in (0, 74, 75, 99):
-        with autocast(cfg, torch.device("cpu"), step):
-            on.append(torch.is_autocast_enabled("cpu"))
-    assert on == [True, True, False, False]
-    with autocast(training.TrainConfig(precision="fp32"), torch.device("cpu"), 0):
-        assert not torch.is_autocast_enabled("cpu")

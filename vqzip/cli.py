@@ -302,7 +302,6 @@ def train_vqvae(
     rate: float = typer.Option(0.0, help="Entropy-constrained code assignment in training: what one bit weighs against a typical quantization error."),
     preview: float = typer.Option(0.5, help="Weight of the preview head's loss (top level alone -> 1/4-size image)."),
     precision: str = typer.Option("bf16", help="bf16 (autocast) or fp32."),
-    fp32_from: float = typer.Option(1.0, help="With bf16: from this fraction of the steps on, train in fp32."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's network (fine-tuning)."),
 ):
     """Phase I: the network (a hierarchical VQ-VAE)."""
@@ -311,8 +310,7 @@ def train_vqvae(
     with _reported():
         net_cfg = dict(channels=channels, top_codes=codes, bottom_codes=codes, bottom_stages=bottom_stages, preview=preview,
                        padding=padding, rate=rate)
-        cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision,
-                                   fp32_from=fp32_from, colour=colour)
+        cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, colour=colour)
         bar, update = _progress("vqvae")
         with bar:
             meta = training.train_vqvae(data, out, arch, net_cfg, cfg, update, init)
@@ -327,7 +325,6 @@ def train_prior(
     lr: float = typer.Option(1e-3), seed: int = typer.Option(0),
     channels: int = typer.Option(96), blocks: int = typer.Option(3),
     precision: str = typer.Option("bf16", help="bf16 (autocast) or fp32."),
-    fp32_from: float = typer.Option(1.0, help="With bf16: from this fraction of the steps on, train in fp32."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's priors (fine-tuning)."),
 ):
     """Phase II: one PixelCNN prior per code map of the run's network."""
@@ -336,8 +333,7 @@ def train_prior(
     with _reported():
         maps = training.load_net(out).maps
         cfgs = [models.prior_config(maps, k, channels=channels, blocks=blocks) for k in range(len(maps))]
-        cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision,
-                                   fp32_from=fp32_from)
+        cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision)
         bar, update = _progress("prior")
         with bar:
             meta = training.train_prior(data, out, cfgs, cfg, update, init)

@@ -31,9 +31,9 @@ def train_vqvae(data_dir, out, arch: str, net_cfg: dict, cfg: TrainConfig, progr
     sampler = data.CropSampler(load_images(data_dir), cfg.crop, cfg.seed, cfg.colour)
     preview_weight = model.cfg.preview
 
-    def step_fn(batch: np.ndarray, step: int):
+    def step_fn(batch: np.ndarray):
         x = model.normalize(torch.from_numpy(batch).to(device).float()).contiguous(memory_format=torch.channels_last)
-        with autocast(cfg, device, step):
+        with autocast(cfg, device):
             o = model(x)
         mse = F.mse_loss(o["x_hat"].float(), x)
         preview = F.mse_loss(o["preview"].float(), F.avg_pool2d(x, 4))

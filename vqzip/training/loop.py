@@ -30,18 +30,15 @@ class TrainConfig:
     save_every: int = 250
     log_every: int = 50
     precision: str = "bf16"  # "bf16": autocast (quantizers and losses in float32); "fp32"
-    fp32_from: float = 1.0  # with bf16: from this fraction of the steps on, train in fp32
     colour: float = 0.0  # phase I: fraction of crops painted with flat colours (`data.CropSampler`)
 
 
-def autocast(cfg: TrainConfig, device: torch.device, step: int):
+def autocast(cfg: TrainConfig, device: torch.device):
     """The training step's autocast context: bf16 runs both phases 2-2.5x faster on a CPU with
-    AVX-512 BF16 (bench/train_speed.py), but trails fp32 once the learning rate is low, so the
-    steps from `fp32_from` on run in fp32."""
+    AVX-512 BF16 (bench/train_speed.py)."""
     if cfg.precision not in ("bf16", "fp32"):
         raise VqzError(f"precision must be bf16 or fp32, not {cfg.precision!r}")
-    bf16 = cfg.precision == "bf16" and step < cfg.fp32_from * cfg.steps
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
 
 
 def hardware() -> str:
@@ -105,13 +102,12 @@ def run_loop(
     model: torch.nn.Module,
     cfg: TrainConfig,
     sampler,
-    step_fn: Callable[[object, int], tuple[torch.Tensor, dict]],
+    step_fn: Callable[[object], tuple[torch.Tensor, dict]],
     config: dict,
     progress: Callable[[int, int, dict], None] | None,
     extra: dict | None = None,
 ) -> dict:
-    """Train `model` for cfg.steps on sampler.batch(cfg.batch) through step_fn(batch, step) ->
-    (loss, stats),
+    """Train `model` for cfg.steps on sampler.batch(cfg.batch) through step_fn (loss, stats),
     resuming from out/NAME-state.pt; write out/NAME.safetensors and NAME.json at the end."""
     out.mkdir(parents=True, exist_ok=True)
     state_path, log_path = out / f"{name}-state.pt", out / f"{name}-log.jsonl"
@@ -136,7 +132,7 @@ def run_loop(
     while step < cfg.steps:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
-        loss, stats = step_fn(sampler.batch(cfg.batch), step)
+        loss, stats = step_fn(sampler.batch(cfg.batch))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -109,7 +109,7 @@ def train_prior(data_dir, out, cfgs: list[PixelCNNConfig], cfg: TrainConfig, pro
     sampler = CodeCropSampler(maps, cfg.crop, cfg.seed)
     tensors = [[torch.from_numpy(m.astype(np.int64)).to(device) for m in ms] for ms in maps]
 
-    def step_fn(batch, step: int):
+    def step_fn(batch):
         losses, stats = [], {}
         for k, (spec, prior) in enumerate(zip(net.maps, stack.priors)):
             r, size = prior.cfg.reach, cfg.crop // spec.stride
@@ -120,7 +120,7 @@ def train_prior(data_dir, out, cfgs: list[PixelCNNConfig], cfg: TrainConfig, pro
                 canvases.append(prior.canvas(codes[k][None])[0, yk : yk + size + r, xk : xk + size + 2 * r])
                 targets.append(codes[k][yk : yk + size, xk : xk + size])
                 conds.append(cond_canvas_crop(prior, [codes[j] for j in spec.conds], yk, xk, size))
-            with autocast(cfg, device, step):
+            with autocast(cfg, device):
                 logits = prior(torch.stack(canvases), [torch.stack(g) for g in zip(*conds)])
             ce = F.cross_entropy(logits.float(), torch.stack(targets), reduction="sum")
             losses.append(ce)
