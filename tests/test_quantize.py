@@ -30,7 +30,7 @@ def test_entropy_constrained_assignment_spends_fewer_bits():
     assert h_ec < h_plain - 0.3 and h_plain > math.log2(64) - 1
     err = [float((vq.lookup(vq.assign(z)) - z).pow(2).mean()) for vq in (plain, ec)]
     assert err[1] > err[0]
-    assert torch.equal(ec.eval().indices(z), ec._distances(z).argmin(1).view(8, 16, 16))  # the codec's: nearest
+    assert torch.equal(ec.eval().indices(z), ec.distances(z).argmin(1).view(8, 16, 16))  # the codec's: nearest
 
 
 def test_residual_stages_refine_and_any_prefix_decodes():

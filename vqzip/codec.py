@@ -27,7 +27,8 @@ from priors.decode import one_thread, teacher_forced, walk
 from vqzip import container, intake, rdo, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
-from vqzip.models import MapSpec
+from vqzip.models import MapSpec, features_of
+
 
 def _after_fork_in_child() -> None:
     """A child forked after the parent ran torch's OpenMP regions deadlocks in the next one
@@ -82,9 +83,14 @@ def _pad(pixels: np.ndarray) -> np.ndarray:
     return np.pad(pixels, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="edge")
 
 
+def _before_last_level(model: zoo.CodecModel) -> int:
+    """How many maps precede the last level's: a file codes all of them, then 1 or more stages."""
+    return sum(m.level != model.maps[-1].level for m in model.maps)
+
+
 def map_count(model: zoo.CodecModel, stages: int | None) -> int:
     """How many code maps a file codes with `stages` stages of the last level (None: all)."""
-    first = sum(m.level != model.maps[-1].level for m in model.maps)
+    first = _before_last_level(model)
     n = len(model.maps) if stages is None else first + stages
     if not first < n <= len(model.maps):
         raise ValueError(f"model {model.name!r} codes 1 to {len(model.maps) - first} stages, not {stages}")
@@ -99,14 +105,10 @@ def encode_codes(net, pixels: np.ndarray, stripe: int = STRIPE) -> list[torch.Te
     padded = _pad(pixels)
     parts = [[] for _ in net.maps]
     for y0, y1, a, b in _stripes(padded.shape[0], stripe, MARGIN):
-        x = torch.from_numpy(np.ascontiguousarray(padded[a:b].transpose(2, 0, 1), dtype=np.float32))[None]
-        feats = net.features(net.normalize(x).contiguous(memory_format=torch.channels_last))
+        feats = features_of(net, padded[a:b])
         codes = []
         for level, vq in enumerate(net.levels):
-            z = net.latent(level, feats, codes)
-            for stage in vq.stages:
-                codes.append(stage.indices(z))
-                z = z - stage.lookup(codes[-1])
+            codes += vq.residual_indices(net.latent(level, feats, codes))
         for part, c, m in zip(parts, codes, net.maps):
             part.append(c[0, (y0 - a) // m.stride : (y1 - a) // m.stride])
     return [torch.cat(p) for p in parts]
@@ -205,11 +207,9 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, maps: int | N
         model = model_for(header)
     elif model.hash8 != header.model_hash:
         raise ModelError(f"file was made with model {header.model_name!r}, not {model.name!r}")
-    n = len(header.levels)
-    last = model.maps[-1].level
-    if not 1 <= n <= len(model.maps) or model.maps[n - 1].level != last:
-        raise FormatError(f"{n} code maps do not fit model {model.name!r}, which codes "
-                          f"{sum(m.level != last for m in model.maps) + 1} to {len(model.maps)}")
+    n, first = len(header.levels), _before_last_level(model)
+    if not first < n <= len(model.maps):
+        raise FormatError(f"{n} code maps do not fit model {model.name!r}, which codes {first + 1} to {len(model.maps)}")
     expected = code_shapes(model.maps[:n], *header.coded_size)
     if list(header.levels) != expected:
         raise FormatError(f"code map shapes {header.levels} do not fit a {header.width}x{header.height} image "

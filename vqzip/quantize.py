@@ -43,9 +43,10 @@ class VectorQuantizer(nn.Module):
 
     def indices(self, z: torch.Tensor) -> torch.Tensor:
         """Nearest code for each position of z (B, D, H, W) -> (B, H, W) int64."""
-        return self._distances(z).argmin(1).view(z.shape[0], z.shape[2], z.shape[3])
+        return self.distances(z).argmin(1).view(z.shape[0], z.shape[2], z.shape[3])
 
-    def _distances(self, z: torch.Tensor) -> torch.Tensor:
+    def distances(self, z: torch.Tensor) -> torch.Tensor:
+        """Squared distance of each position of z (B, D, H, W) to every code -> (B*H*W, K)."""
         flat = z.permute(0, 2, 3, 1).reshape(-1, self.dim)
         return flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.embed.t() + self.embed.pow(2).sum(1)
 
@@ -53,7 +54,7 @@ class VectorQuantizer(nn.Module):
         """Training's assignment: the nearest code, or entropy-constrained with `rate` > 0."""
         if not self.rate:
             return self.indices(z)
-        dist = self._distances(z)
+        dist = self.distances(z)
         bits = -torch.log2((self.cluster_size + self.eps) / (self.cluster_size.sum() + self.num_codes * self.eps))
         cost = dist / dist.min(1).values.mean().clamp_min(1e-12) + self.rate * bits
         return cost.argmin(1).view(z.shape[0], z.shape[2], z.shape[3])

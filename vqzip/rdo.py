@@ -18,6 +18,7 @@ import torch
 
 from priors.decode import one_thread, walk
 from vqzip.coder import SymbolEncoder
+from vqzip.models import features_of
 
 CANDIDATES = 8  # nearest codes considered per position
 
@@ -30,28 +31,25 @@ def level_latent(net, padded: np.ndarray, level: int, coarser: list[torch.Tensor
     stride = next(m.stride for m in net.maps if m.level == level)
     parts = []
     for y0, y1, a, b in stripes:
-        x = torch.from_numpy(np.ascontiguousarray(padded[a:b].transpose(2, 0, 1), dtype=np.float32))[None]
-        feats = net.features(net.normalize(x).contiguous(memory_format=torch.channels_last))
+        feats = features_of(net, padded[a:b])
         crop = [c[None, a // m.stride : b // m.stride] for c, m in zip(coarser, net.maps)]
         z = net.latent(level, feats, crop)[0]
         parts.append(z[:, (y0 - a) // stride : (y1 - a) // stride])
     return torch.cat(parts, 1)
 
 
-def nearest(residual: torch.Tensor, codebook: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest codes of every position of residual (D, h, w) and their squared distances:
-    (h, w, k) int64 and float32, nearest first."""
-    d, h, w = residual.shape
-    flat = residual.reshape(d, -1).t()
-    dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codebook.t() + codebook.pow(2).sum(1)
-    best, idx = dist.topk(min(k, len(codebook)), dim=1, largest=False)
+def nearest(residual: torch.Tensor, quantizer, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest codes of `quantizer` at every position of residual (D, h, w) and their
+    squared distances: (h, w, k) int64 and float32, nearest first."""
+    h, w = residual.shape[1:]
+    best, idx = quantizer.distances(residual[None]).topk(min(k, quantizer.num_codes), dim=1, largest=False)
     return idx.view(h, w, -1).numpy(), best.clamp_min(0).view(h, w, -1).numpy()
 
 
-def choose_map(prior, conds: list[torch.Tensor], residual: torch.Tensor, codebook: torch.Tensor,
+def choose_map(prior, conds: list[torch.Tensor], residual: torch.Tensor, quantizer,
                lam: float) -> tuple[torch.Tensor, bytes]:
-    """Codes for one map, chosen as the module says, and the range-coded stream of them."""
-    cand, dist = nearest(residual, codebook, CANDIDATES)
+    """Codes of `quantizer` for one map, chosen as the module says, and the range-coded stream of them."""
+    cand, dist = nearest(residual, quantizer, CANDIDATES)
     enc = SymbolEncoder()
 
     def step(probs: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -79,7 +77,7 @@ def encode(model, padded: np.ndarray, lam: float, n_maps: int, stripes) -> tuple
             if len(codes) >= n_maps:
                 break
             k = len(codes)
-            c, s = choose_map(model.priors[k], [codes[j] for j in net.maps[k].conds], r, stage.embed, lam)
+            c, s = choose_map(model.priors[k], [codes[j] for j in net.maps[k].conds], r, stage, lam)
             codes.append(c)
             streams.append(s)
             r = r - stage.lookup(c[None])[0]

@@ -15,6 +15,8 @@ codec and the trainer use nothing else):
 """
 from __future__ import annotations
 
+import numpy as np
+import torch
 from torch import nn
 
 from priors.pixelcnn import PixelCNNConfig
@@ -23,7 +25,7 @@ from vqzip.models.vqvae2 import VQVAE2
 
 ARCHS: dict[str, type[nn.Module]] = {"vqvae2": VQVAE2}
 
-__all__ = ["ARCHS", "MapSpec", "VQVAE2", "build", "prior_config"]
+__all__ = ["ARCHS", "MapSpec", "VQVAE2", "build", "features_of", "prior_config"]
 
 
 def build(arch: str, cfg: dict) -> nn.Module:
@@ -32,6 +34,14 @@ def build(arch: str, cfg: dict) -> nn.Module:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHS))}")
     cls = ARCHS[arch]
     return cls(cls.Config(**cfg))
+
+
+@torch.no_grad()
+def features_of(net: nn.Module, pixels: np.ndarray) -> torch.Tensor:
+    """(h, w, 3) uint8 rows of an image -> `net.features` of them (1, C, h', w'): the pixels become
+    floats here, one stripe of an image at a time."""
+    x = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32))[None]
+    return net.features(net.normalize(x).contiguous(memory_format=torch.channels_last))
 
 
 def prior_config(maps: list[MapSpec], k: int, **kwargs) -> PixelCNNConfig:
