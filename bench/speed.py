@@ -26,7 +26,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from priors.decode import teacher_forced, wavefronts
+from vqzip.priors.decode import teacher_forced, wavefronts
 from vqzip import codec, data, zoo
 
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-from priors.pixelcnn import PixelCNN
+from vqzip.priors.pixelcnn import PixelCNN
 from vqzip import models
 
 VARIANTS = {  # name: (autocast bf16, channels-last, compile)

@@ -18,8 +18,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from priors.fixedpoint import EXACT, GATE_SHIFT, FixedPointPrior
-from priors.pixelcnn import PixelCNN
+from vqzip.priors.fixedpoint import EXACT, GATE_SHIFT, FixedPointPrior
+from vqzip.priors.pixelcnn import PixelCNN
 
 U_MAX, U_SCALE = 1024, 8 / 1024
 LOGIT_SCALE, LOGIT_MAX = 1 / 64, 1 << 20

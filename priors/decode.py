@@ -11,7 +11,7 @@ products: Wc + k*(Hc-1) steps for a canvas of Hc x Wc, each a few positions' wor
 The encoder knows every code, so it fills the caches a whole layer at a time and takes the
 rows in the decoder's order. The two schedules group and order the sums differently; they
 agree bit for bit because the prior is evaluated in exact integer arithmetic
-(`priors.fixedpoint`), which is also why neither cares how many threads torch uses.
+(`vqzip.priors.fixedpoint`), which is also why neither cares how many threads torch uses.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from priors.fixedpoint import FixedPointPrior
+from vqzip.priors.fixedpoint import FixedPointPrior
 
 # step(probs (n, K) float32, rows (n,), cols (n,)) -> the n symbols at those positions
 Step = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]

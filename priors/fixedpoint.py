@@ -11,9 +11,9 @@ an integer and every sum is exact:
 - rescaling is fixed point in int64, per output channel: y = clamp((acc * m + b) >> shift);
 - tanh, sigmoid and exp are lookup tables shipped with the weights.
 
-`FixedPointPrior` holds the tensors `priors.calibrate` makes from a trained float `PixelCNN`
+`FixedPointPrior` holds the tensors `vqzip.priors.calibrate` makes from a trained float `PixelCNN`
 (stored in the model file, under the sha256) and evaluates the same layers on any set of
-positions: one wavefront at a time in the decoder (`priors.decode`), or whole maps at once in
+positions: one wavefront at a time in the decoder (`vqzip.priors.decode`), or whole maps at once in
 the encoder. Since the arithmetic is exact, both give the same integers (tested).
 
 Layout, as in `PixelCNN` (h: the residual stream, in units of its scale):
@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from priors.pixelcnn import PixelCNNConfig
+from vqzip.priors.pixelcnn import PixelCNNConfig
 
 EXACT = 1 << 24  # float32 holds every integer of smaller magnitude, so such sums are exact
 GATE_SHIFT = 15  # sigmoid table entries are in units of 2**-GATE_SHIFT

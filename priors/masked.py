@@ -3,7 +3,7 @@
 Kernels here cover only the rows above and the current row: a (r+1) x (2c+1) kernel whose
 last row is masked right of the centre (type B) or from the centre on (type A, for the first
 layer, so a position never sees its own code). They are *valid* convolutions: callers pad the
-input explicitly (see `priors.pixelcnn`), so a small window and a whole map go through the
+input explicitly (see `vqzip.priors.pixelcnn`), so a small window and a whole map go through the
 same arithmetic, and nothing outside the causal window can leak in through padding.
 """
 from __future__ import annotations

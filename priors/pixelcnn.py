@@ -8,7 +8,7 @@ All convolutions are valid; the canvas carries R rows above and C columns left a
 the map, filled with the learned OUT token, so nothing outside the causal window reaches a
 position through padding. Training and rate estimation run `forward` over whole maps;
 coding evaluates the same layers one wavefront at a time with cached activations
-(`priors.decode`), tested against `forward`.
+(`vqzip.priors.decode`), tested against `forward`.
 
 Conditioning maps are known whole before this map is decoded, so a small non-causal net turns
 them into features: maps at the same resolution form a group (their embeddings are summed, then
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from priors.masked import MaskedConv2d
+from vqzip.priors.masked import MaskedConv2d
 
 
 @dataclass(frozen=True)

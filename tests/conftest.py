@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from priors.pixelcnn import PixelCNN, PixelCNNConfig
+from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig
 from vqzip import training, zoo
 
 ASSETS = Path(__file__).parent / "assets"

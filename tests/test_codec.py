@@ -112,7 +112,7 @@ def test_stripes_join_without_seams(tiny):
 def test_file_decodes_under_another_summation_order(tiny, monkeypatch):
     """A decoder whose matrix products sum in another order (as another CPU, BLAS or a GPU
     would) still decodes every symbol: the priors' arithmetic is exact."""
-    from priors import fixedpoint
+    from vqzip.priors import fixedpoint
 
     pixels = np.asarray(photo(88, 56, seed=4))
     data = codec.compress(Image.fromarray(pixels), tiny)

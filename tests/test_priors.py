@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from priors import fixedpoint
-from priors.calibrate import calibrate
-from priors.decode import teacher_forced, walk, wavefronts
-from priors.fixedpoint import FixedPointPrior
-from priors.masked import MaskedConv2d
-from priors.pixelcnn import PixelCNN, PixelCNNConfig
+from vqzip.priors import fixedpoint
+from vqzip.priors.calibrate import calibrate
+from vqzip.priors.decode import teacher_forced, walk, wavefronts
+from vqzip.priors.fixedpoint import FixedPointPrior
+from vqzip.priors.masked import MaskedConv2d
+from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig
 
 H, W = 8, 12
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import TINY, TINY_NET, photo
-from priors.pixelcnn import PixelCNNConfig
+from vqzip.priors.pixelcnn import PixelCNNConfig
 from vqzip import codec, training, zoo
 from vqzip.errors import VqzError
 from vqzip.training.card import _stages
@@ -50,7 +50,7 @@ def test_prior_crops_match_the_codec_condition():
     """Training's cropped condition equals the codec's whole-map condition, cropped."""
     import torch
 
-    from priors.pixelcnn import PixelCNN
+    from vqzip.priors.pixelcnn import PixelCNN
 
     torch.manual_seed(0)
     # a coarser map (x2) and an earlier stage of the same level (x1), as a second bottom stage sees them

@@ -8,7 +8,7 @@
 
 A model's maps (`vqzip.models.MapSpec`) say each map's stride and which earlier maps its prior
 sees; nothing here names a level. The priors are evaluated in exact integer arithmetic
-(`priors.fixedpoint`), so the encoder's whole-map pass and the decoder's wavefront walk give
+(`vqzip.priors.fixedpoint`), so the encoder's whole-map pass and the decoder's wavefront walk give
 the same probabilities, on any machine and thread count. No printing, no argument parsing, no
 file I/O.
 """
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from priors.decode import one_thread, teacher_forced, walk
+from vqzip.priors.decode import one_thread, teacher_forced, walk
 from vqzip import container, intake, rdo, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError

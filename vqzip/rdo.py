@@ -4,7 +4,7 @@ the probabilities the decoder will compute, among the nearest few codebook entri
     ‖r − e_c‖² + λ · (−log2 p(c))          r: what this map's stage is to quantize
 
 (entropy-constrained VQ, Chou, Lookabaugh & Gray 1989, made causal). The encoder runs the
-decoder's own wavefront walk (`priors.decode.walk`) with a step that picks the code and codes it
+decoder's own wavefront walk (`vqzip.priors.decode.walk`) with a step that picks the code and codes it
 at once, so the stream is exactly what the decoder will read, and a choice changes the
 probabilities of every later code as it will at the decoder. Maps are chosen coarsest first; a
 level's latent is computed from the codes chosen for the coarser levels, and each residual
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from priors.decode import one_thread, walk
+from vqzip.priors.decode import one_thread, walk
 from vqzip.coder import SymbolEncoder
 from vqzip.models import features_of
 

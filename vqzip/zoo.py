@@ -2,7 +2,7 @@
 sha256, and maps each quality level to a model and the scale the image is coded at.
 
 A model folder holds `model.safetensors` (keys `net.*`: the network's float weights;
-`prior.K.*`: the integer tensors of code map K's prior, see `priors.fixedpoint`),
+`prior.K.*`: the integer tensors of code map K's prior, see `vqzip.priors.fixedpoint`),
 `config.json` (`arch`, the network's config `net`, one config per map in `priors`, and the
 training record) and `MODEL_CARD.md`. Weights are loaded without pickle and only after their
 sha256 matches the manifest. A .vqz file names its model by the first 8 bytes of that sha256,
@@ -24,16 +24,22 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from priors import fixedpoint
-from priors.fixedpoint import FixedPointPrior
-from priors.pixelcnn import PixelCNNConfig
+from vqzip.priors import fixedpoint
+from vqzip.priors.fixedpoint import FixedPointPrior
+from vqzip.priors.pixelcnn import PixelCNNConfig
 from vqzip import models
 from vqzip.errors import ModelError
 from vqzip.models import MapSpec, VQVAE2
 
 def checkpoints_dir() -> Path:
-    """$VQZIP_CHECKPOINTS, else the checkpoints/ folder of this source tree."""
-    return Path(os.environ.get("VQZIP_CHECKPOINTS") or Path(__file__).resolve().parent.parent / "checkpoints")
+    """Where the models are: $VQZIP_CHECKPOINTS if set; else `vqzip/checkpoints/` of an installed
+    wheel (the repository's top-level `checkpoints/` is packaged there); else, running from a
+    source tree or an editable install, the repository's `checkpoints/`."""
+    if os.environ.get("VQZIP_CHECKPOINTS"):
+        return Path(os.environ["VQZIP_CHECKPOINTS"])
+    here = Path(__file__).resolve().parent
+    installed = here / "checkpoints"
+    return installed if installed.is_dir() else here.parent / "checkpoints"
 
 
 @dataclass

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from priors.pixelcnn import PixelCNNConfig
+from vqzip.priors.pixelcnn import PixelCNNConfig
 from vqzip.models.spec import MapSpec
 from vqzip.models.vqvae2 import VQVAE2
 

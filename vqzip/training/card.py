@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from priors.pixelcnn import PixelCNN
+from vqzip.priors.pixelcnn import PixelCNN
 from vqzip import zoo
 from vqzip.training.export import CALIBRATION_MAPS
 from vqzip.training.loop import command_line

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from priors.calibrate import calibrate
-from priors.pixelcnn import PixelCNN
+from vqzip.priors.calibrate import calibrate
+from vqzip.priors.pixelcnn import PixelCNN
 from vqzip import data, metrics, zoo
 from vqzip.codec import decode_pixels, encode_codes, ideal_bits, preview_pixels
 from vqzip.models import MapSpec

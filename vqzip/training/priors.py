@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from priors.pixelcnn import PixelCNN, PixelCNNConfig
+from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig
 from vqzip import data
 from vqzip.codec import STRIDE, encode_codes
 from vqzip.training.autoencoder import load_net
