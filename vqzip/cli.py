@@ -296,6 +296,7 @@ def train_vqvae(
     lr: float = typer.Option(1e-3), seed: int = typer.Option(0),
     arch: str = typer.Option("vqvae2", help="Architecture (vqzip.models)."),
     channels: int = typer.Option(128), codes: int = typer.Option(512, help="Codebook size of each level."),
+    code_dim: int = typer.Option(64, help="Dimension of the code vectors (every level and stage)."),
     bottom_stages: int = typer.Option(1, help="Residual VQ stages at the bottom level."),
     padding: str = typer.Option("zeros", help="Padding of the convolutions: zeros or replicate."),
     colour: float = typer.Option(0.0, help="Fraction of crops painted with flat colours (saturated colours, flat areas)."),
@@ -308,7 +309,7 @@ def train_vqvae(
     from vqzip import training
 
     with _reported():
-        net_cfg = dict(channels=channels, top_codes=codes, bottom_codes=codes, bottom_stages=bottom_stages, preview=preview,
+        net_cfg = dict(channels=channels, code_dim=code_dim, top_codes=codes, bottom_codes=codes, bottom_stages=bottom_stages, preview=preview,
                        padding=padding, rate=rate)
         cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, colour=colour)
         bar, update = _progress("vqvae")
