@@ -95,3 +95,36 @@ def test_colour_crops_paint_flat_colours():
     assert not any((c == c[:, :1, :1]).all() for c in plain)
     assert 20 < sum(flat) < 80  # about a quarter: half the painted crops
     assert (painted == 255).mean() > (plain == 255).mean() + 0.02 and (painted == 0).mean() > (plain == 0).mean() + 0.02
+
+
+def test_torchrun_two_ranks_train_as_one_process_with_the_same_global_batch(images, tmp_path):
+    """Data parallel under torchrun (gloo): 2 ranks of 2 crops each give the weights one process
+    of 4 crops gives; rank 0 alone writes; a rerun resumes."""
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    args = ["train", "vqvae", "--data", str(images), "--batch", "4", "--crop", "32", "--channels", "16",
+            "--codes", "32", "--code-dim", "8", "--precision", "fp32", "--lr", "3e-3"]
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    runs = {}
+    for name, launch in (("one", [sys.executable, "-m", "vqzip"]),
+                         ("two", [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                                  "-m", "vqzip"])):
+        runs[name] = tmp_path / name
+        for steps in ("1", "2"):  # the second command resumes from the first's state
+            done = subprocess.run(launch + args + ["--out", str(runs[name]), "--steps", steps], env=env,
+                                  capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert done.stderr.count("done: ") == 1  # rank 0 alone reports
+    logs = {n: [json.loads(line) for line in (r / "vqvae-log.jsonl").read_text().splitlines()] for n, r in runs.items()}
+    assert [e["step"] for e in logs["two"]] == [1, 2]  # one log line per logged step: rank 0 alone writes
+    for a, b in zip(logs["one"], logs["two"]):
+        assert a["mse"] == pytest.approx(b["mse"], rel=1e-3)
+    meta = json.loads((runs["two"] / "vqvae.json").read_text())
+    assert meta["ranks"] == 2 and meta["steps_done"] == 2
+    one, two = load_file(str(runs["one"] / "vqvae.safetensors")), load_file(str(runs["two"] / "vqvae.safetensors"))
+    assert one.keys() == two.keys()
+    for k in one:
+        assert torch.allclose(one[k], two[k], atol=1e-4, rtol=1e-3), k  # codebooks too: EMA statistics all-reduced

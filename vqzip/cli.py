@@ -8,6 +8,7 @@ other files of a batch still done; 2 bad usage; 130 interrupted; 143 terminated 
 from __future__ import annotations
 
 import io
+import os
 import signal
 import sys
 import time
@@ -274,11 +275,16 @@ def info(input: Path = typer.Argument(..., help="A .vqz file.")):
         Console().print(table)
 
 
+def _main_rank() -> bool:
+    """False in torchrun's ranks other than 0, which train silently (see vqzip.training.distributed)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _progress(title: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   TextColumn("{task.fields[stats]}"), console=err)
+                   TextColumn("{task.fields[stats]}"), console=err, disable=not _main_rank())
     task = bar.add_task(title, total=None, stats="")
 
     def update(step: int, total: int, stats: dict):
@@ -315,7 +321,8 @@ def train_vqvae(
         bar, update = _progress("vqvae")
         with bar:
             meta = training.train_vqvae(data, out, arch, net_cfg, cfg, update, init)
-        err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'vqvae.safetensors'}")
+        if _main_rank():
+            err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'vqvae.safetensors'}")
 
 
 @train_app.command("prior")
@@ -338,7 +345,8 @@ def train_prior(
         bar, update = _progress("prior")
         with bar:
             meta = training.train_prior(data, out, cfgs, cfg, update, init)
-        err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'prior.safetensors'}")
+        if _main_rank():
+            err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'prior.safetensors'}")
 
 
 @train_app.command("export")

@@ -16,8 +16,32 @@ variable-length code, as the priors and the encoder's RDO (`vqzip.rdo`) will use
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+
+
+def _data_parallel() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _all_rows(flat: torch.Tensor) -> torch.Tensor:
+    """Every data-parallel rank's rows, in rank order (one process: flat itself)."""
+    if not _data_parallel():
+        return flat
+    parts = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, flat.contiguous())
+    return torch.cat(parts)
+
+
+def _sample_rows(flat: torch.Tensor, n: int) -> torch.Tensor:
+    """n random rows of every rank's vectors, drawn by rank 0 and the same on every rank, so
+    data-parallel training restarts codes as one process with the whole batch would."""
+    rows = _all_rows(flat)
+    new = rows[torch.randint(len(rows), (n,), device=rows.device)]
+    if _data_parallel():
+        dist.broadcast(new, 0)
+    return new
 
 
 class VectorQuantizer(nn.Module):
@@ -82,13 +106,16 @@ class VectorQuantizer(nn.Module):
         flat = z.permute(0, 2, 3, 1).reshape(-1, self.dim)
         if not self.initted:
             # Start from data, not noise: most codes are used from the first step.
-            self.embed.copy_(flat[torch.randint(len(flat), (self.num_codes,), device=flat.device)])
+            self.embed.copy_(_sample_rows(flat, self.num_codes))
             self.embed_avg.copy_(self.embed)
             self.cluster_size.fill_(1.0)
             self.initted.fill_(True)
         idx = self.assign(z)
         counts = torch.bincount(idx.flatten(), minlength=self.num_codes).to(flat.dtype)
         sums = torch.zeros_like(self.embed_avg).index_add_(0, idx.flatten(), flat)
+        if _data_parallel():  # the codebook follows every rank's vectors, identically on each
+            dist.all_reduce(counts)
+            dist.all_reduce(sums)
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_avg.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         n = self.cluster_size.sum()
@@ -96,7 +123,7 @@ class VectorQuantizer(nn.Module):
         self.embed.copy_(self.embed_avg / smoothed.unsqueeze(1))
         dead = self.cluster_size < self.dead_threshold
         if dead.any():
-            new = flat[torch.randint(len(flat), (int(dead.sum()),), device=flat.device)]
+            new = _sample_rows(flat, int(dead.sum()))
             self.embed[dead] = new
             # Twice the threshold gives a restarted code ~70 steps to attract vectors.
             self.cluster_size[dead] = 2 * self.dead_threshold

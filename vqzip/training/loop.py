@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from vqzip.errors import VqzError
+from vqzip.training import distributed
 
 
 @dataclass
@@ -108,7 +109,9 @@ def run_loop(
     extra: dict | None = None,
 ) -> dict:
     """Train `model` for cfg.steps on sampler.batch(cfg.batch) through step_fn (loss, stats),
-    resuming from out/NAME-state.pt; write out/NAME.safetensors and NAME.json at the end."""
+    resuming from out/NAME-state.pt; write out/NAME.safetensors and NAME.json at the end. Under
+    torchrun, each rank trains on its slice of the batch (`distributed`); rank 0 writes."""
+    main = distributed.is_main()
     out.mkdir(parents=True, exist_ok=True)
     state_path, log_path = out / f"{name}-state.pt", out / f"{name}-log.jsonl"
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -119,6 +122,7 @@ def run_loop(
         opt.load_state_dict(state["optimizer"])
         step, elapsed = int(state["step"]), float(state["elapsed"])
         sampler.rng.bit_generator.state = json.loads(state["rng"])
+    distributed.sync_from_main(model)
 
     def save_state():
         tmp = state_path.with_suffix(".tmp")
@@ -132,22 +136,28 @@ def run_loop(
     while step < cfg.steps:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
-        loss, stats = step_fn(sampler.batch(cfg.batch))
+        loss, stats = step_fn(distributed.shard(sampler.batch(cfg.batch), cfg.batch))
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients(model.parameters())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
         elapsed = time.time() - t0
         if step % cfg.log_every == 0 or step == cfg.steps:
-            with log_path.open("a") as f:
-                f.write(json.dumps({"step": step, "seconds": round(elapsed, 1), **stats}) + "\n")
-        if progress:
+            stats = distributed.average_stats(stats)
+            if main:
+                with log_path.open("a") as f:
+                    f.write(json.dumps({"step": step, "seconds": round(elapsed, 1), **stats}) + "\n")
+        if progress and main:
             progress(step, cfg.steps, stats)
-        if step % cfg.save_every == 0 or step == cfg.steps:
+        if main and (step % cfg.save_every == 0 or step == cfg.steps):
             save_state()
     meta = {"train": asdict(cfg), "steps_done": step, "wall_seconds": round(elapsed, 1),
             "device": str(next(model.parameters()).device), "hardware": hardware(),
-            "torch_threads": torch.get_num_threads(), "command": command_line(), **(extra or {})}
-    save_weights(model, out / f"{name}.safetensors", config, meta)
+            "torch_threads": torch.get_num_threads(), "ranks": distributed.world(), "command": command_line(),
+            **(extra or {})}
+    if main:
+        save_weights(model, out / f"{name}.safetensors", config, meta)
+    distributed.barrier()  # no rank returns before the weights are written
     return meta

@@ -17,6 +17,7 @@ from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig
 from vqzip import data
 from vqzip.codec import STRIDE, encode_codes
 from vqzip.training.autoencoder import load_net
+from vqzip.training import distributed
 from vqzip.training.loop import TrainConfig, autocast, load_init, pick_device, run_loop
 
 CodeMaps = list[list[np.ndarray]]  # per image, its code maps in coding order
@@ -96,13 +97,18 @@ def train_prior(data_dir, out, cfgs: list[PixelCNNConfig], cfg: TrainConfig, pro
     """Phase II: the priors (one config per code map of the run's network) on crops of the code
     maps of the training images. With `init` (a run folder), start from that run's priors, which
     must have the same configs."""
+    device = pick_device()
+    distributed.setup(device)
     torch.manual_seed(cfg.seed)
     out = Path(out)
     net = load_net(out)
     if len(cfgs) != len(net.maps):
         raise ValueError(f"{len(cfgs)} prior configs for {len(net.maps)} code maps")
-    maps = cached_codes(out, net, data.split(data.list_images(data_dir), "train"))
-    device = pick_device()
+    if distributed.is_main():
+        maps = cached_codes(out, net, data.split(data.list_images(data_dir), "train"))
+    distributed.barrier()  # the other ranks read the codes rank 0 wrote
+    if not distributed.is_main():
+        maps = load_codes(out)
     stack = PriorStack(cfgs)
     extra = {} if init is None else {"init": load_init(stack, Path(init), "prior")}
     stack = stack.to(device)
