@@ -15,7 +15,6 @@ file I/O.
 from __future__ import annotations
 
 import os
-import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -180,9 +179,10 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
                 for probs, symbols in teacher_forced(model.priors[k], codes[k], [codes[j] for j in m.conds]):
                     enc.encode(symbols, probs)
                 streams.append(enc.to_bytes())
+    alpha_coding, alpha = (0, b"") if given.alpha is None else intake.code_alpha(given.alpha)
     header = container.Header(width, height, given.mode, model.name, model.hash8, tuple(tuple(c.shape) for c in codes),
-                              scale, tuple(container.codes_crc(c.numpy()) for c in codes), quality, lam)
-    alpha = b"" if given.alpha is None else zlib.compress(given.alpha.tobytes(), 9)
+                              scale, tuple(container.codes_crc(c.numpy()) for c in codes), quality, lam,
+                              alpha_coding=alpha_coding)
     return container.pack(header, streams, alpha)
 
 
@@ -222,20 +222,8 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, maps: int | N
             if container.codes_crc(c.numpy()) != header.crcs[k]:
                 raise FormatError(f"decoded {m.name} codes fail their checksum: the coded stream is damaged")
             codes.append(c)
-    return header, model, codes, _alpha(alpha, header) if header.has_alpha else None
-
-
-def _alpha(data: bytes, header: container.Header) -> np.ndarray:
-    """The zlib-compressed alpha plane, inflated to exactly width x height bytes, no more."""
-    n = header.width * header.height
-    try:
-        inflate = zlib.decompressobj()
-        plane = inflate.decompress(data, n + 1)
-    except zlib.error as e:
-        raise FormatError(f"alpha plane is damaged: {e}") from None
-    if len(plane) != n or not inflate.eof:
-        raise FormatError(f"alpha plane holds {len(plane)} bytes, not {n}")
-    return np.frombuffer(plane, np.uint8).reshape(header.height, header.width)
+    plane = intake.decode_alpha(header.alpha_coding, alpha, header.width, header.height) if header.has_alpha else None
+    return header, model, codes, plane
 
 
 def decompress(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:

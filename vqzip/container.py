@@ -4,6 +4,10 @@ Pure bytes and numpy: no torch, no model. `pack` and `unpack` are inverses; `unp
 the version, the checksum and every field before it returns, and raises FormatError naming
 the first problem it finds. Version 3 files (vqzip 0.2) are read too: they lack the operating
 point and the extensions, which read as their defaults.
+
+The alpha plane of LA and RGBA images is coded by one of ALPHA_CODINGS (`vqzip.intake` codes
+it); which one is recorded by the extension TAG_ALPHA_CODING, absent for zlib, the only coding
+before it existed.
 """
 from __future__ import annotations
 
@@ -24,6 +28,10 @@ HASH_BYTES = 8
 MAX_NAME = 64
 MAX_LEVEL_SIDE = 0xFFFF  # code map rows and columns are u16
 DEFAULT_MAX_PIXELS = 40_000_000  # the decompression-bomb guard's default (see codec.MAX_PIXELS)
+# How an alpha plane is coded, by its code: zlib of the plane (every file before the tag existed),
+# PNG's filtered-rows zlib stream (a PNG's IDAT data), a WebP lossless file.
+ALPHA_CODINGS = ("zlib", "png", "webp")
+TAG_ALPHA_CODING = 1  # extension: one byte, the alpha plane's coding; absent for zlib
 
 _FIXED = struct.Struct("<4sBBIIBB")  # magic, version, mode, width, height, scale numerator, denominator
 _POINT = struct.Struct("<Bf")  # version 4: quality level (0: none), RDO multiplier lambda
@@ -47,6 +55,7 @@ class Header:
     quality: int = 0  # the quality level the encoder was asked for (0: none); informative
     lam: float = 0.0  # the RDO multiplier the codes were chosen with (0: nearest code); informative
     extensions: tuple[tuple[int, bytes], ...] = ()  # (tag, value): fields of later versions; a reader skips unknown tags
+    alpha_coding: int = 0  # index in ALPHA_CODINGS; stored as the extension TAG_ALPHA_CODING unless 0
 
     @property
     def has_alpha(self) -> bool:
@@ -90,7 +99,12 @@ def pack(header: Header, payloads: list[bytes], alpha: bytes = b"") -> bytes:
         raise ValueError("an alpha plane goes with modes LA and RGBA, and only with them")
     if not 0 <= header.quality <= 255:
         raise ValueError(f"quality {header.quality} is not 0..255")
-    ext = b"".join(_TAG.pack(tag, len(v)) + v for tag, v in header.extensions)
+    if not 0 <= header.alpha_coding < len(ALPHA_CODINGS) or (header.alpha_coding and not header.has_alpha):
+        raise ValueError(f"alpha coding {header.alpha_coding} does not fit mode {header.mode}")
+    if any(tag == TAG_ALPHA_CODING for tag, _ in header.extensions):
+        raise ValueError("the alpha coding is the header's alpha_coding field, not an extension")
+    known = ((TAG_ALPHA_CODING, bytes([header.alpha_coding])),) if header.alpha_coding else ()
+    ext = b"".join(_TAG.pack(tag, len(v)) + v for tag, v in known + header.extensions)
     parts = [_FIXED.pack(MAGIC, VERSION, MODES.index(header.mode), header.width, header.height,
                          header.scale.numerator, header.scale.denominator), _POINT.pack(header.quality, header.lam),
              bytes([len(name)]), name, header.model_hash, bytes([len(header.levels)])]
@@ -142,19 +156,26 @@ def unpack(data: bytes) -> tuple[Header, list[bytes], bytes]:
     (alpha_len,) = _ALPHA.unpack(r.take(_ALPHA.size))
     if (alpha_len > 0) != (MODES[mode] in ("LA", "RGBA")):
         raise FormatError(f"alpha plane of {alpha_len} bytes does not fit colour mode {MODES[mode]}")
-    extensions = []
+    extensions, alpha_coding = [], 0
     if version >= 4:
         (ext_len,) = _EXT.unpack(r.take(_EXT.size))
         ext = _Reader(r.take(ext_len), 0)
         while ext.pos < len(ext.data):
             tag, n = _TAG.unpack(ext.take(_TAG.size))
-            extensions.append((tag, ext.take(n)))
+            value = ext.take(n)
+            if tag != TAG_ALPHA_CODING:
+                extensions.append((tag, value))
+            elif n != 1 or value[0] >= len(ALPHA_CODINGS) or alpha_len == 0:
+                raise FormatError(f"invalid alpha coding {value.hex() or '(empty)'}"
+                                  + ("" if alpha_len else " in a file without an alpha plane"))
+            else:
+                alpha_coding = value[0]
     if r.pos + sum(lengths) + alpha_len != len(body):
         raise FormatError(f"payload lengths ({sum(lengths) + alpha_len} bytes) do not match the file "
                           f"({len(body) - r.pos} bytes)")
     payloads = [r.take(n) for n in lengths]
     header = Header(width, height, MODES[mode], name, model_hash, tuple(levels), Fraction(num, den), tuple(crcs),
-                    quality, lam, tuple(extensions))
+                    quality, lam, tuple(extensions), alpha_coding)
     return header, payloads, r.take(alpha_len)
 
 

@@ -15,16 +15,26 @@ back, and an alpha plane kept losslessly beside the coded colour.
 
 Warnings are `VqzWarning`s (the command line prints them as one line each); refusals raise
 `VqzError`.
+
+The alpha plane is coded losslessly by `code_alpha`, the smallest of three codings
+(`container.ALPHA_CODINGS`): zlib of the plane; PNG's (Pillow's encoder, optimized: a filter
+per row, then deflate), kept without the PNG file around it; and WebP lossless (libwebp through
+Pillow, where the build has it). `decode_alpha` reads all three, and gives exactly width x
+height bytes or raises FormatError.
 """
 from __future__ import annotations
 
+import io
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, features
 
-from vqzip.errors import VqzError, VqzWarning
+from vqzip.container import ALPHA_CODINGS
+from vqzip.errors import FormatError, VqzError, VqzWarning
 
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
@@ -75,3 +85,82 @@ def restore(rgb: np.ndarray, mode: str, alpha: np.ndarray | None) -> Image.Image
     if alpha is not None:
         image.putalpha(Image.fromarray(alpha, "L"))
     return image
+
+
+ZLIB, PNG, WEBP = (ALPHA_CODINGS.index(c) for c in ("zlib", "png", "webp"))
+TAG_BYTES = 4  # a coding other than zlib costs its extension: tag u8, length u16, value u8
+WEBP_MAX_SIDE = 16383  # libwebp's limit
+WEBP_METHOD = 4  # libwebp's effort, 0..6: 6 took 10-20x as long for the same size or larger
+
+
+def code_alpha(plane: np.ndarray) -> tuple[int, bytes]:
+    """An (H, W) uint8 alpha plane -> (coding, bytes): the smallest of `alpha_codings`, counting
+    the extension that names a coding other than zlib."""
+    return min(alpha_codings(plane).items(), key=lambda c: len(c[1]) + (c[0] != ZLIB) * TAG_BYTES)
+
+
+def alpha_codings(plane: np.ndarray) -> dict[int, bytes]:
+    """The plane in every coding this Pillow can write: zlib, PNG, and WebP lossless where the
+    build has libwebp and the plane fits it (used only if it decodes back exactly)."""
+    plane = np.ascontiguousarray(plane, dtype=np.uint8)
+    image = Image.fromarray(plane, "L")
+    found = {ZLIB: zlib.compress(plane.tobytes(), 9), PNG: _png_rows(image)}
+    if features.check("webp") and max(plane.shape) <= WEBP_MAX_SIDE:
+        buf = io.BytesIO()
+        image.save(buf, "WEBP", lossless=True, quality=100, method=WEBP_METHOD)
+        try:
+            if np.array_equal(decode_alpha(WEBP, buf.getvalue(), plane.shape[1], plane.shape[0]), plane):
+                found[WEBP] = buf.getvalue()
+        except FormatError:
+            pass
+    return found
+
+
+def _png_rows(image: Image.Image) -> bytes:
+    """The zlib stream of a PNG of `image` (its IDAT chunks' data, joined): rows, each a filter
+    byte and the filtered pixels."""
+    buf = io.BytesIO()
+    image.save(buf, "PNG", optimize=True)
+    png, pos, rows = buf.getvalue(), 8, []
+    while pos < len(png):
+        n, kind = struct.unpack_from(">I4s", png, pos)
+        if kind == b"IDAT":
+            rows.append(png[pos + 8 : pos + 8 + n])
+        pos += 12 + n
+    return b"".join(rows)
+
+
+def decode_alpha(coding: int, data: bytes, width: int, height: int) -> np.ndarray:
+    """An alpha plane's bytes in `coding` -> (height, width) uint8; FormatError if they are
+    damaged or do not hold exactly width x height pixels."""
+    name = ALPHA_CODINGS[coding]
+    if coding in (ZLIB, PNG):  # one zlib stream of exactly the plane (PNG: a filter byte a row)
+        n = (width + (coding == PNG)) * height
+        try:
+            inflate = zlib.decompressobj()
+            raw = inflate.decompress(data, n + 1)
+        except zlib.error as e:
+            raise FormatError(f"alpha plane ({name}) is damaged: {e}") from None
+        if len(raw) != n or not inflate.eof:
+            raise FormatError(f"alpha plane ({name}) holds {len(raw)}{'' if inflate.eof else '+'} bytes, not {n}")
+        if inflate.unused_data:
+            raise FormatError(f"alpha plane ({name}) has {len(inflate.unused_data)} bytes after its end")
+        if coding == ZLIB:
+            return np.frombuffer(raw, np.uint8).reshape(height, width)
+        try:  # Pillow's PNG decoder undoes the filters
+            return np.asarray(Image.frombytes("L", (width, height), data, "zip", "L"))
+        except ValueError as e:  # an unknown filter type
+            raise FormatError(f"alpha plane ({name}) is damaged: {e}") from None
+    if not features.check("webp"):
+        raise FormatError("alpha plane is WebP lossless, which this Pillow cannot decode (built without libwebp)")
+    if len(data) < 12 or data[:4] != b"RIFF" or 8 + int.from_bytes(data[4:8], "little") != len(data):
+        raise FormatError(f"alpha plane ({name}) is not one whole WebP file")
+    try:
+        with Image.open(io.BytesIO(data), formats=["WEBP"]) as im:
+            size = im.size
+            plane = np.asarray(im.convert("RGB").getchannel("G")) if size == (width, height) else None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise FormatError(f"alpha plane ({name}) is damaged: {e}") from None
+    if plane is None:
+        raise FormatError(f"alpha plane ({name}) is {size[0]}x{size[1]}, not {width}x{height}")
+    return plane
