@@ -1,13 +1,15 @@
 import csv
 import json
 import math
+import os
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import photo
-from vqzip import codec, metrics
+from vqzip import codec, metrics, rdcurve, zoo
 from vqzip.baselines import CODECS
 from vqzip.bdrate import bd_rate
 from vqzip.cli import main
@@ -56,8 +58,9 @@ def test_bd_rate_known_answers():
         bd_rate(r[:1], d[:1], r, d)
 
 
-def test_rd_curve_end_to_end(tiny, tmp_path, capsys):
+def test_rd_curve_end_to_end(tiny, tmp_path, capsys, monkeypatch):
     """Real bytes and decoded pixels: vqzip's rate is its file's size; outputs agree."""
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.25, 0.5, 0.5))
     folder = tmp_path / "images"
     folder.mkdir()
     im = photo(176, 168, seed=2)
@@ -76,8 +79,24 @@ def test_rd_curve_end_to_end(tiny, tmp_path, capsys):
     assert summary["results"]["psnr-rgb"][k] == pytest.approx(float(ours["1"]["psnr"]))
     jpeg = json.loads((out / "jpeg.json").read_text())["results"]
     assert jpeg["bpp"] == sorted(jpeg["bpp"])
-    assert (out / "rd.png").stat().st_size > 0 and (out / "bd-rate.json").exists()
-    assert "vqzip" in capsys.readouterr().out
+    for name in ("rd.png", "rd.pdf", "rd.svg", "rd.caption.txt", "bd-rate.json", "bd-rate.md", "run.json"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "rd.pdf").read_bytes()[:4] == b"%PDF" and (out / "rd.png").read_bytes()[:4] == b"\x89PNG"
+    svg = (out / "rd.svg").read_text()
+    assert ">Rate-distortion on images (1 image)</text>" in svg  # the title, kept as text
+    assert ">q1</text>" in svg and ">q2</text>" in svg and "libjpeg" in svg  # level labels; the library in the legend
+    caption = (out / "rd.caption.txt").read_text()
+    assert "images (1 image)" in caption and "q1 (scale 1/2)" in caption and "quality 1, 3, 5" in caption
+    assert zoo.manifest()["models"]["tiny"]["sha256"] in caption and "Pillow " in caption and "libjpeg" in caption
+    assert "disturbed" not in caption
+    table = (out / "bd-rate.md").read_text()
+    assert "| | JPEG |" in table and "| PSNR |" in table and "| MS-SSIM |" in table
+    run = json.loads((out / "run.json").read_text())
+    assert run["dataset"] == "images" and run["images"] == 1 and run["load_average"] == {"start": 0.25, "end": 0.25}
+    assert run["timings_disturbed"] is False and run["codecs"]["jpeg"]["settings"][0] == 1
+    std = capsys.readouterr()
+    assert "vqzip" in std.out
+    assert f"rd-curve: {len(rows)}/{len(rows)} codings" in std.err and "warning" not in std.err
 
 
 def test_rd_curve_errors_are_one_line(tiny, tmp_path, capsys):
@@ -98,3 +117,90 @@ def test_preview_psnr_compares_with_the_box_reduced_image_over_whole_blocks():
     assert metrics.preview_psnr(preview, pixels) == float("inf")
     preview[1, 1] = 1
     assert metrics.preview_psnr(preview, pixels) == pytest.approx(10 * np.log10(255**2 / (3 / 12)))
+
+
+def test_a_busy_machine_is_warned_about_and_recorded(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(os, "getloadavg", lambda: (99.0, 1.0, 1.0))
+    photo(176, 168).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    assert main(["rd-curve", str(tmp_path / "a.png"), "--quality", "1,2", "--codecs", "none", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    for when in ("start", "end"):
+        assert f"vqzip: warning: load average 99.00 at the {when} is above the {os.cpu_count()} cores" in err
+    run = json.loads((out / "run.json").read_text())
+    assert run["timings_disturbed"] is True and run["load_average"] == {"start": 99.0, "end": 99.0}
+    assert "timings disturbed" in (out / "rd.caption.txt").read_text()
+
+
+def summary_and_run(tmp_path):
+    """A summary as `summarize` gives it (the highest baseline point far right, as WebP's was)."""
+    def codec(name, bpp, psnr, settings):
+        return {"name": name, "description": name, "results": {
+            "setting": settings, "bpp": bpp, "psnr-rgb": psnr, "ms-ssim-rgb-db": [p - 15 for p in psnr]}}
+
+    summary = {"vqzip": codec("vqzip", [0.1, 0.4, 1.1], [25.4, 29.3, 33.9], ["1", "4", "7"]),
+               "jpeg": codec("jpeg", [0.17, 0.5, 1.2], [22.0, 29.1, 33.0], ["1", "18", "65"]),
+               "webp": codec("webp", [0.12, 0.9, 2.71], [26.0, 31.9, 41.5], ["1", "55", "90"])}
+    run = rdcurve.Run("kodak", 24, "0.3.0", [{"quality": q, "model": "vqz-base", "scale": "1", "stages": None,
+                                              "lambda": 0.0, "sha256": "ab" * 32} for q in (1, 4, 7)],
+                      {n: {"label": n.upper(), "library": f"lib{n} 1.0", "setting": "quality", "settings": [1],
+                           "description": n} for n in ("jpeg", "webp")}, {"Pillow": "13.0.0"}, 2, None, 1)
+    return summary, run
+
+
+def test_the_figure_is_titled_labelled_and_holds_every_point(tmp_path):
+    summary, run = summary_and_run(tmp_path)
+    fig = rdcurve.figure(summary, run)
+    assert fig.get_suptitle() == "Rate-distortion on kodak (24 images)"
+    for ax in fig.axes:
+        (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+        points = [(x, y) for line in ax.get_lines() for x, y in zip(line.get_xdata(), line.get_ydata())]
+        assert len(points) == 9 and all(x0 < x < x1 and y0 < y < y1 for x, y in points)
+        assert [t.get_text() for t in ax.texts] == ["q1", "q4", "q7"]
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert legend == ["vqzip 0.3.0 (vqz-base)", "JPEG (libjpeg 1.0)", "WEBP (libwebp 1.0)"]
+    files = rdcurve.plot(summary, run, tmp_path / "rd")
+    assert [f.name for f in files] == ["rd.png", "rd.pdf", "rd.svg"]
+    again = rdcurve.plot(summary, run, tmp_path / "again")  # no dates inside: the same bytes again
+    assert files[1].read_bytes() == again[1].read_bytes() and files[2].read_bytes() == again[2].read_bytes()
+
+
+def test_bd_rate_table_marks_undefined_entries(tmp_path):
+    _, run = summary_and_run(tmp_path)
+    table = rdcurve.bd_table({"jpeg": {"psnr-rgb": -27.84, "ms-ssim-rgb-db": None},
+                              "webp": {"psnr-rgb": 34.3, "ms-ssim-rgb-db": -13.4}}, run)
+    assert "| | JPEG | WEBP |" in table and "| PSNR | −27.8% | +34.3% |" in table
+    assert "| MS-SSIM | n/a | −13.4% |" in table and "n/a: fewer than two" in table
+
+
+def test_the_time_left_costs_each_unit_by_what_its_codec_and_setting_took():
+    units = [rdcurve.Unit(k, Path(f"{k // 3}.png"), 100 * (1 + k // 3), c, s)
+             for k, (c, s) in enumerate([("jpeg", 1), ("jpeg", 2), ("webp", 1)] * 3)]
+    eta = rdcurve.Eta(units)
+    assert eta.seconds_left() is None and eta.line(0) == "0/9 codings, 0s elapsed, time left not known yet"
+    eta.done(units[0], 1.0)  # jpeg 1: 0.01 s per pixel; everything else costed at that too
+    assert eta.seconds_left() == pytest.approx(0.01 * (100 + 100 + 200 * 3 + 300 * 3))
+    eta.done(units[1], 3.0)
+    eta.done(units[2], 0.5)
+    # image 1 (200 px) and 2 (300 px): jpeg 1 at 0.01, jpeg 2 at 0.03, webp 1 at 0.005 s per pixel
+    assert eta.seconds_left() == pytest.approx(500 * (0.01 + 0.03 + 0.005))
+    assert rdcurve.Eta(units[3:], workers=2).seconds_left() is None
+    assert rdcurve.clock(3725) == "1h02m" and rdcurve.clock(185) == "3m05s" and rdcurve.clock(12.4) == "12s"
+
+
+def test_jobs_give_the_serial_results(tiny, tmp_path, capsys):
+    """Worker processes (spawned) code the same bytes: rd.csv is the serial one but for times."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k in range(3):
+        photo(176, 168, seed=k).save(folder / f"{k}.png")
+    rows = []
+    for jobs in ("1", "2"):
+        assert main(["rd-curve", str(folder), "--codecs", "jpeg", "--jobs", jobs, "--threads", "1",
+                     "--out", str(tmp_path / jobs)]) == 0
+        rows.append(list(csv.DictReader(open(tmp_path / jobs / "rd.csv"))))
+    keep = ("codec", "setting", "image", "bytes", "bpp", "psnr", "ms_ssim", "estimated_bpp")
+    assert [[r[k] for k in keep] for r in rows[0]] == [[r[k] for k in keep] for r in rows[1]]
+    assert len(rows[0]) == 3 * (2 + len(CODECS["jpeg"].settings))
+    assert json.loads((tmp_path / "2" / "run.json").read_text())["jobs"] == 2
+    assert main(["rd-curve", str(folder), "--jobs", "0"]) == 2

@@ -402,15 +402,27 @@ def rd_curve(
     inputs: list[Path] = typer.Argument(..., help="Images, or folders of images."),
     quality: Optional[str] = typer.Option(None, "--quality", help="Comma-separated levels [default: every shipped level]."),
     codecs: Optional[str] = typer.Option(None, "--codecs", help="Comma-separated baselines (jpeg,webp,avif,jp2,jxl), or 'none' [default: every one installed]."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for rd.csv, <codec>.json, bd-rate.json and rd.png."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for rd.csv, <codec>.json, bd-rate.json/.md, run.json, rd.png/.pdf/.svg and rd.caption.txt."),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", help="Torch threads for vqzip's coding (default: torch's; with --jobs, the cores shared out)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", help="Code in N worker processes: the same rates and distortions as one, times measured side by side."),
 ):
-    """Rate-distortion of vqzip's quality levels and classical codecs on the same images."""
-    from rich.progress import Progress
+    """Rate-distortion of vqzip's quality levels and classical codecs on the same images.
+
+    Progress and the time left go to stderr; a warning if the machine is busy (1-minute load average above the core count) at the start or the end, as timings are then disturbed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.text import Text
 
     from vqzip import data, rdcurve, zoo
     from vqzip.baselines import CODECS
 
+    def busy_warning(load, when: str) -> None:
+        if rdcurve.busy(load):
+            err.print(f"vqzip: warning: load average {load:.2f} {when} is above the {rdcurve.cores()} cores: timings are "
+                      "disturbed (recorded in run.json and rd.caption.txt)", markup=False)
+
     with _reported():
+        if jobs < 1:
+            raise typer.BadParameter(f"must be at least 1, not {jobs}", param_hint="--jobs")
         images = []
         for p in inputs:
             if not p.is_dir():
@@ -437,17 +449,49 @@ def rd_curve(
             raise VqzError(f"codec {missing[0]!r} is not available here"
                            + (" (pip install pillow-jxl-plugin)" if missing[0] == "jxl" else ""))
         baselines = [CODECS[c] for c in names]
-        total = len(images) * (len(levels) + sum(len(b.settings) for b in baselines))
-        with Progress(console=err, transient=True) as bar:
-            task = bar.add_task("rate-distortion", total=total)
-            points = rdcurve.measure(images, levels, baselines, lambda: bar.advance(task))
-        descriptions = {b.name: b.description for b in baselines}
-        descriptions[rdcurve.VQZIP] = "vqzip quality levels " + ", ".join(f"{lv.quality} ({lv.model} at scale {lv.scale})" for lv in levels)
+        _threads(threads)
+        load_start = rdcurve.load_average()
+        busy_warning(load_start, "at the start")
+        units = rdcurve.plan(images, levels, baselines)
+        run = rdcurve.record(rdcurve.dataset_name(inputs), len(images), levels, baselines, threads, jobs)
+        eta, t0 = rdcurve.Eta(units, jobs), time.perf_counter()
+        err.print(f"rd-curve: {rdcurve.title(run)}, {len(units)} codings ({len(levels)} vqzip levels, "
+                  f"{len(units) // max(1, len(images)) - len(levels)} baseline settings each)"
+                  + (f", {jobs} jobs" if jobs > 1 else ""), markup=False)
+
+        class Left(ProgressColumn):  # the estimate at the last finished coding, counted down since
+            def render(self, task):
+                left = eta.seconds_left()
+                if left is None:
+                    return Text("time left: measuring")
+                return Text(f"about {rdcurve.clock(max(0.0, left - (time.perf_counter() - task.fields['at'])))} left")
+
+        bar = Progress(TextColumn("rate-distortion"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), Left(),
+                       TextColumn("{task.fields[last]}"), console=err, transient=True, disable=not err.is_terminal)
+        task = bar.add_task("rd-curve", total=len(units), at=t0, last="")
+        printed = [t0]
+
+        def progress(unit, seconds: float) -> None:
+            eta.done(unit, seconds)
+            now = time.perf_counter()
+            bar.update(task, advance=1, at=now, last=f"{unit.image.name} {unit.codec} {unit.key}")
+            if not err.is_terminal and (now - printed[0] >= 10 or not eta.left):  # logs: a line every 10 s
+                printed[0] = now
+                err.print(f"rd-curve: {eta.line(now - t0)}", markup=False)
+
+        with bar:
+            points = rdcurve.measure(units, progress, jobs, threads)
+        load_end = rdcurve.load_average()
+        busy_warning(load_end, "at the end")
+        run.load_average = {"start": load_start, "end": load_end}
+        descriptions = {b.name: f"{b.description}; {b.library()}" for b in baselines}
+        descriptions[rdcurve.VQZIP] = (f"vqzip {run.vqzip} quality levels "
+                                      + ", ".join(f"{lv.quality} ({lv.model} at scale {lv.scale})" for lv in levels))
         summary = rdcurve.summarize(points, descriptions)
         bds = rdcurve.bd_rates(summary)
         console = Console(highlight=False, soft_wrap=True)
         table = Table("codec", "setting", "bpp", "est. bpp", "PSNR dB", "MS-SSIM dB", "enc s", "dec s",
-                      title=f"rate-distortion over {len(images)} image(s) (means)")
+                      title=f"rate-distortion on {rdcurve.title(run)} (means), {rdcurve.clock(time.perf_counter() - t0)}")
         for name, s in summary.items():
             r = s["results"]
             for k in range(len(r["bpp"])):
@@ -464,7 +508,7 @@ def rd_curve(
                 bd.add_row(name, *("n/a" if x is None else f"{x:+.1f}%" for x in (v["psnr-rgb"], v["ms-ssim-rgb-db"])))
             console.print(bd)
         if out:
-            for f in rdcurve.write(out, points, summary, bds):
+            for f in rdcurve.write(out, points, summary, bds, run):
                 err.print(f"wrote {f}", markup=False)
 
 
