@@ -213,8 +213,10 @@ def decompress_file(src: str | Path, dst: str | Path | None = None, *, force: bo
 
 def encode_image(image: Image.Image, suffix: str) -> bytes:
     """An image in the format a file suffix names (PNG for an unknown one)."""
+    Image.preinit()  # the common formats; every plugin (Image.init, ~30 ms) only for another suffix
+    fmt = Image.EXTENSION.get(suffix.lower()) or Image.registered_extensions().get(suffix.lower(), "PNG")
     buf = io.BytesIO()
-    image.save(buf, format=Image.registered_extensions().get(suffix.lower(), "PNG"))
+    image.save(buf, format=fmt)
     return buf.getvalue()
 
 

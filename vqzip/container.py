@@ -1,8 +1,9 @@
 """The .vqz container, version 4 (docs/format.md): a header, one coded stream per code map, a CRC.
 
-Pure bytes and numpy: no torch, no model. `pack` and `unpack` are inverses; `unpack` checks the magic,
-the version, the checksum and every field before it returns, and raises FormatError naming
-the first problem it finds. Version 3 files (vqzip 0.2) are read too: they lack the operating
+Pure bytes: no torch, no model, and numpy only for a code map's CRC, imported there (`import
+vqzip` imports this module to register the Pillow plugin). `pack` and `unpack` are inverses;
+`unpack` checks the magic, the version, the checksum and every field before it returns, and
+raises FormatError naming the first problem it finds. Version 3 files (vqzip 0.2) are read too: they lack the operating
 point and the extensions, which read as their defaults.
 
 The alpha plane of LA and RGBA images is coded by one of ALPHA_CODINGS (`vqzip.intake` codes
@@ -15,8 +16,6 @@ import struct
 import zlib
 from dataclasses import dataclass
 from fractions import Fraction
-
-import numpy as np
 
 from vqzip.errors import FormatError
 
@@ -80,6 +79,8 @@ def preview_size(width: int, height: int) -> tuple[int, int]:
 
 def codes_crc(codes) -> int:
     """CRC-32 of a code map (an array of codes < 2**16) as little-endian u16 in row order."""
+    import numpy as np
+
     return zlib.crc32(np.ascontiguousarray(codes, dtype="<u2").tobytes())
 
 

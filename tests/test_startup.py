@@ -1,0 +1,42 @@
+"""What a fresh process imports: `import vqzip` and the command line's import load no numpy,
+torch or plotting; a decompress loads no plotting, no MS-SSIM and only Pillow's common format
+plugins (bench/startup.py measures the seconds)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("numpy", "torch", "matplotlib", "pytorch_msssim", "pydantic")
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "tiger.png"
+
+
+def loaded_after(code: str, cwd: Path | None = None) -> set[str]:
+    """The modules a fresh interpreter holds after running `code`."""
+    out = subprocess.run([sys.executable, "-c", code + "\nimport json, sys; print(json.dumps(sorted(sys.modules)))"],
+                         capture_output=True, text=True, check=True, cwd=cwd)
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("module", ["vqzip", "vqzip.cli"])
+def test_importing_loads_nothing_heavy(module):
+    loaded = loaded_after(f"import {module}")
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    assert not {m for m in loaded if m.startswith("vqzip.") and m not in
+                {"vqzip.cli", "vqzip.pillow_plugin", "vqzip.container", "vqzip.errors", "vqzip.fileio"}}
+
+
+def test_a_decompress_loads_no_plotting_and_few_image_plugins(tiny_checkpoints, tmp_path, monkeypatch):
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(tiny_checkpoints))
+    from PIL import Image
+
+    from vqzip import codec, zoo
+
+    with Image.open(SAMPLE) as im:
+        (tmp_path / "a.vqz").write_bytes(codec.compress(im.crop((0, 0, 64, 48)), zoo.load("tiny")))
+    loaded = loaded_after("from vqzip.cli import main\nassert main(['decompress', '-q', 'a.vqz']) == 0", cwd=tmp_path)
+    assert (tmp_path / "a.png").exists()
+    assert not loaded & {"matplotlib", "pytorch_msssim", "vqzip.rdcurve", "vqzip.training"}
+    plugins = {m for m in loaded if m.startswith("PIL.") and m.endswith("ImagePlugin")}
+    assert "PIL.PngImagePlugin" in plugins and len(plugins) <= 6, sorted(plugins)
