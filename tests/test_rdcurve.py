@@ -101,9 +101,14 @@ def test_rd_curve_end_to_end(tiny, tmp_path, capsys, monkeypatch):
 
 def test_rd_curve_errors_are_one_line(tiny, tmp_path, capsys):
     photo(176, 176).save(tmp_path / "a.png")
+    photo(176, 100).save(tmp_path / "small.png")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
     for args, message in ((["--codecs", "gif"], "unknown codec 'gif'"), (["--quality", "x"], "comma-separated integers"),
-                          (["--quality", "9"], "no quality level 9")):
-        assert main(["rd-curve", str(tmp_path / "a.png"), *args]) == 1
+                          (["--quality", "9"], "no quality level 9"), (["small.png"], "176x100 is too small for MS-SSIM"),
+                          (["bad.png"], "bad.png")):
+        files = [str(tmp_path / a) for a in args if a.endswith(".png")] or [str(tmp_path / "a.png")]
+        args = [a for a in args if not a.endswith(".png")]
+        assert main(["rd-curve", *files, *args]) == 1
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
 

@@ -36,6 +36,7 @@ from PIL import Image
 from vqzip import zoo
 from vqzip.baselines import CODECS, Baseline
 from vqzip.bdrate import bd_rate
+from vqzip.errors import VqzError
 
 VQZIP = "vqzip"
 METRICS = (("psnr-rgb", "PSNR-RGB (dB)", "PSNR"), ("ms-ssim-rgb-db", "MS-SSIM (dB)", "MS-SSIM"))
@@ -75,11 +76,17 @@ class Unit:
 
 def plan(images: list[Path], levels: list[zoo.Level], baselines: list[Baseline]) -> list[Unit]:
     """Every image through every level and every baseline setting, image by image. Each image's
-    header is read here (its size, for the time estimate), so an unreadable one fails first."""
+    header is read here (its size, for the time estimate), so an unreadable or too small one
+    fails before any coding."""
+    from vqzip.metrics import MS_SSIM_MIN_SIDE
+
     units = []
     for path in images:
         with Image.open(path) as im:
             pixels = im.width * im.height
+            if min(im.size) < MS_SSIM_MIN_SIDE:
+                raise VqzError(f"{path}: {im.width}x{im.height} is too small for MS-SSIM, which needs at least "
+                               f"{MS_SSIM_MIN_SIDE} pixels a side")
         for setting in [(VQZIP, lv) for lv in levels] + [(b.name, s) for b in baselines for s in b.settings]:
             units.append(Unit(len(units), Path(path), pixels, *setting))
     return units
