@@ -112,10 +112,14 @@ def test_a_zlib_plane_without_the_extension_still_decodes(tiny):
     assert np.array_equal(np.asarray(codec.decompress(old, tiny).image.getchannel("A")), plane)
 
 
-def test_the_golden_rgba_file_has_a_zlib_plane():
-    header, _, alpha = unpack((GOLDEN / "v4-rgba-scaled.vqz").read_bytes())
-    assert header.mode == "RGBA" and header.alpha_coding == intake.ZLIB and header.extensions == ()
-    assert intake.decode_alpha(header.alpha_coding, alpha, header.width, header.height).shape == (21, 37)
+@pytest.mark.parametrize("name,coding", [("v4-rgba-scaled.vqz", intake.ZLIB), ("v4-la-png-alpha.vqz", intake.PNG),
+                                         ("v4-rgba-webp-alpha.vqz", intake.WEBP)])
+def test_the_golden_files_hold_every_coding(name, coding):
+    """tests/test_golden.py decodes them; the first was written before the codings existed."""
+    header, _, alpha = unpack((GOLDEN / name).read_bytes())
+    assert header.alpha_coding == coding and header.extensions == ()
+    plane = intake.decode_alpha(header.alpha_coding, alpha, header.width, header.height)
+    assert plane.shape == (header.height, header.width)
 
 
 ALPHA_HEADER = Header(3, 2, "LA", "m", bytes(8), ((1, 1), (2, 2)), crcs=(0, 0), extensions=((200, b"x"),))
