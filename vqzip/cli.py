@@ -400,8 +400,8 @@ def levels():
 @app.command("rd-curve")
 def rd_curve(
     inputs: list[Path] = typer.Argument(..., help="Images, or folders of images."),
-    quality: Optional[str] = typer.Option(None, "--quality", help="Comma-separated levels [default: every shipped level]."),
-    codecs: Optional[str] = typer.Option(None, "--codecs", help="Comma-separated baselines (jpeg,webp,avif,jp2,jxl), or 'none' [default: every one installed]."),
+    quality: Optional[str] = typer.Option(None, "--quality", help="Comma-separated levels (default: every shipped level)."),
+    codecs: Optional[str] = typer.Option(None, "--codecs", help="Comma-separated baselines (jpeg,webp,avif,jp2,jxl), or 'none' (default: every one installed)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for rd.csv, <codec>.json, bd-rate.json/.md, run.json, rd.png/.pdf/.svg and rd.caption.txt."),
     threads: Optional[int] = typer.Option(None, "--threads", metavar="N", help="Torch threads for vqzip's coding (default: torch's; with --jobs, the cores shared out)."),
     jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", help="Code in N worker processes: the same rates and distortions as one, times measured side by side."),
