@@ -21,7 +21,21 @@ def test_many_files_summary_and_inputs_kept(tiny, tmp_path, capsys):
     err = capsys.readouterr().err
     assert all((tmp_path / f"{n}.vqz").exists() and (tmp_path / f"{n}.{e}").exists()
                for n, e in (("a", "png"), ("b", "jpg"), ("c", "bmp")))
-    assert "vqzip compress" in err and "mean bpp" in err and err.count(" -> ") == 3
+    assert "vqzip compress" in err and "bpp (total)" in err and err.count(" -> ") == 3
+
+
+def test_the_summary_bpp_is_all_bits_over_all_pixels(tiny, tmp_path, capsys):
+    """A 1x1 image's header is hundreds of bits per pixel: an unweighted mean of per-file bpp
+    was dominated by it."""
+    photo(1, 1).save(tmp_path / "dot.png")
+    photo(64, 48).save(tmp_path / "photo.png")
+    assert main(["compress", str(tmp_path / "dot.png"), str(tmp_path / "photo.png")]) == 0
+    sizes = [(tmp_path / n).stat().st_size for n in ("dot.vqz", "photo.vqz")]
+    total = f"{8 * sum(sizes) / (1 + 64 * 48):.4f}"
+    assert 8 * sizes[0] > 100  # the dot alone: an unweighted mean would be over 50
+    assert f"│ {total} " in capsys.readouterr().err
+    assert main(["decompress", str(tmp_path / "dot.vqz"), str(tmp_path / "photo.vqz"), "-o", str(tmp_path / "out")]) == 0
+    assert f"│ {total} " in capsys.readouterr().err  # decompress: the .vqz files' bits, the same
 
 
 def test_recursive_into_an_output_folder_mirrors_subfolders(tiny, tmp_path, capsys):
@@ -98,8 +112,8 @@ def test_preview_from_the_command_line(tiny, tmp_path, capsysbinary):
     assert main(["compress", "-q", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 0
     capsysbinary.readouterr()
     assert main(["decompress", "--preview", str(tmp_path / "a.vqz"), str(tmp_path / "b.vqz")]) == 0
-    bpp = [8 * (tmp_path / f"{n}.vqz").stat().st_size / (w * 24) for n, w in (("a", 32), ("b", 40))]
-    assert f"{sum(bpp) / 2:.4f}" in capsysbinary.readouterr().err.decode()  # the files' bpp, not the previews'
+    bits = sum(8 * (tmp_path / f"{n}.vqz").stat().st_size for n in ("a", "b"))
+    assert f"{bits / (32 * 24 + 40 * 24):.4f}" in capsysbinary.readouterr().err.decode()  # the files' bpp, not the previews'
     for name, width in (("a", 32), ("b", 40)):
         with Image.open(tmp_path / f"{name}.preview.png") as im:
             assert im.size == (width // 4, 6)

@@ -141,10 +141,13 @@ def _batch(jobs, work, quiet: bool, what: str) -> None:
                 failed += 1
             bar.advance(task)
     if len(jobs) > 1 and not quiet:
-        table = Table("files", "failed", "total in", "total out", "mean bpp", "time", title=f"vqzip {what}")
-        bpp = [8 * (o if what == "compress" else i) / p for i, o, p in done]
+        # bits per pixel over the whole batch: all the .vqz bits over all the pixels (a mean of
+        # per-file bpp would let a 1x1 image's header outweigh a photo)
+        table = Table("files", "failed", "total in", "total out", "bpp (total)", "time", title=f"vqzip {what}")
+        vqz_bytes = sum(o if what == "compress" else i for i, o, _ in done)
+        pixels = sum(p for _, _, p in done)
         table.add_row(str(len(done)), str(failed), f"{sum(d[0] for d in done):,} B", f"{sum(d[1] for d in done):,} B",
-                      f"{sum(bpp) / len(bpp):.4f}" if bpp else "-", f"{time.perf_counter() - t0:.1f} s")
+                      f"{8 * vqz_bytes / pixels:.4f}" if pixels else "-", f"{time.perf_counter() - t0:.1f} s")
         err.print(table)
     if failed:
         raise typer.Exit(1)
