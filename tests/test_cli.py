@@ -109,7 +109,7 @@ def test_a_malformed_manifest_is_one_line_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VQZIP_CHECKPOINTS", str(tmp_path))
     assert main(["levels"]) == 1
     err = capsys.readouterr().err
-    assert "expected layout" in err and "Traceback" not in err
+    assert f"manifest {tmp_path / 'manifest.json'}: levels: missing" in err and "Traceback" not in err
 
 
 def _forged(data: bytes, width: int, height: int) -> bytes:
