@@ -21,7 +21,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from vqzip import codec, metrics, zoo
+from vqzip import codec, intake, metrics, zoo
 from vqzip.errors import VqzError
 from vqzip.fileio import check_input, check_output, write_atomic
 
@@ -46,6 +46,7 @@ def open_image(image: ImageLike, name: str | None = None) -> Iterator[Image.Imag
     with im:
         with _readable(image, name):
             codec.check_pixels(*im.size, "image")
+            intake.warn_if_deep(im)  # Pillow reduces 16-bit RGB to 8 bits as it loads it
             im.load()
         yield im
 
