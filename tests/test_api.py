@@ -127,3 +127,28 @@ def test_the_api_raises_only_vqz_errors_naming_the_input(tiny, tmp_path):
             vqzip.compress(tmp_path / path)
     with pytest.raises(VqzError, match="image: empty input"):
         vqzip.compress(io.BytesIO(b""))
+
+
+def test_an_output_suffix_no_format_has_is_refused_before_decoding(tiny, tmp_path, monkeypatch):
+    from vqzip import api
+
+    photo(30, 20).save(tmp_path / "a.png")
+    vqz = vqzip.compress_file(tmp_path / "a.png")
+    monkeypatch.setattr(api, "decompress", lambda *a, **k: pytest.fail("decoded before refusing"))
+    for name, message in (("b.xyz", "the suffix .xyz names no image format Pillow writes"),
+                          ("b", "no suffix to choose a format by"), ("b.psd", "Pillow reads PSD but cannot write it")):
+        with pytest.raises(vqzip.VqzError, match=f"{name}: {message}"):
+            vqzip.decompress_file(vqz, tmp_path / name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.vqz"]
+
+
+def test_re_encoding_a_vqz_warns(tiny, tmp_path):
+    photo(30, 20).save(tmp_path / "a.png")
+    vqz = vqzip.compress_file(tmp_path / "a.png")
+    with pytest.warns(vqzip.VqzWarning, match="the image is a .vqz file: coding its decoded pixels again"):
+        vqzip.compress(vqz)
+    with pytest.warns(vqzip.VqzWarning, match="the image is a .vqz file"), Image.open(vqz) as im:
+        vqzip.compress_to_target(im, bpp=10)
+    with pytest.warns(vqzip.VqzWarning, match="b.vqz: writing .vqz codes the decoded image again"):
+        vqzip.decompress_file(vqz, tmp_path / "b.vqz")
+    assert (tmp_path / "b.vqz").read_bytes()[:4] == b"\x89VQZ"

@@ -61,12 +61,12 @@ def test_a_failure_is_reported_and_the_rest_are_done(tiny, tmp_path, capsys):
     assert "Traceback" not in err
 
 
-def test_folder_without_r_and_stdout_with_many_are_usage_errors(tiny, tmp_path, capsys):
+def test_folder_without_r_is_an_error_and_stdout_with_many_bad_usage(tiny, tmp_path, capsys):
     images(tmp_path, ["a.png", "b.png"])
     assert main(["compress", str(tmp_path)]) == 1
     assert "use -r" in capsys.readouterr().err
-    assert main(["compress", "-c", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 1
-    assert "one input" in capsys.readouterr().err
+    assert main(["compress", "-c", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 2
+    assert "Invalid value for -c/--stdout: takes one input, not several" in capsys.readouterr().err
 
 
 def test_stdin_to_stdout_through_a_pipe(tiny_checkpoints, tmp_path):

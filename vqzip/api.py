@@ -12,6 +12,7 @@ damaged or foreign bytes, a `ModelError` for a missing model) with one-line mess
 from __future__ import annotations
 
 import io
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,8 +22,8 @@ from typing import BinaryIO, Iterator
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from vqzip import codec, intake, metrics, zoo
-from vqzip.errors import VqzError
+from vqzip import codec, intake, metrics, pillow_plugin, zoo
+from vqzip.errors import VqzError, VqzWarning
 from vqzip.fileio import check_input, check_output, write_atomic
 
 ImageLike = Image.Image | str | Path | BinaryIO
@@ -30,11 +31,12 @@ PREVIEW_SUFFIX = ".preview.png"  # a preview's default name, so it is never take
 
 
 @contextmanager
-def open_image(image: ImageLike, name: str | None = None) -> Iterator[Image.Image]:
+def open_image(image: ImageLike, name: str | None = None, *, load: bool = True) -> Iterator[Image.Image]:
     """A PIL image as given, or opened from a path or binary file, its size checked against the
     pixel limit before its pixels are read, and kept open while in use (a multi-frame file
     must stay open to be sought). Pillow's refusals become VqzErrors naming `name` (default:
-    the path, or "image")."""
+    the path, or "image"). load=False reads the header only (a cheap check that the file is an
+    image vqzip takes)."""
     if isinstance(image, Image.Image):
         yield image
         return
@@ -46,9 +48,16 @@ def open_image(image: ImageLike, name: str | None = None) -> Iterator[Image.Imag
     with im:
         with _readable(image, name):
             codec.check_pixels(*im.size, "image")
-            intake.warn_if_deep(im)  # Pillow reduces 16-bit RGB to 8 bits as it loads it
-            im.load()
+            if load:
+                intake.warn_if_deep(im)  # Pillow reduces 16-bit RGB to 8 bits as it loads it
+                im.load()
         yield im
+
+
+def _warn_if_vqz(im: Image.Image) -> None:
+    if im.format == pillow_plugin.FORMAT:
+        warnings.warn("the image is a .vqz file: coding its decoded pixels again adds a second loss "
+                      "(to keep it as it is, copy the file)", VqzWarning, stacklevel=3)
 
 
 @contextmanager
@@ -76,6 +85,7 @@ def compress(image: ImageLike, quality: int | None = None, *, model: str | None 
     if model is not None and quality is not None:
         raise VqzError("give a model or a quality, not both")
     with open_image(image) as im:
+        _warn_if_vqz(im)
         if model is not None:
             return codec.compress(im, zoo.load(model))
         lv = zoo.level(quality)
@@ -127,6 +137,7 @@ def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: floa
     if (bpp is None) == (psnr is None):
         raise VqzError("give one target: bpp or psnr")
     with open_image(image) as im:
+        _warn_if_vqz(im)
         return _to_target(im, bpp, psnr)
 
 
@@ -202,21 +213,58 @@ def compress_file(src: str | Path, dst: str | Path | None = None, *, quality: in
 def decompress_file(src: str | Path, dst: str | Path | None = None, *, force: bool = False,
                     preview: bool = False) -> Path:
     """Decompress a .vqz file to dst (default: src with .png, or .preview.png for a preview; the
-    suffix picks the format), written atomically, never over src, over an existing dst only
-    with force. Returns dst."""
+    suffix picks the format, one Pillow writes), written atomically, never over src, over an
+    existing dst only with force. Returns dst."""
     src = Path(src)
     dst = Path(dst) if dst is not None else src.with_suffix(PREVIEW_SUFFIX if preview else ".png")
+    output_format(dst)
     check_input(src)
     check_output(dst, [src], force)
-    write_atomic(dst, encode_image(decompress(src, preview=preview), dst.suffix), force)
+    write_atomic(dst, encode_image(decompress(src, preview=preview), dst.suffix, str(dst)), force)
     return dst
 
 
-def encode_image(image: Image.Image, suffix: str) -> bytes:
-    """An image in the format a file suffix names (PNG for an unknown one)."""
+def output_format(path: str | Path) -> str:
+    """The format Pillow writes for a file's suffix ("x.webp" -> "WEBP"); a VqzError naming the
+    file if no format Pillow can write has that suffix (an image written under a suffix that
+    says otherwise would mislead every tool that goes by the name)."""
+    return _format(Path(path).suffix, str(path))
+
+
+def _format(suffix: str, name: str) -> str:
+    fmt = Image.registered_extensions().get(suffix.lower())
+    if fmt is not None and fmt in Image.SAVE:
+        return fmt
+    if fmt is not None:
+        raise VqzError(f"{name}: Pillow reads {fmt} but cannot write it; choose another suffix, such as .png")
+    what = f"the suffix {suffix} names no image format Pillow writes" if suffix else "no suffix to choose a format by"
+    raise VqzError(f"{name}: {what}; use .png, .webp, .jpg, .tif, ...")
+
+
+def check_writable(mode: str, path: str | Path) -> None:
+    """A VqzError if Pillow cannot write an image of `mode` in the format of path's suffix (RGBA
+    as JPEG, say): found by writing an 8x8 one, so before anything is decoded."""
+    if output_format(path) != pillow_plugin.FORMAT:  # vqzip codes every mode it decodes to
+        encode_image(Image.new(mode, (8, 8)), Path(path).suffix, str(path))
+
+
+def encode_image(image: Image.Image, suffix: str, name: str = "image") -> bytes:
+    """An image in the format a file suffix names (see `output_format`); a VqzError naming the
+    file (`name`) if Pillow cannot write it so. Writing .vqz codes the image again, with a
+    warning."""
+    fmt = _format(suffix, name)
+    if fmt == pillow_plugin.FORMAT:
+        warnings.warn(f"{name}: writing .vqz codes the decoded image again, at the default level: a second loss "
+                      "(to keep the file as it is, copy it)", VqzWarning, stacklevel=2)
     buf = io.BytesIO()
-    image.save(buf, format=Image.registered_extensions().get(suffix.lower(), "PNG"))
+    try:
+        image.save(buf, format=fmt)
+    except VqzError:  # writing .vqz
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise VqzError(f"{name}: {fmt} cannot hold this {image.mode} image ({e})") from None
     return buf.getvalue()
 
 
-__all__ = ["compress", "decompress", "open_image", "compress_file", "decompress_file", "compress_to_target", "levels", "Choice"]
+__all__ = ["compress", "decompress", "open_image", "compress_file", "decompress_file", "compress_to_target", "levels",
+           "Choice", "output_format"]

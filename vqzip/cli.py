@@ -24,7 +24,7 @@ from rich.table import Table
 
 from vqzip import __version__
 from vqzip.container import DEFAULT_MAX_PIXELS
-from vqzip.errors import VqzError
+from vqzip.errors import UsageError, VqzError
 from vqzip.fileio import check_input, check_output, write_atomic
 
 EXIT_CODES = ("Exit codes: 0 success; 1 an error (damaged or foreign file, missing model, unreadable or "
@@ -38,17 +38,25 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @contextmanager
-def _reported():
+def _reported(job=None):
     """Turn expected failures into one line on stderr and exit code 1, and warnings (vqzip's
-    and Pillow's) into one line each."""
+    and Pillow's) into one line each; both name the job's file unless they name it already."""
+    def named(message: str) -> str:
+        if job is None or message.startswith((job.name, *([str(job.dst)] if job.dst else []))):
+            return message
+        return f"{job.name}: {message}"
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
-            warnings.showwarning = lambda message, *_, **__: err.print(f"vqzip: warning: {message}", markup=False)
+            warnings.showwarning = lambda message, *_, **__: err.print(f"vqzip: warning: {named(str(message))}",
+                                                                        markup=False)
             yield
+    except UsageError as e:
+        raise typer.BadParameter(str(e), param_hint=e.option) from None
     except (VqzError, OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
         msg = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
-        err.print(f"vqzip: error: {msg}", markup=False)
+        err.print(f"vqzip: error: {named(msg)}", markup=False)
         raise typer.Exit(1)
     except KeyboardInterrupt:
         err.print("vqzip: interrupted")
@@ -86,8 +94,27 @@ def _pixel_limit(n: int):
 
 def _check(job, force: bool) -> None:
     """Refuse an output that cannot be written before any coding (checked again at the write)."""
+    if job.src is not None:
+        check_input(job.src)
     if job.dst is not None and not (job.into_folder and not job.dst.parent.exists()):
         check_output(job.dst, [job.src] if job.src else [], force)
+
+
+def _terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
+
+
+def _no_terminal(jobs, force: bool, writes: str, reads: str) -> None:
+    """As gzip does: no binary data written to a terminal, nor read from one, unless -f."""
+    if force:
+        return
+    if any(j.dst is None for j in jobs) and _terminal(sys.stdout):
+        raise VqzError(f"<stdout>: is a terminal; not writing {writes} to it (redirect it, or use -o; -f to force)")
+    if any(j.src is None for j in jobs) and _terminal(sys.stdin):
+        raise VqzError(f"<stdin>: is a terminal; not reading {reads} from it (redirect it; -f to force)")
 
 
 def _write(job, data: bytes, force: bool) -> None:
@@ -110,25 +137,37 @@ def _read(job) -> bytes:
 
 def _threads(n: Optional[int]) -> None:
     if n is not None:
-        if n < 1:
-            raise VqzError(f"--threads must be at least 1, not {n}")
         import torch
 
         torch.set_num_threads(n)
 
 
-def _batch(jobs, work, quiet: bool, what: str) -> None:
-    """Run work(job) -> (bytes in, bytes out, pixels, message) for every job: one line each
-    (unless quiet), a progress bar and a summary table for several; an error on one file is
-    reported and the rest go on; exit code 1 if any failed."""
+def _batch(jobs, check, work, quiet: bool, what: str, ready=None) -> None:
+    """Run check(job) for every job (the cheap checks: inputs, outputs, formats), then ready()
+    once if any job passed (loading a model: its failure ends the command), then work(job) ->
+    (bytes in, bytes out, pixels, message) for each job that passed: one line each (unless
+    quiet), a progress bar and a summary table for several. An error on one file is reported
+    in one line and the rest go on; exit code 1 if any failed."""
     from rich.progress import Progress
 
-    failed, done, t0 = 0, [], time.perf_counter()
-    with Progress(console=err, transient=True, disable=quiet or len(jobs) == 1) as bar:
-        task = bar.add_task(what, total=len(jobs))
-        for job in jobs:
+    failed, todo, done, t0 = 0, [], [], time.perf_counter()
+    for job in jobs:  # every cheap check before any coding
+        try:
+            with _reported(job):
+                check(job)
+            todo.append(job)
+        except typer.Exit as e:
+            if e.exit_code == 130:
+                raise
+            failed += 1
+    if todo and ready is not None:
+        with _reported():
+            ready()
+    with Progress(console=err, transient=True, disable=quiet or len(todo) < 2) as bar:
+        task = bar.add_task(what, total=len(todo))
+        for job in todo:
             try:
-                with _reported():
+                with _reported(job):
                     t = time.perf_counter()
                     n_in, n_out, pixels, message = work(job)
                     done.append((n_in, n_out, pixels))
@@ -166,29 +205,48 @@ def compress(
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs (never an input)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only errors and warnings."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Also the level, model and scale of each file."),
-    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", help="Torch threads [default: torch's]."),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help=MAX_PIXELS_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", min=1, help="Torch threads [default: torch's]."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", min=0, help=MAX_PIXELS_HELP),
 ):
     """Compress images to .vqz files (inputs are always kept)."""
     from vqzip import api, jobs, zoo
 
     if sum(x is not None for x in (quality, model, target_bpp, target_psnr)) > 1:
         raise typer.BadParameter("give at most one of --quality, --model, --target-bpp, --target-psnr")
-    with _reported():
+    for name, value in (("--target-bpp", target_bpp), ("--target-psnr", target_psnr)):
+        if value is not None and not 0 < value < float("inf"):
+            raise typer.BadParameter(f"must be a positive number, not {value}", param_hint=name)
+    with _reported():  # options first, then the files, then the model: all before any coding
         if quality is not None and quality not in [lv.quality for lv in zoo.levels()]:
             raise typer.BadParameter(f"no quality level {quality}; `vqzip levels` lists them "
                                      f"({', '.join(str(lv.quality) for lv in zoo.levels())})", param_hint="--quality")
-        for name, value in (("--target-bpp", target_bpp), ("--target-psnr", target_psnr)):
-            if value is not None and not value > 0:
-                raise typer.BadParameter(f"must be positive, not {value}", param_hint=name)
+        models = sorted(zoo.manifest()["models"])
+        if model is not None and model not in models:
+            raise typer.BadParameter(f"no model {model!r}; installed: {', '.join(models)}", param_hint="-m/--model")
         _threads(threads)
         plan = jobs.plan(inputs, ".vqz", output=output, stdout=stdout, recursive=recursive)
+        _no_terminal(plan, force, "compressed data", "an image")
+
+    def check(job):
+        with _pixel_limit(max_pixels):
+            _check(job, force)
+            if job.src is not None:
+                with api.open_image(job.src, load=False):  # the header: an image Pillow reads, not too large
+                    pass
+
+    def ready():  # the models this command codes with, loaded (and their sha256 checked) once
+        if model is not None:
+            zoo.load(model)
+        else:
+            targets = target_bpp is not None or target_psnr is not None
+            for lv in zoo.levels() if targets else [zoo.level(quality)]:
+                zoo.load(lv.model)
 
     def work(job):
         with _pixel_limit(max_pixels):
             _check(job, force)
             raw = _read(job)
-            with api.open_image(io.BytesIO(raw), "<stdin>" if job.src is None else str(job.src)) as im:
+            with api.open_image(io.BytesIO(raw), job.name) as im:
                 note = ""
                 if target_bpp is not None or target_psnr is not None:
                     choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr)
@@ -207,7 +265,7 @@ def compress(
             message += f" [{model or zoo.level(q).model} at scale {scale}, {im.width}x{im.height} {im.mode}]"
         return len(raw), len(data), pixels, message
 
-    _batch(plan, work, quiet, "compress")
+    _batch(plan, check, work, quiet, "compress", ready)
 
 
 @app.command()
@@ -219,24 +277,40 @@ def decompress(
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs (never an input)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only errors and warnings."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Also the model and coding scale of each file."),
-    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", help="Torch threads [default: torch's]."),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help=MAX_PIXELS_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", min=1, help="Torch threads [default: torch's]."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", min=0, help=MAX_PIXELS_HELP),
     preview: bool = typer.Option(False, "-p", "--preview", help="Decode the top level only: a quarter-size image, several times faster [default name: INPUT.preview.png]."),
 ):
     """Decompress .vqz files to images (PNG unless -o names another format; inputs are kept)."""
     from vqzip import api, container, jobs
 
-    with _reported():
+    with _reported():  # options first, then the files: all before any decoding
         _threads(threads)
         suffix = api.PREVIEW_SUFFIX if preview else ".png"
         plan = jobs.plan(inputs, suffix, output=output, stdout=stdout, recursive=recursive, decompressing=True)
+        for job in plan:
+            if job.dst is not None and not job.into_folder:  # -o FILE: its suffix must name a format
+                try:
+                    api.output_format(job.dst)
+                except VqzError as e:
+                    raise typer.BadParameter(str(e), param_hint="-o/--output") from None
+        _no_terminal(plan, force, "a PNG image", "compressed data")
+
+    def check(job):
+        with _pixel_limit(max_pixels):
+            _check(job, force)
+            if job.src is not None:  # the header (its CRC, its size): before anything is decoded
+                header = container.unpack(_read(job))[0]
+                if job.dst is not None:
+                    api.check_writable(header.mode, job.dst)
 
     def work(job):
         with _pixel_limit(max_pixels):
             _check(job, force)
             data = _read(job)
             image = api.decompress(data, preview=preview)
-            out = api.encode_image(image, ".png" if job.dst is None else job.dst.suffix)
+            out = api.encode_image(image, ".png" if job.dst is None else job.dst.suffix,
+                                   "<stdout>" if job.dst is None else str(job.dst))
             _write(job, out, force)
         h = container.unpack(data)[0]
         message = f"{image.width}x{image.height} {image.mode}"
@@ -244,7 +318,7 @@ def decompress(
             message += f" [{h.model_name} at scale {h.scale}, {8 * len(data) / (h.width * h.height):.4f} bpp]"
         return len(data), len(out), h.width * h.height, message  # bpp of the file, preview or not
 
-    _batch(plan, work, quiet, "decompress")
+    _batch(plan, check, work, quiet, "decompress")
 
 
 @app.command()
