@@ -71,8 +71,8 @@ def test_never_overwrites_its_input_even_with_force(workdir, capsys):
     (["compress", "img.png", "--target-psnr", "inf"], 2, "must be a positive number, not inf"),
     (["compress", "img.png", "-c", "-o", "x.vqz"], 2, "give -c/--stdout or -o/--output, not both"),
     (["decompress", "missing.vqz", "--threads", "0"], 2, "--threads"),
-    (["decompress", "missing.vqz", "-o", "out.xyz"], 2, "out.xyz: the suffix .xyz names no image"),
-    (["decompress", "missing.vqz", "-o", "out.psd"], 2, "out.psd: Pillow reads PSD but cannot"),
+    (["decompress", "missing.vqz", "-o", "out.xyz"], 2, "out.xyz: the suffix .xyz names no image format Pillow writes"),
+    (["decompress", "missing.vqz", "-o", "out.psd"], 2, "out.psd: Pillow reads PSD but cannot write it"),
     (["decompress", "missing.vqz", "-o", "out"], 2, "out: no suffix to choose a format by"),
     (["compress", "img.png", "-o", "no/such/dir/x.vqz"], 1, "folder no/such/dir does not exist"),
     (["compress", "img.txt"], 1, "img.txt: not an image format Pillow reads"),
@@ -342,3 +342,33 @@ def test_an_existing_output_is_refused_before_any_decoding(workdir, capsys, monk
     assert main(["decompress", str(workdir / "img.vqz")]) == 1
     assert "already exists" in capsys.readouterr().err
     assert (workdir / "img.png").read_bytes() == b"someone else's file"
+
+
+@pytest.mark.parametrize("command,usage,defaults", [
+    (["compress"], "vqzip compress [OPTIONS] INPUT...",
+     ["-o, --output PATH", "[default: (each INPUT with .vqz)]", "--quality Q", "[default: (the default level)]",
+      "--threads N", "[default: 40000000; x>=0]"]),
+    (["decompress"], "vqzip decompress [OPTIONS] INPUT...",
+     ["[default: (each INPUT as .png)]", "written as INPUT.preview.png unless -o says otherwise."]),
+    (["info"], "vqzip info [OPTIONS] INPUT", ["INPUT A .vqz file."]),
+    (["levels"], "vqzip levels [OPTIONS]", []),
+    (["train", "vqvae"], "vqzip train vqvae [OPTIONS]",
+     ["--data FOLDER", "[required]", "--steps N Training steps. [default: 4000]", "[default: 0.001]", "[default: bf16]"]),
+    (["train", "prior"], "vqzip train prior [OPTIONS]", ["[default: 3000]"]),
+    (["train", "export"], "vqzip train export [OPTIONS]", ["[default: (the shipped checkpoints/)]"]),
+    (["rd-curve"], "vqzip rd-curve [OPTIONS] INPUT...", ["[default: (every shipped level)]", "[default: (every one installed)]"]),
+    ([], "vqzip [OPTIONS] COMMAND [ARGS]...", ["-V, --version"]),
+])
+def test_help_is_clean_and_shows_defaults(capsys, command, usage, defaults):
+    """No type labels (<bool>, <list[str]>), nothing eaten by markup (a space before a full
+    stop), no {INPUT...}... in the usage line, and the defaults."""
+    import re
+
+    assert main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    text = " ".join(out.split())
+    assert out.startswith(f"Usage: {usage}\n")
+    assert not re.search(r"<(bool|str|int|float|path|list)", out) and "{" not in out
+    assert not re.search(r" [.,;:](\s|$)", out)
+    for d in defaults:
+        assert d in text

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand
 from PIL import Image, UnidentifiedImageError
 from rich.console import Console
 from rich.table import Table
@@ -30,9 +31,39 @@ from vqzip.fileio import check_input, check_output, write_atomic
 EXIT_CODES = ("Exit codes: 0 success; 1 an error (damaged or foreign file, missing model, unreadable or "
               "unsupported image, existing output), one line each on stderr, the other files still done; "
               "2 bad usage; 130 interrupted; 143 terminated.")
-app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, epilog=EXIT_CODES,
+
+
+class _Command(TyperCommand):
+    """Help as gzip and click print it: `INPUT...` in the usage line (typer writes `{INPUT}...`),
+    and arguments listed by name and help, without typer's type labels (`<list[str]>`)."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for p in self.get_params(ctx):
+            if p.param_type_name == "argument":
+                name = _argument_name(p)
+                pieces.append(name if p.required else f"[{name}]")
+        return pieces
+
+    def format_options(self, ctx, formatter) -> None:
+        params = [p for p in self.get_params(ctx) if not getattr(p, "hidden", False)]
+        arguments = [(_argument_name(p), p.help or "") for p in params if p.param_type_name == "argument"]
+        options = [r for p in params if p.param_type_name == "option" and (r := p.get_help_record(ctx))]
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def _argument_name(p) -> str:
+    return (p.metavar or p.name.upper()) + ("..." if p.nargs != 1 else "")
+
+
+# Plain help (rich_markup_mode=None): rich markup ate bracketed text in help strings
+# ("[default: ...]" left "inputs ."); defaults are shown by show_default instead.
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, epilog=EXIT_CODES, rich_markup_mode=None,
                   help="vqzip: a learned image codec (hierarchical VQ-VAE + PixelCNN priors + range coding).")
-train_app = typer.Typer(no_args_is_help=True, help="Train models (seeded, resumable).")
+train_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Train models (seeded, resumable).")
 app.add_typer(train_app, name="train")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -192,20 +223,23 @@ def _batch(jobs, check, work, quiet: bool, what: str, ready=None) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=_Command)
 def compress(
-    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Images (any format Pillow reads), folders with -r, or - for stdin."),
-    output: Optional[str] = typer.Option(None, "-o", "--output", help="Output file, or folder for several inputs [default: each INPUT with .vqz]."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT", help="Images (any format Pillow reads), folders with -r, or - for stdin."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", metavar="PATH", show_default="each INPUT with .vqz",
+                                         help="Output file, or folder for several inputs."),
     stdout: bool = typer.Option(False, "-c", "--stdout", help="Write to standard output (one input)."),
     recursive: bool = typer.Option(False, "-r", "--recursive", help="Take the images in folders, and in their folders."),
-    quality: Optional[int] = typer.Option(None, "--quality", help="Quality level (see `vqzip levels`) [default: the default level]."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", help="Shipped model by name, at scale 1."),
+    quality: Optional[int] = typer.Option(None, "--quality", metavar="Q", show_default="the default level",
+                                          help="Quality level; `vqzip levels` lists them."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", metavar="NAME", help="Shipped model by name, at scale 1."),
     target_bpp: Optional[float] = typer.Option(None, "--target-bpp", metavar="X", help="Per image, at most X bits per pixel and within 5% of it (levels, then the RDO multiplier)."),
     target_psnr: Optional[float] = typer.Option(None, "--target-psnr", metavar="Y", help="Per image, the lowest level of at least Y dB PSNR."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs (never an input)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only errors and warnings."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Also the level, model and scale of each file."),
-    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", min=1, help="Torch threads [default: torch's]."),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", min=1, show_default="torch's choice",
+                                          help="Torch threads."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", min=0, help=MAX_PIXELS_HELP),
 ):
     """Compress images to .vqz files (inputs are always kept)."""
@@ -268,18 +302,21 @@ def compress(
     _batch(plan, check, work, quiet, "compress", ready)
 
 
-@app.command()
+@app.command(cls=_Command)
 def decompress(
-    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help=".vqz files, folders with -r, or - for stdin."),
-    output: Optional[str] = typer.Option(None, "-o", "--output", help="Output image, or folder for several inputs [default: each INPUT as .png]."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT", help=".vqz files, folders with -r, or - for stdin."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", metavar="PATH", show_default="each INPUT as .png",
+                                         help="Output image (its suffix picks the format), or folder for several inputs."),
     stdout: bool = typer.Option(False, "-c", "--stdout", help="Write a PNG to standard output (one input)."),
     recursive: bool = typer.Option(False, "-r", "--recursive", help="Take the .vqz files in folders, and in their folders."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs (never an input)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only errors and warnings."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Also the model and coding scale of each file."),
-    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", min=1, help="Torch threads [default: torch's]."),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", min=1, show_default="torch's choice",
+                                          help="Torch threads."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", min=0, help=MAX_PIXELS_HELP),
-    preview: bool = typer.Option(False, "-p", "--preview", help="Decode the top level only: a quarter-size image, several times faster [default name: INPUT.preview.png]."),
+    preview: bool = typer.Option(False, "-p", "--preview", help="Decode the top level only: a quarter-size image, several "
+                                 "times faster, written as INPUT.preview.png unless -o says otherwise."),
 ):
     """Decompress .vqz files to images (PNG unless -o names another format; inputs are kept)."""
     from vqzip import api, container, jobs
@@ -321,8 +358,8 @@ def decompress(
     _batch(plan, check, work, quiet, "decompress")
 
 
-@app.command()
-def info(input: Path = typer.Argument(..., help="A .vqz file.")):
+@app.command(cls=_Command)
+def info(input: Path = typer.Argument(..., metavar="INPUT", help="A .vqz file.")):
     """Print a .vqz file's header."""
     from vqzip import container, zoo
 
@@ -371,22 +408,26 @@ def _progress(title: str):
     return bar, update
 
 
-@train_app.command("vqvae")
+@train_app.command("vqvae", cls=_Command)
 def train_vqvae(
-    data: Path = typer.Option(..., "--data", help="Folder of training images (every 20th is held out)."),
-    out: Path = typer.Option(..., "--out", help="Run folder; rerunning the command resumes from it."),
-    steps: int = typer.Option(4000), batch: int = typer.Option(16), crop: int = typer.Option(128),
-    lr: float = typer.Option(1e-3), seed: int = typer.Option(0),
-    arch: str = typer.Option("vqvae2", help="Architecture (vqzip.models)."),
-    channels: int = typer.Option(128), codes: int = typer.Option(512, help="Codebook size of each level."),
-    code_dim: int = typer.Option(64, help="Dimension of the code vectors (every level and stage)."),
-    bottom_stages: int = typer.Option(1, help="Residual VQ stages at the bottom level."),
-    padding: str = typer.Option("zeros", help="Padding of the convolutions: zeros or replicate."),
-    colour: float = typer.Option(0.0, help="Fraction of crops painted with flat colours (saturated colours, flat areas)."),
-    rate: float = typer.Option(0.0, help="Entropy-constrained code assignment in training: what one bit weighs against a typical quantization error."),
-    preview: float = typer.Option(0.5, help="Weight of the preview head's loss (top level alone -> 1/4-size image)."),
-    precision: str = typer.Option("bf16", help="bf16 (autocast) or fp32."),
-    init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's network (fine-tuning)."),
+    data: Path = typer.Option(..., "--data", metavar="FOLDER", help="Folder of training images (every 20th is held out)."),
+    out: Path = typer.Option(..., "--out", metavar="FOLDER", help="Run folder; rerunning the command resumes from it."),
+    steps: int = typer.Option(4000, metavar="N", help="Training steps."),
+    batch: int = typer.Option(16, metavar="N", help="Crops per step."),
+    crop: int = typer.Option(128, metavar="PIXELS", help="Side of the square training crops."),
+    lr: float = typer.Option(1e-3, metavar="X", help="Learning rate."),
+    seed: int = typer.Option(0, metavar="N", help="Random seed."),
+    arch: str = typer.Option("vqvae2", metavar="NAME", help="Architecture (vqzip.models)."),
+    channels: int = typer.Option(128, metavar="N", help="Channels of the network."),
+    codes: int = typer.Option(512, metavar="N", help="Codebook size of each level."),
+    code_dim: int = typer.Option(64, metavar="N", help="Dimension of the code vectors (every level and stage)."),
+    bottom_stages: int = typer.Option(1, metavar="S", help="Residual VQ stages at the bottom level."),
+    padding: str = typer.Option("zeros", metavar="MODE", help="Padding of the convolutions: zeros or replicate."),
+    colour: float = typer.Option(0.0, metavar="F", help="Fraction of crops painted with flat colours (saturated colours, flat areas)."),
+    rate: float = typer.Option(0.0, metavar="W", help="Entropy-constrained code assignment in training: what one bit weighs against a typical quantization error."),
+    preview: float = typer.Option(0.5, metavar="W", help="Weight of the preview head's loss (top level alone -> 1/4-size image)."),
+    precision: str = typer.Option("bf16", metavar="P", help="bf16 (autocast) or fp32."),
+    init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's network (fine-tuning)."),
 ):
     """Phase I: the network (a hierarchical VQ-VAE)."""
     from vqzip import training
@@ -402,15 +443,19 @@ def train_vqvae(
             err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'vqvae.safetensors'}")
 
 
-@train_app.command("prior")
+@train_app.command("prior", cls=_Command)
 def train_prior(
-    data: Path = typer.Option(..., "--data", help="The training images the network was trained on."),
-    out: Path = typer.Option(..., "--out", help="Run folder holding vqvae.safetensors."),
-    steps: int = typer.Option(3000), batch: int = typer.Option(16), crop: int = typer.Option(128),
-    lr: float = typer.Option(1e-3), seed: int = typer.Option(0),
-    channels: int = typer.Option(96), blocks: int = typer.Option(3),
-    precision: str = typer.Option("bf16", help="bf16 (autocast) or fp32."),
-    init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's priors (fine-tuning)."),
+    data: Path = typer.Option(..., "--data", metavar="FOLDER", help="The training images the network was trained on."),
+    out: Path = typer.Option(..., "--out", metavar="FOLDER", help="Run folder holding vqvae.safetensors."),
+    steps: int = typer.Option(3000, metavar="N", help="Training steps."),
+    batch: int = typer.Option(16, metavar="N", help="Crops per step."),
+    crop: int = typer.Option(128, metavar="PIXELS", help="Side of the square training crops."),
+    lr: float = typer.Option(1e-3, metavar="X", help="Learning rate."),
+    seed: int = typer.Option(0, metavar="N", help="Random seed."),
+    channels: int = typer.Option(96, metavar="N", help="Channels of each prior."),
+    blocks: int = typer.Option(3, metavar="N", help="Gated blocks of each prior."),
+    precision: str = typer.Option("bf16", metavar="P", help="bf16 (autocast) or fp32."),
+    init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's priors (fine-tuning)."),
 ):
     """Phase II: one PixelCNN prior per code map of the run's network."""
     from vqzip import models, training
@@ -426,16 +471,17 @@ def train_prior(
             err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'prior.safetensors'}")
 
 
-@train_app.command("export")
+@train_app.command("export", cls=_Command)
 def train_export(
-    run: Path = typer.Option(..., "--run", help="Run folder with both phases done."),
-    name: str = typer.Option(..., "--name", help="Model name, e.g. vqz-base."),
-    scales: str = typer.Option("1", "--scales", help="Comma-separated scales (e.g. 1/2,3/4,1), one quality level each."),
-    default_scale: Optional[str] = typer.Option(None, "--default-scale", help="Make this scale's level the default."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Training images, to report validation PSNR/bpp."),
-    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="[default: the shipped checkpoints/]"),
-    kodak: Optional[Path] = typer.Option(None, "--kodak", help="bench/kodak.py JSON result for the model card."),
-    rd: Optional[Path] = typer.Option(None, "--rd", help="`vqzip rd-curve` vqzip.json for the card's level table."),
+    run: Path = typer.Option(..., "--run", metavar="FOLDER", help="Run folder with both phases done."),
+    name: str = typer.Option(..., "--name", metavar="NAME", help="Model name, e.g. vqz-base."),
+    scales: str = typer.Option("1", "--scales", metavar="LIST", help="Comma-separated scales (e.g. 1/2,3/4,1), one quality level each."),
+    default_scale: Optional[str] = typer.Option(None, "--default-scale", metavar="S", help="Make this scale's level the default."),
+    data: Optional[Path] = typer.Option(None, "--data", metavar="FOLDER", help="Training images, to report validation PSNR/bpp."),
+    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", metavar="FOLDER", show_default="the shipped checkpoints/",
+                                               help="Checkpoints folder to export into."),
+    kodak: Optional[Path] = typer.Option(None, "--kodak", metavar="FILE", help="bench/kodak.py JSON result for the model card."),
+    rd: Optional[Path] = typer.Option(None, "--rd", metavar="FILE", help="`vqzip rd-curve` vqzip.json for the card's level table."),
 ):
     """Pack a run into checkpoints/NAME, record it and its quality levels in the manifest with its
     sha256, write its card."""
@@ -461,7 +507,7 @@ def train_export(
         err.print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
 
 
-@app.command()
+@app.command(cls=_Command)
 def levels():
     """List the quality levels: each a shipped model and the scale images are coded at."""
     from vqzip import zoo
@@ -474,12 +520,14 @@ def levels():
         Console(highlight=False).print(table)
 
 
-@app.command("rd-curve")
+@app.command("rd-curve", cls=_Command)
 def rd_curve(
-    inputs: list[Path] = typer.Argument(..., help="Images, or folders of images."),
-    quality: Optional[str] = typer.Option(None, "--quality", help="Comma-separated levels [default: every shipped level]."),
-    codecs: Optional[str] = typer.Option(None, "--codecs", help="Comma-separated baselines (jpeg,webp,avif,jp2,jxl), or 'none' [default: every one installed]."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for rd.csv, <codec>.json, bd-rate.json and rd.png."),
+    inputs: list[Path] = typer.Argument(..., metavar="INPUT", help="Images, or folders of images."),
+    quality: Optional[str] = typer.Option(None, "--quality", metavar="LIST", show_default="every shipped level",
+                                          help="Comma-separated levels."),
+    codecs: Optional[str] = typer.Option(None, "--codecs", metavar="LIST", show_default="every one installed",
+                                         help="Comma-separated baselines (jpeg,webp,avif,jp2,jxl), or 'none'."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="FOLDER", help="Folder for rd.csv, <codec>.json, bd-rate.json and rd.png."),
 ):
     """Rate-distortion of vqzip's quality levels and classical codecs on the same images."""
     from rich.progress import Progress
