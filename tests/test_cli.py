@@ -89,6 +89,27 @@ def test_errors_exit_codes(workdir, capsys, monkeypatch, args, code, message):
     assert leftovers(workdir) == []
 
 
+def test_info_many_files_and_stdin(workdir, capsys, monkeypatch):
+    """Every file's header, sizes as width x height (image, coded size and code maps alike); a
+    file that is not a .vqz is one line naming it, and the others are still shown."""
+    import io
+
+    photo(64, 24).save(workdir / "wide.png")
+    assert main(["compress", "-q", str(workdir / "img.png"), str(workdir / "wide.png")]) == 0
+    (workdir / "text.vqz").write_text("not a vqz")
+    args = [str(workdir / n) for n in ("img.vqz", "text.vqz", "wide.vqz")]
+    assert main(["info", *args]) == 1
+    out, err = capsys.readouterr()
+    assert err.startswith(f"vqzip: error: {workdir / 'text.vqz'}: not a vqzip file") and err.count("\n") == 1
+    assert out.index(f"{args[0]}:\n") < out.index(f"{args[2]}:\n")
+    assert "48 x 40" in out and "6 x 5 codes" in out and "12 x 10 codes" in out  # 48 x 40: maps 1/8 and 1/4
+    assert "64 x 24" in out and "8 x 3 codes" in out and "16 x 6 codes" in out  # 64 x 24
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO((workdir / "wide.vqz").read_bytes())))
+    assert main(["info", "-"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("<stdin>:\n") and "64 x 24" in out and "scale 1: 64 x 24" in out and "8 x 3 codes" in out
+
+
 def test_damaged_file_one_line_error_no_output(workdir, capsys):
     assert main(["compress", str(workdir / "img.png")]) == 0
     data = bytearray((workdir / "img.vqz").read_bytes())
@@ -350,7 +371,7 @@ def test_an_existing_output_is_refused_before_any_decoding(workdir, capsys, monk
       "--threads N", "[default: 40000000; x>=0]"]),
     (["decompress"], "vqzip decompress [OPTIONS] INPUT...",
      ["[default: (each INPUT as .png)]", "written as INPUT.preview.png unless -o says otherwise."]),
-    (["info"], "vqzip info [OPTIONS] INPUT", ["INPUT A .vqz file."]),
+    (["info"], "vqzip info [OPTIONS] INPUT...", ["INPUT... .vqz files, or - for stdin."]),
     (["levels"], "vqzip levels [OPTIONS]", []),
     (["train", "vqvae"], "vqzip train vqvae [OPTIONS]",
      ["--data FOLDER", "[required]", "--steps N Training steps. [default: 4000]", "[default: 0.001]", "[default: bf16]"]),

@@ -359,34 +359,48 @@ def decompress(
 
 
 @app.command(cls=_Command)
-def info(input: Path = typer.Argument(..., metavar="INPUT", help="A .vqz file.")):
-    """Print a .vqz file's header."""
-    from vqzip import container, zoo
+def info(inputs: list[str] = typer.Argument(..., metavar="INPUT", help=".vqz files, or - for stdin.")):
+    """Print each .vqz file's header (sizes as width x height)."""
+    from vqzip import container, jobs, zoo
 
-    with _reported():
-        check_input(input)
-        data = input.read_bytes()
-        header, payloads, _ = container.unpack(data)
-        installed = zoo.name_for_hash(header.model_hash)
-        names = [m.name for m in zoo.load(installed).maps] if installed else []
-        table = Table(title=str(input), show_header=False)
-        rows = [
-            ("format version", str(data[len(container.MAGIC)])),
-            ("size", f"{header.width} x {header.height}"),
-            ("coded at", f"scale {header.scale}: {header.coded_size[0]} x {header.coded_size[1]}"),
-            ("operating point", (f"quality {header.quality}, " if header.quality else "")
-             + (f"RDO lambda {header.lam:.4g}" if header.lam else "nearest codes")),
-            ("mode", header.mode),
-            ("model", f"{header.model_name} ({header.model_hash.hex()})"
-                      + ("" if installed else " — not installed")),
-            *((f"map {k}" + (f" ({names[k]})" if k < len(names) else ""), f"{c} x {r} codes, {len(p):,} bytes")
-              for k, ((r, c), p) in enumerate(zip(header.levels, payloads))),
-            ("file size", f"{len(data):,} bytes"),
-            ("bits per pixel", f"{8 * len(data) / (header.width * header.height):.4f}"),
-        ]
-        for k, v in rows:
-            table.add_row(k, v)
-        Console().print(table)
+    if jobs.STDIO in inputs and _terminal(sys.stdin):
+        with _reported():
+            raise VqzError("<stdin>: is a terminal; not reading .vqz data from it (redirect it)")
+    failed = 0
+    for name in inputs:
+        job = jobs.Job(None if name == jobs.STDIO else Path(name), None)
+        try:
+            with _reported(job):
+                data = _read(job)
+                header, payloads, _ = container.unpack(data)
+                installed = zoo.name_for_hash(header.model_hash)
+                names = [m.name for m in zoo.load(installed).maps] if installed else []
+                table = Table(show_header=False)
+                rows = [
+                    ("format version", str(data[len(container.MAGIC)])),
+                    ("size", f"{header.width} x {header.height}"),
+                    ("coded at", f"scale {header.scale}: {header.coded_size[0]} x {header.coded_size[1]}"),
+                    ("operating point", (f"quality {header.quality}, " if header.quality else "")
+                     + (f"RDO lambda {header.lam:.4g}" if header.lam else "nearest codes")),
+                    ("mode", header.mode),
+                    ("model", f"{header.model_name} ({header.model_hash.hex()})"
+                              + ("" if installed else " — not installed")),
+                    *((f"map {k}" + (f" ({names[k]})" if k < len(names) else ""), f"{c} x {r} codes, {len(p):,} bytes")
+                      for k, ((r, c), p) in enumerate(zip(header.levels, payloads))),
+                    ("file size", f"{len(data):,} bytes"),
+                    ("bits per pixel", f"{8 * len(data) / (header.width * header.height):.4f}"),
+                ]
+                for k, v in rows:
+                    table.add_row(k, v)
+                console = Console(highlight=False, soft_wrap=True)
+                console.print(f"{job.name}:", markup=False)  # a line of its own, unwrapped
+                console.print(table)
+        except typer.Exit as e:
+            if e.exit_code == 130:
+                raise
+            failed += 1
+    if failed:
+        raise typer.Exit(1)
 
 
 def _main_rank() -> bool:
