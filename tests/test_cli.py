@@ -110,6 +110,15 @@ def test_info_many_files_and_stdin(workdir, capsys, monkeypatch):
     assert out.startswith("<stdin>:\n") and "64 x 24" in out and "scale 1: 64 x 24" in out and "8 x 3 codes" in out
 
 
+def test_an_image_pillow_fails_on_while_coding_is_one_line(workdir, capsys):
+    from test_api import _gif_cut_in_its_second_frame
+
+    _gif_cut_in_its_second_frame(workdir / "cut.gif")
+    assert main(["compress", str(workdir / "cut.gif")]) == 1  # was IndexError's traceback
+    err = capsys.readouterr().err
+    assert err.startswith(f"vqzip: error: {workdir / 'cut.gif'}: cannot read the image") and err.count("\n") == 1
+
+
 def test_damaged_file_one_line_error_no_output(workdir, capsys):
     assert main(["compress", str(workdir / "img.png")]) == 0
     data = bytearray((workdir / "img.vqz").read_bytes())

@@ -34,15 +34,17 @@ PREVIEW_SUFFIX = ".preview.png"  # a preview's default name, so it is never take
 def open_image(image: ImageLike, name: str | None = None, *, load: bool = True) -> Iterator[Image.Image]:
     """A PIL image as given, or opened from a path or binary file, its size checked against the
     pixel limit before its pixels are read, and kept open while in use (a multi-frame file
-    must stay open to be sought). Pillow's refusals become VqzErrors naming `name` (default:
-    the path, or "image"). load=False reads the header only (a cheap check that the file is an
-    image vqzip takes)."""
-    if isinstance(image, Image.Image):
-        yield image
-        return
+    must stay open to be sought). Pillow's refusals and failures, here or reading the frames and
+    EXIF that coding will read, become VqzErrors naming `name` (default: the path, or "image").
+    load=False reads the header only (a cheap check that the file is an image vqzip takes)."""
     if isinstance(image, (str, Path)):
         check_input(Path(image))
     name = name or (str(image) if isinstance(image, (str, Path)) else "image")
+    if isinstance(image, Image.Image):
+        with _readable(image, name):
+            _read_metadata(image)
+        yield image
+        return
     with _readable(image, name):
         im = Image.open(image)
     with im:
@@ -51,13 +53,15 @@ def open_image(image: ImageLike, name: str | None = None, *, load: bool = True) 
             if load:
                 intake.warn_if_deep(im)  # Pillow reduces 16-bit RGB to 8 bits as it loads it
                 im.load()
+                _read_metadata(im)
         yield im
 
 
-def _warn_if_vqz(im: Image.Image) -> None:
-    if im.format == pillow_plugin.FORMAT:
-        warnings.warn("the image is a .vqz file: coding its decoded pixels again adds a second loss "
-                      "(to keep it as it is, copy the file)", VqzWarning, stacklevel=3)
+def _read_metadata(im: Image.Image) -> None:
+    """Read what `intake.prepare` will: the frame count (which reads a GIF or TIFF through to its
+    end) and the EXIF orientation, so a damaged file fails here, named, not while coding."""
+    getattr(im, "n_frames", 1)
+    im.getexif()
 
 
 @contextmanager
@@ -65,6 +69,8 @@ def _readable(image: ImageLike, name: str) -> Iterator[None]:
     """Pillow's refusals to open or read an image, as VqzErrors naming it."""
     try:
         yield
+    except VqzError:
+        raise
     except UnidentifiedImageError:
         empty = (not image.getbuffer().nbytes if isinstance(image, io.BytesIO)
                  else isinstance(image, (str, Path)) and Path(image).stat().st_size == 0)
@@ -73,8 +79,15 @@ def _readable(image: ImageLike, name: str) -> Iterator[None]:
         raise VqzError(f"{name}: {e}") from None
     except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
         raise VqzError(f"{name}: {e.strerror}") from None
-    except (OSError, SyntaxError, ValueError) as e:  # truncated or malformed data
-        raise VqzError(f"{name}: cannot read the image: {e}") from None
+    except Exception as e:  # truncated or malformed data: Pillow's plugins raise OSError, SyntaxError,
+        # ValueError, EOFError, IndexError, struct.error, ... as their parsers run out of bytes
+        raise VqzError(f"{name}: cannot read the image: {e or type(e).__name__}") from None
+
+
+def _warn_if_vqz(im: Image.Image) -> None:
+    if im.format == pillow_plugin.FORMAT:
+        warnings.warn("the image is a .vqz file: coding its decoded pixels again adds a second loss "
+                      "(to keep it as it is, copy the file)", VqzWarning, stacklevel=3)
 
 
 def compress(image: ImageLike, quality: int | None = None, *, model: str | None = None) -> bytes:
@@ -99,7 +112,10 @@ def decompress(data: bytes | str | Path, *, preview: bool = False) -> Image.Imag
     (`codec.preview`)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         check_input(Path(data))
-        data = Path(data).read_bytes()
+        try:
+            data = Path(data).read_bytes()
+        except OSError as e:
+            raise VqzError(f"{data}: {e.strerror or e}") from None
     return (codec.preview if preview else codec.decompress)(bytes(data)).image
 
 
