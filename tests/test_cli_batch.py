@@ -121,3 +121,24 @@ def test_preview_from_the_command_line(tiny, tmp_path, capsysbinary):
     capsysbinary.readouterr()
     assert main(["decompress", "-p", "-c", str(tmp_path / "a.vqz")]) == 0
     assert capsysbinary.readouterr().out == (tmp_path / "a.preview.png").read_bytes()
+
+
+def test_targets_print_what_they_reached(tiny, tmp_path, capsys):
+    """--target-bpp prints the file's bpp, --target-psnr its PSNR too, each as measured."""
+    import numpy as np
+
+    from vqzip import metrics
+
+    images(tmp_path, ["a.png"])
+    n = 32 * 24
+    assert main(["compress", str(tmp_path / "a.png"), "--target-bpp", "3", "-o", str(tmp_path / "b.vqz")]) == 0
+    err = capsys.readouterr().err
+    assert f": {(tmp_path / 'b.vqz').stat().st_size:,} bytes, {8 * (tmp_path / 'b.vqz').stat().st_size / n:.4f} bpp, " in err
+    assert "chosen for 3.0 bpp" in err
+    assert main(["compress", str(tmp_path / "a.png"), "--target-psnr", "5", "-o", str(tmp_path / "p.vqz")]) == 0
+    err = capsys.readouterr().err
+    assert main(["decompress", str(tmp_path / "p.vqz"), "-o", str(tmp_path / "p.png"), "-q"]) == 0
+    with Image.open(tmp_path / "a.png") as a, Image.open(tmp_path / "p.png") as p:
+        psnr = metrics.psnr(np.asarray(a.convert("RGB")), np.asarray(p.convert("RGB")))
+    size = (tmp_path / "p.vqz").stat().st_size
+    assert f": {size:,} bytes, {8 * size / n:.4f} bpp, {psnr:.2f} dB, quality " in err and "chosen for 5.0 dB" in err
