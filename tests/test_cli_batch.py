@@ -65,6 +65,9 @@ def test_folder_without_r_is_an_error_and_stdout_with_many_bad_usage(tiny, tmp_p
     images(tmp_path, ["a.png", "b.png"])
     assert main(["compress", str(tmp_path)]) == 1
     assert "use -r" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["decompress", "-r", str(tmp_path / "empty")]) == 1
+    assert capsys.readouterr().err == f"vqzip: error: {tmp_path / 'empty'}: no .vqz files in it\n"
     assert main(["compress", "-c", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 2
     assert "Invalid value for -c/--stdout: takes one input, not several" in capsys.readouterr().err
 

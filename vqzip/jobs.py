@@ -37,8 +37,9 @@ def _expand(inputs: list[str], recursive: bool, suffixes: set[str]) -> list[tupl
             out += [(f, path) for f in sorted(path.rglob("*")) if f.is_file() and f.suffix.lower() in suffixes]
         else:
             out.append((path, None))
-    if not out:
-        raise VqzError("no input files found")
+    if not out:  # every input a folder, none holding a file to take
+        kind = ".vqz files" if suffixes == {".vqz"} else "images"
+        raise VqzError(f"{', '.join(inputs)}: no {kind} in {'it' if len(inputs) == 1 else 'them'}")
     return out
 
 
