@@ -127,3 +127,92 @@ def test_the_api_raises_only_vqz_errors_naming_the_input(tiny, tmp_path):
             vqzip.compress(tmp_path / path)
     with pytest.raises(VqzError, match="image: empty input"):
         vqzip.compress(io.BytesIO(b""))
+
+
+def test_an_output_suffix_no_format_has_is_refused_before_decoding(tiny, tmp_path, monkeypatch):
+    from vqzip import api
+
+    photo(30, 20).save(tmp_path / "a.png")
+    vqz = vqzip.compress_file(tmp_path / "a.png")
+    monkeypatch.setattr(api, "decompress", lambda *a, **k: pytest.fail("decoded before refusing"))
+    for name, message in (("b.xyz", "the suffix .xyz names no image format Pillow writes"),
+                          ("b", "no suffix to choose a format by"), ("b.psd", "Pillow reads PSD but cannot write it")):
+        with pytest.raises(vqzip.VqzError, match=f"{name}: {message}"):
+            vqzip.decompress_file(vqz, tmp_path / name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.vqz"]
+
+
+def test_re_encoding_a_vqz_warns(tiny, tmp_path):
+    photo(30, 20).save(tmp_path / "a.png")
+    vqz = vqzip.compress_file(tmp_path / "a.png")
+    with pytest.warns(vqzip.VqzWarning, match="the image is a .vqz file: coding its decoded pixels again"):
+        vqzip.compress(vqz)
+    with pytest.warns(vqzip.VqzWarning, match="the image is a .vqz file"), Image.open(vqz) as im:
+        vqzip.compress_to_target(im, bpp=10)
+    with pytest.warns(vqzip.VqzWarning, match="b.vqz: writing .vqz codes the decoded image again"):
+        vqzip.decompress_file(vqz, tmp_path / "b.vqz")
+    assert (tmp_path / "b.vqz").read_bytes()[:4] == b"\x89VQZ"
+
+
+def _gif_cut_in_its_second_frame(path):
+    """A GIF whose first frame reads and whose second is cut short: Pillow raised IndexError
+    when coding counted its frames."""
+    import io
+
+    frames = [photo(18, 14, seed=s).convert("P") for s in range(3)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    path.write_bytes(buf.getvalue()[:2 * len(buf.getvalue()) // 3])
+
+
+def test_the_api_raises_only_vqz_errors_for_files_names_and_pillow(tiny, tmp_path, monkeypatch):
+    import io
+    import pathlib
+
+    from vqzip import VqzError
+
+    photo(30, 20).save(tmp_path / "a.png")
+    vqz = vqzip.compress_file(tmp_path / "a.png")
+    long = str(tmp_path / ("x" * 300))  # longer than a file name may be: OSError from exists()
+    for call in (lambda: vqzip.compress(long + ".png"), lambda: vqzip.decompress(long + ".vqz"),
+                 lambda: vqzip.compress_file(tmp_path / "a.png", long + ".vqz"),
+                 lambda: vqzip.decompress_file(vqz, long + ".png")):
+        with pytest.raises(VqzError, match="File name too long"):
+            call()
+    # a name that fits, whose temporary file's name does not: OSError from open()
+    with pytest.raises(VqzError, match=f"{'y' * 250}.vqz: File name too long"):
+        vqzip.compress_file(tmp_path / "a.png", tmp_path / ("y" * 250 + ".vqz"))
+    with pytest.raises(VqzError, match="nothere/b.png: folder"):
+        vqzip.decompress_file(vqz, tmp_path / "nothere" / "b.png")
+    _gif_cut_in_its_second_frame(tmp_path / "cut.gif")
+    with pytest.raises(VqzError, match="cut.gif: cannot read the image"):
+        vqzip.compress(tmp_path / "cut.gif")
+    with pytest.raises(VqzError, match="image: cannot read the image"), Image.open(tmp_path / "cut.gif") as im:
+        vqzip.compress(im)  # given opened: the same
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow's DecompressionBombError, at 2x its limit
+    with pytest.raises(VqzError, match="a.png: Image size .* exceeds limit"):
+        vqzip.compress(tmp_path / "a.png")
+    monkeypatch.undo()
+    real = pathlib.Path.read_bytes
+    monkeypatch.setattr(pathlib.Path, "read_bytes",
+                        lambda p: (_ for _ in ()).throw(OSError(5, "Input/output error")) if p == vqz else real(p))
+    with pytest.raises(VqzError, match="a.vqz: Input/output error"):
+        vqzip.decompress(vqz)
+    monkeypatch.undo()
+    # the Pillow plugin: damaged headers, forged payloads, bad save options
+    data = vqz.read_bytes()
+    with pytest.raises(vqzip.FormatError, match="checksum"):
+        Image.open(io.BytesIO(data[:-1] + bytes([data[-1] ^ 1])))
+    import struct
+    import zlib
+
+    forged = bytearray(data)
+    forged[len(data) // 2] ^= 0x55
+    forged[-4:] = struct.pack("<I", zlib.crc32(bytes(forged[:-4])))
+    with pytest.raises(vqzip.FormatError), Image.open(io.BytesIO(bytes(forged))) as im:
+        im.load()
+    with pytest.raises(vqzip.ModelError, match="no quality level 9"):
+        photo(16, 16).save(io.BytesIO(), "VQZ", quality=9)
+    with pytest.raises(VqzError, match="floating-point"):
+        Image.new("F", (8, 8)).save(io.BytesIO(), "VQZ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.vqz", "cut.gif"]  # nothing left behind

@@ -65,7 +65,15 @@ def test_never_overwrites_its_input_even_with_force(workdir, capsys):
     (["compress", "missing.png"], 1, "missing.png: No such file"),
     (["decompress", "missing.vqz"], 1, "missing.vqz: No such file"),
     (["compress", "img.png", "--quality", "9"], 2, "no quality level 9;"),
-    (["compress", "img.png", "-m", "nope"], 1, "unknown model 'nope'"),
+    (["compress", "img.png", "-m", "nope"], 2, "no model 'nope'; installed: tiny"),
+    (["compress", "img.png", "--threads", "0"], 2, "--threads"),
+    (["compress", "img.png", "--max-pixels", "-5"], 2, "--max-pixels"),
+    (["compress", "img.png", "--target-psnr", "inf"], 2, "must be a positive number, not inf"),
+    (["compress", "img.png", "-c", "-o", "x.vqz"], 2, "give -c/--stdout or -o/--output, not both"),
+    (["decompress", "missing.vqz", "--threads", "0"], 2, "--threads"),
+    (["decompress", "missing.vqz", "-o", "out.xyz"], 2, "out.xyz: the suffix .xyz names no image format Pillow writes"),
+    (["decompress", "missing.vqz", "-o", "out.psd"], 2, "out.psd: Pillow reads PSD but cannot write it"),
+    (["decompress", "missing.vqz", "-o", "out"], 2, "out: no suffix to choose a format by"),
     (["compress", "img.png", "-o", "no/such/dir/x.vqz"], 1, "folder no/such/dir does not exist"),
     (["compress", "img.txt"], 1, "img.txt: not an image format Pillow reads"),
     (["compress", "."], 1, ".: Is a directory"),
@@ -79,6 +87,36 @@ def test_errors_exit_codes(workdir, capsys, monkeypatch, args, code, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert leftovers(workdir) == []
+
+
+def test_info_many_files_and_stdin(workdir, capsys, monkeypatch):
+    """Every file's header, sizes as width x height (image, coded size and code maps alike); a
+    file that is not a .vqz is one line naming it, and the others are still shown."""
+    import io
+
+    photo(64, 24).save(workdir / "wide.png")
+    assert main(["compress", "-q", str(workdir / "img.png"), str(workdir / "wide.png")]) == 0
+    (workdir / "text.vqz").write_text("not a vqz")
+    args = [str(workdir / n) for n in ("img.vqz", "text.vqz", "wide.vqz")]
+    assert main(["info", *args]) == 1
+    out, err = capsys.readouterr()
+    assert err.startswith(f"vqzip: error: {workdir / 'text.vqz'}: not a vqzip file") and err.count("\n") == 1
+    assert out.index(f"{args[0]}:\n") < out.index(f"{args[2]}:\n")
+    assert "48 x 40" in out and "6 x 5 codes" in out and "12 x 10 codes" in out  # 48 x 40: maps 1/8 and 1/4
+    assert "64 x 24" in out and "8 x 3 codes" in out and "16 x 6 codes" in out  # 64 x 24
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO((workdir / "wide.vqz").read_bytes())))
+    assert main(["info", "-"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("<stdin>:\n") and "64 x 24" in out and "scale 1: 64 x 24" in out and "8 x 3 codes" in out
+
+
+def test_an_image_pillow_fails_on_while_coding_is_one_line(workdir, capsys):
+    from test_api import _gif_cut_in_its_second_frame
+
+    _gif_cut_in_its_second_frame(workdir / "cut.gif")
+    assert main(["compress", str(workdir / "cut.gif")]) == 1  # was IndexError's traceback
+    err = capsys.readouterr().err
+    assert err.startswith(f"vqzip: error: {workdir / 'cut.gif'}: cannot read the image") and err.count("\n") == 1
 
 
 def test_damaged_file_one_line_error_no_output(workdir, capsys):
@@ -109,7 +147,7 @@ def test_a_malformed_manifest_is_one_line_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VQZIP_CHECKPOINTS", str(tmp_path))
     assert main(["levels"]) == 1
     err = capsys.readouterr().err
-    assert "expected layout" in err and "Traceback" not in err
+    assert f"manifest {tmp_path / 'manifest.json'}: levels: missing" in err and "Traceback" not in err
 
 
 def _forged(data: bytes, width: int, height: int) -> bytes:
@@ -139,6 +177,7 @@ def test_hostile_files_one_line_error_no_output(workdir, capsys, make, message):
     assert main(["decompress", str(workdir / "bad.vqz")]) == 1
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"vqzip: error: {workdir / 'bad.vqz'}: ")  # which file, in a batch too
     assert not (workdir / "bad.png").exists() and leftovers(workdir) == []
 
 
@@ -157,19 +196,132 @@ def test_warnings_are_one_line_and_the_image_comes_back(workdir, capsys):
     Image.fromarray(np.arange(16 * 12, dtype=np.uint16).reshape(12, 16) * 300).save(workdir / "deep.png")
     assert main(["compress", str(workdir / "deep.png")]) == 0
     err = capsys.readouterr().err
-    assert "vqzip: warning: I;16 image reduced to 8 bits per pixel" in err and "Traceback" not in err
+    assert f"vqzip: warning: {workdir / 'deep.png'}: I;16 image reduced to 8 bits per pixel\n" in err
+    assert "Traceback" not in err
     assert main(["decompress", str(workdir / "deep.vqz"), "-o", str(workdir / "deep-out.png")]) == 0
     with Image.open(workdir / "deep-out.png") as im:
         assert im.mode == "L" and im.size == (16, 12)
 
 
-def test_alpha_cannot_go_to_jpeg_one_line_error(workdir, capsys):
+def test_alpha_cannot_go_to_jpeg_one_line_error_before_decoding(workdir, capsys, monkeypatch):
+    from vqzip import api
+
     photo(20, 20, "RGBA").save(workdir / "a.png")
     assert main(["compress", str(workdir / "a.png")]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(api, "decompress", lambda *a, **k: pytest.fail("decoded before refusing"))
     assert main(["decompress", str(workdir / "a.vqz"), "-o", str(workdir / "a.jpg")]) == 1
     err = capsys.readouterr().err
-    assert "RGBA" in err and "Traceback" not in err
+    assert err.startswith(f"vqzip: error: {workdir / 'a.jpg'}: JPEG cannot hold this RGBA image (") and err.count("\n") == 1
     assert not (workdir / "a.jpg").exists() and leftovers(workdir) == []
+
+
+def test_every_cheap_check_runs_before_any_coding(workdir, capsys, monkeypatch):
+    """Existing outputs, missing inputs and files that are not images are all reported before
+    the first image is coded; the others are still done."""
+    import sys
+
+    from vqzip import api
+
+    real = api.compress
+    monkeypatch.setattr(api, "compress", lambda *a, **k: print("CODING", file=sys.stderr) or real(*a, **k))
+    photo(24, 16).save(workdir / "b.png")
+    (workdir / "img.vqz").write_bytes(b"someone else's file")
+    (workdir / "text.png").write_text("not an image")
+    args = [str(workdir / n) for n in ("img.png", "missing.png", "text.png", "b.png")]
+    assert main(["compress", *args]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[:4] == [f"vqzip: error: {workdir / 'img.vqz'} already exists; not overwritten (use -f to overwrite)",
+                         f"vqzip: error: {workdir / 'missing.png'}: No such file or directory",
+                         f"vqzip: error: {workdir / 'text.png'}: not an image format Pillow reads",
+                         "CODING"]
+    assert (workdir / "b.vqz").exists() and (workdir / "img.vqz").read_bytes() == b"someone else's file"
+
+
+def test_a_model_that_fails_to_load_is_one_error_before_any_image(tiny_checkpoints, tmp_path, monkeypatch, capsys):
+    root = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoints, root)
+    (root / "tiny" / "model.safetensors").write_bytes(b"damaged")
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(root))
+    for name in ("a.png", "b.png"):
+        photo(16, 16).save(tmp_path / name)
+    assert main(["compress", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "damaged" in err and not list(tmp_path.glob("*.vqz"))
+
+
+def _on_a_terminal(args, stdin=None):
+    """Run vqzip with its standard output on a pseudo-terminal: (exit code, stderr, what reached
+    the terminal)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    main_fd, term = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "vqzip", *args], stdin=stdin, stdout=term, stderr=subprocess.PIPE,
+                              timeout=120)
+    finally:
+        os.close(term)
+    shown = b""
+    try:
+        while chunk := os.read(main_fd, 1 << 16):
+            shown += chunk
+    except OSError:  # the terminal's other end is closed: all read
+        pass
+    os.close(main_fd)
+    return done.returncode, done.stderr.decode(), shown
+
+
+def test_no_binary_to_a_terminal(workdir, tiny_checkpoints, monkeypatch):
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(tiny_checkpoints))
+    with open(workdir / "img.png", "rb") as f:
+        code, err, shown = _on_a_terminal(["compress", "-"], stdin=f)
+    assert code == 1 and shown == b""
+    assert err == ("vqzip: error: <stdout>: is a terminal; not writing compressed data to it "
+                   "(redirect it, or use -o; -f to force)\n")
+
+
+def test_no_binary_to_or_from_a_terminal_unless_forced(workdir, capsysbinary, monkeypatch):
+    from vqzip import cli
+
+    assert main(["compress", str(workdir / "img.png")]) == 0
+    capsysbinary.readouterr()
+    monkeypatch.setattr(cli, "_terminal", lambda stream: True)
+    assert main(["decompress", "-c", str(workdir / "img.vqz")]) == 1
+    out = capsysbinary.readouterr()
+    assert out.out == b"" and b"<stdout>: is a terminal; not writing a PNG image to it" in out.err
+    assert main(["decompress", "-", "-o", str(workdir / "x.png")]) == 1
+    assert b"<stdin>: is a terminal; not reading compressed data from it" in capsysbinary.readouterr().err
+    assert main(["compress", "-", "-o", str(workdir / "x.vqz")]) == 1
+    assert b"<stdin>: is a terminal; not reading an image from it" in capsysbinary.readouterr().err
+    assert main(["decompress", "-c", "-f", str(workdir / "img.vqz")]) == 0  # -f: as the user says
+    assert capsysbinary.readouterr().out[:4] == b"\x89PNG"
+
+
+def test_re_encoding_a_vqz_warns_and_still_does_it(workdir, capsys):
+    from vqzip import container
+
+    assert main(["compress", str(workdir / "img.png")]) == 0
+    capsys.readouterr()
+    assert main(["compress", str(workdir / "img.vqz"), "-o", str(workdir / "again.vqz")]) == 0
+    err = capsys.readouterr().err
+    assert f"vqzip: warning: {workdir / 'img.vqz'}: the image is a .vqz file: coding its decoded pixels again" in err
+    assert (workdir / "again.vqz").read_bytes()[:4] == container.MAGIC
+    assert main(["decompress", str(workdir / "img.vqz"), "-o", str(workdir / "y.vqz")]) == 0
+    err = capsys.readouterr().err
+    assert f"vqzip: warning: {workdir / 'y.vqz'}: writing .vqz codes the decoded image again" in err
+    assert (workdir / "y.vqz").read_bytes()[:4] == container.MAGIC
+
+
+def test_sixteen_bit_rgb_warns_as_gray_does(workdir, capsys):
+    from test_intake import png16
+
+    png16(workdir / "deep.png", "RGB", 16, 12)
+    assert main(["compress", str(workdir / "deep.png")]) == 0
+    err = capsys.readouterr().err
+    assert f"vqzip: warning: {workdir / 'deep.png'}: 16-bit RGB image reduced to 8 bits per channel\n" in err
 
 
 def test_damaged_weights_are_one_line_error(tiny_checkpoints, tmp_path, monkeypatch, capsys):
@@ -220,3 +372,33 @@ def test_an_existing_output_is_refused_before_any_decoding(workdir, capsys, monk
     assert main(["decompress", str(workdir / "img.vqz")]) == 1
     assert "already exists" in capsys.readouterr().err
     assert (workdir / "img.png").read_bytes() == b"someone else's file"
+
+
+@pytest.mark.parametrize("command,usage,defaults", [
+    (["compress"], "vqzip compress [OPTIONS] INPUT...",
+     ["-o, --output PATH", "[default: (each INPUT with .vqz)]", "--quality Q", "[default: (the default level)]",
+      "--threads N", "[default: 40000000; x>=0]"]),
+    (["decompress"], "vqzip decompress [OPTIONS] INPUT...",
+     ["[default: (each INPUT as .png)]", "written as INPUT.preview.png unless -o says otherwise."]),
+    (["info"], "vqzip info [OPTIONS] INPUT...", ["INPUT... .vqz files, or - for stdin."]),
+    (["levels"], "vqzip levels [OPTIONS]", []),
+    (["train", "vqvae"], "vqzip train vqvae [OPTIONS]",
+     ["--data FOLDER", "[required]", "--steps N Training steps. [default: 4000]", "[default: 0.001]", "[default: bf16]"]),
+    (["train", "prior"], "vqzip train prior [OPTIONS]", ["[default: 3000]"]),
+    (["train", "export"], "vqzip train export [OPTIONS]", ["[default: (the shipped checkpoints/)]"]),
+    (["rd-curve"], "vqzip rd-curve [OPTIONS] INPUT...", ["[default: (every shipped level)]", "[default: (every one installed)]"]),
+    ([], "vqzip [OPTIONS] COMMAND [ARGS]...", ["-V, --version"]),
+])
+def test_help_is_clean_and_shows_defaults(capsys, command, usage, defaults):
+    """No type labels (<bool>, <list[str]>), nothing eaten by markup (a space before a full
+    stop), no {INPUT...}... in the usage line, and the defaults."""
+    import re
+
+    assert main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    text = " ".join(out.split())
+    assert out.startswith(f"Usage: {usage}\n")
+    assert not re.search(r"<(bool|str|int|float|path|list)", out) and "{" not in out
+    assert not re.search(r" [.,;:](\s|$)", out)
+    for d in defaults:
+        assert d in text

@@ -21,7 +21,21 @@ def test_many_files_summary_and_inputs_kept(tiny, tmp_path, capsys):
     err = capsys.readouterr().err
     assert all((tmp_path / f"{n}.vqz").exists() and (tmp_path / f"{n}.{e}").exists()
                for n, e in (("a", "png"), ("b", "jpg"), ("c", "bmp")))
-    assert "vqzip compress" in err and "mean bpp" in err and err.count(" -> ") == 3
+    assert "vqzip compress" in err and "bpp (total)" in err and err.count(" -> ") == 3
+
+
+def test_the_summary_bpp_is_all_bits_over_all_pixels(tiny, tmp_path, capsys):
+    """A 1x1 image's header is hundreds of bits per pixel: an unweighted mean of per-file bpp
+    was dominated by it."""
+    photo(1, 1).save(tmp_path / "dot.png")
+    photo(64, 48).save(tmp_path / "photo.png")
+    assert main(["compress", str(tmp_path / "dot.png"), str(tmp_path / "photo.png")]) == 0
+    sizes = [(tmp_path / n).stat().st_size for n in ("dot.vqz", "photo.vqz")]
+    total = f"{8 * sum(sizes) / (1 + 64 * 48):.4f}"
+    assert 8 * sizes[0] > 100  # the dot alone: an unweighted mean would be over 50
+    assert f"│ {total} " in capsys.readouterr().err
+    assert main(["decompress", str(tmp_path / "dot.vqz"), str(tmp_path / "photo.vqz"), "-o", str(tmp_path / "out")]) == 0
+    assert f"│ {total} " in capsys.readouterr().err  # decompress: the .vqz files' bits, the same
 
 
 def test_recursive_into_an_output_folder_mirrors_subfolders(tiny, tmp_path, capsys):
@@ -47,12 +61,15 @@ def test_a_failure_is_reported_and_the_rest_are_done(tiny, tmp_path, capsys):
     assert "Traceback" not in err
 
 
-def test_folder_without_r_and_stdout_with_many_are_usage_errors(tiny, tmp_path, capsys):
+def test_folder_without_r_is_an_error_and_stdout_with_many_bad_usage(tiny, tmp_path, capsys):
     images(tmp_path, ["a.png", "b.png"])
     assert main(["compress", str(tmp_path)]) == 1
     assert "use -r" in capsys.readouterr().err
-    assert main(["compress", "-c", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 1
-    assert "one input" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["decompress", "-r", str(tmp_path / "empty")]) == 1
+    assert capsys.readouterr().err == f"vqzip: error: {tmp_path / 'empty'}: no .vqz files in it\n"
+    assert main(["compress", "-c", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 2
+    assert "Invalid value for -c/--stdout: takes one input, not several" in capsys.readouterr().err
 
 
 def test_stdin_to_stdout_through_a_pipe(tiny_checkpoints, tmp_path):
@@ -98,8 +115,8 @@ def test_preview_from_the_command_line(tiny, tmp_path, capsysbinary):
     assert main(["compress", "-q", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 0
     capsysbinary.readouterr()
     assert main(["decompress", "--preview", str(tmp_path / "a.vqz"), str(tmp_path / "b.vqz")]) == 0
-    bpp = [8 * (tmp_path / f"{n}.vqz").stat().st_size / (w * 24) for n, w in (("a", 32), ("b", 40))]
-    assert f"{sum(bpp) / 2:.4f}" in capsysbinary.readouterr().err.decode()  # the files' bpp, not the previews'
+    bits = sum(8 * (tmp_path / f"{n}.vqz").stat().st_size for n in ("a", "b"))
+    assert f"{bits / (32 * 24 + 40 * 24):.4f}" in capsysbinary.readouterr().err.decode()  # the files' bpp, not the previews'
     for name, width in (("a", 32), ("b", 40)):
         with Image.open(tmp_path / f"{name}.preview.png") as im:
             assert im.size == (width // 4, 6)
@@ -107,3 +124,24 @@ def test_preview_from_the_command_line(tiny, tmp_path, capsysbinary):
     capsysbinary.readouterr()
     assert main(["decompress", "-p", "-c", str(tmp_path / "a.vqz")]) == 0
     assert capsysbinary.readouterr().out == (tmp_path / "a.preview.png").read_bytes()
+
+
+def test_targets_print_what_they_reached(tiny, tmp_path, capsys):
+    """--target-bpp prints the file's bpp, --target-psnr its PSNR too, each as measured."""
+    import numpy as np
+
+    from vqzip import metrics
+
+    images(tmp_path, ["a.png"])
+    n = 32 * 24
+    assert main(["compress", str(tmp_path / "a.png"), "--target-bpp", "3", "-o", str(tmp_path / "b.vqz")]) == 0
+    err = capsys.readouterr().err
+    assert f": {(tmp_path / 'b.vqz').stat().st_size:,} bytes, {8 * (tmp_path / 'b.vqz').stat().st_size / n:.4f} bpp, " in err
+    assert "chosen for 3.0 bpp" in err
+    assert main(["compress", str(tmp_path / "a.png"), "--target-psnr", "5", "-o", str(tmp_path / "p.vqz")]) == 0
+    err = capsys.readouterr().err
+    assert main(["decompress", str(tmp_path / "p.vqz"), "-o", str(tmp_path / "p.png"), "-q"]) == 0
+    with Image.open(tmp_path / "a.png") as a, Image.open(tmp_path / "p.png") as p:
+        psnr = metrics.psnr(np.asarray(a.convert("RGB")), np.asarray(p.convert("RGB")))
+    size = (tmp_path / "p.vqz").stat().st_size
+    assert f": {size:,} bytes, {8 * size / n:.4f} bpp, {psnr:.2f} dB, quality " in err and "chosen for 5.0 dB" in err

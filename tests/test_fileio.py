@@ -78,3 +78,11 @@ def test_sigterm_mid_write_leaves_nothing(tmp_path):
     proc = subprocess.run([sys.executable, "-c", SIGTERM_SCRIPT, str(tmp_path / "out.vqz")], timeout=60)
     assert proc.returncode == 143
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_write_that_fails_is_a_vqz_error_naming_the_output(tmp_path):
+    with pytest.raises(VqzError, match="nothere/x.vqz: No such file or directory"):
+        fileio.write_atomic(tmp_path / "nothere" / "x.vqz", b"data")
+    with pytest.raises(VqzError, match="File name too long"):  # the temporary file's name is longer
+        fileio.write_atomic(tmp_path / ("y" * 250), b"data")
+    assert list(tmp_path.iterdir()) == []

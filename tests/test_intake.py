@@ -101,3 +101,52 @@ def test_bombs_are_refused_before_decoding(tiny, monkeypatch):
 def test_a_side_too_long_for_the_format_is_refused_before_coding(tiny):
     with pytest.raises(VqzError, match="side too long"):
         codec.compress(Image.new("RGB", (300_000, 1)), tiny)
+
+
+def png16(path, mode: str, width: int, height: int) -> np.ndarray:
+    """Write a 16-bit RGB or RGBA PNG (Pillow writes none) of a photo crop; returns its samples."""
+    import struct
+    import zlib
+
+    px = np.asarray(photo(width, height).convert(mode)).astype(np.uint16) * 257 + 100
+    raw = b"".join(b"\0" + row.astype(">u2").tobytes() for row in px)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    colour = {"RGB": 2, "RGBA": 6}[mode]
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return px
+
+
+@pytest.mark.parametrize("kind", ["RGB", "RGBA", "PPM"])
+def test_sixteen_bit_rgb_warns_as_gray_does(tiny, tmp_path, kind):
+    """Pillow reads 16-bit RGB(A) files as 8-bit RGB(A) without a word: vqzip says so, once,
+    whether it opens the file or is given it opened."""
+    import vqzip
+
+    path = tmp_path / ("deep.ppm" if kind == "PPM" else "deep.png")
+    if kind == "PPM":
+        px = np.asarray(photo(16, 12)).astype(">u2") * 257
+        path.write_bytes(b"P6 16 12 65535\n" + px.tobytes())
+    else:
+        png16(path, kind, 16, 12)
+    mode = "RGBA" if kind == "RGBA" else "RGB"
+    for give in (lambda: vqzip.compress(path), lambda: codec.compress(Image.open(path), tiny)):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            give()
+        assert [str(w.message) for w in seen] == [f"16-bit {mode} image reduced to 8 bits per channel"]
+
+
+def test_eight_bit_images_and_sixteen_bit_gray_warn_as_before(tiny, tmp_path):
+    import vqzip
+
+    photo(16, 12).save(tmp_path / "plain.png")
+    make("I;16", 16, 12, 0).save(tmp_path / "gray.png")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        vqzip.compress(tmp_path / "plain.png")
+        vqzip.compress(tmp_path / "gray.png")
+    assert [str(w.message) for w in seen] == ["I;16 image reduced to 8 bits per pixel"]

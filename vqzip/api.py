@@ -12,6 +12,7 @@ damaged or foreign bytes, a `ModelError` for a missing model) with one-line mess
 from __future__ import annotations
 
 import io
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,8 +22,8 @@ from typing import BinaryIO, Iterator
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from vqzip import codec, metrics, zoo
-from vqzip.errors import VqzError
+from vqzip import codec, intake, metrics, pillow_plugin, zoo
+from vqzip.errors import VqzError, VqzWarning
 from vqzip.fileio import check_input, check_output, write_atomic
 
 ImageLike = Image.Image | str | Path | BinaryIO
@@ -30,24 +31,37 @@ PREVIEW_SUFFIX = ".preview.png"  # a preview's default name, so it is never take
 
 
 @contextmanager
-def open_image(image: ImageLike, name: str | None = None) -> Iterator[Image.Image]:
+def open_image(image: ImageLike, name: str | None = None, *, load: bool = True) -> Iterator[Image.Image]:
     """A PIL image as given, or opened from a path or binary file, its size checked against the
     pixel limit before its pixels are read, and kept open while in use (a multi-frame file
-    must stay open to be sought). Pillow's refusals become VqzErrors naming `name` (default:
-    the path, or "image")."""
-    if isinstance(image, Image.Image):
-        yield image
-        return
+    must stay open to be sought). Pillow's refusals and failures, here or reading the frames and
+    EXIF that coding will read, become VqzErrors naming `name` (default: the path, or "image").
+    load=False reads the header only (a cheap check that the file is an image vqzip takes)."""
     if isinstance(image, (str, Path)):
         check_input(Path(image))
     name = name or (str(image) if isinstance(image, (str, Path)) else "image")
+    if isinstance(image, Image.Image):
+        with _readable(image, name):
+            _read_metadata(image)
+        yield image
+        return
     with _readable(image, name):
         im = Image.open(image)
     with im:
         with _readable(image, name):
             codec.check_pixels(*im.size, "image")
-            im.load()
+            if load:
+                intake.warn_if_deep(im)  # Pillow reduces 16-bit RGB to 8 bits as it loads it
+                im.load()
+                _read_metadata(im)
         yield im
+
+
+def _read_metadata(im: Image.Image) -> None:
+    """Read what `intake.prepare` will: the frame count (which reads a GIF or TIFF through to its
+    end) and the EXIF orientation, so a damaged file fails here, named, not while coding."""
+    getattr(im, "n_frames", 1)
+    im.getexif()
 
 
 @contextmanager
@@ -55,6 +69,8 @@ def _readable(image: ImageLike, name: str) -> Iterator[None]:
     """Pillow's refusals to open or read an image, as VqzErrors naming it."""
     try:
         yield
+    except VqzError:
+        raise
     except UnidentifiedImageError:
         empty = (not image.getbuffer().nbytes if isinstance(image, io.BytesIO)
                  else isinstance(image, (str, Path)) and Path(image).stat().st_size == 0)
@@ -63,8 +79,15 @@ def _readable(image: ImageLike, name: str) -> Iterator[None]:
         raise VqzError(f"{name}: {e}") from None
     except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
         raise VqzError(f"{name}: {e.strerror}") from None
-    except (OSError, SyntaxError, ValueError) as e:  # truncated or malformed data
-        raise VqzError(f"{name}: cannot read the image: {e}") from None
+    except Exception as e:  # truncated or malformed data: Pillow's plugins raise OSError, SyntaxError,
+        # ValueError, EOFError, IndexError, struct.error, ... as their parsers run out of bytes
+        raise VqzError(f"{name}: cannot read the image: {e or type(e).__name__}") from None
+
+
+def _warn_if_vqz(im: Image.Image) -> None:
+    if im.format == pillow_plugin.FORMAT:
+        warnings.warn("the image is a .vqz file: coding its decoded pixels again adds a second loss "
+                      "(to keep it as it is, copy the file)", VqzWarning, stacklevel=3)
 
 
 def compress(image: ImageLike, quality: int | None = None, *, model: str | None = None) -> bytes:
@@ -75,6 +98,7 @@ def compress(image: ImageLike, quality: int | None = None, *, model: str | None 
     if model is not None and quality is not None:
         raise VqzError("give a model or a quality, not both")
     with open_image(image) as im:
+        _warn_if_vqz(im)
         if model is not None:
             return codec.compress(im, zoo.load(model))
         lv = zoo.level(quality)
@@ -88,7 +112,10 @@ def decompress(data: bytes | str | Path, *, preview: bool = False) -> Image.Imag
     (`codec.preview`)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         check_input(Path(data))
-        data = Path(data).read_bytes()
+        try:
+            data = Path(data).read_bytes()
+        except OSError as e:
+            raise VqzError(f"{data}: {e.strerror or e}") from None
     return (codec.preview if preview else codec.decompress)(bytes(data)).image
 
 
@@ -126,6 +153,7 @@ def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: floa
     if (bpp is None) == (psnr is None):
         raise VqzError("give one target: bpp or psnr")
     with open_image(image) as im:
+        _warn_if_vqz(im)
         return _to_target(im, bpp, psnr)
 
 
@@ -201,23 +229,59 @@ def compress_file(src: str | Path, dst: str | Path | None = None, *, quality: in
 def decompress_file(src: str | Path, dst: str | Path | None = None, *, force: bool = False,
                     preview: bool = False) -> Path:
     """Decompress a .vqz file to dst (default: src with .png, or .preview.png for a preview; the
-    suffix picks the format), written atomically, never over src, over an existing dst only
-    with force. Returns dst."""
+    suffix picks the format, one Pillow writes), written atomically, never over src, over an
+    existing dst only with force. Returns dst."""
     src = Path(src)
     dst = Path(dst) if dst is not None else src.with_suffix(PREVIEW_SUFFIX if preview else ".png")
+    output_format(dst)
     check_input(src)
     check_output(dst, [src], force)
-    write_atomic(dst, encode_image(decompress(src, preview=preview), dst.suffix), force)
+    write_atomic(dst, encode_image(decompress(src, preview=preview), dst.suffix, str(dst)), force)
     return dst
 
 
-def encode_image(image: Image.Image, suffix: str) -> bytes:
-    """An image in the format a file suffix names (PNG for an unknown one)."""
+def output_format(path: str | Path) -> str:
+    """The format Pillow writes for a file's suffix ("x.webp" -> "WEBP"); a VqzError naming the
+    file if no format Pillow can write has that suffix (an image written under a suffix that
+    says otherwise would mislead every tool that goes by the name)."""
+    return _format(Path(path).suffix, str(path))
+
+
+def _format(suffix: str, name: str) -> str:
     Image.preinit()  # the common formats; every plugin (Image.init, ~30 ms) only for another suffix
-    fmt = Image.EXTENSION.get(suffix.lower()) or Image.registered_extensions().get(suffix.lower(), "PNG")
+    fmt = Image.EXTENSION.get(suffix.lower()) or Image.registered_extensions().get(suffix.lower())
+    if fmt is not None and fmt in Image.SAVE:
+        return fmt
+    if fmt is not None:
+        raise VqzError(f"{name}: Pillow reads {fmt} but cannot write it; choose another suffix, such as .png")
+    what = f"the suffix {suffix} names no image format Pillow writes" if suffix else "no suffix to choose a format by"
+    raise VqzError(f"{name}: {what}; use .png, .webp, .jpg, .tif, ...")
+
+
+def check_writable(mode: str, path: str | Path) -> None:
+    """A VqzError if Pillow cannot write an image of `mode` in the format of path's suffix (RGBA
+    as JPEG, say): found by writing an 8x8 one, so before anything is decoded."""
+    if output_format(path) != pillow_plugin.FORMAT:  # vqzip codes every mode it decodes to
+        encode_image(Image.new(mode, (8, 8)), Path(path).suffix, str(path))
+
+
+def encode_image(image: Image.Image, suffix: str, name: str = "image") -> bytes:
+    """An image in the format a file suffix names (see `output_format`); a VqzError naming the
+    file (`name`) if Pillow cannot write it so. Writing .vqz codes the image again, with a
+    warning."""
+    fmt = _format(suffix, name)
+    if fmt == pillow_plugin.FORMAT:
+        warnings.warn(f"{name}: writing .vqz codes the decoded image again, at the default level: a second loss "
+                      "(to keep the file as it is, copy it)", VqzWarning, stacklevel=2)
     buf = io.BytesIO()
-    image.save(buf, format=fmt)
+    try:
+        image.save(buf, format=fmt)
+    except VqzError:  # writing .vqz
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise VqzError(f"{name}: {fmt} cannot hold this {image.mode} image ({e})") from None
     return buf.getvalue()
 
 
-__all__ = ["compress", "decompress", "open_image", "compress_file", "decompress_file", "compress_to_target", "levels", "Choice"]
+__all__ = ["compress", "decompress", "open_image", "compress_file", "decompress_file", "compress_to_target", "levels",
+           "Choice", "output_format"]

@@ -18,37 +18,76 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand
 from PIL import Image, UnidentifiedImageError
 from rich.console import Console
 from rich.table import Table
 
 from vqzip import __version__
 from vqzip.container import DEFAULT_MAX_PIXELS
-from vqzip.errors import VqzError
+from vqzip.errors import UsageError, VqzError
 from vqzip.fileio import check_input, check_output, write_atomic
 
 EXIT_CODES = ("Exit codes: 0 success; 1 an error (damaged or foreign file, missing model, unreadable or "
               "unsupported image, existing output), one line each on stderr, the other files still done; "
               "2 bad usage; 130 interrupted; 143 terminated.")
-app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, epilog=EXIT_CODES,
+
+
+class _Command(TyperCommand):
+    """Help as gzip and click print it: `INPUT...` in the usage line (typer writes `{INPUT}...`),
+    and arguments listed by name and help, without typer's type labels (`<list[str]>`)."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for p in self.get_params(ctx):
+            if p.param_type_name == "argument":
+                name = _argument_name(p)
+                pieces.append(name if p.required else f"[{name}]")
+        return pieces
+
+    def format_options(self, ctx, formatter) -> None:
+        params = [p for p in self.get_params(ctx) if not getattr(p, "hidden", False)]
+        arguments = [(_argument_name(p), p.help or "") for p in params if p.param_type_name == "argument"]
+        options = [r for p in params if p.param_type_name == "option" and (r := p.get_help_record(ctx))]
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def _argument_name(p) -> str:
+    return (p.metavar or p.name.upper()) + ("..." if p.nargs != 1 else "")
+
+
+# Plain help (rich_markup_mode=None): rich markup ate bracketed text in help strings
+# ("[default: ...]" left "inputs ."); defaults are shown by show_default instead.
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, epilog=EXIT_CODES, rich_markup_mode=None,
                   help="vqzip: a learned image codec (hierarchical VQ-VAE + PixelCNN priors + range coding).")
-train_app = typer.Typer(no_args_is_help=True, help="Train models (seeded, resumable).")
+train_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Train models (seeded, resumable).")
 app.add_typer(train_app, name="train")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @contextmanager
-def _reported():
+def _reported(job=None):
     """Turn expected failures into one line on stderr and exit code 1, and warnings (vqzip's
-    and Pillow's) into one line each."""
+    and Pillow's) into one line each; both name the job's file unless they name it already."""
+    def named(message: str) -> str:
+        if job is None or message.startswith((job.name, *([str(job.dst)] if job.dst else []))):
+            return message
+        return f"{job.name}: {message}"
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
-            warnings.showwarning = lambda message, *_, **__: err.print(f"vqzip: warning: {message}", markup=False)
+            warnings.showwarning = lambda message, *_, **__: err.print(f"vqzip: warning: {named(str(message))}",
+                                                                        markup=False)
             yield
+    except UsageError as e:
+        raise typer.BadParameter(str(e), param_hint=e.option) from None
     except (VqzError, OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
         msg = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
-        err.print(f"vqzip: error: {msg}", markup=False)
+        err.print(f"vqzip: error: {named(msg)}", markup=False)
         raise typer.Exit(1)
     except KeyboardInterrupt:
         err.print("vqzip: interrupted")
@@ -86,8 +125,27 @@ def _pixel_limit(n: int):
 
 def _check(job, force: bool) -> None:
     """Refuse an output that cannot be written before any coding (checked again at the write)."""
+    if job.src is not None:
+        check_input(job.src)
     if job.dst is not None and not (job.into_folder and not job.dst.parent.exists()):
         check_output(job.dst, [job.src] if job.src else [], force)
+
+
+def _terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
+
+
+def _no_terminal(jobs, force: bool, writes: str, reads: str) -> None:
+    """As gzip does: no binary data written to a terminal, nor read from one, unless -f."""
+    if force:
+        return
+    if any(j.dst is None for j in jobs) and _terminal(sys.stdout):
+        raise VqzError(f"<stdout>: is a terminal; not writing {writes} to it (redirect it, or use -o; -f to force)")
+    if any(j.src is None for j in jobs) and _terminal(sys.stdin):
+        raise VqzError(f"<stdin>: is a terminal; not reading {reads} from it (redirect it; -f to force)")
 
 
 def _write(job, data: bytes, force: bool) -> None:
@@ -110,25 +168,37 @@ def _read(job) -> bytes:
 
 def _threads(n: Optional[int]) -> None:
     if n is not None:
-        if n < 1:
-            raise VqzError(f"--threads must be at least 1, not {n}")
         import torch
 
         torch.set_num_threads(n)
 
 
-def _batch(jobs, work, quiet: bool, what: str) -> None:
-    """Run work(job) -> (bytes in, bytes out, pixels, message) for every job: one line each
-    (unless quiet), a progress bar and a summary table for several; an error on one file is
-    reported and the rest go on; exit code 1 if any failed."""
+def _batch(jobs, check, work, quiet: bool, what: str, ready=None) -> None:
+    """Run check(job) for every job (the cheap checks: inputs, outputs, formats), then ready()
+    once if any job passed (loading a model: its failure ends the command), then work(job) ->
+    (bytes in, bytes out, pixels, message) for each job that passed: one line each (unless
+    quiet), a progress bar and a summary table for several. An error on one file is reported
+    in one line and the rest go on; exit code 1 if any failed."""
     from rich.progress import Progress
 
-    failed, done, t0 = 0, [], time.perf_counter()
-    with Progress(console=err, transient=True, disable=quiet or len(jobs) == 1) as bar:
-        task = bar.add_task(what, total=len(jobs))
-        for job in jobs:
+    failed, todo, done, t0 = 0, [], [], time.perf_counter()
+    for job in jobs:  # every cheap check before any coding
+        try:
+            with _reported(job):
+                check(job)
+            todo.append(job)
+        except typer.Exit as e:
+            if e.exit_code == 130:
+                raise
+            failed += 1
+    if todo and ready is not None:
+        with _reported():
+            ready()
+    with Progress(console=err, transient=True, disable=quiet or len(todo) < 2) as bar:
+        task = bar.add_task(what, total=len(todo))
+        for job in todo:
             try:
-                with _reported():
+                with _reported(job):
                     t = time.perf_counter()
                     n_in, n_out, pixels, message = work(job)
                     done.append((n_in, n_out, pixels))
@@ -141,51 +211,76 @@ def _batch(jobs, work, quiet: bool, what: str) -> None:
                 failed += 1
             bar.advance(task)
     if len(jobs) > 1 and not quiet:
-        table = Table("files", "failed", "total in", "total out", "mean bpp", "time", title=f"vqzip {what}")
-        bpp = [8 * (o if what == "compress" else i) / p for i, o, p in done]
+        # bits per pixel over the whole batch: all the .vqz bits over all the pixels (a mean of
+        # per-file bpp would let a 1x1 image's header outweigh a photo)
+        table = Table("files", "failed", "total in", "total out", "bpp (total)", "time", title=f"vqzip {what}")
+        vqz_bytes = sum(o if what == "compress" else i for i, o, _ in done)
+        pixels = sum(p for _, _, p in done)
         table.add_row(str(len(done)), str(failed), f"{sum(d[0] for d in done):,} B", f"{sum(d[1] for d in done):,} B",
-                      f"{sum(bpp) / len(bpp):.4f}" if bpp else "-", f"{time.perf_counter() - t0:.1f} s")
+                      f"{8 * vqz_bytes / pixels:.4f}" if pixels else "-", f"{time.perf_counter() - t0:.1f} s")
         err.print(table)
     if failed:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=_Command)
 def compress(
-    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Images (any format Pillow reads), folders with -r, or - for stdin."),
-    output: Optional[str] = typer.Option(None, "-o", "--output", help="Output file, or folder for several inputs [default: each INPUT with .vqz]."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT", help="Images (any format Pillow reads), folders with -r, or - for stdin."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", metavar="PATH", show_default="each INPUT with .vqz",
+                                         help="Output file, or folder for several inputs."),
     stdout: bool = typer.Option(False, "-c", "--stdout", help="Write to standard output (one input)."),
     recursive: bool = typer.Option(False, "-r", "--recursive", help="Take the images in folders, and in their folders."),
-    quality: Optional[int] = typer.Option(None, "--quality", help="Quality level (see `vqzip levels`) [default: the default level]."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", help="Shipped model by name, at scale 1."),
+    quality: Optional[int] = typer.Option(None, "--quality", metavar="Q", show_default="the default level",
+                                          help="Quality level; `vqzip levels` lists them."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", metavar="NAME", help="Shipped model by name, at scale 1."),
     target_bpp: Optional[float] = typer.Option(None, "--target-bpp", metavar="X", help="Per image, at most X bits per pixel and within 5% of it (levels, then the RDO multiplier)."),
     target_psnr: Optional[float] = typer.Option(None, "--target-psnr", metavar="Y", help="Per image, the lowest level of at least Y dB PSNR."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs (never an input)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only errors and warnings."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Also the level, model and scale of each file."),
-    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", help="Torch threads [default: torch's]."),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help=MAX_PIXELS_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", min=1, show_default="torch's choice",
+                                          help="Torch threads."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", min=0, help=MAX_PIXELS_HELP),
 ):
     """Compress images to .vqz files (inputs are always kept)."""
     from vqzip import api, jobs, zoo
 
     if sum(x is not None for x in (quality, model, target_bpp, target_psnr)) > 1:
         raise typer.BadParameter("give at most one of --quality, --model, --target-bpp, --target-psnr")
-    with _reported():
+    for name, value in (("--target-bpp", target_bpp), ("--target-psnr", target_psnr)):
+        if value is not None and not 0 < value < float("inf"):
+            raise typer.BadParameter(f"must be a positive number, not {value}", param_hint=name)
+    with _reported():  # options first, then the files, then the model: all before any coding
         if quality is not None and quality not in [lv.quality for lv in zoo.levels()]:
             raise typer.BadParameter(f"no quality level {quality}; `vqzip levels` lists them "
                                      f"({', '.join(str(lv.quality) for lv in zoo.levels())})", param_hint="--quality")
-        for name, value in (("--target-bpp", target_bpp), ("--target-psnr", target_psnr)):
-            if value is not None and not value > 0:
-                raise typer.BadParameter(f"must be positive, not {value}", param_hint=name)
+        models = sorted(zoo.manifest()["models"])
+        if model is not None and model not in models:
+            raise typer.BadParameter(f"no model {model!r}; installed: {', '.join(models)}", param_hint="-m/--model")
         _threads(threads)
         plan = jobs.plan(inputs, ".vqz", output=output, stdout=stdout, recursive=recursive)
+        _no_terminal(plan, force, "compressed data", "an image")
+
+    def check(job):
+        with _pixel_limit(max_pixels):
+            _check(job, force)
+            if job.src is not None:
+                with api.open_image(job.src, load=False):  # the header: an image Pillow reads, not too large
+                    pass
+
+    def ready():  # the models this command codes with, loaded (and their sha256 checked) once
+        if model is not None:
+            zoo.load(model)
+        else:
+            targets = target_bpp is not None or target_psnr is not None
+            for lv in zoo.levels() if targets else [zoo.level(quality)]:
+                zoo.load(lv.model)
 
     def work(job):
         with _pixel_limit(max_pixels):
             _check(job, force)
             raw = _read(job)
-            with api.open_image(io.BytesIO(raw), "<stdin>" if job.src is None else str(job.src)) as im:
+            with api.open_image(io.BytesIO(raw), job.name) as im:
                 note = ""
                 if target_bpp is not None or target_psnr is not None:
                     choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr)
@@ -204,36 +299,55 @@ def compress(
             message += f" [{model or zoo.level(q).model} at scale {scale}, {im.width}x{im.height} {im.mode}]"
         return len(raw), len(data), pixels, message
 
-    _batch(plan, work, quiet, "compress")
+    _batch(plan, check, work, quiet, "compress", ready)
 
 
-@app.command()
+@app.command(cls=_Command)
 def decompress(
-    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help=".vqz files, folders with -r, or - for stdin."),
-    output: Optional[str] = typer.Option(None, "-o", "--output", help="Output image, or folder for several inputs [default: each INPUT as .png]."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT", help=".vqz files, folders with -r, or - for stdin."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", metavar="PATH", show_default="each INPUT as .png",
+                                         help="Output image (its suffix picks the format), or folder for several inputs."),
     stdout: bool = typer.Option(False, "-c", "--stdout", help="Write a PNG to standard output (one input)."),
     recursive: bool = typer.Option(False, "-r", "--recursive", help="Take the .vqz files in folders, and in their folders."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs (never an input)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only errors and warnings."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Also the model and coding scale of each file."),
-    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", help="Torch threads [default: torch's]."),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help=MAX_PIXELS_HELP),
-    preview: bool = typer.Option(False, "-p", "--preview", help="Decode the top level only: a quarter-size image, several times faster [default name: INPUT.preview.png]."),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", min=1, show_default="torch's choice",
+                                          help="Torch threads."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", min=0, help=MAX_PIXELS_HELP),
+    preview: bool = typer.Option(False, "-p", "--preview", help="Decode the top level only: a quarter-size image, several "
+                                 "times faster, written as INPUT.preview.png unless -o says otherwise."),
 ):
     """Decompress .vqz files to images (PNG unless -o names another format; inputs are kept)."""
     from vqzip import api, container, jobs
 
-    with _reported():
+    with _reported():  # options first, then the files: all before any decoding
         _threads(threads)
         suffix = api.PREVIEW_SUFFIX if preview else ".png"
         plan = jobs.plan(inputs, suffix, output=output, stdout=stdout, recursive=recursive, decompressing=True)
+        for job in plan:
+            if job.dst is not None and not job.into_folder:  # -o FILE: its suffix must name a format
+                try:
+                    api.output_format(job.dst)
+                except VqzError as e:
+                    raise typer.BadParameter(str(e), param_hint="-o/--output") from None
+        _no_terminal(plan, force, "a PNG image", "compressed data")
+
+    def check(job):
+        with _pixel_limit(max_pixels):
+            _check(job, force)
+            if job.src is not None:  # the header (its CRC, its size): before anything is decoded
+                header = container.unpack(_read(job))[0]
+                if job.dst is not None:
+                    api.check_writable(header.mode, job.dst)
 
     def work(job):
         with _pixel_limit(max_pixels):
             _check(job, force)
             data = _read(job)
             image = api.decompress(data, preview=preview)
-            out = api.encode_image(image, ".png" if job.dst is None else job.dst.suffix)
+            out = api.encode_image(image, ".png" if job.dst is None else job.dst.suffix,
+                                   "<stdout>" if job.dst is None else str(job.dst))
             _write(job, out, force)
         h = container.unpack(data)[0]
         message = f"{image.width}x{image.height} {image.mode}"
@@ -241,38 +355,52 @@ def decompress(
             message += f" [{h.model_name} at scale {h.scale}, {8 * len(data) / (h.width * h.height):.4f} bpp]"
         return len(data), len(out), h.width * h.height, message  # bpp of the file, preview or not
 
-    _batch(plan, work, quiet, "decompress")
+    _batch(plan, check, work, quiet, "decompress")
 
 
-@app.command()
-def info(input: Path = typer.Argument(..., help="A .vqz file.")):
-    """Print a .vqz file's header."""
-    from vqzip import container, zoo
+@app.command(cls=_Command)
+def info(inputs: list[str] = typer.Argument(..., metavar="INPUT", help=".vqz files, or - for stdin.")):
+    """Print each .vqz file's header (sizes as width x height)."""
+    from vqzip import container, jobs, zoo
 
-    with _reported():
-        check_input(input)
-        data = input.read_bytes()
-        header, payloads, _ = container.unpack(data)
-        installed = zoo.name_for_hash(header.model_hash)
-        names = [m.name for m in zoo.load(installed).maps] if installed else []
-        table = Table(title=str(input), show_header=False)
-        rows = [
-            ("format version", str(data[len(container.MAGIC)])),
-            ("size", f"{header.width} x {header.height}"),
-            ("coded at", f"scale {header.scale}: {header.coded_size[0]} x {header.coded_size[1]}"),
-            ("operating point", (f"quality {header.quality}, " if header.quality else "")
-             + (f"RDO lambda {header.lam:.4g}" if header.lam else "nearest codes")),
-            ("mode", header.mode),
-            ("model", f"{header.model_name} ({header.model_hash.hex()})"
-                      + ("" if installed else " — not installed")),
-            *((f"map {k}" + (f" ({names[k]})" if k < len(names) else ""), f"{c} x {r} codes, {len(p):,} bytes")
-              for k, ((r, c), p) in enumerate(zip(header.levels, payloads))),
-            ("file size", f"{len(data):,} bytes"),
-            ("bits per pixel", f"{8 * len(data) / (header.width * header.height):.4f}"),
-        ]
-        for k, v in rows:
-            table.add_row(k, v)
-        Console().print(table)
+    if jobs.STDIO in inputs and _terminal(sys.stdin):
+        with _reported():
+            raise VqzError("<stdin>: is a terminal; not reading .vqz data from it (redirect it)")
+    failed = 0
+    for name in inputs:
+        job = jobs.Job(None if name == jobs.STDIO else Path(name), None)
+        try:
+            with _reported(job):
+                data = _read(job)
+                header, payloads, _ = container.unpack(data)
+                installed = zoo.name_for_hash(header.model_hash)
+                names = [m.name for m in zoo.load(installed).maps] if installed else []
+                table = Table(show_header=False)
+                rows = [
+                    ("format version", str(data[len(container.MAGIC)])),
+                    ("size", f"{header.width} x {header.height}"),
+                    ("coded at", f"scale {header.scale}: {header.coded_size[0]} x {header.coded_size[1]}"),
+                    ("operating point", (f"quality {header.quality}, " if header.quality else "")
+                     + (f"RDO lambda {header.lam:.4g}" if header.lam else "nearest codes")),
+                    ("mode", header.mode),
+                    ("model", f"{header.model_name} ({header.model_hash.hex()})"
+                              + ("" if installed else " — not installed")),
+                    *((f"map {k}" + (f" ({names[k]})" if k < len(names) else ""), f"{c} x {r} codes, {len(p):,} bytes")
+                      for k, ((r, c), p) in enumerate(zip(header.levels, payloads))),
+                    ("file size", f"{len(data):,} bytes"),
+                    ("bits per pixel", f"{8 * len(data) / (header.width * header.height):.4f}"),
+                ]
+                for k, v in rows:
+                    table.add_row(k, v)
+                console = Console(highlight=False, soft_wrap=True)
+                console.print(f"{job.name}:", markup=False)  # a line of its own, unwrapped
+                console.print(table)
+        except typer.Exit as e:
+            if e.exit_code == 130:
+                raise
+            failed += 1
+    if failed:
+        raise typer.Exit(1)
 
 
 def _main_rank() -> bool:
@@ -294,22 +422,26 @@ def _progress(title: str):
     return bar, update
 
 
-@train_app.command("vqvae")
+@train_app.command("vqvae", cls=_Command)
 def train_vqvae(
-    data: Path = typer.Option(..., "--data", help="Folder of training images (every 20th is held out)."),
-    out: Path = typer.Option(..., "--out", help="Run folder; rerunning the command resumes from it."),
-    steps: int = typer.Option(4000), batch: int = typer.Option(16), crop: int = typer.Option(128),
-    lr: float = typer.Option(1e-3), seed: int = typer.Option(0),
-    arch: str = typer.Option("vqvae2", help="Architecture (vqzip.models)."),
-    channels: int = typer.Option(128), codes: int = typer.Option(512, help="Codebook size of each level."),
-    code_dim: int = typer.Option(64, help="Dimension of the code vectors (every level and stage)."),
-    bottom_stages: int = typer.Option(1, help="Residual VQ stages at the bottom level."),
-    padding: str = typer.Option("zeros", help="Padding of the convolutions: zeros or replicate."),
-    colour: float = typer.Option(0.0, help="Fraction of crops painted with flat colours (saturated colours, flat areas)."),
-    rate: float = typer.Option(0.0, help="Entropy-constrained code assignment in training: what one bit weighs against a typical quantization error."),
-    preview: float = typer.Option(0.5, help="Weight of the preview head's loss (top level alone -> 1/4-size image)."),
-    precision: str = typer.Option("bf16", help="bf16 (autocast) or fp32."),
-    init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's network (fine-tuning)."),
+    data: Path = typer.Option(..., "--data", metavar="FOLDER", help="Folder of training images (every 20th is held out)."),
+    out: Path = typer.Option(..., "--out", metavar="FOLDER", help="Run folder; rerunning the command resumes from it."),
+    steps: int = typer.Option(4000, metavar="N", help="Training steps."),
+    batch: int = typer.Option(16, metavar="N", help="Crops per step."),
+    crop: int = typer.Option(128, metavar="PIXELS", help="Side of the square training crops."),
+    lr: float = typer.Option(1e-3, metavar="X", help="Learning rate."),
+    seed: int = typer.Option(0, metavar="N", help="Random seed."),
+    arch: str = typer.Option("vqvae2", metavar="NAME", help="Architecture (vqzip.models)."),
+    channels: int = typer.Option(128, metavar="N", help="Channels of the network."),
+    codes: int = typer.Option(512, metavar="N", help="Codebook size of each level."),
+    code_dim: int = typer.Option(64, metavar="N", help="Dimension of the code vectors (every level and stage)."),
+    bottom_stages: int = typer.Option(1, metavar="S", help="Residual VQ stages at the bottom level."),
+    padding: str = typer.Option("zeros", metavar="MODE", help="Padding of the convolutions: zeros or replicate."),
+    colour: float = typer.Option(0.0, metavar="F", help="Fraction of crops painted with flat colours (saturated colours, flat areas)."),
+    rate: float = typer.Option(0.0, metavar="W", help="Entropy-constrained code assignment in training: what one bit weighs against a typical quantization error."),
+    preview: float = typer.Option(0.5, metavar="W", help="Weight of the preview head's loss (top level alone -> 1/4-size image)."),
+    precision: str = typer.Option("bf16", metavar="P", help="bf16 (autocast) or fp32."),
+    init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's network (fine-tuning)."),
 ):
     """Phase I: the network (a hierarchical VQ-VAE)."""
     from vqzip import training
@@ -325,15 +457,19 @@ def train_vqvae(
             err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'vqvae.safetensors'}")
 
 
-@train_app.command("prior")
+@train_app.command("prior", cls=_Command)
 def train_prior(
-    data: Path = typer.Option(..., "--data", help="The training images the network was trained on."),
-    out: Path = typer.Option(..., "--out", help="Run folder holding vqvae.safetensors."),
-    steps: int = typer.Option(3000), batch: int = typer.Option(16), crop: int = typer.Option(128),
-    lr: float = typer.Option(1e-3), seed: int = typer.Option(0),
-    channels: int = typer.Option(96), blocks: int = typer.Option(3),
-    precision: str = typer.Option("bf16", help="bf16 (autocast) or fp32."),
-    init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's priors (fine-tuning)."),
+    data: Path = typer.Option(..., "--data", metavar="FOLDER", help="The training images the network was trained on."),
+    out: Path = typer.Option(..., "--out", metavar="FOLDER", help="Run folder holding vqvae.safetensors."),
+    steps: int = typer.Option(3000, metavar="N", help="Training steps."),
+    batch: int = typer.Option(16, metavar="N", help="Crops per step."),
+    crop: int = typer.Option(128, metavar="PIXELS", help="Side of the square training crops."),
+    lr: float = typer.Option(1e-3, metavar="X", help="Learning rate."),
+    seed: int = typer.Option(0, metavar="N", help="Random seed."),
+    channels: int = typer.Option(96, metavar="N", help="Channels of each prior."),
+    blocks: int = typer.Option(3, metavar="N", help="Gated blocks of each prior."),
+    precision: str = typer.Option("bf16", metavar="P", help="bf16 (autocast) or fp32."),
+    init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's priors (fine-tuning)."),
 ):
     """Phase II: one PixelCNN prior per code map of the run's network."""
     from vqzip import models, training
@@ -349,16 +485,17 @@ def train_prior(
             err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'prior.safetensors'}")
 
 
-@train_app.command("export")
+@train_app.command("export", cls=_Command)
 def train_export(
-    run: Path = typer.Option(..., "--run", help="Run folder with both phases done."),
-    name: str = typer.Option(..., "--name", help="Model name, e.g. vqz-base."),
-    scales: str = typer.Option("1", "--scales", help="Comma-separated scales (e.g. 1/2,3/4,1), one quality level each."),
-    default_scale: Optional[str] = typer.Option(None, "--default-scale", help="Make this scale's level the default."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Training images, to report validation PSNR/bpp."),
-    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="[default: the shipped checkpoints/]"),
-    kodak: Optional[Path] = typer.Option(None, "--kodak", help="bench/kodak.py JSON result for the model card."),
-    rd: Optional[Path] = typer.Option(None, "--rd", help="`vqzip rd-curve` vqzip.json for the card's level table."),
+    run: Path = typer.Option(..., "--run", metavar="FOLDER", help="Run folder with both phases done."),
+    name: str = typer.Option(..., "--name", metavar="NAME", help="Model name, e.g. vqz-base."),
+    scales: str = typer.Option("1", "--scales", metavar="LIST", help="Comma-separated scales (e.g. 1/2,3/4,1), one quality level each."),
+    default_scale: Optional[str] = typer.Option(None, "--default-scale", metavar="S", help="Make this scale's level the default."),
+    data: Optional[Path] = typer.Option(None, "--data", metavar="FOLDER", help="Training images, to report validation PSNR/bpp."),
+    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", metavar="FOLDER", show_default="the shipped checkpoints/",
+                                               help="Checkpoints folder to export into."),
+    kodak: Optional[Path] = typer.Option(None, "--kodak", metavar="FILE", help="bench/kodak.py JSON result for the model card."),
+    rd: Optional[Path] = typer.Option(None, "--rd", metavar="FILE", help="`vqzip rd-curve` vqzip.json for the card's level table."),
 ):
     """Pack a run into checkpoints/NAME, record it and its quality levels in the manifest with its
     sha256, write its card."""
@@ -384,7 +521,7 @@ def train_export(
         err.print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
 
 
-@app.command()
+@app.command(cls=_Command)
 def levels():
     """List the quality levels: each a shipped model and the scale images are coded at."""
     from vqzip import zoo
@@ -397,13 +534,16 @@ def levels():
         Console(highlight=False).print(table)
 
 
-@app.command("rd-curve")
+@app.command("rd-curve", cls=_Command)
 def rd_curve(
-    inputs: list[Path] = typer.Argument(..., help="Images, or folders of images."),
-    quality: Optional[str] = typer.Option(None, "--quality", help="Comma-separated levels (default: every shipped level)."),
-    codecs: Optional[str] = typer.Option(None, "--codecs", help="Comma-separated baselines (jpeg,webp,avif,jp2,jxl), or 'none' (default: every one installed)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for rd.csv, <codec>.json, bd-rate.json/.md, run.json, rd.png/.pdf/.svg and rd.caption.txt."),
-    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", help="Torch threads for vqzip's coding (default: torch's; with --jobs, the cores shared out)."),
+    inputs: list[Path] = typer.Argument(..., metavar="INPUT", help="Images, or folders of images."),
+    quality: Optional[str] = typer.Option(None, "--quality", metavar="LIST", show_default="every shipped level",
+                                          help="Comma-separated levels."),
+    codecs: Optional[str] = typer.Option(None, "--codecs", metavar="LIST", show_default="every one installed",
+                                         help="Comma-separated baselines (jpeg,webp,avif,jp2,jxl), or 'none'."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="FOLDER", help="Folder for rd.csv, <codec>.json, bd-rate.json/.md, run.json, rd.png/.pdf/.svg and rd.caption.txt."),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", show_default="torch's; with --jobs, the cores shared out",
+                                          help="Torch threads for vqzip's coding."),
     jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", help="Code in N worker processes: the same rates and distortions as one, times measured side by side."),
 ):
     """Rate-distortion of vqzip's quality levels and classical codecs on the same images.

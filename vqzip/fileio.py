@@ -10,42 +10,52 @@ from vqzip.errors import VqzError
 
 def check_input(path: Path) -> None:
     """An existing regular file (a directory or a missing path gets a one-line error)."""
-    if not path.exists():
-        raise VqzError(f"{path}: No such file or directory")
-    if path.is_dir():
-        raise VqzError(f"{path}: Is a directory")
+    try:
+        if not path.exists():
+            raise VqzError(f"{path}: No such file or directory")
+        if path.is_dir():
+            raise VqzError(f"{path}: Is a directory")
+    except OSError as e:  # a name too long, a loop of links, ...
+        raise VqzError(f"{path}: {e.strerror or e}") from None
 
 
 def check_output(output: Path, inputs: list[Path], force: bool) -> None:
     """Refuse to write over an input (ever) or an existing file (without force)."""
-    for inp in inputs:
-        if output.exists() and inp.exists() and output.resolve() == inp.resolve():
-            raise VqzError(f"{output}: output would overwrite its own input")
-    if output.exists() and not force:
-        raise VqzError(f"{output} already exists; not overwritten (use -f to overwrite)")
-    if output.exists() and output.is_dir():
-        raise VqzError(f"{output} is a directory")
-    if not output.absolute().parent.is_dir():
-        raise VqzError(f"{output}: folder {output.parent} does not exist")
+    try:
+        for inp in inputs:
+            if output.exists() and inp.exists() and output.resolve() == inp.resolve():
+                raise VqzError(f"{output}: output would overwrite its own input")
+        if output.exists() and not force:
+            raise VqzError(f"{output} already exists; not overwritten (use -f to overwrite)")
+        if output.exists() and output.is_dir():
+            raise VqzError(f"{output} is a directory")
+        if not output.absolute().parent.is_dir():
+            raise VqzError(f"{output}: folder {output.parent} does not exist")
+    except OSError as e:
+        raise VqzError(f"{output}: {e.strerror or e}") from None
 
 
 def write_atomic(output: Path, data: bytes, force: bool = False) -> None:
     """Write data to a temporary file beside output, then put it in place: linked (which fails
     if output exists, so two writers cannot both succeed) unless force, renamed over output
     with force. The temporary file is made with mode 0o666, so the process umask applies
-    without being read or changed (umask is process-wide; changing it races other threads)."""
-    tmp = _create_temp(output)
+    without being read or changed (umask is process-wide; changing it races other threads).
+    A failure (a full disk, a name too long) is a VqzError naming output, and leaves nothing."""
     try:
-        with os.fdopen(tmp[0], "wb") as f:
-            f.write(data)
-        if force:
-            os.replace(tmp[1], output)
-        else:
-            _link_new(tmp[1], output)
-            os.unlink(tmp[1])
-    except BaseException:  # Ctrl-C and SIGTERM (see cli.run) included: no partial file remains
-        Path(tmp[1]).unlink(missing_ok=True)
-        raise
+        tmp = _create_temp(output)
+        try:
+            with os.fdopen(tmp[0], "wb") as f:
+                f.write(data)
+            if force:
+                os.replace(tmp[1], output)
+            else:
+                _link_new(tmp[1], output)
+                os.unlink(tmp[1])
+        except BaseException:  # Ctrl-C and SIGTERM (see cli.run) included: no partial file remains
+            Path(tmp[1]).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise VqzError(f"{output}: {e.strerror or e}") from None
 
 
 def _link_new(tmp: str, output: Path) -> None:

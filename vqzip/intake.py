@@ -9,6 +9,7 @@ back, and an alpha plane kept losslessly beside the coded colour.
 | RGBA, RGBa | RGB + alpha | RGBA | alpha lossless |
 | P (palette) | RGB, + alpha if it has transparency | RGB or RGBA | |
 | I;16, I;16B, I;16L, I (16-bit gray) | top 8 bits, gray | L | a warning |
+| 16-bit RGB, RGBA (PNG, TIFF, PPM) | 8 bits, as Pillow reads them | RGB, RGBA | a warning |
 | F (32-bit float) | refused | | |
 | EXIF orientation | turned upright first | | |
 | several frames (GIF, APNG, TIFF pages) | the first frame | | a warning |
@@ -46,8 +47,31 @@ class Prepared:
     alpha: np.ndarray | None  # (H, W) uint8 for LA and RGBA
 
 
+def source_bits(image: Image.Image) -> int:
+    """Bits per channel of the file an image is read from, as far as its tiles say before it is
+    loaded (8 for an image loaded or made in memory). Pillow has no 16-bit RGB mode: it reads
+    16-bit RGB and RGBA files as RGB and RGBA, keeping the top 8 bits."""
+    for tile in getattr(image, "tile", None) or ():
+        codec, args = tile[0], tile[3]
+        args = args if isinstance(args, tuple) else (args,)
+        if args and isinstance(args[0], str) and ";16" in args[0]:
+            return 16
+        if codec == "ppm" and len(args) > 1 and isinstance(args[1], int) and args[1] > 255:  # maxval
+            return args[1].bit_length()
+    return 8
+
+
+def warn_if_deep(image: Image.Image) -> None:
+    """Warn (as for 16-bit gray) that a not yet loaded image of more than 8 bits per channel
+    will be coded with 8: call it before the image is loaded (`api.open_image` does)."""
+    bits = source_bits(image)
+    if bits > 8 and image.mode not in _SIXTEEN_BIT:  # 16-bit gray: prepare() says it
+        warnings.warn(f"{bits}-bit {image.mode} image reduced to 8 bits per channel", VqzWarning, stacklevel=3)
+
+
 def prepare(image: Image.Image) -> Prepared:
     """An image of any mode Pillow reads -> the pixels to code, per the table above."""
+    warn_if_deep(image)  # an image given before it is loaded
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
         warnings.warn(f"image has {frames} frames; coding the first", VqzWarning, stacklevel=2)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vqzip.data import IMAGE_SUFFIXES
-from vqzip.errors import VqzError
+from vqzip.errors import UsageError, VqzError
 
 STDIO = "-"
 
@@ -37,8 +37,9 @@ def _expand(inputs: list[str], recursive: bool, suffixes: set[str]) -> list[tupl
             out += [(f, path) for f in sorted(path.rglob("*")) if f.is_file() and f.suffix.lower() in suffixes]
         else:
             out.append((path, None))
-    if not out:
-        raise VqzError("no input files found")
+    if not out:  # every input a folder, none holding a file to take
+        kind = ".vqz files" if suffixes == {".vqz"} else "images"
+        raise VqzError(f"{', '.join(inputs)}: no {kind} in {'it' if len(inputs) == 1 else 'them'}")
     return out
 
 
@@ -48,8 +49,10 @@ def plan(inputs: list[str], suffix: str, *, output: str | None = None, stdout: b
     folder when there are several inputs, or when it already is one), mirroring the folders
     -r went into; stdin goes to stdout unless -o names a file."""
     found = _expand(inputs, recursive, {".vqz"} if decompressing else IMAGE_SUFFIXES)
+    if stdout and output is not None:
+        raise UsageError("give -c/--stdout or -o/--output, not both", "-c/--stdout")
     if stdout and len(found) > 1:
-        raise VqzError("-c/--stdout takes one input, not several")
+        raise UsageError("takes one input, not several", "-c/--stdout")
     folder = output is not None and (len(found) > 1 or Path(output).is_dir() or output.endswith("/"))
     jobs = []
     for src, base in found:
@@ -57,7 +60,7 @@ def plan(inputs: list[str], suffix: str, *, output: str | None = None, stdout: b
             dst = None
         elif folder:
             if src is None:
-                raise VqzError("standard input needs -o FILE or -c, not an output folder")
+                raise UsageError("standard input needs -o FILE or -c, not an output folder", "-o/--output")
             rel = src.relative_to(base) if base is not None else Path(src.name)
             dst = Path(output) / rel.with_suffix(suffix)
         elif output is not None:
@@ -65,7 +68,9 @@ def plan(inputs: list[str], suffix: str, *, output: str | None = None, stdout: b
         else:
             dst = src.with_suffix(suffix)
         jobs.append(Job(src, dst, folder))
-    dsts = [j.dst for j in jobs if j.dst is not None]
-    if len(set(dsts)) != len(dsts):
-        raise VqzError("two inputs would write the same output; give -o a folder or rename them")
+    seen: dict[Path, Job] = {}
+    for job in jobs:
+        if job.dst is not None and seen.setdefault(job.dst, job) is not job:
+            raise VqzError(f"{seen[job.dst].name} and {job.name} would both write {job.dst}; "
+                           "rename one")
     return jobs

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -67,18 +68,75 @@ def sha256_file(path: Path) -> str:
 
 
 def manifest() -> dict:
+    """checkpoints/manifest.json, every field vqzip reads checked (`check_manifest`)."""
     path = checkpoints_dir() / "manifest.json"
     try:
-        m = json.loads(path.read_text())
+        m = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelError(f"no model manifest at {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ModelError(f"cannot read model manifest {path}: {getattr(e, 'strerror', None) or e}") from None
     except json.JSONDecodeError as e:
         raise ModelError(f"model manifest {path} is not valid JSON: {e}") from None
-    ok = isinstance(m, dict) and isinstance(m.get("models"), dict) and isinstance(m.get("levels"), dict)
-    if not ok or not all(isinstance(lv, dict) and lv.get("model") in m["models"] and "scale" in lv
-                         for lv in m["levels"].values()):
-        raise ModelError(f"model manifest {path} is not in the expected layout (default, levels, models)")
+    check_manifest(m, path)
     return m
+
+
+def check_manifest(m, path: Path) -> None:
+    """A ModelError naming the manifest and the field for the first field that is missing, of the
+    wrong type, or out of range: `default` (a level's number), `levels` ({"N": {model, scale,
+    stages?, lam?}}, at least one) and `models` ({name: {folder, sha256, ...}})."""
+    def bad(field: str, problem: str):
+        raise ModelError(f"model manifest {path}: " + (f"{field}: " if field else "") + problem)
+
+    def need(d: dict, key: str, where: str, kind: type | tuple, what: str):
+        if key not in d:
+            bad(f"{where}{key}", "missing")
+        value = d[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            bad(f"{where}{key}", f"{json.dumps(value)} is not {what}")
+        return value
+
+    if not isinstance(m, dict):
+        bad("", "not a JSON object with default, levels and models")
+    models = need(m, "models", "", dict, "an object of models by name")
+    for name, entry in models.items():
+        where = f"models.{name}."
+        if not isinstance(entry, dict):
+            bad(where[:-1], f"{json.dumps(entry)} is not an object")
+        if not need(entry, "folder", where, str, "a folder name"):
+            bad(f"{where}folder", "empty")
+        sha = need(entry, "sha256", where, str, "a sha256 in hex")
+        if not re.fullmatch("[0-9a-f]{64}", sha):
+            bad(f"{where}sha256", f"{sha!r} is not a sha256 (64 lowercase hex digits)")
+    levels = need(m, "levels", "", dict, "an object of quality levels by number")
+    if not levels:
+        bad("levels", "no quality levels")
+    for q, entry in levels.items():
+        where = f"levels.{q}."
+        if not re.fullmatch("[1-9][0-9]*", q):
+            bad(f"levels.{q}", "not a quality level number (a positive integer)")
+        if not isinstance(entry, dict):
+            bad(where[:-1], f"{json.dumps(entry)} is not an object")
+        model = need(entry, "model", where, str, "a model name")
+        if model not in models:
+            bad(f"{where}model", f"{model!r} is not one of models ({', '.join(sorted(models)) or 'none'})")
+        scale = need(entry, "scale", where, (str, int, float), "a scale such as \"3/4\"")
+        try:
+            ok = Fraction(scale) > 0
+        except (ValueError, ZeroDivisionError, OverflowError):
+            ok = False
+        if not ok:
+            bad(f"{where}scale", f"{json.dumps(scale)} is not a positive fraction such as \"3/4\"")
+        if entry.get("stages") is not None and need(entry, "stages", where, int, "a number of stages") < 1:
+            bad(f"{where}stages", f"{entry['stages']} is not at least 1")
+        if "lam" in entry:
+            lam = need(entry, "lam", where, (int, float), "a number")
+            if not 0 <= lam < float("inf"):
+                bad(f"{where}lam", f"{json.dumps(lam)} is not a finite number at least 0")
+    default = need(m, "default", "", int, "a quality level's number")
+    if str(default) not in levels:
+        bad("default", f"{default} is not one of levels ({', '.join(levels)})")
 
 
 @dataclass(frozen=True)
@@ -128,6 +186,8 @@ def _load_cached(root: str, name: str) -> CodecModel:
     if name not in entries:
         raise ModelError(f"unknown model {name!r}; shipped: {', '.join(sorted(entries))}")
     folder = Path(root) / entries[name]["folder"]
+    if not folder.is_dir():
+        raise ModelError(f"model manifest {Path(root) / 'manifest.json'}: models.{name}.folder: no folder {folder}")
     return load_folder(folder, expected_sha256=entries[name]["sha256"], name=name)
 
 
