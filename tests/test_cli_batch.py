@@ -145,3 +145,16 @@ def test_targets_print_what_they_reached(tiny, tmp_path, capsys):
         psnr = metrics.psnr(np.asarray(a.convert("RGB")), np.asarray(p.convert("RGB")))
     size = (tmp_path / "p.vqz").stat().st_size
     assert f": {size:,} bytes, {8 * size / n:.4f} bpp, {psnr:.2f} dB, quality " in err and "chosen for 5.0 dB" in err
+
+
+def test_jobs_write_the_bytes_of_a_serial_run(tiny, tmp_path):
+    for k in range(3):
+        photo(30 + 7 * k, 20 + 5 * k, seed=k).save(tmp_path / f"{k}.png")
+    names = [str(tmp_path / f"{k}.png") for k in range(3)]
+    assert main(["compress", "-q", "-j", "1", *names, "-o", str(tmp_path / "one")]) == 0
+    assert main(["compress", "-q", "-j", "2", *names, "-o", str(tmp_path / "two")]) == 0
+    assert main(["decompress", "-q", "-j", "2", "-r", str(tmp_path / "two"), "-o", str(tmp_path / "back")]) == 0
+    assert main(["decompress", "-q", "-j", "1", "-r", str(tmp_path / "one"), "-o", str(tmp_path / "back1")]) == 0
+    for k in range(3):
+        assert (tmp_path / "one" / f"{k}.vqz").read_bytes() == (tmp_path / "two" / f"{k}.vqz").read_bytes()
+        assert (tmp_path / "back" / f"{k}.png").read_bytes() == (tmp_path / "back1" / f"{k}.png").read_bytes()

@@ -238,3 +238,19 @@ def test_fewer_stages_code_fewer_maps(tiny_residual):
     assert len(one) < len(two)
     with pytest.raises(ValueError, match="1 to 2 stages"):
         codec.compress(im, tiny_residual, stages=3)
+
+
+def test_several_stripes_code_the_same_at_any_thread_count(tiny):
+    """Above one stripe (512 rows) the network's stripes run in parallel, one torch thread each:
+    the same bytes and pixels at 1, 2 and 4 threads."""
+    n = torch.get_num_threads()
+    try:
+        got = []
+        for threads in (1, 2, 4):
+            torch.set_num_threads(threads)
+            data = codec.compress(photo(40, 1100, seed=3), tiny, lam=0.0)
+            rdo = codec.compress(photo(40, 1100, seed=3), tiny, lam=0.02)
+            got.append((data, rdo, np.asarray(codec.decompress(data).image).tobytes()))
+        assert got[0] == got[1] == got[2]
+    finally:
+        torch.set_num_threads(n)

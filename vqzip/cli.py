@@ -94,6 +94,54 @@ def _reported(job=None):
         raise typer.Exit(130)
 
 
+def _attempt(job, work):
+    """(job, work(job) or the exit code of its one-line error, seconds)."""
+    t = time.perf_counter()
+    try:
+        with _reported(job):
+            return job, work(job), time.perf_counter() - t
+    except typer.Exit as e:
+        return job, e.exit_code, time.perf_counter() - t
+
+
+_FORKED: tuple = ()  # (jobs, work) for the worker processes of `_results`, which inherit it by fork
+
+
+def _attempt_forked(k: int):
+    return _attempt(_FORKED[0][k], _FORKED[1])
+
+
+def _worker_threads(n: int | None) -> None:
+    if n is not None:  # else the one thread vqzip.codec's fork handler set
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def _results(todo, work, workers: int, threads: int | None):
+    """_attempt of every job: in this process, or in `workers` forked ones, which inherit the
+    loaded models and run torch on `threads` threads (default 1); results come back as they
+    finish. Where fork is unavailable, one process does all."""
+    import multiprocessing
+
+    stdio = any(job.src is None or job.dst is None for job in todo)
+    if workers < 2 or len(todo) < 2 or stdio or "fork" not in multiprocessing.get_all_start_methods():
+        yield from (_attempt(job, work) for job in todo)
+        return
+    global _FORKED
+    _FORKED = (todo, work)
+    try:
+        with multiprocessing.get_context("fork").Pool(min(workers, len(todo)), _worker_threads, (threads,)) as pool:
+            yield from pool.imap_unordered(_attempt_forked, range(len(todo)))
+    finally:
+        _FORKED = ()
+
+
+def default_jobs() -> int:
+    """Worker processes for a batch: one per core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _version(value: bool):
     if value:
         print(f"vqzip {__version__}")
@@ -173,12 +221,13 @@ def _threads(n: Optional[int]) -> None:
         torch.set_num_threads(n)
 
 
-def _batch(jobs, check, work, quiet: bool, what: str, ready=None) -> None:
+def _batch(jobs, check, work, quiet: bool, what: str, ready=None, workers: int = 1, threads: int | None = None) -> None:
     """Run check(job) for every job (the cheap checks: inputs, outputs, formats), then ready()
     once if any job passed (loading a model: its failure ends the command), then work(job) ->
-    (bytes in, bytes out, pixels, message) for each job that passed: one line each (unless
-    quiet), a progress bar and a summary table for several. An error on one file is reported
-    in one line and the rest go on; exit code 1 if any failed."""
+    (bytes in, bytes out, pixels, message) for each job that passed, in `workers` processes:
+    one line each (unless quiet), a progress bar and a summary table for several. An error on
+    one file is reported in one line and the rest go on; exit code 1 if any failed. Workers run
+    torch on `threads` threads (default 1)."""
     from rich.progress import Progress
 
     failed, todo, done, t0 = 0, [], [], time.perf_counter()
@@ -196,20 +245,22 @@ def _batch(jobs, check, work, quiet: bool, what: str, ready=None) -> None:
             ready()
     with Progress(console=err, transient=True, disable=quiet or len(todo) < 2) as bar:
         task = bar.add_task(what, total=len(todo))
-        for job in todo:
-            try:
-                with _reported(job):
-                    t = time.perf_counter()
-                    n_in, n_out, pixels, message = work(job)
+        try:
+            for job, result, seconds in _results(todo, work, workers, threads):
+                if result == 130:
+                    raise KeyboardInterrupt
+                if isinstance(result, tuple):
+                    n_in, n_out, pixels, message = result
                     done.append((n_in, n_out, pixels))
                     if not quiet:
                         out = "<stdout>" if job.dst is None else job.dst
-                        err.print(f"{job.name} -> {out}: {message}, {time.perf_counter() - t:.2f} s", markup=False)
-            except typer.Exit as e:
-                if e.exit_code == 130:
-                    raise
-                failed += 1
-            bar.advance(task)
+                        err.print(f"{job.name} -> {out}: {message}, {seconds:.2f} s", markup=False)
+                else:
+                    failed += 1
+                bar.advance(task)
+        except KeyboardInterrupt:
+            err.print("vqzip: interrupted")
+            raise typer.Exit(130) from None
     if len(jobs) > 1 and not quiet:
         # bits per pixel over the whole batch: all the .vqz bits over all the pixels (a mean of
         # per-file bpp would let a 1x1 image's header outweigh a photo)
@@ -241,6 +292,8 @@ def compress(
     threads: Optional[int] = typer.Option(None, "--threads", metavar="N", min=1, show_default="torch's choice",
                                           help="Torch threads."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", min=0, help=MAX_PIXELS_HELP),
+    jobs_n: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N", min=1, show_default="one per core",
+                                         help="Code several files in N worker processes (one torch thread each unless --threads), with the bytes of a serial run."),
 ):
     """Compress images to .vqz files (inputs are always kept)."""
     from vqzip import api, jobs, zoo
@@ -299,7 +352,7 @@ def compress(
             message += f" [{model or zoo.level(q).model} at scale {scale}, {im.width}x{im.height} {im.mode}]"
         return len(raw), len(data), pixels, message
 
-    _batch(plan, check, work, quiet, "compress", ready)
+    _batch(plan, check, work, quiet, "compress", ready, jobs_n or default_jobs(), threads)
 
 
 @app.command(cls=_Command)
@@ -317,9 +370,11 @@ def decompress(
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", min=0, help=MAX_PIXELS_HELP),
     preview: bool = typer.Option(False, "-p", "--preview", help="Decode the top level only: a quarter-size image, several "
                                  "times faster, written as INPUT.preview.png unless -o says otherwise."),
+    jobs_n: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N", min=1, show_default="one per core",
+                                         help="Code several files in N worker processes (one torch thread each unless --threads), with the bytes of a serial run."),
 ):
     """Decompress .vqz files to images (PNG unless -o names another format; inputs are kept)."""
-    from vqzip import api, container, jobs
+    from vqzip import api, container, jobs, zoo
 
     with _reported():  # options first, then the files: all before any decoding
         _threads(threads)
@@ -333,13 +388,20 @@ def decompress(
                     raise typer.BadParameter(str(e), param_hint="-o/--output") from None
         _no_terminal(plan, force, "a PNG image", "compressed data")
 
+    models = set()
+
     def check(job):
         with _pixel_limit(max_pixels):
             _check(job, force)
             if job.src is not None:  # the header (its CRC, its size): before anything is decoded
                 header = container.unpack(_read(job))[0]
+                models.add(header.model_hash)
                 if job.dst is not None:
                     api.check_writable(header.mode, job.dst)
+
+    def ready():  # the models the files name, loaded once (worker processes inherit them)
+        for name in filter(None, map(zoo.name_for_hash, models)):
+            zoo.load(name)
 
     def work(job):
         with _pixel_limit(max_pixels):
@@ -355,7 +417,7 @@ def decompress(
             message += f" [{h.model_name} at scale {h.scale}, {8 * len(data) / (h.width * h.height):.4f} bpp]"
         return len(data), len(out), h.width * h.height, message  # bpp of the file, preview or not
 
-    _batch(plan, check, work, quiet, "decompress")
+    _batch(plan, check, work, quiet, "decompress", ready, jobs_n or default_jobs(), threads)
 
 
 @app.command(cls=_Command)

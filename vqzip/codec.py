@@ -27,6 +27,7 @@ from vqzip import container, intake, rdo, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
 from vqzip.models import MapSpec, features_of
+from vqzip.stripes import per_stripe
 
 
 def _after_fork_in_child() -> None:
@@ -102,15 +103,16 @@ def encode_codes(net, pixels: np.ndarray, stripe: int = STRIPE) -> list[torch.Te
     stripe computes every level from its own context; pixels become floats one stripe at a
     time, so a large image is never held as floats whole."""
     padded = _pad(pixels)
-    parts = [[] for _ in net.maps]
-    for y0, y1, a, b in _stripes(padded.shape[0], stripe, MARGIN):
+
+    def codes_of(rows):
+        y0, y1, a, b = rows
         feats = features_of(net, padded[a:b])
         codes = []
         for level, vq in enumerate(net.levels):
             codes += vq.residual_indices(net.latent(level, feats, codes))
-        for part, c, m in zip(parts, codes, net.maps):
-            part.append(c[0, (y0 - a) // m.stride : (y1 - a) // m.stride])
-    return [torch.cat(p) for p in parts]
+        return [c[0, (y0 - a) // m.stride : (y1 - a) // m.stride] for c, m in zip(codes, net.maps)]
+
+    return [torch.cat(p) for p in zip(*per_stripe(codes_of, list(_stripes(padded.shape[0], stripe, MARGIN))))]
 
 
 @torch.no_grad()
@@ -134,11 +136,12 @@ def preview_pixels(net, top: torch.Tensor, width: int, height: int, stripe: int 
 def _striped(decode, top_rows: int, rows_per_code: int, stripe: int) -> torch.Tensor:
     """decode(a, b) of first-map rows [a, b) -> (3, rows_per_code * (b - a), W) in model range, run
     in stripes with margins and joined as uint8 (3, rows_per_code * top_rows, W)."""
-    out = []
-    for r0, r1, a, b in _stripes(top_rows, stripe // STRIDE, MARGIN // STRIDE):
+    def pixels_of(rows):
+        r0, r1, a, b = rows
         x = decode(a, b)[0, :, rows_per_code * (r0 - a) : rows_per_code * (r1 - a)]
-        out.append(((x + 0.5) * 255).round().clamp(0, 255).to(torch.uint8))
-    return torch.cat(out, 1)
+        return ((x + 0.5) * 255).round().clamp(0, 255).to(torch.uint8)
+
+    return torch.cat(per_stripe(pixels_of, list(_stripes(top_rows, stripe // STRIDE, MARGIN // STRIDE))), 1)
 
 
 def resample(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -19,6 +19,7 @@ import torch
 from vqzip.priors.decode import one_thread, walk
 from vqzip.coder import SymbolEncoder
 from vqzip.models import features_of
+from vqzip.stripes import per_stripe
 
 CANDIDATES = 8  # nearest codes considered per position
 
@@ -29,20 +30,22 @@ def level_latent(net, padded: np.ndarray, level: int, coarser: list[torch.Tensor
     (`stripes`: (start, stop, context start, context stop) image rows) from the chosen codes of
     the coarser levels."""
     stride = next(m.stride for m in net.maps if m.level == level)
-    parts = []
-    for y0, y1, a, b in stripes:
+
+    def latent_of(rows):
+        y0, y1, a, b = rows
         feats = features_of(net, padded[a:b])
         crop = [c[None, a // m.stride : b // m.stride] for c, m in zip(coarser, net.maps)]
-        z = net.latent(level, feats, crop)[0]
-        parts.append(z[:, (y0 - a) // stride : (y1 - a) // stride])
-    return torch.cat(parts, 1)
+        return net.latent(level, feats, crop)[0, :, (y0 - a) // stride : (y1 - a) // stride]
+
+    return torch.cat(per_stripe(latent_of, list(stripes)), 1)
 
 
 def nearest(residual: torch.Tensor, quantizer, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest codes of `quantizer` at every position of residual (D, h, w) and their
     squared distances: (h, w, k) int64 and float32, nearest first."""
     h, w = residual.shape[1:]
-    best, idx = quantizer.distances(residual[None]).topk(min(k, quantizer.num_codes), dim=1, largest=False)
+    with one_thread():  # the same candidates at any thread count
+        best, idx = quantizer.distances(residual[None]).topk(min(k, quantizer.num_codes), dim=1, largest=False)
     return idx.view(h, w, -1).numpy(), best.clamp_min(0).view(h, w, -1).numpy()
 
 
