@@ -45,6 +45,10 @@ def test_train_resume_export_and_use(images, tmp_path, monkeypatch):
     model = zoo.load("m")
     assert codec.decompress(codec.compress(photo(30, 20), model)).image.size == (30, 20)
 
+    training.export(run, root / "m2")  # a second model without quality levels: used by name only
+    training.register(root, "m2", [])
+    assert [lv.model for lv in zoo.levels()] == ["m"] and zoo.load("m2").name == "m2"
+
 
 def test_prior_crops_match_the_codec_condition():
     """Training's cropped condition equals the codec's whole-map condition, cropped."""

@@ -551,7 +551,7 @@ def train_prior(
 def train_export(
     run: Path = typer.Option(..., "--run", metavar="FOLDER", help="Run folder with both phases done."),
     name: str = typer.Option(..., "--name", metavar="NAME", help="Model name, e.g. vqz-base."),
-    scales: str = typer.Option("1", "--scales", metavar="LIST", help="Comma-separated scales (e.g. 1/2,3/4,1), one quality level each."),
+    scales: str = typer.Option("1", "--scales", metavar="LIST", help="Comma-separated scales (e.g. 1/2,3/4,1), one quality level each; 'none' for no level (the model is then used with -m NAME)."),
     default_scale: Optional[str] = typer.Option(None, "--default-scale", metavar="S", help="Make this scale's level the default."),
     data: Optional[Path] = typer.Option(None, "--data", metavar="FOLDER", help="Training images, to report validation PSNR/bpp."),
     checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", metavar="FOLDER", show_default="the shipped checkpoints/",
@@ -568,7 +568,7 @@ def train_export(
 
     with _reported():
         try:
-            levels = [Fraction(x) for x in scales.split(",")]
+            levels = [] if scales == "none" else [Fraction(x) for x in scales.split(",")]
             default = Fraction(default_scale) if default_scale else None
         except (ValueError, ZeroDivisionError):
             raise VqzError(f"--scales takes fractions such as 1/2,3/4,1, not {scales!r}") from None
