@@ -107,7 +107,7 @@ def test_a_zlib_plane_without_the_extension_still_decodes(tiny):
     plane = shape_mask(40, 24)
     image.putalpha(Image.fromarray(plane))
     header, streams, _ = unpack(codec.compress(image, tiny))
-    old = pack(replace(header, alpha_coding=0), streams, zlib.compress(plane.tobytes(), 9))
+    old = pack(replace(header, alpha_coding=0, extensions=()), streams, zlib.compress(plane.tobytes(), 9))
     assert (unpack(old)[0].alpha_coding, unpack(old)[0].extensions) == (0, ())
     assert np.array_equal(np.asarray(codec.decompress(old, tiny).image.getchannel("A")), plane)
 

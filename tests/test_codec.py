@@ -204,7 +204,9 @@ def test_a_file_may_code_fewer_stages(tiny_residual):
     pixels = np.asarray(photo(40, 24, seed=9))
     data = codec.compress(Image.fromarray(pixels), tiny_residual)
     header, streams, alpha = container.unpack(data)
-    fewer = container.pack(replace(header, levels=header.levels[:2], crcs=header.crcs[:2]), streams[:2], alpha)
+    # the colour offsets correct the decode of every stage, so a file cut to fewer drops them
+    fewer = container.pack(replace(header, levels=header.levels[:2], crcs=header.crcs[:2], extensions=()),
+                           streams[:2], alpha)
     codes = codec.encode_codes(tiny_residual.net, pixels)
     expected = codec.decode_pixels(tiny_residual.net, codes[:2], 40, 24)
     assert np.array_equal(np.asarray(codec.decompress(fewer, tiny_residual).image), expected)

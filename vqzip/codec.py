@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from vqzip.priors.decode import one_thread, teacher_forced, walk
-from vqzip import container, intake, rdo, zoo
+from vqzip import colour_offsets, container, intake, rdo, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
 from vqzip.models import MapSpec, features_of
@@ -182,10 +182,13 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
                 for probs, symbols in teacher_forced(model.priors[k], codes[k], [codes[j] for j in m.conds]):
                     enc.encode(symbols, probs)
                 streams.append(enc.to_bytes())
+    # what the decoder will rebuild, for the colour offsets that correct it
+    offsets = colour_offsets.measure(given.rgb, resample(decode_pixels(model.net, codes, *coded), (width, height)))
+    extensions = () if offsets is None else ((container.TAG_COLOUR_OFFSETS, colour_offsets.pack(offsets, width, height)),)
     alpha_coding, alpha = (0, b"") if given.alpha is None else intake.code_alpha(given.alpha)
     header = container.Header(width, height, given.mode, model.name, model.hash8, tuple(tuple(c.shape) for c in codes),
                               scale, tuple(container.codes_crc(c.numpy()) for c in codes), quality, lam,
-                              alpha_coding=alpha_coding)
+                              extensions, alpha_coding)
     return container.pack(header, streams, alpha)
 
 
@@ -232,8 +235,15 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, maps: int | N
 def decompress(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
     """Decode .vqz bytes to an image of the original size and mode."""
     header, model, codes, alpha = decode_codes(data, model)
-    pixels = decode_pixels(model.net, codes, *header.coded_size)
-    return Decoded(intake.restore(resample(pixels, (header.width, header.height)), header.mode, alpha), header, codes)
+    pixels = resample(decode_pixels(model.net, codes, *header.coded_size), (header.width, header.height))
+    for tag, value in header.extensions:
+        if tag == container.TAG_COLOUR_OFFSETS:
+            try:
+                offsets = colour_offsets.unpack(value, header.width, header.height)
+            except ValueError as e:
+                raise FormatError(str(e)) from None
+            pixels = colour_offsets.apply(pixels, offsets)
+    return Decoded(intake.restore(pixels, header.mode, alpha), header, codes)
 
 
 def preview(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:

@@ -31,6 +31,7 @@ DEFAULT_MAX_PIXELS = 40_000_000  # the decompression-bomb guard's default (see c
 # PNG's filtered-rows zlib stream (a PNG's IDAT data), a WebP lossless file.
 ALPHA_CODINGS = ("zlib", "png", "webp")
 TAG_ALPHA_CODING = 1  # extension: one byte, the alpha plane's coding; absent for zlib
+TAG_COLOUR_OFFSETS = 2  # extension: the decoded image's colour offsets (`vqzip.colour_offsets`); absent: none
 
 _FIXED = struct.Struct("<4sBBIIBB")  # magic, version, mode, width, height, scale numerator, denominator
 _POINT = struct.Struct("<Bf")  # version 4: quality level (0: none), RDO multiplier lambda
