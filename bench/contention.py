@@ -51,7 +51,7 @@ def timed(cmds: list[list[str]]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("image", type=Path)
-    ap.add_argument("--runs", type=int, default=5, help="runs per cell of the table (0: no table)")
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--vqzip", default=f"{shlex.quote(sys.executable)} -m vqzip", help="how to run vqzip [default: this python's]")
     ap.add_argument("--batch", type=Path, help="a folder of images for the --jobs throughput")
     ap.add_argument("--jobs", type=int, default=2)
@@ -64,30 +64,27 @@ def main() -> None:
         shutil.copy(args.image, src)
         coded = tmp / "in.vqz"
         subprocess.run(vq + ["compress", "-q", "-f", str(src), "-o", str(coded)], check=True)
-        if args.runs:
-            print(f"{args.image.name}, {args.runs} runs each, {cores} cores; mean (worst) wall seconds of a whole process")
-            print(f"{'situation':<34} {'command':<11} {'default':>16} {'--threads 1':>16}")
-            situations = [("idle", 0, 1), ("one core busy", 1, 1), (f"all {cores} cores busy", cores, 1),
-                          ("two at once (the pair)", 0, 2)]
-            for what, busy, copies in situations:
-                for command in ("decompress", "compress"):
-                    cells = []
-                    for threads in ([], ["--threads", "1"]):
-                        def cmd(k):
-                            if command == "decompress":
-                                return vq + ["decompress", "-q", "-f", *threads, str(coded), "-o", str(tmp / f"out{k}.png")]
-                            return vq + ["compress", "-q", "-f", *threads, str(src), "-o", str(tmp / f"out{k}.vqz")]
-                        with spinners(busy):
-                            times = [timed([cmd(k) for k in range(copies)]) for _ in range(args.runs)]
-                        cells.append(f"{statistics.mean(times):6.2f} ({max(times):6.2f})")
-                    print(f"{what:<34} {command:<11} {cells[0]:>16} {cells[1]:>16}", flush=True)
+        print(f"{args.image.name}, {args.runs} runs each, {cores} cores; mean (worst) wall seconds of a whole process")
+        print(f"{'situation':<34} {'command':<11} {'default':>16} {'--threads 1':>16}")
+        situations = [("idle", 0, 1), ("one core busy", 1, 1), (f"all {cores} cores busy", cores, 1),
+                      ("two at once (the pair)", 0, 2)]
+        for what, busy, copies in situations:
+            for command in ("decompress", "compress"):
+                cells = []
+                for threads in ([], ["--threads", "1"]):
+                    def cmd(k):
+                        if command == "decompress":
+                            return vq + ["decompress", "-q", "-f", *threads, str(coded), "-o", str(tmp / f"out{k}.png")]
+                        return vq + ["compress", "-q", "-f", *threads, str(src), "-o", str(tmp / f"out{k}.vqz")]
+                    with spinners(busy):
+                        times = [timed([cmd(k) for k in range(copies)]) for _ in range(args.runs)]
+                    cells.append(f"{statistics.mean(times):6.2f} ({max(times):6.2f})")
+                print(f"{what:<34} {command:<11} {cells[0]:>16} {cells[1]:>16}", flush=True)
         if args.batch:
             images = sorted(p for p in args.batch.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-            has_jobs = "--jobs" in subprocess.run(vq + ["compress", "--help"], capture_output=True, text=True).stdout
-            serial = timed([vq + ["compress", "-q", "-f", *(["--jobs", "1"] if has_jobs else []), *map(str, images),
-                                  "-o", str(tmp / "serial") + "/"]])
+            serial = timed([vq + ["compress", "-q", "-f", *map(str, images), "-o", str(tmp / "serial") + "/"]])
             line = f"\n{len(images)} images compressed by one command: serial {serial:.1f} s"
-            if has_jobs:
+            if "--jobs" in subprocess.run(vq + ["compress", "--help"], capture_output=True, text=True).stdout:
                 jobs = timed([vq + ["compress", "-q", "-f", "--jobs", str(args.jobs), *map(str, images),
                                     "-o", str(tmp / "jobs") + "/"]])
                 same = all((tmp / "serial" / p.with_suffix(".vqz").name).read_bytes()
