@@ -176,13 +176,13 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
         codes, streams = rdo.encode(model, padded, lam, n, list(_stripes(padded.shape[0], STRIPE, MARGIN)))
     else:
         codes, streams = encode_codes(model.net, pixels)[:n], []
-        # whole-map products: torch's threads help here (0.99 -> 0.47 s on a Kodak image at 2),
-        # unlike in the walk's small ones; the arithmetic is exact, so they change no bit
-        for k, m in enumerate(model.maps[:n]):
-            enc = SymbolEncoder()
-            for probs, symbols in teacher_forced(model.priors[k], codes[k], [codes[j] for j in m.conds]):
-                enc.encode(symbols, probs)
-            streams.append(enc.to_bytes())
+        # one thread: two were 2x faster idle but 4-16x slower beside other work
+        with one_thread():
+            for k, m in enumerate(model.maps[:n]):
+                enc = SymbolEncoder()
+                for probs, symbols in teacher_forced(model.priors[k], codes[k], [codes[j] for j in m.conds]):
+                    enc.encode(symbols, probs)
+                streams.append(enc.to_bytes())
     # what the decoder will rebuild, for the colour offsets that correct it
     offsets = colour_offsets.measure(given.rgb, resample(decode_pixels(model.net, codes, *coded), (width, height)))
     extensions = () if offsets is None else ((container.TAG_COLOUR_OFFSETS, colour_offsets.pack(offsets, width, height)),)
