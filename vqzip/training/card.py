@@ -75,16 +75,20 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
                   f"{kodak['threads']} torch threads.", ""]
     levels = {q: lv for q, lv in json.loads((folder.parent / "manifest.json").read_text())["levels"].items()
               if lv["model"] == cfg["name"]}
-    lines += ["## Quality levels",
-              "Each level codes the image resampled (Lanczos) by its scale, and the decoder resamples back.", "",
-              "| level | scale | Kodak bpp | Kodak PSNR-RGB | Kodak MS-SSIM |", "|---|---|---|---|---|"]
-    r = rd["results"] if rd else {"setting": []}
-    for q, lv in levels.items():
-        k = r["setting"].index(q) if q in r["setting"] else None
-        cells = ("", "", "") if k is None else (f"{r['bpp'][k]:.4f}", f"{r['psnr-rgb'][k]:.2f} dB", f"{r['ms-ssim-rgb-db'][k]:.2f} dB")
-        lines.append(f"| {q} | {lv['scale']} | " + " | ".join(cells) + " |")
-    if rd:
-        lines += ["", "Kodak figures: `vqzip rd-curve ../shared/data/kodak --out results/kodak` (real files, decoded pixels)."]
+    if not levels:
+        lines += ["## Quality levels", f"None: the model is used by name (`vqzip compress -m {folder.name}`), at scale 1 "
+                  "with every stage and nearest codes."]
+    else:
+        lines += ["## Quality levels",
+                  "Each level codes the image resampled (Lanczos) by its scale, and the decoder resamples back.", "",
+                  "| level | scale | Kodak bpp | Kodak PSNR-RGB | Kodak MS-SSIM |", "|---|---|---|---|---|"]
+        r = rd["results"] if rd else {"setting": []}
+        for q, lv in levels.items():
+            k = r["setting"].index(q) if q in r["setting"] else None
+            cells = ("", "", "") if k is None else (f"{r['bpp'][k]:.4f}", f"{r['psnr-rgb'][k]:.2f} dB", f"{r['ms-ssim-rgb-db'][k]:.2f} dB")
+            lines.append(f"| {q} | {lv['scale']} | " + " | ".join(cells) + " |")
+        if rd:
+            lines += ["", "Kodak figures: `vqzip rd-curve ../shared/data/kodak --out results/kodak` (real files, decoded pixels)."]
     path = folder / "MODEL_CARD.md"
     path.write_text("\n".join(lines) + "\n")
     return path
