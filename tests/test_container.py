@@ -1,3 +1,4 @@
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -8,7 +9,7 @@ from vqzip.errors import FormatError
 
 HEADER = Header(width=250, height=131, mode="RGB", model_name="vqz-base", model_hash=bytes(range(8)),
                 levels=((17, 32), (34, 64)), scale=Fraction(5, 8), crcs=(0x1234ABCD, 0xFEDC5678), quality=5,
-                lam=0.25, extensions=((7, b"later"), (9, b"")))
+                lam=0.25, extensions=((130, b"later"), (200, b"")))
 PAYLOADS = [b"\x01\x02\x03\x04", b"\xff" * 40]
 
 
@@ -19,7 +20,7 @@ def test_round_trip_every_field():
     assert header.model_name == "vqz-base" and header.model_hash == bytes(range(8))
     assert header.levels == ((17, 32), (34, 64)) and header.scale == Fraction(5, 8)
     assert header.crcs == (0x1234ABCD, 0xFEDC5678)
-    assert (header.quality, header.lam, header.extensions) == (5, 0.25, ((7, b"later"), (9, b"")))
+    assert (header.quality, header.lam, header.extensions) == (5, 0.25, ((130, b"later"), (200, b"")))
     assert header.coded_size == (156, 82)  # 250 * 5/8 = 156.25, 131 * 5/8 = 81.875
     assert payloads == PAYLOADS
 
@@ -78,3 +79,13 @@ def test_version_3_files_still_read(tmp_path):
     header, payloads, alpha = unpack(data)
     assert data[4] == 3 and (header.quality, header.lam, header.extensions) == (0, 0.0, ())
     assert (header.width, header.height, header.model_name, len(payloads), alpha) == (481, 321, "vqz-base", 2, b"")
+
+
+def test_an_unknown_extension_that_changes_decoding_is_refused_an_informative_one_skipped():
+    from vqzip.container import FIRST_SKIPPABLE_TAG, Header, pack, unpack
+
+    header = Header(8, 8, "RGB", "m", b"\0" * 8, ((1, 1),), crcs=(0,))
+    kept = unpack(pack(replace(header, extensions=((FIRST_SKIPPABLE_TAG + 5, b"note"),)), [b"x"]))[0]
+    assert kept.extensions == ((FIRST_SKIPPABLE_TAG + 5, b"note"),)
+    with pytest.raises(FormatError, match="extension 9, which this vqzip does not know"):
+        unpack(pack(replace(header, extensions=((9, b"?"),)), [b"x"]))

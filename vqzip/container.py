@@ -32,6 +32,10 @@ DEFAULT_MAX_PIXELS = 40_000_000  # the decompression-bomb guard's default (see c
 ALPHA_CODINGS = ("zlib", "png", "webp")
 TAG_ALPHA_CODING = 1  # extension: one byte, the alpha plane's coding; absent for zlib
 TAG_COLOUR_OFFSETS = 2  # extension: the decoded image's colour offsets (`vqzip.colour_offsets`); absent: none
+KNOWN_TAGS = (TAG_ALPHA_CODING, TAG_COLOUR_OFFSETS)
+# Tags below this change what a file decodes to: a reader that does not know one refuses the
+# file rather than decode it wrongly. Tags from it on are informative and may be skipped.
+FIRST_SKIPPABLE_TAG = 128
 
 _FIXED = struct.Struct("<4sBBIIBB")  # magic, version, mode, width, height, scale numerator, denominator
 _POINT = struct.Struct("<Bf")  # version 4: quality level (0: none), RDO multiplier lambda
@@ -54,7 +58,7 @@ class Header:
     crcs: tuple[int, ...] = ()  # per level, CRC-32 of its code map (`codes_crc`), checked after decoding it
     quality: int = 0  # the quality level the encoder was asked for (0: none); informative
     lam: float = 0.0  # the RDO multiplier the codes were chosen with (0: nearest code); informative
-    extensions: tuple[tuple[int, bytes], ...] = ()  # (tag, value): fields of later versions; a reader skips unknown tags
+    extensions: tuple[tuple[int, bytes], ...] = ()  # (tag, value): later fields; unknown ones refused below FIRST_SKIPPABLE_TAG
     alpha_coding: int = 0  # index in ALPHA_CODINGS; stored as the extension TAG_ALPHA_CODING unless 0
 
     @property
@@ -165,6 +169,9 @@ def unpack(data: bytes) -> tuple[Header, list[bytes], bytes]:
         while ext.pos < len(ext.data):
             tag, n = _TAG.unpack(ext.take(_TAG.size))
             value = ext.take(n)
+            if tag < FIRST_SKIPPABLE_TAG and tag not in KNOWN_TAGS:
+                raise FormatError(f"the file needs extension {tag}, which this vqzip does not know: "
+                                  "it was made by a newer vqzip")
             if tag != TAG_ALPHA_CODING:
                 extensions.append((tag, value))
             elif n != 1 or value[0] >= len(ALPHA_CODINGS) or alpha_len == 0:
