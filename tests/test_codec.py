@@ -171,14 +171,17 @@ def test_preview_checks_the_top_map(tiny):
         codec.preview(damaged)
 
 
-@pytest.fixture(scope="module")
-def tiny_residual(tmp_path_factory):
-    """A tiny model with two residual stages at the bottom level (three code maps), and replicate
-    padding in its convolutions."""
+THREE_MAPS = {"residual": {"bottom_stages": 2}, "fine": {"fine_stages": 1, "fine_codes": 24}}
+
+
+@pytest.fixture(scope="module", params=sorted(THREE_MAPS))
+def tiny_residual(tmp_path_factory, request):
+    """A tiny model of three code maps, with replicate padding in its convolutions: two residual
+    stages at the bottom level, or one bottom stage and a fine level at 1/2 resolution."""
     from conftest import TINY, tiny_model
     from vqzip import models
 
-    net_cfg = {**TINY["net"], "bottom_stages": 2, "padding": "replicate"}
+    net_cfg = {**TINY["net"], **THREE_MAPS[request.param], "padding": "replicate"}
     net = models.build("vqvae2", net_cfg)
     cfg = {**TINY, "net": net_cfg,
            "priors": [models.prior_config(net.maps, k, channels=16, first_kernel=3, blocks=2, cond_channels=8).to_dict()
@@ -187,9 +190,12 @@ def tiny_residual(tmp_path_factory):
 
 
 def test_residual_stages_round_trip(tiny_residual):
-    """Three maps: the second bottom stage's prior sees the top map (x2) and the first stage (x1)."""
-    assert [m.name for m in tiny_residual.maps] == ["top", "bottom", "bottom.1"]
-    assert tiny_residual.maps[2].conds == (0, 1) and tiny_residual.priors[2].cfg.conds == ((16, 2), (32, 1))
+    """Three maps: the third map's prior sees the top map and the bottom one, at their strides
+    over its own (the second bottom stage: x2 and x1; the fine level: x4 and x2)."""
+    third = tiny_residual.maps[2]
+    assert [m.name for m in tiny_residual.maps] == ["top", "bottom", third.name] and third.name in ("bottom.1", "fine")
+    factors = (2, 1) if third.name == "bottom.1" else (4, 2)
+    assert third.conds == (0, 1) and tiny_residual.priors[2].cfg.conds == tuple(zip((16, 32), factors))
     pixels = np.asarray(photo(72, 40, seed=8))
     data = codec.compress(Image.fromarray(pixels), tiny_residual)
     codes = codec.encode_codes(tiny_residual.net, pixels)

@@ -45,3 +45,18 @@ def test_residual_stages_refine_and_any_prefix_decodes():
     assert errors[0] > errors[1] > errors[2]
     zq, out_codes, _ = rvq(z)
     assert all(torch.equal(a, b) for a, b in zip(out_codes, codes)) and torch.allclose(zq, rvq.lookup(codes))
+
+
+def test_an_optional_level_is_sometimes_left_out_whole_in_training():
+    """Training an optional level drops it for some images: their output is zero and carries no
+    gradient back to the encoder, as a file without the level decodes; the others keep it."""
+    torch.manual_seed(2)
+    rvq = ResidualVQ(1, 16, 4, optional=True).train()
+    z = torch.randn(32, 4, 4, 4, requires_grad=True)
+    zq, _, _ = rvq(z)
+    zq.sum().backward()
+    dropped = zq.flatten(1).abs().sum(1) == 0
+    assert 0 < int(dropped.sum()) < 32
+    assert torch.all(z.grad[dropped] == 0) and torch.all(z.grad[~dropped] == 1)
+    rvq.eval()
+    assert rvq(z)[0].flatten(1).abs().sum(1).gt(0).all()  # coding keeps every level

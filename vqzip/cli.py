@@ -498,6 +498,7 @@ def train_vqvae(
     codes: int = typer.Option(512, metavar="N", help="Codebook size of each level."),
     code_dim: int = typer.Option(64, metavar="N", help="Dimension of the code vectors (every level and stage)."),
     bottom_stages: int = typer.Option(1, metavar="S", help="Residual VQ stages at the bottom level."),
+    fine_stages: int = typer.Option(0, metavar="S", help="Residual VQ stages of a fine level at 1/2 resolution (0: none; needs one bottom stage)."),
     padding: str = typer.Option("zeros", metavar="MODE", help="Padding of the convolutions: zeros or replicate."),
     colour: float = typer.Option(0.0, metavar="F", help="Fraction of crops painted with flat colours (saturated colours, flat areas)."),
     rate: float = typer.Option(0.0, metavar="W", help="Entropy-constrained code assignment in training: what one bit weighs against a typical quantization error."),
@@ -510,7 +511,7 @@ def train_vqvae(
 
     with _reported():
         net_cfg = dict(channels=channels, code_dim=code_dim, top_codes=codes, bottom_codes=codes, bottom_stages=bottom_stages, preview=preview,
-                       padding=padding, rate=rate)
+                       padding=padding, rate=rate, fine_stages=fine_stages, fine_codes=codes)
         cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, colour=colour)
         bar, update = _progress("vqvae")
         with bar:

@@ -83,14 +83,15 @@ def _pad(pixels: np.ndarray) -> np.ndarray:
     return np.pad(pixels, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="edge")
 
 
-def _before_last_level(model: zoo.CodecModel) -> int:
-    """How many maps precede the last level's: a file codes all of them, then 1 or more stages."""
-    return sum(m.level != model.maps[-1].level for m in model.maps)
+def _first_level(model: zoo.CodecModel) -> int:
+    """How many maps the first level has: a file codes them, then 1 or more maps after them."""
+    return sum(m.level == model.maps[0].level for m in model.maps)
 
 
 def map_count(model: zoo.CodecModel, stages: int | None) -> int:
-    """How many code maps a file codes with `stages` stages of the last level (None: all)."""
-    first = _before_last_level(model)
+    """How many code maps a file codes with `stages` maps after the first level's (residual
+    stages and finer levels, in coding order; None: all)."""
+    first = _first_level(model)
     n = len(model.maps) if stages is None else first + stages
     if not first < n <= len(model.maps):
         raise ValueError(f"model {model.name!r} codes 1 to {len(model.maps) - first} stages, not {stages}")
@@ -117,7 +118,7 @@ def encode_codes(net, pixels: np.ndarray, stripe: int = STRIPE) -> list[torch.Te
 
 @torch.no_grad()
 def decode_pixels(net, codes: list[torch.Tensor], width: int, height: int, stripe: int = STRIPE) -> np.ndarray:
-    """Code maps (a prefix of the model's, from the last level's first stage on) -> (height,
+    """Code maps (a prefix of the model's, reaching past its first level) -> (height,
     width, 3) uint8, cropped from the padded reconstruction."""
     def rows(a, b):
         return net.decode([c[None, a * STRIDE // m.stride : b * STRIDE // m.stride] for c, m in zip(codes, net.maps)])
@@ -156,7 +157,7 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
     """Encode a PIL image of any mode (see `vqzip.intake`) with `model`; returns .vqz bytes.
 
     A quality level's operating point: the image resampled by `scale` (fewer or more codes per
-    pixel), `stages` residual stages of the last level (None: all the model has), and codes
+    pixel), `stages` maps after the first level's (None: all the model has), and codes
     chosen for rate as well as distortion with multiplier `lam` (`vqzip.rdo`; 0: the nearest
     code, and one whole-map pass of each prior instead of the decoder's walk). `quality`, the
     level number asked for, is only recorded in the header, as `lam` is."""
@@ -214,7 +215,7 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, maps: int | N
         model = model_for(header)
     elif model.hash8 != header.model_hash:
         raise ModelError(f"file was made with model {header.model_name!r}, not {model.name!r}")
-    n, first = len(header.levels), _before_last_level(model)
+    n, first = len(header.levels), _first_level(model)
     if not first < n <= len(model.maps):
         raise FormatError(f"{n} code maps do not fit model {model.name!r}, which codes {first + 1} to {len(model.maps)}")
     expected = code_shapes(model.maps[:n], *header.coded_size)

@@ -6,7 +6,9 @@
 Each stage is a `VectorQuantizer` coding what the stages before it left, so a map of S stages
 gives up to S·log2(K) bits per position, and any prefix of the stages is a coarser z_q. With
 `dropout`, training uses a random prefix per image (SoundStream's quantizer dropout): the
-decoder learns to rebuild from 1..S stages, so a quality level can code fewer stages.
+decoder learns to rebuild from 1..S stages, so a quality level can code fewer stages. An
+`optional` level (one a file may leave out whole) draws from 0..S: with none kept, its output is
+zero and passes no gradient, as the decoder will see it.
 Knows nothing of images or bits.
 """
 from __future__ import annotations
@@ -19,12 +21,12 @@ from vqzip.quantize import VectorQuantizer
 
 
 class ResidualVQ(nn.Module):
-    def __init__(self, stages: int, num_codes: int, dim: int, *, dropout: bool = True, commitment: float = 0.25,
-                 **vq_kwargs):  # vq_kwargs: VectorQuantizer's (decay, rate, ...)
+    def __init__(self, stages: int, num_codes: int, dim: int, *, dropout: bool = True, optional: bool = False,
+                 commitment: float = 0.25, **vq_kwargs):  # vq_kwargs: VectorQuantizer's (decay, rate, ...)
         super().__init__()
         self.stages = nn.ModuleList(VectorQuantizer(num_codes, dim, commitment=commitment, **vq_kwargs)
                                     for _ in range(stages))
-        self.dropout, self.commitment = dropout, commitment
+        self.dropout, self.optional, self.commitment = dropout, optional, commitment
 
     def lookup(self, codes: list[torch.Tensor]) -> torch.Tensor:
         """Codes of the first len(codes) stages, each (B, H, W) -> their summed vectors (B, D, H, W)."""
@@ -40,13 +42,14 @@ class ResidualVQ(nn.Module):
 
     def forward(self, z: torch.Tensor):
         """Returns (z_q with straight-through gradient, codes per stage, commitment loss). In
-        training with dropout, image b keeps its first n_b stages, n_b uniform in 1..S."""
+        training with dropout, image b keeps its first n_b stages, n_b uniform in 1..S (0..S if
+        `optional`)."""
         with torch.autocast(z.device.type, enabled=False):
             z = z.float()
             r, full, kept, codes = z.detach(), torch.zeros_like(z), torch.zeros_like(z), []
-            keep = None
-            if self.training and self.dropout and len(self.stages) > 1:
-                n = torch.randint(1, len(self.stages) + 1, (z.shape[0],), device=z.device)
+            keep = n = None
+            if self.training and self.dropout and (len(self.stages) > 1 or self.optional):
+                n = torch.randint(0 if self.optional else 1, len(self.stages) + 1, (z.shape[0],), device=z.device)
                 keep = [(s < n).to(z.dtype).view(-1, 1, 1, 1) for s in range(len(self.stages))]
             for s, vq in enumerate(self.stages):
                 q, idx, _ = vq(r)  # EMA update in training; q carries no gradient (r is detached)
@@ -55,4 +58,7 @@ class ResidualVQ(nn.Module):
                 full = full + q
                 kept = kept + (q if keep is None else q * keep[s])
             loss = self.commitment * F.mse_loss(z, full)  # the encoder aims at what all stages can give
-            return z + (kept - z).detach(), codes, loss
+            out = z + (kept - z).detach()
+            if n is not None and self.optional:
+                out = out * (n > 0).to(z.dtype).view(-1, 1, 1, 1)
+            return out, codes, loss

@@ -143,7 +143,8 @@ def check_manifest(m, path: Path) -> None:
 @dataclass(frozen=True)
 class Level:
     """A quality level: an operating point of a model. The image is resampled by `scale` before
-    coding, `stages` residual stages of the model's last level are coded (None: all), and codes
+    coding, `stages` maps after the first level's are coded (residual stages, then finer levels,
+    in coding order; None: all), and codes
     are chosen with the RDO multiplier `lam` (0: nearest code; see `vqzip.rdo`)."""
 
     quality: int
