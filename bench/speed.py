@@ -46,11 +46,15 @@ def process(args: list[str]) -> tuple[float, float]:
     return seconds, float(proc.stdout.strip().splitlines()[-1]) / 1024
 
 
-# runs the CLI in-process and prints its peak RSS in kB (Linux's ru_maxrss unit)
+# runs the CLI's entry point in-process (as `vqzip` does) and prints its peak RSS in kB (Linux's ru_maxrss unit)
 _RSS = """
 import resource, sys
-from vqzip.cli import main
-code = main(sys.argv[1:])
+from vqzip.cli import run
+sys.argv = ["vqzip", *sys.argv[1:]]
+try:
+    run()
+except SystemExit as e:
+    code = e.code
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 sys.exit(code)
 """

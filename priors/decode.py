@@ -7,9 +7,12 @@ and the first layer needs codes within first_kernel // 2 rows above and columns 
 k = first_kernel // 2 + 1, everything a position needs lies on earlier lines x + k*y, so the
 decoder computes the positions of one line together, layer by layer, through small matrix
 products: Wc + k*(Hc-1) steps for a canvas of Hc x Wc, each a few positions' worth of work.
+Its caches keep only the last few wavefronts, so its memory grows with the map's height, not
+its area (a 40 MP image's maps cost what a stripe of them does).
 
-The encoder knows every code, so it fills the caches a whole layer at a time and takes the
-rows in the decoder's order. The two schedules group and order the sums differently; they
+The encoder knows every code, so for maps up to WHOLE_LAYERS positions it fills the caches a
+whole layer at a time and takes the rows in the decoder's order; larger maps it walks as the
+decoder does. The two schedules group and order the sums differently; they
 agree bit for bit because the prior is evaluated in exact integer arithmetic
 (`vqzip.priors.fixedpoint`), which is also why neither cares how many threads torch uses.
 """
@@ -27,7 +30,9 @@ from vqzip.priors.fixedpoint import FixedPointPrior
 # step(probs (n, K) float32, rows (n,), cols (n,)) -> the n symbols at those positions
 Step = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
-ROWS_PER_CHUNK = 32  # canvas rows per whole-layer chunk in the encoder: bounds its memory
+ROWS_PER_CHUNK = 32  # canvas rows per whole-layer chunk in the encoder
+WHOLE_LAYERS = 1 << 18  # the encoder computes maps of up to this many positions a whole layer at a time
+RING = 8  # columns per row the walk's caches keep (at least the wavefront slope k + 2)
 
 
 @contextmanager
@@ -60,104 +65,176 @@ def walk(prior: FixedPointPrior, height: int, width: int, step: Step, conds: lis
 
     conds: the maps the prior is conditioned on, as in its config's `conds`, each (height/f, width/f).
     Returns the (height, width) int64 map of the symbols step returned."""
-    c = _Canvas(prior, torch.full((height, width), prior.cfg.num_codes, dtype=torch.long), conds)
-    layers, (emit, bounds, rows, cols) = _schedule(c)
-    for t in range(len(bounds) - 1):
-        for layer, (pos, b) in enumerate(layers):
-            if b[t] < b[t + 1]:
-                c.layer(layer, pos[b[t] : b[t + 1]])
-        a, z = bounds[t], bounds[t + 1]
-        if a < z:
-            p = emit[a:z]
-            symbols = step(prior.probabilities(c.top(p)).numpy(), rows[a:z], cols[a:z])
-            c.codes[p] = torch.from_numpy(np.asarray(symbols, dtype=np.int64))
-    return c.codes.view(c.hc, c.wc)[c.r :, c.r : -c.r].clone()
-
-
-def _schedule(c: "_Canvas"):
-    """The walk's order, computed once: canvas positions sorted by wavefront step, then row (as
-    `wavefronts` yields them); per layer, the flat positions where it is defined and each step's
-    [start, stop) in them; and the same for the map's codes, with their map rows and columns."""
-    ys, xs = np.divmod(np.arange(c.hc * c.wc), c.wc)
-    t = xs + c.k * ys
-    order = np.lexsort((ys, t))
-    ys, xs, t = ys[order], xs[order], t[order]
-    steps = np.arange(c.wc + c.k * (c.hc - 1) + 1)
-
-    def part(mask):
-        return torch.from_numpy(ys[mask] * c.wc + xs[mask]), np.searchsorted(t[mask], steps).tolist()
-
-    layers = [part(c.defined(layer, ys, xs)) for layer in range(len(c.acts))]
-    on_map = (ys >= c.r) & (xs >= c.r) & (xs < c.wc - c.r)
-    return layers, (*part(on_map), ys[on_map] - c.r, xs[on_map] - c.r)
+    c = _Canvas(prior, torch.full((height, width), prior.cfg.num_codes, dtype=torch.long), conds, RING)
+    steps = _steps(c)
+    try:
+        probs, rows, cols = next(steps)
+        while True:
+            symbols = np.asarray(step(probs, rows, cols), dtype=np.int64)
+            probs, rows, cols = steps.send(torch.from_numpy(symbols))
+    except StopIteration:
+        pass
+    return c.map_codes()
 
 
 @torch.inference_mode()
 def teacher_forced(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor] = (),
                    batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(probability rows (n, K), symbols (n,)) for every code of the map `codes` (H, W), in the
-    order `walk` decodes them, `batch` rows at a time; the same rows `walk` computes."""
-    c = _Canvas(prior, codes, conds)
+    order `walk` decodes them, at most `batch` rows at a time; the same rows `walk` computes.
+
+    Maps of up to WHOLE_LAYERS positions are computed a whole layer at a time (fast: few large
+    products); larger ones by the walk itself, whose memory does not grow with the map."""
+    if codes.numel() > WHOLE_LAYERS:
+        c = _Canvas(prior, codes, conds, RING)
+        steps = _steps(c)
+        try:
+            probs, rows, cols = next(steps)
+            while True:
+                symbols = codes.numpy()[rows, cols]
+                for n in range(0, len(symbols), batch):
+                    yield probs[n : n + batch], symbols[n : n + batch]
+                probs, rows, cols = steps.send(torch.from_numpy(symbols))
+        except StopIteration:
+            return
+    c = _Canvas(prior, codes, conds, None)
     rows, cols = np.arange(c.hc), np.arange(c.wc)
     for layer in range(len(c.acts)):
+        c.acts[layer] = torch.zeros(c.hc * c.wc, prior.cfg.channels, dtype=torch.int16)
         for y0 in range(0, c.hc, ROWS_PER_CHUNK):
-            ys, xs = (a.ravel() for a in np.meshgrid(rows[y0 : y0 + ROWS_PER_CHUNK], cols, indexing="ij"))
+            ys, xs = (torch.from_numpy(a.ravel()) for a in np.meshgrid(rows[y0 : y0 + ROWS_PER_CHUNK], cols, indexing="ij"))
             keep = c.defined(layer, ys, xs)
             if keep.any():
-                c.layer(layer, torch.from_numpy(ys[keep] * c.wc + xs[keep]))
+                c.layer(layer, ys[keep], xs[keep])
         if layer:
             c.acts[layer - 1] = None  # done with: only the top layer feeds the head
-    _, (emit, _, rows, cols) = _schedule(c)  # the walk's order of the map's codes
-    symbols = codes.numpy()[rows, cols]
-    for n in range(0, len(emit), batch):
-        yield prior.probabilities(c.top(emit[n : n + batch])).numpy(), symbols[n : n + batch]
+    # the walk's order of the map's positions: by wavefront, then row
+    ys, xs = (torch.from_numpy(a.ravel()) for a in np.meshgrid(np.arange(codes.shape[0]), np.arange(codes.shape[1]), indexing="ij"))
+    order = torch.from_numpy(np.lexsort((ys.numpy(), (xs + c.k * ys).numpy())))
+    ys, xs = ys[order], xs[order]
+    symbols = codes[ys, xs].numpy()
+    for n in range(0, len(ys), batch):
+        yield prior.probabilities(c.top(ys[n : n + batch] + c.r, xs[n : n + batch] + c.r)).numpy(), symbols[n : n + batch]
+
+
+def _steps(c: "_Canvas"):
+    """The walk, as a generator: per wavefront step with positions on the map, yields (probability
+    rows, map rows, map columns) and takes back the symbols there, which later steps read. The
+    positions of a layer on a step are a run of rows (x = t - k*y within the layer's columns)."""
+    k, r, rows = c.k, c.r, torch.arange(c.hc)
+    for t in range(c.wc + k * (c.hc - 1)):
+        runs = [(max(off, (t - c.wc + off) // k + 1), min(c.hc - 1, (t - off) // k)) for off in c.offsets]
+        first = runs[1][0]  # the blocks' runs lie within the first block's: its conditioning rows serve all
+        conds = c.cond_rows(rows[first : runs[1][1] + 1], t) if runs[1][0] <= runs[1][1] else None
+        for layer, (lo, hi) in enumerate(runs):
+            if lo <= hi:
+                c.step_layer(layer, t, lo, hi, conds and [g[lo - first : hi - first + 1] for g in conds])
+        lo, hi = max(r, (t - c.wc + r) // k + 1), min(c.hc - 1, (t - r) // k)
+        if lo <= hi:
+            ys = rows[lo : hi + 1]
+            xs = t - k * ys
+            top = c.acts[-1][c.base(t) + lo : c.base(t) + hi + 1].to(torch.float32)
+            symbols = yield c.prior.probabilities(top).numpy(), (ys - r).numpy(), (xs - r).numpy()
+            c.codes[ys * c.wc + xs] = symbols
 
 
 class _Canvas:
-    """A map padded with the OUT token on a canvas, and one activation cache per layer.
+    """A map padded with the OUT token on a canvas, one activation cache per layer, and the
+    conditioning features.
 
-    Caches are (Hc*Wc, C) int16 (|h| <= h_max < 2**15), addressed by flat position y*Wc + x: a
-    layer's inputs at a set of positions are one gather of contiguous rows."""
+    Caches are int16 rows of C (|h| <= h_max < 2**15). For the encoder's whole layers (`ring`
+    None), one row per canvas position, y * Wc + x. For the walk, one row per position of the
+    last `ring` wavefronts, (t % ring) * Hc + y: a position's inputs lie at most k + 1
+    wavefronts back, so the walk's memory does not grow with the map's width, and the inputs of a
+    step's run of rows are runs of rows too (slices, not gathers).
+    Conditioning features stay at their own resolution (int16 where they fit) and are read at
+    (y // f, x // f)."""
 
-    def __init__(self, prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor]):
+    def __init__(self, prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor], ring: int | None):
         self.prior, self.r = prior, prior.cfg.reach
         r = self.r
         canvas = F.pad(codes, (r, r, r, 0), value=prior.cfg.num_codes)
         self.hc, self.wc = canvas.shape
-        self.codes = canvas.view(-1)
+        self.codes = canvas.reshape(-1)
         rows_above = int(-prior.taps[:, 0].min())
         self.k = rows_above + 1
+        self.ring = ring
+        if ring is not None and ring < self.k + 2:
+            raise ValueError(f"a ring of {ring} wavefronts is too short for a slope of {self.k}")
         # layer l is defined where its whole input window lies on the canvas: offset off_l
         self.offsets = [rows_above + b for b in range(len(prior.blocks) + 1)]
-        self.acts = [torch.zeros(self.hc * self.wc, prior.cfg.channels, dtype=torch.int16) for _ in self.offsets]
-        self.conds = []  # per group, its features on the canvas, repeated xf, zero outside the map
-        for feats, (f, _) in zip(prior.condition(list(conds)), prior.cfg.groups):
-            (h, w, cc), canvas = feats.shape, torch.zeros(self.hc, self.wc, feats.shape[-1])
+        # the walk's caches; whole layers are made one at a time (`teacher_forced`), two alive at once
+        self.acts = [None if ring is None else torch.zeros(self.hc * ring, prior.cfg.channels, dtype=torch.int16)
+                     for _ in self.offsets]
+        self.conds = []  # per group: its factor, width, and features (h * w + 1, cc) with a zero row for off the map
+        dtype = torch.int16 if prior.cond_bound < 1 << 15 else torch.float32
+        for feats, (f, _) in zip(prior.condition(list(conds), dtype=dtype), prior.cfg.groups):
+            h, w, cc = feats.shape
             if (f * h, f * w) != tuple(codes.shape):
                 raise ValueError(f"a conditioning map of {h}x{w} does not fit a {tuple(codes.shape)} map at x{f}")
-            canvas[r:, r : self.wc - r].view(h, f, w, f, cc).copy_(feats[:, None, :, None].expand(h, f, w, f, cc))
-            self.conds.append(canvas.view(self.hc * self.wc, cc))
+            self.conds.append((f, w, torch.cat([feats.view(h * w, cc), feats.new_zeros(1, cc)])))
         self.taps = prior.taps[:, 0] * self.wc + prior.taps[:, 1]
-        self.window = prior.block_taps[:, 0] * self.wc + prior.block_taps[:, 1]
-        centre = int(((prior.block_taps[:, 0] == 0) & (prior.block_taps[:, 1] == 0)).nonzero()[0, 0])
+        dy, dx = prior.block_taps[:, 0], prior.block_taps[:, 1]
+        self.window = dy * self.wc + dx  # flat offsets of a block's inputs
+        self.window_steps = [(int(a), int(a * self.k + b)) for a, b in zip(dy, dx)]  # (row, wavefront) offsets
+        centre = int(((dy == 0) & (dx == 0)).nonzero()[0, 0])
         self.centre = slice(centre * prior.cfg.channels, (centre + 1) * prior.cfg.channels)  # a tap of the patch
+        self.rows = torch.arange(self.hc)
 
-    def defined(self, layer: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    def defined(self, layer: int, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
         off = self.offsets[layer]
         return (ys >= off) & (xs >= off) & (xs < self.wc - off)
 
-    def layer(self, layer: int, pos: torch.Tensor) -> None:
-        """Compute layer `layer` at flat canvas positions `pos`, whose inputs are in place."""
-        p = self.prior
+    def base(self, t: int) -> int:
+        """The walk's cache row of wavefront t's row 0."""
+        return (t % self.ring) * self.hc
+
+    def layer(self, layer: int, ys: torch.Tensor, xs: torch.Tensor) -> None:
+        """Whole-layer caches: compute layer `layer` at canvas positions (ys, xs), whose inputs are in place."""
+        pos = ys * self.wc + xs
         if layer == 0:
-            h = p.first(self.codes[pos.view(-1, 1) + self.taps])
+            h = self._first(pos)
         else:
             below = self.acts[layer - 1]
             patches = below.index_select(0, (pos.view(-1, 1) + self.window).view(-1)).view(len(pos), -1)
-            patches = patches.to(torch.float32)
-            conds = [c.index_select(0, pos) for c in self.conds]
-            h = p.block(layer - 1, patches, patches[:, self.centre], conds)
+            h = self._block(layer, patches.to(torch.float32), ys, xs)
         self.acts[layer].index_copy_(0, pos, h.to(torch.int16))
 
-    def top(self, pos: torch.Tensor) -> torch.Tensor:
-        return self.acts[-1].index_select(0, pos).to(torch.float32)
+    def step_layer(self, layer: int, t: int, lo: int, hi: int, conds: list[torch.Tensor] | None) -> None:
+        """The walk's caches: compute layer `layer` on wavefront t at canvas rows lo..hi (conds:
+        the conditioning features there, for a block)."""
+        if layer == 0:
+            ys = self.rows[lo : hi + 1]
+            h = self._first(ys * self.wc + t - self.k * ys)
+        else:
+            below, n = self.acts[layer - 1], hi - lo + 1
+            starts = [self.base(t + dt) + lo + dy for dy, dt in self.window_steps]
+            patches = torch.cat([below[a : a + n] for a in starts], 1).to(torch.float32)
+            h = self.prior.block(layer - 1, patches, patches[:, self.centre], conds)
+        self.acts[layer][self.base(t) + lo : self.base(t) + hi + 1] = h.to(torch.int16)
+
+    def _first(self, pos: torch.Tensor) -> torch.Tensor:
+        return self.prior.first(self.codes[pos.view(-1, 1) + self.taps])
+
+    def _block(self, layer: int, patches: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+        return self.prior.block(layer - 1, patches, patches[:, self.centre], self.cond_rows(ys, xs))
+
+    def cond_rows(self, ys: torch.Tensor, xs: torch.Tensor | int) -> list[torch.Tensor]:
+        """Each group's features at canvas positions (ys, xs), or (ys, t - k*ys) for a wavefront
+        t: zero off the map."""
+        if isinstance(xs, int):
+            xs = xs - self.k * ys
+        y, x = ys - self.r, xs - self.r
+        on = (y >= 0) & (x >= 0) & (x < self.wc - 2 * self.r)
+        out = []
+        for f, w, feats in self.conds:
+            idx = torch.where(on, torch.div(y, f, rounding_mode="floor") * w + torch.div(x, f, rounding_mode="floor"), len(feats) - 1)
+            out.append(feats.index_select(0, idx).to(torch.float32))
+        return out
+
+    def top(self, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+        """Whole-layer caches: the top layer at canvas positions (ys, xs)."""
+        return self.acts[-1].index_select(0, ys * self.wc + xs).to(torch.float32)
+
+    def map_codes(self) -> torch.Tensor:
+        return self.codes.view(self.hc, self.wc)[self.r :, self.r : -self.r].clone()

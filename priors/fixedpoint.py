@@ -139,25 +139,39 @@ class FixedPointPrior:
         d = (logits.amax(1, keepdim=True) - logits).clamp_(max=len(self.exp) - 1)
         return self.exp.take(d)
 
-    def condition(self, conds: list[torch.Tensor], band: int = 32) -> list[torch.Tensor]:
-        """Conditioning maps (h_g, w_g), as in cfg.conds -> per group, its features (h_g, w_g, cc),
-        float32 holding integers: the float net's summed embeddings, 3x3 conv, ReLU, 3x3 conv (the
-        repetition up to this map's resolution is the caller's). Computed `band` rows at a time,
-        each with the one row above and below a 3x3 conv needs, so a large map never has all its
-        3x3 patches in memory at once."""
+    def condition(self, conds: list[torch.Tensor], band: int = 32, dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+        """Conditioning maps (h_g, w_g), as in cfg.conds -> per group, its features (h_g, w_g, cc)
+        as `dtype` holding integers: the float net's summed embeddings, 3x3 conv, ReLU, 3x3 conv
+        (the repetition up to this map's resolution is the caller's). Computed `band` rows at a
+        time from the rows around them that the two convolutions reach, so a large map never has
+        more than a band of floats in memory. int16 holds the features whenever
+        `cond_bound` < 2**15."""
         if len(conds) != len(self.cfg.conds):
             raise ValueError(f"this prior takes {len(self.cfg.conds)} conditioning maps, not {len(conds)}")
         out = []
-        for (embeds, *layers), (_, idx) in zip(self.cond_nets, self.cfg.groups):
-            x = sum(e[conds[i]] for e, i in zip(embeds, idx))
-            for layer in layers:
-                x = torch.cat([self._conv3x3(layer, x, y0, min(y0 + band, len(x))) for y0 in range(0, len(x), band)])
-            out.append(x)
+        for (embeds, c1, c2), (_, idx) in zip(self.cond_nets, self.cfg.groups):
+            maps = [conds[i] for i in idx]
+            h, w = maps[0].shape
+            feats = torch.empty(h, w, c2.wt.shape[1], dtype=dtype)
+            for y0 in range(0, h, band):
+                y1 = min(y0 + band, h)
+                a, b = max(y0 - 2, 0), min(y1 + 2, h)  # the embeddings c2's rows need, through c1
+                x = sum(e[m[a:b]] for e, m in zip(embeds, maps))
+                c0 = max(y0 - 1, 0)  # c1's rows [c0, c1) that c2 needs
+                x = self._conv3x3(c1, x, c0 - a, min(y1 + 1, h) - a)
+                feats[y0:y1] = self._conv3x3(c2, x, y0 - c0, y1 - c0)
+            out.append(feats)
         return out
+
+    @property
+    def cond_bound(self) -> int:
+        """The largest magnitude of a conditioning feature (0 without conditioning)."""
+        return max((c2.out_bound for _, _, c2 in self.cond_nets), default=0)
 
     @staticmethod
     def _conv3x3(layer: Affine, x: torch.Tensor, y0: int, y1: int) -> torch.Tensor:
-        """Rows y0..y1 of a zero-padded 3x3 conv of x (h, w, c) -> (y1 - y0, w, out)."""
+        """Rows y0..y1 of a zero-padded 3x3 conv of x (h, w, c) -> (y1 - y0, w, out): exact where the
+        rows around them are in x or beyond the map's edge."""
         a, b = max(y0 - 1, 0), min(y1 + 1, len(x))
         part = F.pad(x[a:b].permute(2, 0, 1), (0, 0, 1 - (y0 - a), 1 - (b - y1)))  # exactly one row of context
         cols = F.unfold(part[None], 3, padding=(0, 1))[0].t()  # (rows*w, c*9), as the float net's padding

@@ -98,14 +98,16 @@ else:
     assert out.stdout.strip() == "exact"
 
 
-def test_stripes_join_without_seams(tiny):
-    """The VQ-VAE in 64-row stripes gives the codes and pixels of one whole-image pass."""
-    pixels = np.asarray(photo(56, 200, seed=7))
-    whole = codec.encode_codes(tiny.net, pixels, stripe=10**6)
-    striped = codec.encode_codes(tiny.net, pixels, stripe=64)
-    assert all(torch.equal(w, s) for w, s in zip(whole, striped))
-    a = codec.decode_pixels(tiny.net, whole, 56, 200, stripe=10**6).astype(int)
-    b = codec.decode_pixels(tiny.net, whole, 56, 200, stripe=64).astype(int)
+@pytest.mark.parametrize("tile", [(64, 10**6), (64, 32)], ids=["stripes", "tiles"])
+def test_tiles_join_without_seams(tiny, tile):
+    """The VQ-VAE in 64-row stripes, or 64x32 tiles, gives the codes and pixels of one
+    whole-image pass."""
+    pixels = np.asarray(photo(72, 200, seed=7))
+    whole = codec.encode_codes(tiny.net, pixels, tile=(10**6, 10**6))
+    tiled = codec.encode_codes(tiny.net, pixels, tile=tile)
+    assert all(torch.equal(w, s) for w, s in zip(whole, tiled))
+    a = codec.decode_pixels(tiny.net, whole, 72, 200, tile=(10**6, 10**6)).astype(int)
+    b = codec.decode_pixels(tiny.net, whole, 72, 200, tile=tile).astype(int)
     assert np.abs(a - b).max() <= 1
 
 
@@ -248,8 +250,8 @@ def test_fewer_stages_code_fewer_maps(tiny_residual):
         codec.compress(im, tiny_residual, stages=3)
 
 
-def test_several_stripes_code_the_same_at_any_thread_count(tiny):
-    """Above one stripe (512 rows) the network's stripes run in parallel, one torch thread each:
+def test_several_tiles_code_the_same_at_any_thread_count(tiny):
+    """Above one tile (512 rows) the network's tiles run in parallel, one torch thread each:
     the same bytes and pixels at 1, 2 and 4 threads."""
     n = torch.get_num_threads()
     try:

@@ -7,6 +7,7 @@ other files of a batch still done; 2 bad usage; 130 interrupted; 143 terminated 
 """
 from __future__ import annotations
 
+import ctypes
 import io
 import os
 import signal
@@ -729,6 +730,18 @@ def _terminated(signum, frame):
     raise SystemExit(128 + signum)
 
 
+def _one_malloc_arena() -> None:
+    """glibc gives each thread that allocates its own heap (arena), and memory freed in one is
+    not reused by another: the network's tiles, run by a thread pool, left a 16 MP compress at
+    1.5 GB peak where one arena gives 1.0 GB, at the same speed. Set for the vqzip process only
+    (the API leaves its host's allocator alone)."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, 1)  # M_ARENA_MAX
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def run() -> None:
     signal.signal(signal.SIGTERM, _terminated)
+    _one_malloc_arena()
     sys.exit(main())

@@ -27,7 +27,8 @@ from vqzip import colour_offsets, container, intake, rdo, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
 from vqzip.models import MapSpec, features_of
-from vqzip.stripes import per_stripe
+from vqzip import tiles
+from vqzip.tiles import TILE, Tile
 
 
 def _after_fork_in_child() -> None:
@@ -39,11 +40,6 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 STRIDE = 8
-# The VQ-VAE runs over horizontal stripes of STRIPE image rows, each with MARGIN rows of
-# context above and below: more than its encoder's (~80 px) and decoder's (~30 px) receptive
-# fields, so stripes join without seams, and a 4K image needs a stripe's memory, not its own.
-STRIPE = 512
-MARGIN = 128
 # Decompression-bomb guard, as Pillow's Image.MAX_IMAGE_PIXELS: images (given, coded, or named
 # by a file's header) above this many pixels are refused before anything is allocated. Decoding
 # needs about 70 bytes per coded pixel; None turns the check off.
@@ -70,13 +66,6 @@ def check_pixels(width: int, height: int, what: str) -> None:
                           f"{MAX_PIXELS:,} (a decompression-bomb guard; see --max-pixels)")
 
 
-def _stripes(rows: int, stripe: int, margin: int):
-    """(start, stop, context start, context stop) of each stripe of `rows` rows."""
-    for y0 in range(0, rows, stripe):
-        y1 = min(y0 + stripe, rows)
-        yield y0, y1, max(0, y0 - margin), min(rows, y1 + margin)
-
-
 def _pad(pixels: np.ndarray) -> np.ndarray:
     """(H, W, 3) -> padded at the bottom and right to multiples of STRIDE, edge pixels repeated."""
     h, w = pixels.shape[:2]
@@ -99,50 +88,55 @@ def map_count(model: zoo.CodecModel, stages: int | None) -> int:
 
 
 @torch.no_grad()
-def encode_codes(net, pixels: np.ndarray, stripe: int = STRIPE) -> list[torch.Tensor]:
+def encode_codes(net, pixels: np.ndarray, tile: tuple[int, int] = TILE) -> list[torch.Tensor]:
     """(H, W, 3) uint8 -> the code maps of the padded image, nearest code at every stage. Each
-    stripe computes every level from its own context; pixels become floats one stripe at a
-    time, so a large image is never held as floats whole."""
+    tile (`vqzip.tiles`) computes every level from its own context; pixels become floats one
+    tile at a time, so a large image is never held as floats whole."""
     padded = _pad(pixels)
+    parts = tiles.tiles(*padded.shape[:2], tile)
 
-    def codes_of(rows):
-        y0, y1, a, b = rows
-        feats = features_of(net, padded[a:b])
+    def codes_of(t: Tile):
+        feats = features_of(net, padded[t.a : t.b, t.c : t.d])
         codes = []
         for level, vq in enumerate(net.levels):
             codes += vq.residual_indices(net.latent(level, feats, codes))
-        return [c[0, (y0 - a) // m.stride : (y1 - a) // m.stride] for c, m in zip(codes, net.maps)]
+        return [c[0, (t.y0 - t.a) // m.stride : (t.y1 - t.a) // m.stride, (t.x0 - t.c) // m.stride : (t.x1 - t.c) // m.stride]
+                for c, m in zip(codes, net.maps)]
 
-    return [torch.cat(p) for p in zip(*per_stripe(codes_of, list(_stripes(padded.shape[0], stripe, MARGIN))))]
+    blocks = tiles.per_tile(codes_of, parts)
+    return [tiles.join([b[k] for b in blocks], parts, down=m.stride) for k, m in enumerate(net.maps)]
 
 
 @torch.no_grad()
-def decode_pixels(net, codes: list[torch.Tensor], width: int, height: int, stripe: int = STRIPE) -> np.ndarray:
+def decode_pixels(net, codes: list[torch.Tensor], width: int, height: int, tile: tuple[int, int] = TILE) -> np.ndarray:
     """Code maps (a prefix of the model's, reaching past its first level) -> (height,
     width, 3) uint8, cropped from the padded reconstruction."""
-    def rows(a, b):
-        return net.decode([c[None, a * STRIDE // m.stride : b * STRIDE // m.stride] for c, m in zip(codes, net.maps)])
+    def region(t: Tile):
+        return net.decode([c[None, t.a * STRIDE // m.stride : t.b * STRIDE // m.stride, t.c * STRIDE // m.stride : t.d * STRIDE // m.stride]
+                           for c, m in zip(codes, net.maps)])
 
-    return _striped(rows, codes[0].shape[0], STRIDE, stripe)[:, :height, :width].permute(1, 2, 0).numpy()
+    return _tiled(region, codes[0].shape, STRIDE, tile)[:, :height, :width].permute(1, 2, 0).numpy()
 
 
-def preview_pixels(net, top: torch.Tensor, width: int, height: int, stripe: int = STRIPE) -> np.ndarray:
+def preview_pixels(net, top: torch.Tensor, width: int, height: int, tile: tuple[int, int] = TILE) -> np.ndarray:
     """The first code map alone -> the preview (uint8, `container.preview_size` of width x height)
     of the coded image, through the network's preview head."""
     w, h = container.preview_size(width, height)
-    return _striped(lambda a, b: net.decode_preview(top[None, a:b]), top.shape[0], 2,
-                    stripe)[:, :h, :w].permute(1, 2, 0).numpy()
+    return _tiled(lambda t: net.decode_preview(top[None, t.a : t.b, t.c : t.d]), top.shape, 2,
+                  tile)[:, :h, :w].permute(1, 2, 0).numpy()
 
 
-def _striped(decode, top_rows: int, rows_per_code: int, stripe: int) -> torch.Tensor:
-    """decode(a, b) of first-map rows [a, b) -> (3, rows_per_code * (b - a), W) in model range, run
-    in stripes with margins and joined as uint8 (3, rows_per_code * top_rows, W)."""
-    def pixels_of(rows):
-        r0, r1, a, b = rows
-        x = decode(a, b)[0, :, rows_per_code * (r0 - a) : rows_per_code * (r1 - a)]
+def _tiled(decode, top_shape: tuple[int, int], pixels_per_code: int, tile: tuple[int, int]) -> torch.Tensor:
+    """decode(t) of the first map's tile t (in its codes) -> (3, p*rows, p*cols) in model range
+    (p = pixels_per_code), run tile by tile with margins and joined as uint8 (3, p*H, p*W)."""
+    p = pixels_per_code
+
+    def pixels_of(t: Tile):
+        x = decode(t)[0, :, p * (t.y0 - t.a) : p * (t.y1 - t.a), p * (t.x0 - t.c) : p * (t.x1 - t.c)]
         return ((x + 0.5) * 255).round().clamp(0, 255).to(torch.uint8)
 
-    return torch.cat(per_stripe(pixels_of, list(_stripes(top_rows, stripe // STRIDE, MARGIN // STRIDE))), 1)
+    parts = tiles.tiles(*top_shape, (tile[0] // STRIDE, tile[1] // STRIDE), tiles.MARGIN // STRIDE)
+    return tiles.join(tiles.per_tile(pixels_of, parts), parts, up=p)
 
 
 def resample(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -174,7 +168,7 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
     pixels = resample(given.rgb, coded)
     if lam > 0:
         padded = _pad(pixels)
-        codes, streams = rdo.encode(model, padded, lam, n, list(_stripes(padded.shape[0], STRIPE, MARGIN)))
+        codes, streams = rdo.encode(model, padded, lam, n, tiles.tiles(*padded.shape[:2]))
     else:
         codes, streams = encode_codes(model.net, pixels)[:n], []
         # one thread: two were 2x faster idle but 4-16x slower beside other work

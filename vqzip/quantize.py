@@ -44,6 +44,9 @@ def _sample_rows(flat: torch.Tensor, n: int) -> torch.Tensor:
     return new
 
 
+CHUNK = 8192  # positions whose distances to every code are computed at once: a large image's never are
+
+
 class VectorQuantizer(nn.Module):
     def __init__(
         self,
@@ -67,11 +70,25 @@ class VectorQuantizer(nn.Module):
 
     def indices(self, z: torch.Tensor) -> torch.Tensor:
         """Nearest code for each position of z (B, D, H, W) -> (B, H, W) int64."""
-        return self.distances(z).argmin(1).view(z.shape[0], z.shape[2], z.shape[3])
+        flat = self._flat(z)
+        return torch.cat([self._distances(flat[i : i + CHUNK]).argmin(1) for i in range(0, len(flat), CHUNK)]).view(
+            z.shape[0], z.shape[2], z.shape[3])
+
+    def nearest(self, z: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k nearest codes of each position of z (B, D, H, W): squared distances and indices,
+        (B*H*W, k) each, nearest first."""
+        flat = self._flat(z)
+        parts = [self._distances(flat[i : i + CHUNK]).topk(k, dim=1, largest=False) for i in range(0, len(flat), CHUNK)]
+        return torch.cat([p.values for p in parts]), torch.cat([p.indices for p in parts])
 
     def distances(self, z: torch.Tensor) -> torch.Tensor:
         """Squared distance of each position of z (B, D, H, W) to every code -> (B*H*W, K)."""
-        flat = z.permute(0, 2, 3, 1).reshape(-1, self.dim)
+        return self._distances(self._flat(z))
+
+    def _flat(self, z: torch.Tensor) -> torch.Tensor:
+        return z.permute(0, 2, 3, 1).reshape(-1, self.dim)
+
+    def _distances(self, flat: torch.Tensor) -> torch.Tensor:
         return flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.embed.t() + self.embed.pow(2).sum(1)
 
     def assign(self, z: torch.Tensor) -> torch.Tensor:

@@ -19,25 +19,24 @@ import torch
 from vqzip.priors.decode import one_thread, walk
 from vqzip.coder import SymbolEncoder
 from vqzip.models import features_of
-from vqzip.stripes import per_stripe
+from vqzip import tiles
 
 CANDIDATES = 8  # nearest codes considered per position
 
 
 @torch.no_grad()
-def level_latent(net, padded: np.ndarray, level: int, coarser: list[torch.Tensor], stripes) -> torch.Tensor:
-    """The latent of `level` over the whole padded image (D, h, w), computed stripe by stripe
-    (`stripes`: (start, stop, context start, context stop) image rows) from the chosen codes of
-    the coarser levels."""
+def level_latent(net, padded: np.ndarray, level: int, coarser: list[torch.Tensor], parts: list[tiles.Tile]) -> torch.Tensor:
+    """The latent of `level` over the whole padded image (D, h, w), computed tile by tile
+    (`parts`, in image pixels) from the chosen codes of the coarser levels."""
     stride = next(m.stride for m in net.maps if m.level == level)
 
-    def latent_of(rows):
-        y0, y1, a, b = rows
-        feats = features_of(net, padded[a:b])
-        crop = [c[None, a // m.stride : b // m.stride] for c, m in zip(coarser, net.maps)]
-        return net.latent(level, feats, crop)[0, :, (y0 - a) // stride : (y1 - a) // stride]
+    def latent_of(t: tiles.Tile):
+        feats = features_of(net, padded[t.a : t.b, t.c : t.d])
+        crop = [c[None, t.a // m.stride : t.b // m.stride, t.c // m.stride : t.d // m.stride] for c, m in zip(coarser, net.maps)]
+        return net.latent(level, feats, crop)[0, :, (t.y0 - t.a) // stride : (t.y1 - t.a) // stride,
+                                              (t.x0 - t.c) // stride : (t.x1 - t.c) // stride]
 
-    return torch.cat(per_stripe(latent_of, list(stripes)), 1)
+    return tiles.join(tiles.per_tile(latent_of, parts), parts, down=stride)
 
 
 def nearest(residual: torch.Tensor, quantizer, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +44,7 @@ def nearest(residual: torch.Tensor, quantizer, k: int) -> tuple[np.ndarray, np.n
     squared distances: (h, w, k) int64 and float32, nearest first."""
     h, w = residual.shape[1:]
     with one_thread():  # the same candidates at any thread count
-        best, idx = quantizer.distances(residual[None]).topk(min(k, quantizer.num_codes), dim=1, largest=False)
+        best, idx = quantizer.nearest(residual[None], min(k, quantizer.num_codes))
     return idx.view(h, w, -1).numpy(), best.clamp_min(0).view(h, w, -1).numpy()
 
 
@@ -69,13 +68,13 @@ def choose_map(prior, conds: list[torch.Tensor], residual: torch.Tensor, quantiz
     return codes, enc.to_bytes()
 
 
-def encode(model, padded: np.ndarray, lam: float, n_maps: int, stripes) -> tuple[list[torch.Tensor], list[bytes]]:
+def encode(model, padded: np.ndarray, lam: float, n_maps: int, parts: list[tiles.Tile]) -> tuple[list[torch.Tensor], list[bytes]]:
     """The first n_maps code maps of a padded image, chosen with multiplier lam, and their streams."""
     net, codes, streams = model.net, [], []
     for level, vq in enumerate(net.levels):
         if len(codes) >= n_maps:
             break
-        r = level_latent(net, padded, level, codes, stripes)
+        r = level_latent(net, padded, level, codes, parts)
         for stage in vq.stages:
             if len(codes) >= n_maps:
                 break

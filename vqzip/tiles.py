@@ -1,0 +1,63 @@
+"""Running the network over an image's tiles: deterministically, in parallel, in bounded memory.
+
+The VQ-VAE is fully convolutional. It runs over tiles of at most TILE (rows, columns) image
+pixels, each read with MARGIN pixels of context on every side: more than its encoder's (~80 px)
+and decoder's (~30 px) receptive fields, so tiles join without seams, and an image of any size
+needs a few tiles' memory, not its own (a whole-width stripe of a 40 MP image took 1.7 GB).
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import torch
+
+from vqzip.priors.decode import one_thread
+
+TILE = (512, 1024)
+MARGIN = 128
+
+
+@dataclass(frozen=True)
+class Tile:
+    """The part [y0, y1) x [x0, x1) a tile gives, and the context [a, b) x [c, d) it reads."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    a: int
+    b: int
+    c: int
+    d: int
+
+
+def tiles(rows: int, cols: int, size: tuple[int, int] = TILE, margin: int = MARGIN) -> list[Tile]:
+    """The tiles of a rows x cols plane, row by row (every measure in one unit: pixels, or codes)."""
+    return [Tile(y0, min(y0 + size[0], rows), x0, min(x0 + size[1], cols), max(0, y0 - margin),
+                 min(rows, y0 + size[0] + margin), max(0, x0 - margin), min(cols, x0 + size[1] + margin))
+            for y0 in range(0, rows, size[0]) for x0 in range(0, cols, size[1])]
+
+
+def per_tile(fn, parts: list[Tile]) -> list:
+    """[fn(t) for t in parts], each on one torch thread, as many at once as torch has threads.
+    The network's results then never depend on the thread count: oneDNN may sum in another
+    order with more threads (vqz-base's output layer, a transposed convolution to 3 channels,
+    did: pixels one level apart at 1 and 2 threads). Tiles in parallel also keep a busy core
+    from stalling the others, as OpenMP's parallel regions would."""
+    n = torch.get_num_threads()
+    with one_thread():
+        if n == 1 or len(parts) < 2:
+            return [fn(t) for t in parts]
+        with ThreadPoolExecutor(min(n, len(parts))) as pool:  # torch ops release the GIL
+            return list(pool.map(fn, parts))
+
+
+def join(blocks: list[torch.Tensor], parts: list[Tile], up: int = 1, down: int = 1) -> torch.Tensor:
+    """Blocks (..., h, w), one per tile, placed at their tile's part scaled by up / down (for
+    maps finer or coarser than the tiles' unit) -> one tensor (..., H, W)."""
+    last = parts[-1]
+    out = blocks[0].new_empty(*blocks[0].shape[:-2], last.y1 * up // down, last.x1 * up // down)
+    for blk, t in zip(blocks, parts):
+        out[..., t.y0 * up // down : t.y1 * up // down, t.x0 * up // down : t.x1 * up // down] = blk
+    return out
