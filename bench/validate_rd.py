@@ -7,8 +7,8 @@ curve is the anchor of the BD-rates.
 
 Each curve is MODEL[=POINTS]: a shipped name or a model folder (as `vqzip train export` writes),
 and its operating points (default: --points). A point is SCALE[:LAMBDA[:STAGES]]: the
-resampling scale, the RDO multiplier (0: nearest code) and the number of residual stages of the
-last level (default: all). BD-rates are between the curves' Pareto fronts. Prints, per model and point, the mean bpp (file sizes), PSNR, MS-SSIM (dB)
+resampling scale, the RDO multiplier (0: nearest code) and the number of maps coded after the
+first level's (residual stages, then a fine level; default: all). BD-rates are between the curves' Pareto fronts. Prints, per model and point, the mean bpp (file sizes), PSNR, MS-SSIM (dB)
 and encode/decode seconds over the images, then BD-rates against the anchor (PSNR and MS-SSIM).
 """
 from __future__ import annotations
