@@ -132,3 +132,30 @@ def test_torchrun_two_ranks_train_as_one_process_with_the_same_global_batch(imag
     assert one.keys() == two.keys()
     for k in one:
         assert torch.allclose(one[k], two[k], atol=1e-4, rtol=1e-3), k  # codebooks too: EMA statistics all-reduced
+
+
+def test_a_snapshot_of_a_run_under_way_trains_priors_and_exports(images, tmp_path):
+    """`train snapshot` takes a phase's weights as of its last saved state, while the run is cut
+    short (here by an error at step 3 of 6; saved at step 2), as a run folder of their own; a
+    network with a fine level trains, and its snapshot gets priors and exports."""
+    run = tmp_path / "long"
+    net_cfg = {**TINY_NET, "fine_stages": 1, "fine_codes": 24}
+
+    def cut(step, total, stats):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        training.train_vqvae(images, run, "vqvae2", net_cfg, training.TrainConfig(steps=6, batch=2, crop=32, save_every=2, warmup=1), cut)
+    snap = tmp_path / "at-2"
+    meta = training.snapshot(run, "vqvae", snap)
+    assert meta["steps_done"] == 2 and "step 2 of a 6-step run" in meta["snapshot"]
+    state = torch.load(run / "vqvae-state.pt", weights_only=True)["model"]
+    net = training.load_net(snap)
+    assert [m.name for m in net.maps] == ["top", "bottom", "fine"]
+    assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())
+    cfgs = [PixelCNNConfig(num_codes=m.num_codes, channels=8, first_kernel=3, blocks=1, cond_channels=4,
+                           conds=[(net.maps[j].num_codes, net.maps[j].stride // m.stride) for j in m.conds]) for m in net.maps]
+    training.train_prior(images, snap, cfgs, training.TrainConfig(steps=1, batch=2, crop=32, warmup=1))
+    folder = training.export(snap, tmp_path / "ckpt" / "snap")
+    assert "step 2 of a 6-step run" in json.loads((folder / "config.json").read_text())["training"]["vqvae"]["snapshot"]

@@ -549,6 +549,24 @@ def train_prior(
             err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'prior.safetensors'}")
 
 
+@train_app.command("snapshot", cls=_Command)
+def train_snapshot(
+    run: Path = typer.Option(..., "--run", metavar="FOLDER", help="Run folder of a phase under way (or stopped)."),
+    out: Path = typer.Option(..., "--out", metavar="FOLDER", help="New run folder for the weights as they stand."),
+    phase: str = typer.Option("vqvae", metavar="PHASE", help="vqvae or prior."),
+):
+    """The weights of a phase as of its last saved state, as a run folder of their own (then `train prior`, `train export`)."""
+    from vqzip import training
+
+    with _reported():
+        if phase not in ("vqvae", "prior"):
+            raise typer.BadParameter(f"{phase!r} is not vqvae or prior", param_hint="--phase")
+        if not (run / f"{phase}-state.pt").exists():
+            raise VqzError(f"{run}: no {phase}-state.pt (nothing trained yet)")
+        meta = training.snapshot(run, phase, out)
+        err.print(f"{out / (phase + '.safetensors')}: {meta['snapshot']}")
+
+
 @train_app.command("export", cls=_Command)
 def train_export(
     run: Path = typer.Option(..., "--run", metavar="FOLDER", help="Run folder with both phases done."),

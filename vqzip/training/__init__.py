@@ -5,6 +5,7 @@ the priors integer and packs a model folder with its card.
     vqzip train vqvae --data ../shared/data/train --out runs/base --steps 4000
     vqzip train prior --data ../shared/data/train --out runs/base --steps 3000
     vqzip train export --run runs/base --name vqz-base
+    vqzip train snapshot --run runs/long --out runs/long-at-20k   # a long phase I as it stands
 
 Every run is seeded and resumable: `<phase>-state.pt` in the run folder holds the step, the
 model, the optimizer and the sampler's RNG, and a rerun of the same command continues from it.
@@ -13,8 +14,8 @@ The codec never imports this package.
 from vqzip.training.autoencoder import load_net, train_vqvae
 from vqzip.training.card import write_card
 from vqzip.training.export import export, fixed_point_priors, register, validate
-from vqzip.training.loop import TrainConfig
+from vqzip.training.loop import TrainConfig, snapshot
 from vqzip.training.priors import cond_canvas_crop, load_priors, train_prior
 
 __all__ = ["TrainConfig", "cond_canvas_crop", "export", "fixed_point_priors", "load_net", "load_priors", "register",
-           "train_prior", "train_vqvae", "validate", "write_card"]
+           "snapshot", "train_prior", "train_vqvae", "validate", "write_card"]

@@ -55,6 +55,8 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
             lines.append(f"| {name} | {m['steps_done']} | {t['batch']} | {t['crop']} px | {t['lr']} cosine to {t['min_lr']} | "
                          f"{m['wall_seconds'] / 60:.1f} min | {m.get('hardware', '?')}, {m['torch_threads']} threads | `{m['command']}` |")
     lines += [""] + [f"- {p}: {m['launched_as']}" for p in ("vqvae", "prior") for m in _stages(tr[p]) if "launched_as" in m]
+    lines += [f"- {p}: a snapshot, {m['snapshot']}: its learning rate had not finished its schedule"
+              for p in ("vqvae", "prior") for m in _stages(tr[p]) if "snapshot" in m]
     if any(len(_stages(tr[p])) > 1 for p in ("vqvae", "prior")):
         lines.append("- A fine-tuned phase started from the weights of the row above it (`--init`).")
     lines += ["- Wall times are as measured on a shared machine: other work ran on the same cores at times.",

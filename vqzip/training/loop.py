@@ -124,11 +124,17 @@ def run_loop(
         sampler.rng.bit_generator.state = json.loads(state["rng"])
     distributed.sync_from_main(model)
 
+    def record() -> dict:
+        return {"train": asdict(cfg), "steps_done": step, "wall_seconds": round(elapsed, 1),
+                "device": str(next(model.parameters()).device), "hardware": hardware(),
+                "torch_threads": torch.get_num_threads(), "ranks": distributed.world(), "command": command_line(),
+                **(extra or {})}
+
     def save_state():
         tmp = state_path.with_suffix(".tmp")
         rng = json.dumps(sampler.rng.bit_generator.state)
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                    "elapsed": elapsed, "rng": rng}, tmp)
+                    "elapsed": elapsed, "rng": rng, "meta": json.dumps({"config": config, **record()})}, tmp)
         tmp.replace(state_path)
 
     model.train()
@@ -153,11 +159,26 @@ def run_loop(
             progress(step, cfg.steps, stats)
         if main and (step % cfg.save_every == 0 or step == cfg.steps):
             save_state()
-    meta = {"train": asdict(cfg), "steps_done": step, "wall_seconds": round(elapsed, 1),
-            "device": str(next(model.parameters()).device), "hardware": hardware(),
-            "torch_threads": torch.get_num_threads(), "ranks": distributed.world(), "command": command_line(),
-            **(extra or {})}
+    meta = record()
     if main:
         save_weights(model, out / f"{name}.safetensors", config, meta)
     distributed.barrier()  # no rank returns before the weights are written
+    return meta
+
+
+def snapshot(run: Path, name: str, dest: Path) -> dict:
+    """The weights of a run's phase `name` as of its last saved state (every `save_every` steps),
+    written to dest/NAME.safetensors and NAME.json as a finished phase would write them, so a
+    long run's progress can be given priors, exported and measured while it goes on."""
+    state = torch.load(run / f"{name}-state.pt", weights_only=True)
+    if "meta" not in state:
+        raise VqzError(f"{run / f'{name}-state.pt'} was saved by an older vqzip, without its config")
+    meta = json.loads(state["meta"])
+    config = meta.pop("config")
+    meta["snapshot"] = f"step {meta['steps_done']} of a {meta['train']['steps']}-step run ({run})"
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = dest / f"{name}.safetensors.tmp"
+    save_file({k: v.contiguous() for k, v in state["model"].items()}, str(tmp))
+    tmp.replace(dest / f"{name}.safetensors")
+    (dest / f"{name}.json").write_text(json.dumps({"config": config, **meta}, indent=2))
     return meta
