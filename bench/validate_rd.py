@@ -10,6 +10,7 @@ and its operating points (default: --points). A point is SCALE[:LAMBDA[:STAGES]]
 resampling scale, the RDO multiplier (0: nearest code) and the number of maps coded after the
 first level's (residual stages, then a fine level; default: all). BD-rates are between the curves' Pareto fronts. Prints, per model and point, the mean bpp (file sizes), PSNR, MS-SSIM (dB)
 and encode/decode seconds over the images, then BD-rates against the anchor (PSNR and MS-SSIM).
+`--earlier JSON` adds the curves of an earlier run (same images) without measuring them again.
 """
 from __future__ import annotations
 
@@ -72,16 +73,23 @@ def front(rows: list[dict], key: str) -> list[dict]:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", type=Path, help="training folder; its validation split is used")
-    ap.add_argument("curves", nargs="+", help="MODEL[=POINTS]")
+    ap.add_argument("curves", nargs="*", help="MODEL[=POINTS]")
     ap.add_argument("--points", default="1/2,3/4,1,5/4", help="operating points of a curve that names none")
     ap.add_argument("--images", type=int, default=0, help="use only the first N validation images (0: all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--earlier", type=Path, action="append", default=[],
+                    help="a --json of an earlier run on the same images: its curves come first (the first is the anchor)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     files = data.split(data.list_images(args.data), "val")
     images = [data.load_rgb(f) for f in (files[: args.images] if args.images else files)]
     results = {}
+    for path in args.earlier:
+        earlier = json.loads(path.read_text())
+        if earlier["images"] != len(images):
+            raise SystemExit(f"{path}: measured on {earlier['images']} images, not {len(images)}")
+        results.update(earlier["results"])
     for curve in args.curves:
         name, _, points = curve.partition("=")
         model = load(name)
@@ -93,9 +101,10 @@ def main(argv=None) -> None:
         for r in rows:
             table.add_row(name, r["point"], f"{r['bpp']:.4f}", f"{r['psnr']:.3f}", f"{r['ms_ssim_db']:.3f}",
                           f"{r['encode_s']:.2f}", f"{r['decode_s']:.2f}")
-    anchor = args.curves[0]
+    names = list(results)
+    anchor = names[0]
     bd = {}
-    for name in args.curves[1:]:
+    for name in names[1:]:
         bd[name] = {}
         for key in ("psnr", "ms_ssim_db"):
             a, b = front(results[anchor], key), front(results[name], key)
