@@ -531,6 +531,8 @@ def train_prior(
     lr: float = typer.Option(1e-3, metavar="X", help="Learning rate."),
     seed: int = typer.Option(0, metavar="N", help="Random seed."),
     channels: int = typer.Option(96, metavar="N", help="Channels of each prior."),
+    fine_channels: Optional[int] = typer.Option(None, metavar="N", show_default="--channels",
+                                                help="Channels of the fine level's priors (a quarter of the image's pixels: 4x the bottom's walk)."),
     blocks: int = typer.Option(3, metavar="N", help="Gated blocks of each prior."),
     precision: str = typer.Option("bf16", metavar="P", help="bf16 (autocast) or fp32."),
     init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's priors (fine-tuning)."),
@@ -540,7 +542,8 @@ def train_prior(
 
     with _reported():
         maps = training.load_net(out).maps
-        cfgs = [models.prior_config(maps, k, channels=channels, blocks=blocks) for k in range(len(maps))]
+        cfgs = [models.prior_config(maps, k, channels=(fine_channels or channels) if m.name.startswith("fine") else channels, blocks=blocks)
+                for k, m in enumerate(maps)]
         cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision)
         bar, update = _progress("prior")
         with bar:
