@@ -32,7 +32,7 @@ Step = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 ROWS_PER_CHUNK = 32  # canvas rows per whole-layer chunk in the encoder
 WHOLE_LAYERS = 1 << 18  # the encoder computes maps of up to this many positions a whole layer at a time
-RING = 8  # columns per row the walk's caches keep (at least the wavefront slope k + 2)
+RING = 8  # wavefronts the walk's caches keep (more if a prior's slope k needs: k + 2)
 
 
 @contextmanager
@@ -158,21 +158,19 @@ class _Canvas:
         self.codes = canvas.reshape(-1)
         rows_above = int(-prior.taps[:, 0].min())
         self.k = rows_above + 1
-        self.ring = ring
-        if ring is not None and ring < self.k + 2:
-            raise ValueError(f"a ring of {ring} wavefronts is too short for a slope of {self.k}")
+        self.ring = ring if ring is None else max(ring, self.k + 2)  # inputs lie up to k + 1 wavefronts back
         # layer l is defined where its whole input window lies on the canvas: offset off_l
         self.offsets = [rows_above + b for b in range(len(prior.blocks) + 1)]
         # the walk's caches; whole layers are made one at a time (`teacher_forced`), two alive at once
-        self.acts = [None if ring is None else torch.zeros(self.hc * ring, prior.cfg.channels, dtype=torch.int16)
+        self.acts = [None if ring is None else torch.zeros(self.hc * self.ring, prior.cfg.channels, dtype=torch.int16)
                      for _ in self.offsets]
-        self.conds = []  # per group: its factor, width, and features (h * w + 1, cc) with a zero row for off the map
+        self.conds = []  # per group: its factor, width, and features (h * w, cc)
         dtype = torch.int16 if prior.cond_bound < 1 << 15 else torch.float32
         for feats, (f, _) in zip(prior.condition(list(conds), dtype=dtype), prior.cfg.groups):
             h, w, cc = feats.shape
             if (f * h, f * w) != tuple(codes.shape):
                 raise ValueError(f"a conditioning map of {h}x{w} does not fit a {tuple(codes.shape)} map at x{f}")
-            self.conds.append((f, w, torch.cat([feats.view(h * w, cc), feats.new_zeros(1, cc)])))
+            self.conds.append((f, w, feats.view(h * w, cc)))
         self.taps = prior.taps[:, 0] * self.wc + prior.taps[:, 1]
         dy, dx = prior.block_taps[:, 0], prior.block_taps[:, 1]
         self.window = dy * self.wc + dx  # flat offsets of a block's inputs
@@ -228,8 +226,8 @@ class _Canvas:
         on = (y >= 0) & (x >= 0) & (x < self.wc - 2 * self.r)
         out = []
         for f, w, feats in self.conds:
-            idx = torch.where(on, torch.div(y, f, rounding_mode="floor") * w + torch.div(x, f, rounding_mode="floor"), len(feats) - 1)
-            out.append(feats.index_select(0, idx).to(torch.float32))
+            idx = torch.where(on, torch.div(y, f, rounding_mode="floor") * w + torch.div(x, f, rounding_mode="floor"), 0)
+            out.append(feats.index_select(0, idx).to(torch.float32).mul_(on.view(-1, 1)))
         return out
 
     def top(self, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:

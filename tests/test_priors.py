@@ -165,3 +165,17 @@ def test_condition_in_bands_equals_one_pass():
     prior = fixed(make(True), True)
     top = torch.randint(0, 7, (9, 5), generator=torch.Generator().manual_seed(4))
     assert all(torch.equal(prior.condition([top], band=b)[0], prior.condition([top], band=100)[0]) for b in (1, 2, 4))
+
+
+@pytest.mark.parametrize("first_kernel", [3, 7, 13])
+def test_the_walk_keeps_enough_wavefronts_for_any_slope(first_kernel):
+    """A wider first layer reaches more rows up, so wavefronts slope more (k = first_kernel // 2
+    + 1) and a position's inputs lie further back: the walk keeps what it needs (k = 7 is more
+    than the 8 wavefronts it keeps by default allow) and decodes what the encoder coded."""
+    torch.manual_seed(1)
+    cfg = PixelCNNConfig(num_codes=12, channels=8, first_kernel=first_kernel, blocks=1)
+    prior = FixedPointPrior(cfg, calibrate(PixelCNN(cfg).eval(), [(torch.randint(0, 12, (8, 8)), [])]))
+    codes = torch.randint(0, 12, (5, 9))
+    out, rows = walked(prior, codes, [])
+    assert torch.equal(out, codes)
+    assert np.array_equal(np.concatenate(rows), np.concatenate([p for p, _ in teacher_forced(prior, codes)]))

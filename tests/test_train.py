@@ -159,3 +159,8 @@ def test_a_snapshot_of_a_run_under_way_trains_priors_and_exports(images, tmp_pat
     training.train_prior(images, snap, cfgs, training.TrainConfig(steps=1, batch=2, crop=32, warmup=1))
     folder = training.export(snap, tmp_path / "ckpt" / "snap")
     assert "step 2 of a 6-step run" in json.loads((folder / "config.json").read_text())["training"]["vqvae"]["snapshot"]
+    priors_snap = tmp_path / "priors-at-1"  # a prior snapshot brings the network it belongs to
+    assert training.snapshot(snap, "prior", priors_snap)["steps_done"] == 1
+    training.export(priors_snap, tmp_path / "ckpt" / "snap2")
+    with pytest.raises(VqzError, match="folder of its own"):
+        training.snapshot(snap, "prior", snap)

@@ -92,6 +92,7 @@ def encode_codes(net, pixels: np.ndarray, tile: tuple[int, int] = TILE) -> list[
     """(H, W, 3) uint8 -> the code maps of the padded image, nearest code at every stage. Each
     tile (`vqzip.tiles`) computes every level from its own context; pixels become floats one
     tile at a time, so a large image is never held as floats whole."""
+    _check_tile(tile)
     padded = _pad(pixels)
     parts = tiles.tiles(*padded.shape[:2], tile)
 
@@ -126,9 +127,15 @@ def preview_pixels(net, top: torch.Tensor, width: int, height: int, tile: tuple[
                   tile)[:, :h, :w].permute(1, 2, 0).numpy()
 
 
+def _check_tile(tile: tuple[int, int]) -> None:
+    if any(side < STRIDE or side % STRIDE for side in tile):
+        raise ValueError(f"tiles of {tile[0]}x{tile[1]} pixels: each side must be a multiple of {STRIDE}")
+
+
 def _tiled(decode, top_shape: tuple[int, int], pixels_per_code: int, tile: tuple[int, int]) -> torch.Tensor:
     """decode(t) of the first map's tile t (in its codes) -> (3, p*rows, p*cols) in model range
     (p = pixels_per_code), run tile by tile with margins and joined as uint8 (3, p*H, p*W)."""
+    _check_tile(tile)
     p = pixels_per_code
 
     def pixels_of(t: Tile):
@@ -160,10 +167,10 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
     given = intake.prepare(image)
     height, width = given.rgb.shape[:2]
     coded = container.coded_size(width, height, scale)
-    if max(max(shape) for shape in code_shapes(model.maps, *coded)) > container.MAX_LEVEL_SIDE:
+    n = map_count(model, stages)
+    if max(max(shape) for shape in code_shapes(model.maps[:n], *coded)) > container.MAX_LEVEL_SIDE:
         raise FormatError(f"image of {width}x{height} coded at {coded[0]}x{coded[1]} has a side too long for the "
                           f"format (code maps of at most {container.MAX_LEVEL_SIDE} rows and columns)")
-    n = map_count(model, stages)
     lam = float(np.float32(lam))  # as the header stores it
     pixels = resample(given.rgb, coded)
     if lam > 0:

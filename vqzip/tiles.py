@@ -34,6 +34,8 @@ class Tile:
 
 def tiles(rows: int, cols: int, size: tuple[int, int] = TILE, margin: int = MARGIN) -> list[Tile]:
     """The tiles of a rows x cols plane, row by row (every measure in one unit: pixels, or codes)."""
+    if min(size) < 1 or margin < 0:
+        raise ValueError(f"tiles of {size} with a margin of {margin}")
     return [Tile(y0, min(y0 + size[0], rows), x0, min(x0 + size[1], cols), max(0, y0 - margin),
                  min(rows, y0 + size[0] + margin), max(0, x0 - margin), min(cols, x0 + size[1] + margin))
             for y0 in range(0, rows, size[0]) for x0 in range(0, cols, size[1])]

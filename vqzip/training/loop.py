@@ -6,6 +6,7 @@ import math
 import os
 import platform
 import shlex
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -168,9 +169,12 @@ def run_loop(
 
 def snapshot(run: Path, name: str, dest: Path) -> dict:
     """The weights of a run's phase `name` as of its last saved state (every `save_every` steps),
-    written to dest/NAME.safetensors and NAME.json as a finished phase would write them, so a
-    long run's progress can be given priors, exported and measured while it goes on."""
-    state = torch.load(run / f"{name}-state.pt", weights_only=True)
+    written to dest/NAME.safetensors and NAME.json as a finished phase would write them (with the
+    run's network and code maps beside a prior snapshot), so a long run's progress can be given priors,
+    exported and measured while it goes on."""
+    if Path(dest).resolve() == Path(run).resolve():
+        raise VqzError(f"{dest}: a snapshot needs a folder of its own, not the run's")
+    state = torch.load(run / f"{name}-state.pt", weights_only=True, map_location="cpu")
     if "meta" not in state:
         raise VqzError(f"{run / f'{name}-state.pt'} was saved by an older vqzip, without its config")
     meta = json.loads(state["meta"])
@@ -181,4 +185,7 @@ def snapshot(run: Path, name: str, dest: Path) -> dict:
     save_file({k: v.contiguous() for k, v in state["model"].items()}, str(tmp))
     tmp.replace(dest / f"{name}.safetensors")
     (dest / f"{name}.json").write_text(json.dumps({"config": config, **meta}, indent=2))
+    if name == "prior":  # the priors belong to the run's network and its code maps (export calibrates on them)
+        for part in ("vqvae.safetensors", "vqvae.json", "codes.npz"):
+            shutil.copyfile(run / part, dest / part)
     return meta
