@@ -15,7 +15,20 @@ def test_a_flat_colour_decoded_off_comes_back_exactly(size):
     decoded = np.full((h, w, 3), (149, 93, 63), np.uint8)
     offsets = co.measure(original, decoded)
     assert (co.apply(decoded, offsets) == original).all()
-    assert (co.unpack(co.pack(offsets, w, h), w, h) == offsets).all()
+    back = co.unpack(co.pack(offsets), w, h)
+    assert back.block == offsets.block and (back.grid == offsets.grid).all()
+
+
+@pytest.mark.parametrize("size", [(8, 8), (12, 5)])
+def test_a_tiny_image_decoded_unevenly_comes_back_within_a_level(size):
+    """Under 16 pixels a side an image gets an offset per pixel: whatever the decoder made of a
+    flat colour, uneven or not, comes back within THRESHOLD - 1 levels."""
+    w, h = size
+    assert co.block_for(w, h) == 1
+    rng = np.random.default_rng(1)
+    original = np.full((h, w, 3), (128, 255, 0), np.uint8)
+    decoded = np.clip(original.astype(int) + rng.integers(-40, 41, original.shape), 0, 255).astype(np.uint8)
+    assert np.abs(co.apply(decoded, co.measure(original, decoded)).astype(int) - original).max() <= co.THRESHOLD - 1
 
 
 def test_offsets_that_gain_less_than_a_level_would_are_not_sent():
@@ -37,10 +50,10 @@ def test_apply_is_integer_and_bounded(w, h, seed):
     grid = (-(-h // block), -(-w // block), 3)
     decoded = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
     k = int(rng.integers(-255, 256))
-    const = co.apply(decoded, np.full(grid, k, np.int16))
+    const = co.apply(decoded, co.Offsets(np.full(grid, k, np.int16), block))
     assert (const == np.clip(decoded.astype(int) + k, 0, 255)).all()
     offsets = rng.integers(-40, 41, grid).astype(np.int16)
-    added = co.apply(np.full((h, w, 3), 128, np.uint8), offsets).astype(int) - 128
+    added = co.apply(np.full((h, w, 3), 128, np.uint8), co.Offsets(offsets, block)).astype(int) - 128
     assert added.min() >= offsets.min() and added.max() <= offsets.max()
 
 

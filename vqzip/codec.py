@@ -187,7 +187,7 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
                 streams.append(enc.to_bytes())
     # what the decoder will rebuild, for the colour offsets that correct it
     offsets = colour_offsets.measure(given.rgb, resample(decode_pixels(model.net, codes, *coded), (width, height)))
-    extensions = () if offsets is None else ((container.TAG_COLOUR_OFFSETS, colour_offsets.pack(offsets, width, height)),)
+    extensions = () if offsets is None else ((container.TAG_COLOUR_OFFSETS, colour_offsets.pack(offsets)),)
     alpha_coding, alpha = (0, b"") if given.alpha is None else intake.code_alpha(given.alpha)
     header = container.Header(width, height, given.mode, model.name, model.hash8, tuple(tuple(c.shape) for c in codes),
                               scale, tuple(container.codes_crc(c.numpy()) for c in codes), quality, lam,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,42 +31,51 @@ ROUNDS = 2  # the second measures what the interpolated first left
 _HEAD = struct.Struct("<B")  # log2 of the block side
 
 
+@dataclass(frozen=True)
+class Offsets:
+    """An image's offsets: (gh, gw, 3) int16 levels, one per block of block x block pixels."""
+
+    grid: np.ndarray
+    block: int
+
+
 def block_for(width: int, height: int) -> int:
-    """The block side for an image: BLOCK, or for a small one a quarter of its longer side
-    (at least 4), so that an icon gets a 4x4 grid of offsets, not one."""
+    """The block side for an image: BLOCK, or for a smaller one an eighth of its longer side
+    (a power of 2, down to 1 pixel), so that an icon gets an 8x8 grid of offsets and a tiny
+    image one offset per pixel."""
     side = max(width, height)
-    return BLOCK if side >= 4 * BLOCK else max(4, 1 << max(0, (side // 4).bit_length() - 1))
+    return BLOCK if side >= 8 * BLOCK else 1 << max(0, (side // 8).bit_length() - 1)
 
 
-def measure(original: np.ndarray, decoded: np.ndarray) -> np.ndarray | None:
-    """(H, W, 3) uint8 original and decoded -> (gh, gw, 3) int16 offsets, or None if they are all
-    0 or not worth their bits (SLOPE_DB_PER_BPP; a small image, whose file is mostly header
-    anyway, always takes them). The block side is `block_for` the image's size."""
+def measure(original: np.ndarray, decoded: np.ndarray) -> Offsets | None:
+    """(H, W, 3) uint8 original and decoded -> their offsets, or None if they are all 0 or not
+    worth their bits (SLOPE_DB_PER_BPP; a small image, whose file is mostly header anyway,
+    always takes them). The block side is `block_for` the image's size."""
     block = block_for(original.shape[1], original.shape[0])
     gh, gw = -(-original.shape[0] // block), -(-original.shape[1] // block)
-    offsets = np.zeros((gh, gw, 3), np.int64)
+    grid = np.zeros((gh, gw, 3), np.int64)
     for _ in range(ROUNDS):
-        offsets += np.rint(_block_means(original, apply(decoded, offsets), block)).astype(np.int64)
-        offsets = np.clip(offsets, -255, 255)
-    offsets[np.abs(offsets) < THRESHOLD] = 0
-    if not offsets.any():
+        grid += np.rint(_block_means(original, apply(decoded, Offsets(grid, block)), block)).astype(np.int64)
+        grid = np.clip(grid, -255, 255)
+    grid[np.abs(grid) < THRESHOLD] = 0
+    if not grid.any():
         return None
+    offsets = Offsets(grid.astype(np.int16), block)
     before, after = _sse(original, decoded), _sse(original, apply(decoded, offsets))
     gain_db = np.inf if after == 0 else 10 * np.log10(before / after)
-    bpp = 8 * len(pack(offsets, original.shape[1], original.shape[0])) / (original.shape[0] * original.shape[1])
+    bpp = 8 * len(pack(offsets)) / (original.shape[0] * original.shape[1])
     small = max(original.shape[:2]) < SMALL
-    return offsets.astype(np.int16) if small or gain_db >= SLOPE_DB_PER_BPP * bpp else None
+    return offsets if small or gain_db >= SLOPE_DB_PER_BPP * bpp else None
 
 
-def apply(decoded: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """decoded (H, W, 3) uint8 plus offsets (gh, gw, 3), interpolated bilinearly between block
-    centres (clamped at the edges) with integer weights and rounding -> uint8."""
+def apply(decoded: np.ndarray, offsets: Offsets) -> np.ndarray:
+    """decoded (H, W, 3) uint8 plus offsets, interpolated bilinearly between block centres
+    (clamped at the edges) with integer weights and rounding -> uint8."""
     h, w = decoded.shape[:2]
-    block = block_for(w, h)
+    block, o = offsets.block, offsets.grid.astype(np.int64)
     out = np.empty_like(decoded)
-    y0, y1, wy = _axis(h, offsets.shape[0], block)
-    x0, x1, wx = _axis(w, offsets.shape[1], block)
-    o = offsets.astype(np.int64)
+    y0, y1, wy = _axis(h, o.shape[0], block)
+    x0, x1, wx = _axis(w, o.shape[1], block)
     rows = (2 * block - wx)[None, :, None] * o[:, x0] + wx[None, :, None] * o[:, x1]  # (gh, W, 3), scale 2 block
     den = (2 * block) ** 2
     for a in range(0, h, 256):  # a band of rows at a time: bounded memory for large images
@@ -75,18 +85,19 @@ def apply(decoded: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return out
 
 
-def pack(offsets: np.ndarray, width: int, height: int) -> bytes:
-    """Offsets of a width x height image -> the bytes of the file's extension: the block side's
-    log2, then zlib of the grid as little-endian int16."""
-    return _HEAD.pack(block_for(width, height).bit_length() - 1) + zlib.compress(offsets.astype("<i2").tobytes(), 9)
+def pack(offsets: Offsets) -> bytes:
+    """Offsets -> the bytes of the file's extension: the block side's log2, then zlib of the grid
+    as little-endian int16."""
+    return _HEAD.pack(offsets.block.bit_length() - 1) + zlib.compress(offsets.grid.astype("<i2").tobytes(), 9)
 
 
-def unpack(value: bytes, width: int, height: int) -> np.ndarray:
-    """The extension's bytes -> (gh, gw, 3) offsets for an image of width x height; ValueError if
-    they do not fit."""
-    block = block_for(width, height)
-    if len(value) < _HEAD.size or value[0] != block.bit_length() - 1:
-        raise ValueError(f"colour offsets' block side is not {block} pixels for a {width}x{height} image")
+def unpack(value: bytes, width: int, height: int) -> Offsets:
+    """The extension's bytes -> the offsets of an image of width x height; ValueError if they do
+    not fit. The block side is the file's (a power of 2 up to BLOCK), whatever `block_for` would
+    choose now."""
+    if len(value) < _HEAD.size or not 1 << value[0] <= BLOCK:
+        raise ValueError("colour offsets' block side is not a power of 2 up to 64 pixels")
+    block = 1 << value[0]
     gh, gw = -(-height // block), -(-width // block)
     d = zlib.decompressobj()
     try:
@@ -95,10 +106,10 @@ def unpack(value: bytes, width: int, height: int) -> np.ndarray:
         raw = b""
     if len(raw) != 2 * gh * gw * 3 or not d.eof or d.unused_data:
         raise ValueError(f"colour offsets do not fit a {width}x{height} image")
-    offsets = np.frombuffer(raw, "<i2").reshape(gh, gw, 3)
-    if np.abs(offsets).max() > 255:
+    grid = np.frombuffer(raw, "<i2").reshape(gh, gw, 3)
+    if np.abs(grid).max() > 255:
         raise ValueError("colour offsets beyond 255 levels")
-    return offsets
+    return Offsets(grid, block)
 
 
 def _sse(a: np.ndarray, b: np.ndarray) -> int:
