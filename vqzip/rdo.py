@@ -8,8 +8,9 @@ decoder's own wavefront walk (`vqzip.priors.decode.walk`) with a step that picks
 at once, so the stream is exactly what the decoder will read, and a choice changes the
 probabilities of every later code as it will at the decoder. Maps are chosen coarsest first; a
 level's latent is computed from the codes chosen for the coarser levels, and each residual
-stage from what the chosen earlier stages left. The decoder does not change; λ = 0 is the
-nearest code everywhere.
+stage from what the chosen earlier stages left, tile by tile, keeping only each position's
+candidates (so memory does not hold a large image's latents). The decoder does not change;
+λ = 0 is the nearest code everywhere.
 """
 from __future__ import annotations
 
@@ -25,37 +26,40 @@ CANDIDATES = 8  # nearest codes considered per position
 
 
 @torch.no_grad()
-def level_latent(net, padded: np.ndarray, level: int, coarser: list[torch.Tensor], parts: list[tiles.Tile]) -> torch.Tensor:
-    """The latent of `level` over the whole padded image (D, h, w), computed tile by tile
-    (`parts`, in image pixels) from the chosen codes of the coarser levels."""
-    stride = next(m.stride for m in net.maps if m.level == level)
+def candidates(net, padded: np.ndarray, level: int, stage: int, chosen: list[torch.Tensor], parts: list[tiles.Tile],
+               k: int = CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest codes of a level's stage at every position, and their squared distances:
+    (h, w, k) int16 and float32, nearest first. Computed tile by tile (`parts`, in image pixels):
+    the level's latent from the chosen codes of the coarser levels (`chosen`, in coding order),
+    less the vectors of the stages before this one chosen so far; so the latent of a large
+    image is never whole, only k candidates per position."""
+    maps = [m for m in net.maps if m.level == level]
+    stride, first = maps[0].stride, net.maps.index(maps[0])
+    quantizer = net.levels[level].stages[stage]
 
-    def latent_of(t: tiles.Tile):
+    def near(t: tiles.Tile):
         feats = features_of(net, padded[t.a : t.b, t.c : t.d])
-        crop = [c[None, t.a // m.stride : t.b // m.stride, t.c // m.stride : t.d // m.stride] for c, m in zip(coarser, net.maps)]
-        return net.latent(level, feats, crop)[0, :, (t.y0 - t.a) // stride : (t.y1 - t.a) // stride,
-                                              (t.x0 - t.c) // stride : (t.x1 - t.c) // stride]
+        crop = [c[None, t.a // m.stride : t.b // m.stride, t.c // m.stride : t.d // m.stride] for c, m in zip(chosen, net.maps)]
+        part = (slice(None), slice((t.y0 - t.a) // stride, (t.y1 - t.a) // stride), slice((t.x0 - t.c) // stride, (t.x1 - t.c) // stride))
+        r = net.latent(level, feats, crop[:first])[0][part]
+        for s in range(stage):  # what the earlier stages of this level left
+            r = r - net.levels[level].stages[s].lookup(crop[first + s])[0][part]
+        dist, idx = quantizer.nearest(r[None], min(k, quantizer.num_codes))
+        h, w = r.shape[1:]
+        return idx.to(torch.int16).T.reshape(-1, h, w), dist.clamp_min(0).T.reshape(-1, h, w)
 
-    return tiles.join(tiles.per_tile(latent_of, parts), parts, down=stride)
-
-
-def nearest(residual: torch.Tensor, quantizer, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest codes of `quantizer` at every position of residual (D, h, w) and their
-    squared distances: (h, w, k) int64 and float32, nearest first."""
-    h, w = residual.shape[1:]
-    with one_thread():  # the same candidates at any thread count
-        best, idx = quantizer.nearest(residual[None], min(k, quantizer.num_codes))
-    return idx.view(h, w, -1).numpy(), best.clamp_min(0).view(h, w, -1).numpy()
+    found = tiles.per_tile(near, parts)
+    idx, dist = (tiles.join([f[i] for f in found], parts, down=stride).permute(1, 2, 0).contiguous().numpy() for i in (0, 1))
+    return idx, dist
 
 
-def choose_map(prior, conds: list[torch.Tensor], residual: torch.Tensor, quantizer,
-               lam: float) -> tuple[torch.Tensor, bytes]:
-    """Codes of `quantizer` for one map, chosen as the module says, and the range-coded stream of them."""
-    cand, dist = nearest(residual, quantizer, CANDIDATES)
+def choose_map(prior, conds: list[torch.Tensor], cand: np.ndarray, dist: np.ndarray, lam: float) -> tuple[torch.Tensor, bytes]:
+    """Codes for one map among its candidates (`candidates`), chosen as the module says, and the
+    range-coded stream of them."""
     enc = SymbolEncoder()
 
     def step(probs: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        c, d = cand[rows, cols], dist[rows, cols]
+        c, d = cand[rows, cols].astype(np.int64), dist[rows, cols]
         p = np.take_along_axis(probs, c, 1) / probs.sum(1, keepdims=True)
         with np.errstate(divide="ignore"):
             cost = d - lam * np.log2(p)
@@ -64,23 +68,17 @@ def choose_map(prior, conds: list[torch.Tensor], residual: torch.Tensor, quantiz
         return symbols
 
     with one_thread():
-        codes = walk(prior, residual.shape[1], residual.shape[2], step, conds)
+        codes = walk(prior, cand.shape[0], cand.shape[1], step, conds)
     return codes, enc.to_bytes()
 
 
 def encode(model, padded: np.ndarray, lam: float, n_maps: int, parts: list[tiles.Tile]) -> tuple[list[torch.Tensor], list[bytes]]:
     """The first n_maps code maps of a padded image, chosen with multiplier lam, and their streams."""
     net, codes, streams = model.net, [], []
-    for level, vq in enumerate(net.levels):
-        if len(codes) >= n_maps:
-            break
-        r = level_latent(net, padded, level, codes, parts)
-        for stage in vq.stages:
-            if len(codes) >= n_maps:
-                break
-            k = len(codes)
-            c, s = choose_map(model.priors[k], [codes[j] for j in net.maps[k].conds], r, stage, lam)
-            codes.append(c)
-            streams.append(s)
-            r = r - stage.lookup(c[None])[0]
+    for k in range(n_maps):
+        m = net.maps[k]
+        cand, dist = candidates(net, padded, m.level, m.stage, codes, parts)
+        c, s = choose_map(model.priors[k], [codes[j] for j in m.conds], cand, dist, lam)
+        codes.append(c)
+        streams.append(s)
     return codes, streams
