@@ -6,8 +6,8 @@
 Rows, per Kodak image (mean over --images), 2 torch threads, model loaded once and warmed up:
 compress, decompress and preview (`--preview`, the top level alone) seconds; the same as whole
 processes (`python -m vqzip`, imports and model load included) with their peak RSS; prior decoding alone (both walks, range decoder
-included) against one teacher-forced pass of both priors over whole maps (what the encoder
-runs); the naive loop, one whole-map network call per code, timed on a crop and scaled per
+included) against one teacher-forced pass of both priors (the walk over known codes: what the
+encoder runs); the naive loop, one whole-map network call per code, timed on a crop and scaled per
 symbol; and a 3840x2160 image (Kodak's kodim01 resized), compressed and decompressed as whole
 processes.
 """

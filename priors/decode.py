@@ -1,20 +1,21 @@
-"""Probability rows for coding a map: one wavefront at a time (decoder), or all at once (encoder).
+"""Probability rows for coding a map, one wavefront at a time: the decoder's walk, and the same
+walk over known codes for the encoder.
 
 Every layer of the prior is computed once per canvas position and cached (in the manner of
 Ramachandran et al. 2017, "Fast Generation for Convolutional Autoregressive Models"): a
 layer's activation at (y, x) needs the layer below at (y-1, x-1..x+1), (y, x-1) and (y, x),
 and the first layer needs codes within first_kernel // 2 rows above and columns aside. With
 k = first_kernel // 2 + 1, everything a position needs lies on earlier lines x + k*y, so the
-decoder computes the positions of one line together, layer by layer, through small matrix
+walk computes the positions of one line together, layer by layer, through small matrix
 products: Wc + k*(Hc-1) steps for a canvas of Hc x Wc, each a few positions' worth of work.
 Its caches keep only the last few wavefronts, so its memory grows with the map's height, not
-its area (a 40 MP image's maps cost what a stripe of them does).
+its area.
 
-The encoder knows every code, so for maps up to WHOLE_LAYERS positions it fills the caches a
-whole layer at a time and takes the rows in the decoder's order; larger maps it walks as the
-decoder does. The two schedules group and order the sums differently; they
-agree bit for bit because the prior is evaluated in exact integer arithmetic
-(`vqzip.priors.fixedpoint`), which is also why neither cares how many threads torch uses.
+The encoder knows every code, yet walks too: computing whole layers at once was no faster
+(0.74-0.87 s against 0.79-0.92 s for a validation image's two maps) and slower on larger maps
+(4.1 s against 2.7 s for a 256x384 map), with caches of the map's size. Every probability is
+computed in exact integer arithmetic (`vqzip.priors.fixedpoint`), so the two ends agree bit for
+bit on any machine and any number of torch threads.
 """
 from __future__ import annotations
 
@@ -30,8 +31,6 @@ from vqzip.priors.fixedpoint import FixedPointPrior
 # step(probs (n, K) float32, rows (n,), cols (n,)) -> the n symbols at those positions
 Step = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
-ROWS_PER_CHUNK = 32  # canvas rows per whole-layer chunk in the encoder
-WHOLE_LAYERS = 1 << 18  # the encoder computes maps of up to this many positions a whole layer at a time
 RING = 8  # wavefronts the walk's caches keep (more if a prior's slope k needs: k + 2)
 
 
@@ -65,7 +64,7 @@ def walk(prior: FixedPointPrior, height: int, width: int, step: Step, conds: lis
 
     conds: the maps the prior is conditioned on, as in its config's `conds`, each (height/f, width/f).
     Returns the (height, width) int64 map of the symbols step returned."""
-    c = _Canvas(prior, torch.full((height, width), prior.cfg.num_codes, dtype=torch.long), conds, RING)
+    c = _Canvas(prior, torch.full((height, width), prior.cfg.num_codes, dtype=torch.long), conds)
     steps = _steps(c)
     try:
         probs, rows, cols = next(steps)
@@ -81,40 +80,18 @@ def walk(prior: FixedPointPrior, height: int, width: int, step: Step, conds: lis
 def teacher_forced(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor] = (),
                    batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(probability rows (n, K), symbols (n,)) for every code of the map `codes` (H, W), in the
-    order `walk` decodes them, at most `batch` rows at a time; the same rows `walk` computes.
-
-    Maps of up to WHOLE_LAYERS positions are computed a whole layer at a time (fast: few large
-    products); larger ones by the walk itself, whose memory does not grow with the map."""
-    if codes.numel() > WHOLE_LAYERS:
-        c = _Canvas(prior, codes, conds, RING)
-        steps = _steps(c)
-        try:
-            probs, rows, cols = next(steps)
-            while True:
-                symbols = codes.numpy()[rows, cols]
-                for n in range(0, len(symbols), batch):
-                    yield probs[n : n + batch], symbols[n : n + batch]
-                probs, rows, cols = steps.send(torch.from_numpy(symbols))
-        except StopIteration:
-            return
-    c = _Canvas(prior, codes, conds, None)
-    rows, cols = np.arange(c.hc), np.arange(c.wc)
-    for layer in range(len(c.acts)):
-        c.acts[layer] = torch.zeros(c.hc * c.wc, prior.cfg.channels, dtype=torch.int16)
-        for y0 in range(0, c.hc, ROWS_PER_CHUNK):
-            ys, xs = (torch.from_numpy(a.ravel()) for a in np.meshgrid(rows[y0 : y0 + ROWS_PER_CHUNK], cols, indexing="ij"))
-            keep = c.defined(layer, ys, xs)
-            if keep.any():
-                c.layer(layer, ys[keep], xs[keep])
-        if layer:
-            c.acts[layer - 1] = None  # done with: only the top layer feeds the head
-    # the walk's order of the map's positions: by wavefront, then row
-    ys, xs = (torch.from_numpy(a.ravel()) for a in np.meshgrid(np.arange(codes.shape[0]), np.arange(codes.shape[1]), indexing="ij"))
-    order = torch.from_numpy(np.lexsort((ys.numpy(), (xs + c.k * ys).numpy())))
-    ys, xs = ys[order], xs[order]
-    symbols = codes[ys, xs].numpy()
-    for n in range(0, len(ys), batch):
-        yield prior.probabilities(c.top(ys[n : n + batch] + c.r, xs[n : n + batch] + c.r)).numpy(), symbols[n : n + batch]
+    order `walk` decodes them, at most `batch` rows at a time: the walk over known codes."""
+    steps = _steps(_Canvas(prior, codes, conds))
+    known = codes.numpy()
+    try:
+        probs, rows, cols = next(steps)
+        while True:
+            symbols = known[rows, cols]
+            for n in range(0, len(symbols), batch):
+                yield probs[n : n + batch], symbols[n : n + batch]
+            probs, rows, cols = steps.send(torch.from_numpy(symbols))
+    except StopIteration:
+        return
 
 
 def _steps(c: "_Canvas"):
@@ -142,15 +119,13 @@ class _Canvas:
     """A map padded with the OUT token on a canvas, one activation cache per layer, and the
     conditioning features.
 
-    Caches are int16 rows of C (|h| <= h_max < 2**15). For the encoder's whole layers (`ring`
-    None), one row per canvas position, y * Wc + x. For the walk, one row per position of the
-    last `ring` wavefronts, (t % ring) * Hc + y: a position's inputs lie at most k + 1
-    wavefronts back, so the walk's memory does not grow with the map's width, and the inputs of a
-    step's run of rows are runs of rows too (slices, not gathers).
-    Conditioning features stay at their own resolution (int16 where they fit) and are read at
-    (y // f, x // f)."""
+    A cache holds int16 rows of C (|h| <= h_max < 2**15), one per position of the last `ring`
+    wavefronts, at (t % ring) * Hc + y for wavefront t: a position's inputs lie at most k + 1
+    wavefronts back, so the memory does not grow with the map's width, and the inputs of a step's
+    run of rows are runs of rows too (slices, not gathers). Conditioning features stay at their
+    own resolution (int16 where they fit) and are read at (y // f, x // f)."""
 
-    def __init__(self, prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor], ring: int | None):
+    def __init__(self, prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor], ring: int = RING):
         self.prior, self.r = prior, prior.cfg.reach
         r = self.r
         canvas = F.pad(codes, (r, r, r, 0), value=prior.cfg.num_codes)
@@ -158,12 +133,10 @@ class _Canvas:
         self.codes = canvas.reshape(-1)
         rows_above = int(-prior.taps[:, 0].min())
         self.k = rows_above + 1
-        self.ring = ring if ring is None else max(ring, self.k + 2)  # inputs lie up to k + 1 wavefronts back
+        self.ring = max(ring, self.k + 2)  # inputs lie up to k + 1 wavefronts back
         # layer l is defined where its whole input window lies on the canvas: offset off_l
         self.offsets = [rows_above + b for b in range(len(prior.blocks) + 1)]
-        # the walk's caches; whole layers are made one at a time (`teacher_forced`), two alive at once
-        self.acts = [None if ring is None else torch.zeros(self.hc * self.ring, prior.cfg.channels, dtype=torch.int16)
-                     for _ in self.offsets]
+        self.acts = [torch.zeros(self.hc * self.ring, prior.cfg.channels, dtype=torch.int16) for _ in self.offsets]
         self.conds = []  # per group: its factor, width, and features (h * w, cc)
         dtype = torch.int16 if prior.cond_bound < 1 << 15 else torch.float32
         for feats, (f, _) in zip(prior.condition(list(conds), dtype=dtype), prior.cfg.groups):
@@ -173,37 +146,21 @@ class _Canvas:
             self.conds.append((f, w, feats.view(h * w, cc)))
         self.taps = prior.taps[:, 0] * self.wc + prior.taps[:, 1]
         dy, dx = prior.block_taps[:, 0], prior.block_taps[:, 1]
-        self.window = dy * self.wc + dx  # flat offsets of a block's inputs
         self.window_steps = [(int(a), int(a * self.k + b)) for a, b in zip(dy, dx)]  # (row, wavefront) offsets
         centre = int(((dy == 0) & (dx == 0)).nonzero()[0, 0])
         self.centre = slice(centre * prior.cfg.channels, (centre + 1) * prior.cfg.channels)  # a tap of the patch
         self.rows = torch.arange(self.hc)
 
-    def defined(self, layer: int, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-        off = self.offsets[layer]
-        return (ys >= off) & (xs >= off) & (xs < self.wc - off)
-
     def base(self, t: int) -> int:
-        """The walk's cache row of wavefront t's row 0."""
+        """The cache row of wavefront t's row 0."""
         return (t % self.ring) * self.hc
 
-    def layer(self, layer: int, ys: torch.Tensor, xs: torch.Tensor) -> None:
-        """Whole-layer caches: compute layer `layer` at canvas positions (ys, xs), whose inputs are in place."""
-        pos = ys * self.wc + xs
-        if layer == 0:
-            h = self._first(pos)
-        else:
-            below = self.acts[layer - 1]
-            patches = below.index_select(0, (pos.view(-1, 1) + self.window).view(-1)).view(len(pos), -1)
-            h = self._block(layer, patches.to(torch.float32), ys, xs)
-        self.acts[layer].index_copy_(0, pos, h.to(torch.int16))
-
     def step_layer(self, layer: int, t: int, lo: int, hi: int, conds: list[torch.Tensor] | None) -> None:
-        """The walk's caches: compute layer `layer` on wavefront t at canvas rows lo..hi (conds:
-        the conditioning features there, for a block)."""
+        """Compute layer `layer` on wavefront t at canvas rows lo..hi (conds: the conditioning
+        features there, for a block)."""
         if layer == 0:
             ys = self.rows[lo : hi + 1]
-            h = self._first(ys * self.wc + t - self.k * ys)
+            h = self.prior.first(self.codes[(ys * self.wc + t - self.k * ys).view(-1, 1) + self.taps])
         else:
             below, n = self.acts[layer - 1], hi - lo + 1
             starts = [self.base(t + dt) + lo + dy for dy, dt in self.window_steps]
@@ -211,28 +168,15 @@ class _Canvas:
             h = self.prior.block(layer - 1, patches, patches[:, self.centre], conds)
         self.acts[layer][self.base(t) + lo : self.base(t) + hi + 1] = h.to(torch.int16)
 
-    def _first(self, pos: torch.Tensor) -> torch.Tensor:
-        return self.prior.first(self.codes[pos.view(-1, 1) + self.taps])
-
-    def _block(self, layer: int, patches: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-        return self.prior.block(layer - 1, patches, patches[:, self.centre], self.cond_rows(ys, xs))
-
-    def cond_rows(self, ys: torch.Tensor, xs: torch.Tensor | int) -> list[torch.Tensor]:
-        """Each group's features at canvas positions (ys, xs), or (ys, t - k*ys) for a wavefront
-        t: zero off the map."""
-        if isinstance(xs, int):
-            xs = xs - self.k * ys
-        y, x = ys - self.r, xs - self.r
+    def cond_rows(self, ys: torch.Tensor, t: int) -> list[torch.Tensor]:
+        """Each group's features at canvas rows ys of wavefront t: zero off the map."""
+        y, x = ys - self.r, t - self.k * ys - self.r
         on = (y >= 0) & (x >= 0) & (x < self.wc - 2 * self.r)
         out = []
         for f, w, feats in self.conds:
             idx = torch.where(on, torch.div(y, f, rounding_mode="floor") * w + torch.div(x, f, rounding_mode="floor"), 0)
             out.append(feats.index_select(0, idx).to(torch.float32).mul_(on.view(-1, 1)))
         return out
-
-    def top(self, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-        """Whole-layer caches: the top layer at canvas positions (ys, xs)."""
-        return self.acts[-1].index_select(0, ys * self.wc + xs).to(torch.float32)
 
     def map_codes(self) -> torch.Tensor:
         return self.codes.view(self.hc, self.wc)[self.r :, self.r : -self.r].clone()

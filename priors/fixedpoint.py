@@ -13,8 +13,8 @@ an integer and every sum is exact:
 
 `FixedPointPrior` holds the tensors `vqzip.priors.calibrate` makes from a trained float `PixelCNN`
 (stored in the model file, under the sha256) and evaluates the same layers on any set of
-positions: one wavefront at a time in the decoder (`vqzip.priors.decode`), or whole maps at once in
-the encoder. Since the arithmetic is exact, both give the same integers (tested).
+positions: one wavefront at a time (`vqzip.priors.decode`), batched by whatever schedule the
+caller likes. Since the arithmetic is exact, any grouping gives the same integers (tested).
 
 Layout, as in `PixelCNN` (h: the residual stream, in units of its scale):
     h0  = first-layer lookup tables, one row per unmasked tap, summed
@@ -111,7 +111,7 @@ class FixedPointPrior:
             raise ValueError("first layer overflows int64")
 
     # Each method below takes the inputs of a set of positions, gathered by the caller, and
-    # returns their outputs; the walk and the whole-map pass call the same methods.
+    # returns their outputs.
 
     # h travels as float32 holding integers (|h| <= h_max < 2**15, so h + out(g) is exact too):
     # it is what the next matrix product takes.

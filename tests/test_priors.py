@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from vqzip.priors import decode, fixedpoint
+from vqzip.priors import fixedpoint
 from vqzip.priors.calibrate import calibrate
 from vqzip.priors.decode import teacher_forced, walk, wavefronts
 from vqzip.priors.fixedpoint import FixedPointPrior
@@ -101,14 +101,10 @@ def walked(prior: FixedPointPrior, codes: torch.Tensor, conds) -> tuple[torch.Te
     return walk(prior, *codes.shape, step, conds), rows
 
 
-@pytest.mark.parametrize("whole_layers", [True, False], ids=["whole-layers", "walked"])
 @pytest.mark.parametrize("cond", [False, True], ids=["top", "bottom|top"])
-def test_walk_and_whole_map_pass_agree_bit_for_bit(cond, whole_layers, monkeypatch):
-    """The decoder's wavefront walk and the encoder's pass compute the same integer probabilities,
-    row for row, in the same order: whole layers at a time, or (maps too large for that) by the
-    walk's own bounded caches."""
-    if not whole_layers:
-        monkeypatch.setattr(decode, "WHOLE_LAYERS", H * W - 1)
+def test_walk_and_encoder_pass_agree_bit_for_bit(cond):
+    """The decoder's wavefront walk and the encoder's pass over known codes compute the same
+    integer probabilities, row for row, in the same order."""
     prior = fixed(make(cond), cond)
     codes, conds = sample(cond)
     out, rows = walked(prior, codes, conds)

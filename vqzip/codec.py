@@ -8,7 +8,7 @@
 
 A model's maps (`vqzip.models.MapSpec`) say each map's stride and which earlier maps its prior
 sees; nothing here names a level. The priors are evaluated in exact integer arithmetic
-(`vqzip.priors.fixedpoint`), so the encoder's whole-map pass and the decoder's wavefront walk give
+(`vqzip.priors.fixedpoint`), so the encoder's walk over known codes and the decoder's walk give
 the same probabilities, on any machine and thread count. No printing, no argument parsing, no
 file I/O.
 """
@@ -160,7 +160,7 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
     A quality level's operating point: the image resampled by `scale` (fewer or more codes per
     pixel), `stages` maps after the first level's (None: all the model has), and codes
     chosen for rate as well as distortion with multiplier `lam` (`vqzip.rdo`; 0: the nearest
-    code, and one whole-map pass of each prior instead of the decoder's walk). `quality`, the
+    code, each map's probabilities from the walk over its known codes). `quality`, the
     level number asked for, is only recorded in the header, as `lam` is."""
     check_pixels(*image.size, "image")
     check_pixels(*container.coded_size(*image.size, scale), "coded image")
