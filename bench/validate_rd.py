@@ -102,6 +102,8 @@ def main(argv=None) -> None:
             table.add_row(name, r["point"], f"{r['bpp']:.4f}", f"{r['psnr']:.3f}", f"{r['ms_ssim_db']:.3f}",
                           f"{r['encode_s']:.2f}", f"{r['decode_s']:.2f}")
     names = list(results)
+    if not names:
+        raise SystemExit("nothing to measure: give curves, or --earlier JSON")
     anchor = names[0]
     bd = {}
     for name in names[1:]:
