@@ -2,7 +2,7 @@
 for any image the default --max-pixels admits).
 
     python bench/memory.py ../shared/data/kodak/kodim01.png              # 4, 16 and 40 MP
-    python bench/memory.py PHOTO --megapixels 4 40 --quality 1 --model vqz-base
+    python bench/memory.py PHOTO --megapixels 4 40 --quality 1
 
 The photo is resized (Lanczos) to each size, keeping its aspect ratio; each row is a fresh
 `python -m vqzip` process (`speed.process`), so imports, the model and every buffer count.
@@ -27,7 +27,7 @@ def main() -> None:
     ap.add_argument("photo", type=Path)
     ap.add_argument("--megapixels", type=float, nargs="+", default=[4, 16, 40])
     ap.add_argument("--quality", type=int, help="quality level (default: the default level)")
-    ap.add_argument("--model", help="model (with --quality: its scale 1 and all its maps)")
+    ap.add_argument("--model", help="shipped model by name, at scale 1 with all its maps (instead of --quality)")
     args = ap.parse_args()
     src = Image.open(args.photo).convert("RGB")
     table = Table(title=f"peak RSS, whole process ({args.photo.name} resized; limit {codec.MAX_PIXELS:,} pixels)")

@@ -65,13 +65,7 @@ def walk(prior: FixedPointPrior, height: int, width: int, step: Step, conds: lis
     conds: the maps the prior is conditioned on, as in its config's `conds`, each (height/f, width/f).
     Returns the (height, width) int64 map of the symbols step returned."""
     c = _Canvas(prior, torch.full((height, width), prior.cfg.num_codes, dtype=torch.long), conds)
-    steps = _steps(c)
-    try:
-        probs, rows, cols = next(steps)
-        while True:
-            symbols = np.asarray(step(probs, rows, cols), dtype=np.int64)
-            probs, rows, cols = steps.send(torch.from_numpy(symbols))
-    except StopIteration:
+    for _ in _steps(c, step):
         pass
     return c.map_codes()
 
@@ -81,23 +75,16 @@ def teacher_forced(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torc
                    batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(probability rows (n, K), symbols (n,)) for every code of the map `codes` (H, W), in the
     order `walk` decodes them, at most `batch` rows at a time: the walk over known codes."""
-    steps = _steps(_Canvas(prior, codes, conds))
     known = codes.numpy()
-    try:
-        probs, rows, cols = next(steps)
-        while True:
-            symbols = known[rows, cols]
-            for n in range(0, len(symbols), batch):
-                yield probs[n : n + batch], symbols[n : n + batch]
-            probs, rows, cols = steps.send(torch.from_numpy(symbols))
-    except StopIteration:
-        return
+    for probs, symbols in _steps(_Canvas(prior, codes, conds), lambda p, rows, cols: known[rows, cols]):
+        for n in range(0, len(symbols), batch):
+            yield probs[n : n + batch], symbols[n : n + batch]
 
 
-def _steps(c: "_Canvas"):
-    """The walk, as a generator: per wavefront step with positions on the map, yields (probability
-    rows, map rows, map columns) and takes back the symbols there, which later steps read. The
-    positions of a layer on a step are a run of rows (x = t - k*y within the layer's columns)."""
+def _steps(c: "_Canvas", step: Step) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The walk: per wavefront step with positions on the map, step(probability rows, map rows,
+    map columns) gives the symbols there, which later steps read; yields (probability rows,
+    symbols). A layer's positions on a step are a run of rows (x = t - k*y within its columns)."""
     k, r, rows = c.k, c.r, torch.arange(c.hc)
     for t in range(c.wc + k * (c.hc - 1)):
         runs = [(max(off, (t - c.wc + off) // k + 1), min(c.hc - 1, (t - off) // k)) for off in c.offsets]
@@ -110,9 +97,10 @@ def _steps(c: "_Canvas"):
         if lo <= hi:
             ys = rows[lo : hi + 1]
             xs = t - k * ys
-            top = c.acts[-1][c.base(t) + lo : c.base(t) + hi + 1].to(torch.float32)
-            symbols = yield c.prior.probabilities(top).numpy(), (ys - r).numpy(), (xs - r).numpy()
-            c.codes[ys * c.wc + xs] = symbols
+            probs = c.prior.probabilities(c.acts[-1][c.base(t) + lo : c.base(t) + hi + 1].to(torch.float32)).numpy()
+            symbols = np.asarray(step(probs, (ys - r).numpy(), (xs - r).numpy()), dtype=np.int64)
+            c.codes[ys * c.wc + xs] = torch.from_numpy(symbols)
+            yield probs, symbols
 
 
 class _Canvas:

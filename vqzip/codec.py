@@ -23,11 +23,10 @@ import torch
 from PIL import Image
 
 from vqzip.priors.decode import one_thread, teacher_forced, walk
-from vqzip import colour_offsets, container, intake, rdo, zoo
+from vqzip import colour_offsets, container, intake, rdo, tiles, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
 from vqzip.models import MapSpec, features_of
-from vqzip import tiles
 from vqzip.tiles import TILE, Tile
 
 
@@ -97,12 +96,11 @@ def encode_codes(net, pixels: np.ndarray, tile: tuple[int, int] = TILE) -> list[
     parts = tiles.tiles(*padded.shape[:2], tile)
 
     def codes_of(t: Tile):
-        feats = features_of(net, padded[t.a : t.b, t.c : t.d])
+        feats = features_of(net, padded[t.context()])
         codes = []
         for level, vq in enumerate(net.levels):
             codes += vq.residual_indices(net.latent(level, feats, codes))
-        return [c[0, (t.y0 - t.a) // m.stride : (t.y1 - t.a) // m.stride, (t.x0 - t.c) // m.stride : (t.x1 - t.c) // m.stride]
-                for c, m in zip(codes, net.maps)]
+        return [c[0][t.inner(down=m.stride)] for c, m in zip(codes, net.maps)]
 
     blocks = tiles.per_tile(codes_of, parts)
     return [tiles.join([b[k] for b in blocks], parts, down=m.stride) for k, m in enumerate(net.maps)]
@@ -113,8 +111,7 @@ def decode_pixels(net, codes: list[torch.Tensor], width: int, height: int, tile:
     """Code maps (a prefix of the model's, reaching past its first level) -> (height,
     width, 3) uint8, cropped from the padded reconstruction."""
     def region(t: Tile):
-        return net.decode([c[None, t.a * STRIDE // m.stride : t.b * STRIDE // m.stride, t.c * STRIDE // m.stride : t.d * STRIDE // m.stride]
-                           for c, m in zip(codes, net.maps)])
+        return net.decode([c[t.context(STRIDE, m.stride)][None] for c, m in zip(codes, net.maps)])
 
     return _tiled(region, codes[0].shape, STRIDE, tile)[:, :height, :width].permute(1, 2, 0).numpy()
 
@@ -123,7 +120,7 @@ def preview_pixels(net, top: torch.Tensor, width: int, height: int, tile: tuple[
     """The first code map alone -> the preview (uint8, `container.preview_size` of width x height)
     of the coded image, through the network's preview head."""
     w, h = container.preview_size(width, height)
-    return _tiled(lambda t: net.decode_preview(top[None, t.a : t.b, t.c : t.d]), top.shape, 2,
+    return _tiled(lambda t: net.decode_preview(top[t.context()][None]), top.shape, 2,
                   tile)[:, :h, :w].permute(1, 2, 0).numpy()
 
 
@@ -139,7 +136,8 @@ def _tiled(decode, top_shape: tuple[int, int], pixels_per_code: int, tile: tuple
     p = pixels_per_code
 
     def pixels_of(t: Tile):
-        x = decode(t)[0, :, p * (t.y0 - t.a) : p * (t.y1 - t.a), p * (t.x0 - t.c) : p * (t.x1 - t.c)]
+        rows, cols = t.inner(up=p)
+        x = decode(t)[0, :, rows, cols]
         return ((x + 0.5) * 255).round().clamp(0, 255).to(torch.uint8)
 
     parts = tiles.tiles(*top_shape, (tile[0] // STRIDE, tile[1] // STRIDE), tiles.MARGIN // STRIDE)

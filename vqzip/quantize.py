@@ -70,20 +70,22 @@ class VectorQuantizer(nn.Module):
 
     def indices(self, z: torch.Tensor) -> torch.Tensor:
         """Nearest code for each position of z (B, D, H, W) -> (B, H, W) int64."""
-        flat = self._flat(z)
-        return torch.cat([self._distances(flat[i : i + CHUNK]).argmin(1) for i in range(0, max(len(flat), 1), CHUNK)]).view(
-            z.shape[0], z.shape[2], z.shape[3])
+        return torch.cat([d.argmin(1) for d in self._chunked_distances(z)]).view(z.shape[0], z.shape[2], z.shape[3])
 
     def nearest(self, z: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The k nearest codes of each position of z (B, D, H, W): squared distances and indices,
         (B*H*W, k) each, nearest first."""
-        flat = self._flat(z)
-        parts = [self._distances(flat[i : i + CHUNK]).topk(k, dim=1, largest=False) for i in range(0, max(len(flat), 1), CHUNK)]
+        parts = [d.topk(k, dim=1, largest=False) for d in self._chunked_distances(z)]
         return torch.cat([p.values for p in parts]), torch.cat([p.indices for p in parts])
 
     def distances(self, z: torch.Tensor) -> torch.Tensor:
         """Squared distance of each position of z (B, D, H, W) to every code -> (B*H*W, K)."""
         return self._distances(self._flat(z))
+
+    def _chunked_distances(self, z: torch.Tensor):
+        """`distances`, CHUNK positions at a time."""
+        flat = self._flat(z)
+        return (self._distances(flat[i : i + CHUNK]) for i in range(0, max(len(flat), 1), CHUNK))
 
     def _flat(self, z: torch.Tensor) -> torch.Tensor:
         return z.permute(0, 2, 3, 1).reshape(-1, self.dim)

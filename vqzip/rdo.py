@@ -38,12 +38,12 @@ def candidates(net, padded: np.ndarray, level: int, stage: int, chosen: list[tor
     quantizer = net.levels[level].stages[stage]
 
     def near(t: tiles.Tile):
-        feats = features_of(net, padded[t.a : t.b, t.c : t.d])
-        crop = [c[None, t.a // m.stride : t.b // m.stride, t.c // m.stride : t.d // m.stride] for c, m in zip(chosen, net.maps)]
-        part = (slice(None), slice((t.y0 - t.a) // stride, (t.y1 - t.a) // stride), slice((t.x0 - t.c) // stride, (t.x1 - t.c) // stride))
-        r = net.latent(level, feats, crop[:first])[0][part]
+        feats = features_of(net, padded[t.context()])
+        crop = [c[t.context(down=m.stride)][None] for c, m in zip(chosen, net.maps)]
+        rows, cols = t.inner(down=stride)
+        r = net.latent(level, feats, crop[:first])[0, :, rows, cols]
         for s in range(stage):  # what the earlier stages of this level left
-            r = r - net.levels[level].stages[s].lookup(crop[first + s])[0][part]
+            r = r - net.levels[level].stages[s].lookup(crop[first + s])[0, :, rows, cols]
         dist, idx = quantizer.nearest(r[None], min(k, quantizer.num_codes))
         h, w = r.shape[1:]
         return idx.to(torch.int16).T.reshape(-1, h, w), dist.clamp_min(0).T.reshape(-1, h, w)

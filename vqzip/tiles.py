@@ -31,6 +31,19 @@ class Tile:
     c: int
     d: int
 
+    def part(self, up: int = 1, down: int = 1) -> tuple[slice, slice]:
+        """Rows and columns of the tile's part, in a plane up / down times as fine as the tiles' unit."""
+        return slice(self.y0 * up // down, self.y1 * up // down), slice(self.x0 * up // down, self.x1 * up // down)
+
+    def context(self, up: int = 1, down: int = 1) -> tuple[slice, slice]:
+        """Rows and columns of the context the tile reads, in the same units."""
+        return slice(self.a * up // down, self.b * up // down), slice(self.c * up // down, self.d * up // down)
+
+    def inner(self, up: int = 1, down: int = 1) -> tuple[slice, slice]:
+        """Rows and columns of the tile's part within its context, in the same units."""
+        return (slice((self.y0 - self.a) * up // down, (self.y1 - self.a) * up // down),
+                slice((self.x0 - self.c) * up // down, (self.x1 - self.c) * up // down))
+
 
 def tiles(rows: int, cols: int, size: tuple[int, int] = TILE, margin: int = MARGIN) -> list[Tile]:
     """The tiles of a rows x cols plane, row by row (every measure in one unit: pixels, or codes)."""
@@ -61,5 +74,5 @@ def join(blocks: list[torch.Tensor], parts: list[Tile], up: int = 1, down: int =
     last = parts[-1]
     out = blocks[0].new_empty(*blocks[0].shape[:-2], last.y1 * up // down, last.x1 * up // down)
     for blk, t in zip(blocks, parts):
-        out[..., t.y0 * up // down : t.y1 * up // down, t.x0 * up // down : t.x1 * up // down] = blk
+        out[(..., *t.part(up, down))] = blk
     return out
