@@ -62,7 +62,7 @@ def test_a_file_carries_them_and_a_damaged_tag_is_refused(tiny):
     image.paste((255, 0, 128), (0, 0, 8, 8))
     data = codec.compress(image, tiny)
     header = container.unpack(data)[0]
-    assert [tag for tag, _ in header.extensions] == [container.TAG_COLOUR_OFFSETS]
+    assert container.TAG_COLOUR_OFFSETS in dict(header.extensions)
     assert np.abs(np.asarray(codec.decompress(data).image).astype(int) - (255, 0, 128)).mean() < 3
     bad = container.pack(container.Header(**{**header.__dict__, "extensions": ((container.TAG_COLOUR_OFFSETS, b"\x02xx"),)}),
                          container.unpack(data)[1])

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from vqzip.priors.decode import one_thread, teacher_forced, walk
-from vqzip import colour_offsets, container, intake, rdo, tiles, zoo
+from vqzip import chroma_gain, colour_offsets, container, flat_blocks, intake, rdo, tiles, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
 from vqzip.models import MapSpec, features_of
@@ -43,6 +43,10 @@ STRIDE = 8
 # by a file's header) above this many pixels are refused before anything is allocated. Decoding
 # needs about 70 bytes per coded pixel; None turns the check off.
 MAX_PIXELS: int | None = container.DEFAULT_MAX_PIXELS
+# Corrections of the decoded image the encoder measures and the file carries, applied in this
+# order by both ends: local mean colour, then saturation, then flat blocks painted exactly.
+CORRECTIONS = ((container.TAG_COLOUR_OFFSETS, colour_offsets), (container.TAG_CHROMA_GAIN, chroma_gain),
+               (container.TAG_FLAT_BLOCKS, flat_blocks))
 
 
 @dataclass(frozen=True)
@@ -183,13 +187,20 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
                 for probs, symbols in teacher_forced(model.priors[k], codes[k], [codes[j] for j in m.conds]):
                     enc.encode(symbols, probs)
                 streams.append(enc.to_bytes())
-    # what the decoder will rebuild, for the colour offsets that correct it
-    offsets = colour_offsets.measure(given.rgb, resample(decode_pixels(model.net, codes, *coded), (width, height)))
-    extensions = () if offsets is None else ((container.TAG_COLOUR_OFFSETS, colour_offsets.pack(offsets)),)
     alpha_coding, alpha = (0, b"") if given.alpha is None else intake.code_alpha(given.alpha)
+    # What the decoder will rebuild, and the corrections of it (CORRECTIONS), each sent only
+    # if it fits the header's 64 KiB of extensions (a 40 MP image's do).
+    shown = resample(decode_pixels(model.net, codes, *coded), (width, height))
+    extensions = []
+    room = container.MAX_EXTENSIONS - (container.extensions_size([(container.TAG_ALPHA_CODING, b"\0")]) if alpha_coding else 0)
+    for tag, tool in CORRECTIONS:
+        found = tool.measure(given.rgb, shown)
+        if found is not None and container.extensions_size(extensions + [(tag, tool.pack(found))]) <= room:
+            extensions.append((tag, tool.pack(found)))
+            shown = tool.apply(shown, found)
     header = container.Header(width, height, given.mode, model.name, model.hash8, tuple(tuple(c.shape) for c in codes),
                               scale, tuple(container.codes_crc(c.numpy()) for c in codes), quality, lam,
-                              extensions, alpha_coding)
+                              tuple(extensions), alpha_coding)
     return container.pack(header, streams, alpha)
 
 
@@ -237,13 +248,13 @@ def decompress(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
     """Decode .vqz bytes to an image of the original size and mode."""
     header, model, codes, alpha = decode_codes(data, model)
     pixels = resample(decode_pixels(model.net, codes, *header.coded_size), (header.width, header.height))
-    for tag, value in header.extensions:
-        if tag == container.TAG_COLOUR_OFFSETS:
+    extensions = dict(header.extensions)
+    for tag, tool in CORRECTIONS:
+        if tag in extensions:
             try:
-                offsets = colour_offsets.unpack(value, header.width, header.height)
+                pixels = tool.apply(pixels, tool.unpack(extensions[tag], header.width, header.height))
             except ValueError as e:
                 raise FormatError(str(e)) from None
-            pixels = colour_offsets.apply(pixels, offsets)
     return Decoded(intake.restore(pixels, header.mode, alpha), header, codes)
 
 

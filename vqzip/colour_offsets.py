@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vqzip import metrics
+
 BLOCK = 64  # image pixels per block side; smaller for small images (`block_for`)
 SMALL = 128  # images under this on their longer side always take their offsets
 THRESHOLD = 2  # offsets smaller than this (levels) are not worth their bits: sent as 0
@@ -61,7 +63,7 @@ def measure(original: np.ndarray, decoded: np.ndarray) -> Offsets | None:
     if not grid.any():
         return None
     offsets = Offsets(grid.astype(np.int16), block)
-    before, after = _sse(original, decoded), _sse(original, apply(decoded, offsets))
+    before, after = metrics.sse(original, decoded), metrics.sse(original, apply(decoded, offsets))
     gain_db = np.inf if after == 0 else 10 * np.log10(before / after)
     bpp = 8 * len(pack(offsets)) / (original.shape[0] * original.shape[1])
     small = max(original.shape[:2]) < SMALL
@@ -110,11 +112,6 @@ def unpack(value: bytes, width: int, height: int) -> Offsets:
     if np.abs(grid).max() > 255:
         raise ValueError("colour offsets beyond 255 levels")
     return Offsets(grid, block)
-
-
-def _sse(a: np.ndarray, b: np.ndarray) -> int:
-    """Sum of squared differences, a band of rows at a time."""
-    return sum(int(((a[k : k + 256].astype(np.int32) - b[k : k + 256]) ** 2).sum()) for k in range(0, len(a), 256))
 
 
 def _block_means(original: np.ndarray, decoded: np.ndarray, block: int) -> np.ndarray:

@@ -32,7 +32,10 @@ DEFAULT_MAX_PIXELS = 40_000_000  # the decompression-bomb guard's default (see c
 ALPHA_CODINGS = ("zlib", "png", "webp")
 TAG_ALPHA_CODING = 1  # extension: one byte, the alpha plane's coding; absent for zlib
 TAG_COLOUR_OFFSETS = 2  # extension: the decoded image's colour offsets (`vqzip.colour_offsets`); absent: none
-KNOWN_TAGS = (TAG_ALPHA_CODING, TAG_COLOUR_OFFSETS)
+TAG_FLAT_BLOCKS = 3  # extension: blocks painted one colour, last (`vqzip.flat_blocks`); absent: none
+TAG_CHROMA_GAIN = 4  # extension: the decoded image's saturation gain, after the offsets (`vqzip.chroma_gain`); absent: 1
+KNOWN_TAGS = (TAG_ALPHA_CODING, TAG_COLOUR_OFFSETS, TAG_FLAT_BLOCKS, TAG_CHROMA_GAIN)
+MAX_EXTENSIONS = 0xFFFF  # bytes of all extensions together, tags and lengths included (a u16)
 # Tags below this change what a file decodes to: a reader that does not know one refuses the
 # file rather than decode it wrongly. Tags from it on are informative and may be skipped.
 FIRST_SKIPPABLE_TAG = 128
@@ -89,6 +92,11 @@ def codes_crc(codes) -> int:
     return zlib.crc32(np.ascontiguousarray(codes, dtype="<u2").tobytes())
 
 
+def extensions_size(extensions) -> int:
+    """Bytes that (tag, value) extensions take in a header: at most MAX_EXTENSIONS."""
+    return sum(_TAG.size + len(v) for _, v in extensions)
+
+
 def pack(header: Header, payloads: list[bytes], alpha: bytes = b"") -> bytes:
     """Header, one payload per level and the compressed alpha plane (LA and RGBA only) -> the
     bytes of a .vqz file."""
@@ -110,6 +118,11 @@ def pack(header: Header, payloads: list[bytes], alpha: bytes = b"") -> bytes:
     if any(tag == TAG_ALPHA_CODING for tag, _ in header.extensions):
         raise ValueError("the alpha coding is the header's alpha_coding field, not an extension")
     known = ((TAG_ALPHA_CODING, bytes([header.alpha_coding])),) if header.alpha_coding else ()
+    tags = [tag for tag, _ in known + header.extensions]
+    if len(set(tags)) != len(tags):
+        raise ValueError("an extension tag appears twice")
+    if extensions_size(known + header.extensions) > MAX_EXTENSIONS:
+        raise ValueError(f"extensions of more than {MAX_EXTENSIONS} bytes")
     ext = b"".join(_TAG.pack(tag, len(v)) + v for tag, v in known + header.extensions)
     parts = [_FIXED.pack(MAGIC, VERSION, MODES.index(header.mode), header.width, header.height,
                          header.scale.numerator, header.scale.denominator), _POINT.pack(header.quality, header.lam),
@@ -165,10 +178,13 @@ def unpack(data: bytes) -> tuple[Header, list[bytes], bytes]:
     extensions, alpha_coding = [], 0
     if version >= 4:
         (ext_len,) = _EXT.unpack(r.take(_EXT.size))
-        ext = _Reader(r.take(ext_len), 0)
+        ext, seen = _Reader(r.take(ext_len), 0), set()
         while ext.pos < len(ext.data):
             tag, n = _TAG.unpack(ext.take(_TAG.size))
             value = ext.take(n)
+            if tag in seen:
+                raise FormatError(f"extension {tag} appears twice")
+            seen.add(tag)
             if tag < FIRST_SKIPPABLE_TAG and tag not in KNOWN_TAGS:
                 raise FormatError(f"the file needs extension {tag}, which this vqzip does not know: "
                                   "it was made by a newer vqzip")

@@ -31,6 +31,11 @@ def preview_psnr(preview: np.ndarray, pixels: np.ndarray) -> float:
     return psnr(preview[:h, :w], small)
 
 
+def sse(a: np.ndarray, b: np.ndarray) -> int:
+    """Sum of squared differences, a band of rows at a time (bounded memory for large images)."""
+    return sum(int(((a[k : k + 256].astype(np.int32) - b[k : k + 256]) ** 2).sum()) for k in range(0, len(a), 256))
+
+
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Multi-scale SSIM in [0, 1]; needs both sides of at least MS_SSIM_MIN_SIDE pixels."""
     from pytorch_msssim import ms_ssim as _ms_ssim
@@ -48,7 +53,10 @@ def db(similarity: float) -> float:
 
 def chroma(pixels: np.ndarray) -> float:
     """Mean sqrt(Cb² + Cr²) over the pixels, Cb and Cr centred on 0 (BT.601, 0..255 scale)."""
-    p = pixels.astype(np.float64)
-    cb = -0.168736 * p[..., 0] - 0.331264 * p[..., 1] + 0.5 * p[..., 2]
-    cr = 0.5 * p[..., 0] - 0.418688 * p[..., 1] - 0.081312 * p[..., 2]
-    return float(np.mean(np.hypot(cb, cr)))
+    total = 0.0
+    for k in range(0, len(pixels), 256):  # a band of rows at a time: bounded memory
+        p = pixels[k : k + 256].astype(np.float64)
+        cb = -0.168736 * p[..., 0] - 0.331264 * p[..., 1] + 0.5 * p[..., 2]
+        cr = 0.5 * p[..., 0] - 0.418688 * p[..., 1] - 0.081312 * p[..., 2]
+        total += float(np.hypot(cb, cr).sum())
+    return total / (pixels.shape[0] * pixels.shape[1])
