@@ -223,6 +223,14 @@ def test_a_file_may_code_fewer_stages(tiny_residual):
         codec.decompress(top_only, tiny_residual)
 
 
+def test_fewer_maps_are_the_same_codes(tiny_residual):
+    """Encoding only the first maps skips the levels after them, and changes nothing else."""
+    pixels = np.asarray(photo(40, 24, seed=9))
+    every = codec.encode_codes(tiny_residual.net, pixels)
+    for n in (2, 3):
+        assert all(torch.equal(a, b) for a, b in zip(codec.encode_codes(tiny_residual.net, pixels, n), every[:n], strict=True))
+
+
 def test_rdo_codes_decode_exactly_and_trade_distortion_for_rate(tiny_residual):
     """Codes chosen for rate and distortion, in the decoder's order under its probabilities,
     decode exactly (the CRCs hold), cost fewer bits as lambda grows, and move away from the

@@ -175,3 +175,36 @@ def test_the_walk_keeps_enough_wavefronts_for_any_slope(first_kernel):
     out, rows = walked(prior, codes, [])
     assert torch.equal(out, codes)
     assert np.array_equal(np.concatenate(rows), np.concatenate([p for p, _ in teacher_forced(prior, codes)]))
+
+
+def test_one_thread_nested_across_threads_restores_the_count():
+    """Two Python threads inside one_thread at once, leaving in either order: torch's
+    (process-wide) thread count is 1 while any is inside and what it was once all have left."""
+    import threading
+
+    from vqzip.priors.decode import one_thread
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        for first_out in (0, 1):
+            inside, leave = threading.Barrier(3), [threading.Event(), threading.Event()]
+            seen = []
+
+            def hold(k):
+                with one_thread():
+                    inside.wait()
+                    leave[k].wait()
+                    seen.append(torch.get_num_threads())
+
+            workers = [threading.Thread(target=hold, args=(k,)) for k in (0, 1)]
+            for w in workers:
+                w.start()
+            inside.wait()
+            leave[first_out].set()
+            workers[first_out].join()
+            leave[1 - first_out].set()
+            workers[1 - first_out].join()
+            assert seen == [1, 1] and torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
