@@ -26,7 +26,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from vqzip import codec, data, metrics, zoo
+from vqzip import codec, data, ladder, metrics, zoo
 from vqzip.bdrate import bd_rate
 
 
@@ -61,13 +61,8 @@ def measure(model: zoo.CodecModel, images: list[np.ndarray], point) -> dict:
 
 
 def front(rows: list[dict], key: str) -> list[dict]:
-    """The points no other point beats (less or equal rate, more quality), by rate: a curve's
-    operating points may mix knobs (scale, stages, lambda), and BD-rate needs a monotone curve."""
-    out = []
-    for r in sorted(rows, key=lambda r: (r["bpp"], -r[key])):
-        if not out or r[key] > out[-1][key]:
-            out.append(r)
-    return out
+    """A curve's Pareto front in bpp and `key` (`vqzip.ladder.front`)."""
+    return ladder.front(rows, lambda r: r["bpp"], lambda r: r[key])
 
 
 def main(argv=None) -> None:

@@ -1,0 +1,63 @@
+"""A family's quality levels from validation measurements (`vqzip.ladder`): the operating points
+of `bench/validate_rd.py --json` runs, their front, and `count` of them evenly spaced in log
+rate, none that upsamples, each decoding within a bound. Prints the table and the manifest's
+"levels" entries.
+
+    python bench/validate_rd.py ../shared/data/train runs/m=1/4:0.02:1,1/2:0.02:1,... --json m.json
+    python bench/choose_levels.py m.json --count 9 --lo 0.06 --hi 1.6 --max-decode 3 --name runs/m=vqz-new
+
+Choose on validation images, never Kodak; their rates differ from Kodak's (other sizes and
+content), so set lo and hi from where the validation curve covers Kodak's range.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from fractions import Fraction
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from vqzip import ladder
+
+
+def points_of(path: Path) -> list[ladder.Point]:
+    """Every measured point of a validate_rd JSON: its curves are MODEL[=POINTS], its points
+    SCALE:LAMBDA:STAGES (STAGES 'None': all maps)."""
+    out = []
+    for curve, rows in json.loads(path.read_text())["results"].items():
+        model = curve.partition("=")[0]
+        for r in rows:
+            scale, lam, stages = r["point"].split(":")
+            out.append(ladder.Point(model, Fraction(scale), float(lam), None if stages == "None" else int(stages),
+                                    r["bpp"], r["psnr"], r["decode_s"]))
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("json", type=Path, nargs="+", help="bench/validate_rd.py --json outputs")
+    ap.add_argument("--count", type=int, default=9)
+    ap.add_argument("--lo", type=float, default=0.06, help="the lowest level's target bpp")
+    ap.add_argument("--hi", type=float, default=1.6, help="the highest level's target bpp")
+    ap.add_argument("--max-decode", type=float, default=float("inf"), help="seconds a level may take to decode")
+    ap.add_argument("--name", action="append", default=[], help="MODEL=NAME: the name a measured model ships under")
+    args = ap.parse_args(argv)
+    points = [p for path in args.json for p in points_of(path)]
+    try:
+        chosen = ladder.choose(points, args.count, args.lo, args.hi, args.max_decode)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    table = Table("level", "target bpp", "model", "scale", "maps after first", "lambda", "bpp", "PSNR", "dec s",
+                  title=f"{args.count} levels from {len(points)} measured points")
+    for q, (t, p) in enumerate(zip(ladder.targets(args.count, args.lo, args.hi), chosen), 1):
+        table.add_row(str(q), f"{t:.3f}", p.model, str(p.scale), "all" if p.stages is None else str(p.stages), f"{p.lam:g}",
+                      f"{p.bpp:.4f}", f"{p.psnr:.2f}", f"{p.decode_s:.2f}")
+    Console().print(table)
+    names = dict(n.split("=", 1) for n in args.name)
+    print(json.dumps({"levels": ladder.manifest_levels(chosen, names)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""The quality ladder: levels chosen from measured operating points."""
+import math
+from fractions import Fraction
+
+import pytest
+
+from vqzip import ladder
+
+
+def point(bpp, psnr, scale=Fraction(1), decode_s=1.0, model="m", stages=None, lam=0.0):
+    return ladder.Point(model, scale, lam, stages, bpp, psnr, decode_s)
+
+
+def test_front_keeps_only_points_no_other_beats():
+    pts = [point(0.1, 25), point(0.2, 24), point(0.2, 27), point(0.4, 30), point(0.5, 29)]
+    assert [(p.bpp, p.psnr) for p in ladder.front(pts)] == [(0.1, 25), (0.2, 27), (0.4, 30)]
+
+
+def test_targets_are_evenly_spaced_in_log_rate():
+    t = ladder.targets(5, 0.05, 1.6)
+    assert t[0] == pytest.approx(0.05) and t[-1] == pytest.approx(1.6)
+    assert len({round(b / a, 9) for a, b in zip(t, t[1:])}) == 1
+    with pytest.raises(ValueError):
+        ladder.targets(1, 0.1, 1)
+
+
+def test_choose_picks_the_nearest_distinct_front_points_in_order():
+    """A dense front: each target gets the point nearest it; a cluster of points near one
+    target does not take two levels; upsampling and slow points are never chosen."""
+    rates = [0.05 * 1.25**i for i in range(17)]  # 0.05 .. 1.77
+    pts = [point(b, 20 + 10 * math.log2(b / 0.05)) for b in rates]
+    pts += [point(0.3, 100, scale=Fraction(5, 4)), point(0.31, 100, decode_s=9)]
+    chosen = ladder.choose(pts, 5, 0.05, 1.6, max_decode_s=3)
+    assert [p.bpp for p in chosen] == sorted({p.bpp for p in chosen})
+    for p, t in zip(chosen, ladder.targets(5, 0.05, 1.6)):
+        assert abs(math.log(p.bpp / t)) <= math.log(1.25) / 2 + 1e-9
+    assert all(p.scale <= 1 and p.decode_s <= 3 for p in chosen)
+
+
+def test_choose_refuses_too_few_points():
+    with pytest.raises(ValueError, match="only 2 operating points"):
+        ladder.choose([point(0.1, 25), point(0.4, 30), point(0.5, 20)], 3, 0.1, 1)
+
+
+def test_manifest_entries_name_the_shipped_model():
+    chosen = [point(0.1, 25, Fraction(1, 2), stages=1, lam=0.02, model="runs/x"), point(0.4, 30)]
+    assert ladder.manifest_levels(chosen, {"runs/x": "vqz-new"}) == {
+        "1": {"model": "vqz-new", "scale": "1/2", "stages": 1, "lam": 0.02}, "2": {"model": "m", "scale": "1"}}
