@@ -61,6 +61,7 @@ def test_bd_rate_known_answers():
 def test_rd_curve_end_to_end(tiny, tmp_path, capsys, monkeypatch):
     """Real bytes and decoded pixels: vqzip's rate is its file's size; outputs agree."""
     monkeypatch.setattr(os, "getloadavg", lambda: (0.25, 0.5, 0.5))
+    monkeypatch.setattr(rdcurve, "cpu_seconds", lambda: (100.0, 1.0))  # an idle machine, whatever runs beside the test
     folder = tmp_path / "images"
     folder.mkdir()
     im = photo(176, 168, seed=2)
@@ -92,7 +93,7 @@ def test_rd_curve_end_to_end(tiny, tmp_path, capsys, monkeypatch):
     table = (out / "bd-rate.md").read_text()
     assert "| | JPEG |" in table and "| PSNR |" in table and "| MS-SSIM |" in table
     run = json.loads((out / "run.json").read_text())
-    assert run["dataset"] == "images" and run["images"] == 1 and run["load_average"] == {"start": 0.25, "end": 0.25}
+    assert run["dataset"] == "images" and run["images"] == 1 and run["load_average"] == {"start": 0.25}
     assert run["timings_disturbed"] is False and run["codecs"]["jpeg"]["settings"][0] == 1
     std = capsys.readouterr()
     assert "vqzip" in std.out
@@ -125,16 +126,33 @@ def test_preview_psnr_compares_with_the_box_reduced_image_over_whole_blocks():
 
 
 def test_a_busy_machine_is_warned_about_and_recorded(tiny, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(os, "getloadavg", lambda: (99.0, 1.0, 1.0))
+    """A load average above the cores at the start, or other processes busy during the run
+    (the machine's CPU time growing faster than the run's own), each mark the timings."""
     photo(176, 168).save(tmp_path / "a.png")
-    out = tmp_path / "out"
-    assert main(["rd-curve", str(tmp_path / "a.png"), "--quality", "1,2", "--codecs", "none", "--out", str(out)]) == 0
-    err = capsys.readouterr().err
-    for when in ("start", "end"):
-        assert f"vqzip: warning: load average 99.00 at the {when} is above the {os.cpu_count()} cores" in err
-    run = json.loads((out / "run.json").read_text())
-    assert run["timings_disturbed"] is True and run["load_average"] == {"start": 99.0, "end": 99.0}
-    assert "timings disturbed" in (out / "rd.caption.txt").read_text()
+    monkeypatch.setattr(rdcurve, "cpu_seconds", lambda: (100.0, 1.0))
+    args = ["rd-curve", str(tmp_path / "a.png"), "--quality", "1,2", "--codecs", "none", "--out"]
+    monkeypatch.setattr(os, "getloadavg", lambda: (99.0, 1.0, 1.0))
+    assert main(args + [str(tmp_path / "loaded")]) == 0
+    assert f"vqzip: warning: load average 99.00 at the start is above the {os.cpu_count()} cores" in capsys.readouterr().err
+    run = json.loads((tmp_path / "loaded" / "run.json").read_text())
+    assert run["timings_disturbed"] is True and run["load_average"] == {"start": 99.0}
+    assert "timings disturbed" in (tmp_path / "loaded" / "rd.caption.txt").read_text()
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    readings = iter([(1000.0, 5.0), (1e9, 6.0)])  # the machine used far more than the run's own second
+    monkeypatch.setattr(rdcurve, "cpu_seconds", lambda: next(readings))
+    assert main(args + [str(tmp_path / "shared")]) == 0
+    assert "vqzip: warning: other processes kept" in capsys.readouterr().err
+    run = json.loads((tmp_path / "shared" / "run.json").read_text())
+    assert run["timings_disturbed"] is True and run["others_busy"] > 1
+
+
+def test_others_busy_is_the_machine_less_the_run():
+    assert rdcurve.others_busy((100.0, 10.0), (130.0, 30.0), 20.0) == pytest.approx(0.5)
+    assert rdcurve.others_busy((100.0, 10.0), (118.0, 30.0), 20.0) == 0.0  # never below 0
+    assert rdcurve.others_busy(None, (1.0, 1.0), 1.0) is None
+    reading = rdcurve.cpu_seconds()
+    assert reading is None or (reading[0] > 0 and reading[1] > 0)
 
 
 def summary_and_run(tmp_path):

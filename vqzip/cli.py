@@ -633,7 +633,7 @@ def rd_curve(
 ):
     """Rate-distortion of vqzip's quality levels and classical codecs on the same images.
 
-    Progress and the time left go to stderr; a warning if the machine is busy (1-minute load average above the core count) at the start or the end, as timings are then disturbed."""
+    Progress and the time left go to stderr; a warning if the machine is busy, as timings are then disturbed: a 1-minute load average above the core count at the start, or other processes keeping more than a quarter of a core busy during the run."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
     from rich.text import Text
 
@@ -677,6 +677,7 @@ def rd_curve(
         _threads(threads)
         load_start = rdcurve.load_average()
         busy_warning(load_start, "at the start")
+        cpu_start, wall_start = rdcurve.cpu_seconds(), time.perf_counter()
         units = rdcurve.plan(images, levels, baselines)
         run = rdcurve.record(rdcurve.dataset_name(inputs), len(images), levels, baselines, threads, jobs)
         eta, t0 = rdcurve.Eta(units, jobs), time.perf_counter()
@@ -706,9 +707,11 @@ def rd_curve(
 
         with bar:
             points = rdcurve.measure(units, progress, jobs, threads)
-        load_end = rdcurve.load_average()
-        busy_warning(load_end, "at the end")
-        run.load_average = {"start": load_start, "end": load_end}
+        run.load_average = {"start": load_start}
+        run.others_busy = rdcurve.others_busy(cpu_start, rdcurve.cpu_seconds(), time.perf_counter() - wall_start)
+        if (run.others_busy or 0) > rdcurve.OTHERS_BUSY:
+            err.print(f"vqzip: warning: other processes kept {run.others_busy:.2f} cores busy during the run: timings "
+                      "are disturbed (recorded in run.json and rd.caption.txt)", markup=False)
         descriptions = {b.name: f"{b.description}; {b.library()}" for b in baselines}
         descriptions[rdcurve.VQZIP] = (f"vqzip {run.vqzip} quality levels "
                                       + ", ".join(f"{lv.quality} ({lv.model} at scale {lv.scale})" for lv in levels))

@@ -237,6 +237,36 @@ def busy(load: float | None) -> bool:
     return load is not None and load > cores()
 
 
+# Cores other processes may keep busy, on average over a run, before its timings count as
+# disturbed. A load average at the end cannot tell: it counts the run's own --jobs workers.
+OTHERS_BUSY = 0.25
+
+
+def cpu_seconds() -> tuple[float, float] | None:
+    """(busy CPU seconds of the whole machine since boot, from /proc/stat; CPU seconds of this
+    process and its finished children), or None where there is no /proc/stat. Between two
+    readings, the first grows by what every process used, the second by what this run did."""
+    import resource
+
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal guest guest_nice; guests are in user and nice already
+    machine = sum(ticks[:8]) - ticks[3] - ticks[4]
+    own = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for f in ("ru_utime", "ru_stime"))
+    return machine / os.sysconf("SC_CLK_TCK"), own
+
+
+def others_busy(start: tuple[float, float] | None, end: tuple[float, float] | None, seconds: float) -> float | None:
+    """Cores that other processes kept busy, on average, between two `cpu_seconds` readings
+    `seconds` apart (None if either is missing)."""
+    if start is None or end is None or seconds <= 0:
+        return None
+    return max(0.0, ((end[0] - start[0]) - (end[1] - start[1])) / seconds)
+
+
 def dataset_name(inputs: list[Path]) -> str:
     """What the images are called in titles: each input's folder name (or file stem)."""
     return ", ".join(p.resolve().name if p.is_dir() else p.stem for p in inputs)
@@ -295,13 +325,14 @@ class Run:
     cores: int
     threads: int | None  # torch threads asked for (None: torch's default)
     jobs: int
-    load_average: dict[str, float | None] = field(default_factory=dict)  # at "start" and "end"
+    load_average: dict[str, float | None] = field(default_factory=dict)  # at "start"
+    others_busy: float | None = None  # cores other processes kept busy during the run, on average
     date: str = ""
     machine: str = ""
 
     @property
     def disturbed(self) -> bool:
-        return any(busy(v) for v in self.load_average.values())
+        return any(busy(v) for v in self.load_average.values()) or (self.others_busy or 0) > OTHERS_BUSY
 
 
 def record(dataset: str, images: int, levels: list[zoo.Level], baselines: list[Baseline], threads: int | None,
@@ -375,6 +406,7 @@ def caption(summary: dict, run: Run) -> str:
     codecs = ", ".join(f"{c['label']} ({c['library']}; {c['setting']} {', '.join(map(str, c['settings']))})"
                        for c in run.codecs.values())
     load = ", ".join(f"{k} {v:.2f}" for k, v in run.load_average.items() if v is not None) or "not available"
+    others = "not measured" if run.others_busy is None else f"{run.others_busy:.2f} cores"
     text = [
         f"Rate-distortion on {title(run)}: PSNR-RGB and MS-SSIM (in dB, -10 log10(1 - MS-SSIM)) of the decoded "
         f"8-bit RGB pixels against bits per pixel of the coded files, averaged over the images at each setting. "
@@ -388,8 +420,8 @@ def caption(summary: dict, run: Run) -> str:
         *(f"{c['label']}: {c['library']}; {c['description']}; {c['setting']} {', '.join(map(str, c['settings']))}"
           for c in run.codecs.values()),
         f"Run: {run.date}, {run.machine}, {run.cores} cores, torch threads {run.threads or 'default'}, "
-        f"{run.jobs} job{'s' * (run.jobs != 1)}; 1-minute load average {load}"
-        + ("; timings disturbed (load above the core count)" if run.disturbed else ""),
+        f"{run.jobs} job{'s' * (run.jobs != 1)}; 1-minute load average {load}; other processes kept {others} busy "
+        "during the run" + ("; timings disturbed" if run.disturbed else ""),
     ]
     return "\n".join(text) + "\n"
 
