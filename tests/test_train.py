@@ -88,6 +88,24 @@ def test_fine_tuning_starts_from_the_init_run_and_keeps_its_record(images, tmp_p
         training.train_vqvae(images, tmp_path / "bad", "vqvae2", other, training.TrainConfig(steps=1, **small), init=base)
 
 
+def test_fine_tuning_may_add_residual_stages(images, tmp_path):
+    """A run with more residual stages than its init run starts the new stages fresh and keeps
+    every other weight; a run with fewer does not fit."""
+    small = dict(batch=2, crop=32, log_every=1, warmup=1)
+    base = tmp_path / "base"
+    one = {**TINY_NET, "fine_stages": 1}
+    training.train_vqvae(images, base, "vqvae2", one, training.TrainConfig(steps=1, **small))
+    grown = tmp_path / "grown"
+    training.train_vqvae(images, grown, "vqvae2", {**one, "fine_stages": 2, "bottom_stages": 1},
+                         training.TrainConfig(steps=1, lr=0.0, min_lr=0.0, **small), init=base)
+    a, b = training.load_net(base).state_dict(), training.load_net(grown).state_dict()
+    assert any(k.startswith("vq_f.stages.1.") for k in b) and not any(k.startswith("vq_f.stages.1.") for k in a)
+    assert all(torch.equal(a[k], b[k]) for k in a if "vq_" not in k)
+    with pytest.raises(VqzError, match="does not fit"):
+        training.train_vqvae(images, tmp_path / "shrunk", "vqvae2", TINY_NET, training.TrainConfig(steps=1, **small),
+                             init=grown)
+
+
 def test_colour_crops_paint_flat_colours():
     from vqzip import data
 

@@ -505,7 +505,7 @@ def train_vqvae(
     rate: float = typer.Option(0.0, metavar="W", help="Entropy-constrained code assignment in training: what one bit weighs against a typical quantization error."),
     preview: float = typer.Option(0.5, metavar="W", help="Weight of the preview head's loss (top level alone -> 1/4-size image)."),
     precision: str = typer.Option("bf16", metavar="P", help="bf16 (autocast) or fp32."),
-    init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's network (fine-tuning)."),
+    init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's network (fine-tuning); a preview head or residual stages it lacks start fresh."),
 ):
     """Phase I: the network (a hierarchical VQ-VAE)."""
     from vqzip import training

@@ -2,6 +2,8 @@
 preview head's loss plus the quantizers' commitment loss."""
 from __future__ import annotations
 
+import re
+
 import json
 import math
 from pathlib import Path
@@ -20,15 +22,21 @@ def load_images(root: str | Path) -> list[np.ndarray]:
     return [data.load_rgb(p) for p in data.split(data.list_images(root), "train")]
 
 
+def _addable(key: str) -> bool:
+    """Parameters a fine-tuning run may add: the preview head, a later residual stage."""
+    return key.startswith("head.") or re.match(r"vq_\w+\.stages\.[1-9]", key) is not None
+
+
 def train_vqvae(data_dir, out, arch: str, net_cfg: dict, cfg: TrainConfig, progress=None, init: Path | None = None) -> dict:
     """Train the network of architecture `arch` and config `net_cfg` into run folder `out`. With
-    `init` (a run folder), start from that run's weights: parts the new config adds (such as the
-    preview head) start fresh, and the card keeps that run's record."""
+    `init` (a run folder), start from that run's weights: parts the new config adds start fresh
+    (the preview head, and residual stages after a level's first: `--fine-stages 2` from a run
+    with one grows its fine level), and the card keeps that run's record."""
     device = pick_device()
     distributed.setup(device)
     torch.manual_seed(cfg.seed)
     model = models.build(arch, net_cfg)
-    extra = {"arch": arch} if init is None else {"arch": arch, "init": load_init(model, Path(init), "vqvae", new="head.")}
+    extra = {"arch": arch} if init is None else {"arch": arch, "init": load_init(model, Path(init), "vqvae", new=_addable)}
     torch.manual_seed(cfg.seed + 1000 * distributed.rank())  # training's own randomness (quantizer dropout) per rank
     model = model.to(device, memory_format=torch.channels_last)  # with bf16, 1.4x faster than without
     sampler = data.CropSampler(load_images(data_dir), cfg.crop, cfg.seed, cfg.colour)

@@ -86,14 +86,14 @@ def save_weights(module: torch.nn.Module, path: Path, config: dict, meta: dict) 
     cfg_tmp.replace(path.with_suffix(".json"))
 
 
-def load_init(module: torch.nn.Module, run: Path, name: str, new: str | None = None) -> dict:
-    """Load run/NAME.safetensors into module for fine-tuning; only parameters under `new` may be
-    missing (they start fresh). Returns the run's training record for the card."""
+def load_init(module: torch.nn.Module, run: Path, name: str, new: Callable[[str], bool] | None = None) -> dict:
+    """Load run/NAME.safetensors into module for fine-tuning; only parameters for which `new`
+    is true may be missing (they start fresh). Returns the run's training record for the card."""
     try:
         missing, unexpected = module.load_state_dict(load_file(str(run / f"{name}.safetensors")), strict=False)
     except RuntimeError:  # shapes differ
         missing, unexpected = ["(shapes differ)"], []
-    if unexpected or any(new is None or not k.startswith(new) for k in missing):
+    if unexpected or any(new is None or not new(k) for k in missing):
         raise VqzError(f"{run} does not fit this {name} config: missing {missing[:3]}, unexpected {unexpected[:3]}")
     return json.loads((run / f"{name}.json").read_text())
 
