@@ -94,13 +94,22 @@ class VectorQuantizer(nn.Module):
         return flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.embed.t() + self.embed.pow(2).sum(1)
 
     def assign(self, z: torch.Tensor) -> torch.Tensor:
-        """Training's assignment: the nearest code, or entropy-constrained with `rate` > 0."""
-        if not self.rate:
-            return self.indices(z)
-        dist = self.distances(z)
-        bits = -torch.log2((self.cluster_size + self.eps) / (self.cluster_size.sum() + self.num_codes * self.eps))
-        cost = dist / dist.min(1).values.mean().clamp_min(1e-12) + self.rate * bits
-        return cost.argmin(1).view(z.shape[0], z.shape[2], z.shape[3])
+        """Training's assignment: the nearest code, or entropy-constrained with `rate` > 0.
+        argmin over codes of ‖z − e‖² / D̄ + rate · bits is argmin of −2 z·e + ‖e‖² + D̄ · rate · bits
+        (‖z‖² and the scale are the same for every code): one fused matrix product per CHUNK
+        rows, without the (positions × codes) passes of the literal formula (a fine level's
+        assignment was a third of a training step)."""
+        flat = self._flat(z)
+        chunks = [flat[i : i + CHUNK] for i in range(0, max(len(flat), 1), CHUNK)]
+        e2 = self.embed.pow(2).sum(1)
+        bias = e2
+        if self.rate:
+            nearest = torch.cat([torch.addmm(e2, c, self.embed.t(), alpha=-2).amin(1) for c in chunks])
+            mean = (nearest + flat.pow(2).sum(1)).mean().clamp_min(1e-12)  # D̄, the batch's mean nearest distance
+            bits = -torch.log2((self.cluster_size + self.eps) / (self.cluster_size.sum() + self.num_codes * self.eps))
+            bias = e2 + self.rate * mean * bits
+        idx = torch.cat([torch.addmm(bias, c, self.embed.t(), alpha=-2).argmin(1) for c in chunks])
+        return idx.view(z.shape[0], z.shape[2], z.shape[3])
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Code vectors for indices (B, H, W) -> (B, D, H, W)."""
