@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from vqzip.quantize import VectorQuantizer
@@ -60,3 +61,20 @@ def test_an_optional_level_is_sometimes_left_out_whole_in_training():
     assert torch.all(z.grad[dropped] == 0) and torch.all(z.grad[~dropped] == 1)
     rvq.eval()
     assert rvq(z)[0].flatten(1).abs().sum(1).gt(0).all()  # coding keeps every level
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.1, 1.0])
+def test_training_assignment_is_the_literal_formula(rate):
+    """The fused assignment picks the code minimizing ‖z − e‖² / D̄ + rate · (−log2 P(code)),
+    D̄ the batch's mean nearest distance, as written out here."""
+    torch.manual_seed(0)
+    vq = VectorQuantizer(64, 16, rate=rate).train()
+    z = torch.randn(4, 16, 20, 20)
+    vq(z)
+    vq(z)  # usage counts that differ between codes
+    dist = vq.distances(z)
+    bits = -torch.log2((vq.cluster_size + vq.eps) / (vq.cluster_size.sum() + vq.num_codes * vq.eps))
+    literal = (dist / dist.min(1).values.mean() + rate * bits).argmin(1).view(4, 20, 20)
+    assert torch.equal(vq.assign(z), literal)
+    if rate >= 1:
+        assert not torch.equal(literal, dist.argmin(1).view(4, 20, 20))  # the rate term changes some codes
