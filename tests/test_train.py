@@ -88,6 +88,24 @@ def test_fine_tuning_starts_from_the_init_run_and_keeps_its_record(images, tmp_p
         training.train_vqvae(images, tmp_path / "bad", "vqvae2", other, training.TrainConfig(steps=1, **small), init=base)
 
 
+def test_a_run_continued_from_landed_weights_goes_on_with_its_schedule(images, tmp_path):
+    """--start-step N with --init: the run logs steps N+1.. and follows the first run's learning
+    rate once its new warm-up is over."""
+    small = dict(batch=2, crop=32, log_every=1, warmup=2)
+    first = tmp_path / "first"
+    training.train_vqvae(images, first, "vqvae2", TINY_NET, training.TrainConfig(steps=3, **small))
+    later = tmp_path / "later"
+    meta = training.train_vqvae(images, later, "vqvae2", TINY_NET, training.TrainConfig(steps=8, start=3, seed=1, **small),
+                                init=first)
+    assert meta["steps_done"] == 8 and meta["init"]["steps_done"] == 3
+    assert [json.loads(line)["step"] for line in (later / "vqvae-log.jsonl").read_text().splitlines()] == [4, 5, 6, 7, 8]
+    whole, cont = training.TrainConfig(steps=8, **small), training.TrainConfig(steps=8, start=3, **small)
+    assert training.lr_at(3, cont) == pytest.approx(training.lr_at(3, whole) / 2)  # warming up again
+    assert all(training.lr_at(s, cont) == training.lr_at(s, whole) for s in range(4, 8))
+    with pytest.raises(VqzError, match="start step 8"):
+        training.train_vqvae(images, tmp_path / "none", "vqvae2", TINY_NET, training.TrainConfig(steps=8, start=8, **small))
+
+
 def test_fine_tuning_may_add_residual_stages(images, tmp_path):
     """A run with more residual stages than its init run starts the new stages fresh and keeps
     every other weight; a run with fewer does not fit."""

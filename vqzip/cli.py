@@ -485,6 +485,10 @@ def _progress(title: str):
     return bar, update
 
 
+START_STEP_HELP = ("Begin at step N of the schedule: with --init from weights landed at step N (its folder lost), "
+                   "the run goes on where they stopped, with a new warm-up; give it another --seed for new crops.")
+
+
 @train_app.command("vqvae", cls=_Command)
 def train_vqvae(
     data: Path = typer.Option(..., "--data", metavar="FOLDER", help="Folder of training images (every 20th is held out)."),
@@ -506,6 +510,7 @@ def train_vqvae(
     preview: float = typer.Option(0.5, metavar="W", help="Weight of the preview head's loss (top level alone -> 1/4-size image)."),
     precision: str = typer.Option("bf16", metavar="P", help="bf16 (autocast) or fp32."),
     init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's network (fine-tuning); a preview head or residual stages it lacks start fresh."),
+    start_step: int = typer.Option(0, "--start-step", metavar="N", help=START_STEP_HELP),
 ):
     """Phase I: the network (a hierarchical VQ-VAE)."""
     from vqzip import training
@@ -513,7 +518,8 @@ def train_vqvae(
     with _reported():
         net_cfg = dict(channels=channels, code_dim=code_dim, top_codes=codes, bottom_codes=codes, bottom_stages=bottom_stages, preview=preview,
                        padding=padding, rate=rate, fine_stages=fine_stages, fine_codes=codes)
-        cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, colour=colour)
+        cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, colour=colour,
+                                   start=start_step)
         bar, update = _progress("vqvae")
         with bar:
             meta = training.train_vqvae(data, out, arch, net_cfg, cfg, update, init)
@@ -536,6 +542,7 @@ def train_prior(
     blocks: int = typer.Option(3, metavar="N", help="Gated blocks of each prior."),
     precision: str = typer.Option("bf16", metavar="P", help="bf16 (autocast) or fp32."),
     init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's priors (fine-tuning)."),
+    start_step: int = typer.Option(0, "--start-step", metavar="N", help=START_STEP_HELP),
 ):
     """Phase II: one PixelCNN prior per code map of the run's network."""
     from vqzip import models, training
@@ -544,7 +551,7 @@ def train_prior(
         maps = training.load_net(out).maps
         cfgs = [models.prior_config(maps, k, channels=(fine_channels or channels) if m.name.startswith("fine") else channels, blocks=blocks)
                 for k, m in enumerate(maps)]
-        cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision)
+        cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, start=start_step)
         bar, update = _progress("prior")
         with bar:
             meta = training.train_prior(data, out, cfgs, cfg, update, init)

@@ -122,23 +122,30 @@ class VectorQuantizer(nn.Module):
             return self._forward(z.float())
 
     def _forward(self, z: torch.Tensor):
-        if self.training:
-            self._update_(z.detach())
-        idx = self.assign(z.detach()) if self.training else self.indices(z.detach())
-        zq = self.lookup(idx)
+        if self.training:  # one assignment per step: z_q from the codebook it was made with, then the EMA moves
+            if not self.initted:
+                self._init_(z.detach())
+            idx = self.assign(z.detach())
+            zq = self.lookup(idx)
+            self._update_(z.detach(), idx)
+        else:
+            idx = self.indices(z.detach())
+            zq = self.lookup(idx)
         loss = self.commitment * F.mse_loss(z, zq)
         return z + (zq - z).detach(), idx, loss
 
     @torch.no_grad()
-    def _update_(self, z: torch.Tensor) -> None:
-        flat = z.permute(0, 2, 3, 1).reshape(-1, self.dim)
-        if not self.initted:
-            # Start from data, not noise: most codes are used from the first step.
-            self.embed.copy_(_sample_rows(flat, self.num_codes))
-            self.embed_avg.copy_(self.embed)
-            self.cluster_size.fill_(1.0)
-            self.initted.fill_(True)
-        idx = self.assign(z)
+    def _init_(self, z: torch.Tensor) -> None:
+        """Start from data, not noise: most codes are used from the first step."""
+        self.embed.copy_(_sample_rows(self._flat(z), self.num_codes))
+        self.embed_avg.copy_(self.embed)
+        self.cluster_size.fill_(1.0)
+        self.initted.fill_(True)
+
+    @torch.no_grad()
+    def _update_(self, z: torch.Tensor, idx: torch.Tensor) -> None:
+        """The EMA step: each code's count and sum follow the vectors assigned to it (idx)."""
+        flat = self._flat(z)
         counts = torch.bincount(idx.flatten(), minlength=self.num_codes).to(flat.dtype)
         sums = torch.zeros_like(self.embed_avg).index_add_(0, idx.flatten(), flat)
         if _data_parallel():  # the codebook follows every rank's vectors, identically on each

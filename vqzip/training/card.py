@@ -51,14 +51,16 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
     for phase in ("vqvae", "prior"):
         for k, m in enumerate(_stages(tr[phase])):
             t = m["train"]
-            name = phase if k == 0 else f"{phase}, fine-tuned"
-            lines.append(f"| {name} | {m['steps_done']} | {t['batch']} | {t['crop']} px | {t['lr']} cosine to {t['min_lr']} | "
+            start = t.get("start", 0)
+            name = phase if k == 0 else f"{phase}, continued from step {start}" if start else f"{phase}, fine-tuned"
+            lines.append(f"| {name} | {m['steps_done'] - start} | {t['batch']} | {t['crop']} px | {t['lr']} cosine to {t['min_lr']} | "
                          f"{m['wall_seconds'] / 60:.1f} min | {m.get('hardware', '?')}, {m['torch_threads']} threads | `{m['command']}` |")
     lines += [""] + [f"- {p}: {m['launched_as']}" for p in ("vqvae", "prior") for m in _stages(tr[p]) if "launched_as" in m]
     lines += [f"- {p}: a snapshot, {m['snapshot']}: its learning rate had not finished its schedule"
               for p in ("vqvae", "prior") for m in _stages(tr[p]) if "snapshot" in m]
     if any(len(_stages(tr[p])) > 1 for p in ("vqvae", "prior")):
-        lines.append("- A fine-tuned phase started from the weights of the row above it (`--init`).")
+        lines.append("- A fine-tuned or continued phase started from the weights of the row above it (`--init`); a continued"
+                     " one took up its learning-rate schedule at the step it names (`--start-step`).")
     lines += ["- Wall times are as measured on a shared machine: other work ran on the same cores at times.",
               f"- Packed by `{command_line()}`.", ""]
     val = entry.get("validation")

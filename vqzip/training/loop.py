@@ -33,6 +33,7 @@ class TrainConfig:
     log_every: int = 50
     precision: str = "bf16"  # "bf16": autocast (quantizers and losses in float32); "fp32"
     colour: float = 0.0  # phase I: fraction of crops painted with flat colours (`data.CropSampler`)
+    start: int = 0  # the schedule's first step: a run continued (--init) from weights landed at that step
 
 
 def autocast(cfg: TrainConfig, device: torch.device):
@@ -69,11 +70,11 @@ def pick_device() -> torch.device:
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to min_lr."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
+    """Cosine decay from lr at step 0 to min_lr at cfg.steps, reached by a linear warm-up over the
+    first cfg.warmup steps from cfg.start (a continued run's optimizer starts without moments)."""
+    t = max(0, step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    lr = cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
+    return lr * min(1.0, (step - cfg.start + 1) / cfg.warmup)
 
 
 def save_weights(module: torch.nn.Module, path: Path, config: dict, meta: dict) -> None:
@@ -116,7 +117,9 @@ def run_loop(
     out.mkdir(parents=True, exist_ok=True)
     state_path, log_path = out / f"{name}-state.pt", out / f"{name}-log.jsonl"
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    step, elapsed = 0, 0.0
+    if not 0 <= cfg.start < cfg.steps:
+        raise VqzError(f"the start step {cfg.start} is not below the run's {cfg.steps} steps")
+    step, elapsed = cfg.start, 0.0
     if state_path.exists():
         state = torch.load(state_path, weights_only=True)
         model.load_state_dict(state["model"])

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Issue 12's long run, L3: the exact commands, resumable across sessions and machines.
+#
+#   nohup training-runs/long.sh >> ~/vqzip-runs/long.log 2>&1 &
+#
+# The run folder lives outside the tree (~/vqzip-runs/long/L3; a session kills what it started,
+# each phase resumes from its state, saved every 250 steps). Each session lands the network as
+# it stands in training-runs/L3/ (vqvae.safetensors, vqvae.json: `vqzip train snapshot`), so on
+# a new machine without the folder this continues from those weights at the step they reached.
+# Run it with the vqzip of a snapshot of the code (a worktree and its own venv: VQZIP=...), so
+# that work on the tree does not change a run under way.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+RUN=${RUN:-$HOME/vqzip-runs/long/L3}
+DATA=${DATA:-$here/../../shared/data/train}
+VQZIP=${VQZIP:-vqzip}
+LANDED=$here/L3
+PHASE1=(--steps 62000 --fine-stages 1 --padding zeros --rate 0.1)
+mkdir -p "$RUN"
+if [ ! -f "$RUN/vqvae.safetensors" ]; then
+    if [ ! -f "$RUN/vqvae-state.pt" ] && [ ! -f "$RUN/vqvae-start" ] && [ -f "$LANDED/vqvae.json" ]; then
+        python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['steps_done'])" "$LANDED/vqvae.json" > "$RUN/vqvae-start"
+        cp "$LANDED/vqvae.safetensors" "$LANDED/vqvae.json" "$RUN/"
+        mkdir -p "$RUN/init" && mv "$RUN/vqvae.safetensors" "$RUN/vqvae.json" "$RUN/init/"
+    fi
+    if [ -f "$RUN/vqvae-start" ]; then  # continued from landed weights: a new warm-up, new crops
+        start=$(cat "$RUN/vqvae-start")
+        "$VQZIP" train vqvae --data "$DATA" --out "$RUN" "${PHASE1[@]}" --init "$RUN/init" --start-step "$start" --seed "$start"
+    else
+        "$VQZIP" train vqvae --data "$DATA" --out "$RUN" "${PHASE1[@]}"
+    fi
+fi
+[ -f "$RUN/prior.safetensors" ] || "$VQZIP" train prior --data "$DATA" --out "$RUN" --steps 12000 --fine-channels 64
