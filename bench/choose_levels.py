@@ -1,7 +1,7 @@
 """A family's quality levels from validation measurements (`vqzip.ladder`): the operating points
 of `bench/validate_rd.py --json` runs, their front, and `count` of them evenly spaced in log
-rate, none that upsamples, each decoding within a bound. Prints the table and the manifest's
-"levels" entries.
+rate, none that upsamples, each decoding within a bound. Prints the table (on stderr) and the
+manifest's "levels" entries (on stdout: `> ladder.json`, then `vqzip train export --levels`).
 
     python bench/validate_rd.py ../shared/data/train runs/m=1/4:0.02:1,1/2:0.02:1,... --json m.json
     python bench/choose_levels.py m.json --count 9 --lo 0.06 --hi 1.6 --max-decode 3 --name runs/m=vqz-new
@@ -54,7 +54,7 @@ def main(argv=None) -> None:
     for q, (t, p) in enumerate(zip(ladder.targets(args.count, args.lo, args.hi), chosen), 1):
         table.add_row(str(q), f"{t:.3f}", p.model, str(p.scale), "all" if p.stages is None else str(p.stages), f"{p.lam:g}",
                       f"{p.bpp:.4f}", f"{p.psnr:.2f}", f"{p.decode_s:.2f}")
-    Console().print(table)
+    Console(stderr=True).print(table)  # stdout is the levels JSON, for `train export --levels`
     names = dict(n.split("=", 1) for n in args.name)
     print(json.dumps({"levels": ladder.manifest_levels(chosen, names)}, indent=1))
 

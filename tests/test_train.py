@@ -200,3 +200,39 @@ def test_a_snapshot_of_a_run_under_way_trains_priors_and_exports(images, tmp_pat
     training.export(priors_snap, tmp_path / "ckpt" / "snap2")
     with pytest.raises(VqzError, match="folder of its own"):
         training.snapshot(snap, "prior", snap)
+
+
+def test_export_sets_a_familys_ladder_from_choose_levels(images, tmp_path, capsys, monkeypatch):
+    """`train export --levels FILE --default-level Q` replaces the manifest's levels with the
+    ladder bench/choose_levels.py prints (stages and lambda kept); a bad ladder is refused in one
+    line before anything is exported."""
+    from vqzip.cli import main
+
+    run, root = tmp_path / "run", tmp_path / "ckpt"
+    small = dict(batch=2, crop=32, warmup=1)
+    training.train_vqvae(images, run, "vqvae2", {**TINY_NET, "bottom_stages": 2}, training.TrainConfig(steps=1, **small))
+    net = training.load_net(run)
+    cfgs = [PixelCNNConfig(num_codes=m.num_codes, channels=8, first_kernel=3, blocks=1, cond_channels=4,
+                           conds=[(net.maps[j].num_codes, net.maps[j].stride // m.stride) for j in m.conds]) for m in net.maps]
+    training.train_prior(images, run, cfgs, training.TrainConfig(steps=1, **small))
+    ladder = {"1": {"model": "fam", "scale": "1/2", "stages": 1}, "2": {"model": "fam", "scale": "1", "stages": 1, "lam": 0.02},
+              "3": {"model": "fam", "scale": "1"}}
+    (tmp_path / "levels.json").write_text(json.dumps({"levels": ladder}))
+    export = ["train", "export", "--run", str(run), "--name", "fam", "--checkpoints", str(root)]
+    assert main(export + ["--levels", str(tmp_path / "levels.json"), "--default-level", "2"]) == 0
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["levels"] == ladder and manifest["default"] == 2
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(root))
+    assert [(lv.scale, lv.stages, lv.lam) for lv in zoo.levels()] == [(Fraction(1, 2), 1, 0.0), (Fraction(1), 1, 0.02),
+                                                                     (Fraction(1), None, 0.0)]
+    card = (root / "fam" / "MODEL_CARD.md").read_text()
+    assert "| 1 | 1/2 | 1 | 0 |" in card and "| 2 | 1 | 1 | 0.02 |" in card and "| 3 | 1 | all | 0 |" in card
+
+    (tmp_path / "bad.json").write_text(json.dumps({"levels": {"1": {"model": "other", "scale": "1"}}}))
+    capsys.readouterr()
+    assert main([*export[:5], "fam2", *export[6:], "--levels", str(tmp_path / "bad.json"), "--default-level", "1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "levels.1.model" in err and "'other'" in err and len(err.splitlines()) == 1
+    assert not (root / "fam2").exists() and json.loads((root / "manifest.json").read_text()) == manifest
+    assert main(export + ["--levels", str(tmp_path / "levels.json")]) == 2  # --default-level missing
+    assert main(export + ["--levels", str(tmp_path / "levels.json"), "--default-level", "2", "--scales", "1"]) == 2

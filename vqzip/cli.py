@@ -581,8 +581,12 @@ def train_snapshot(
 def train_export(
     run: Path = typer.Option(..., "--run", metavar="FOLDER", help="Run folder with both phases done."),
     name: str = typer.Option(..., "--name", metavar="NAME", help="Model name, e.g. vqz-base."),
-    scales: str = typer.Option("1", "--scales", metavar="LIST", help="Comma-separated scales (e.g. 1/2,3/4,1), one quality level each; 'none' for no level (the model is then used with -m NAME)."),
+    scales: Optional[str] = typer.Option(None, "--scales", metavar="LIST", show_default="1",
+                                         help="Comma-separated scales (e.g. 1/2,3/4,1), one quality level each; 'none' for no level (the model is then used with -m NAME)."),
     default_scale: Optional[str] = typer.Option(None, "--default-scale", metavar="S", help="Make this scale's level the default."),
+    ladder: Optional[Path] = typer.Option(None, "--levels", metavar="FILE",
+                                          help="A family's ladder instead of --scales: the JSON bench/choose_levels.py prints; it replaces every quality level of the manifest."),
+    default_level: Optional[int] = typer.Option(None, "--default-level", metavar="Q", help="With --levels: the default level's number."),
     data: Optional[Path] = typer.Option(None, "--data", metavar="FOLDER", help="Training images, to report validation PSNR/bpp."),
     checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", metavar="FOLDER", show_default="the shipped checkpoints/",
                                                help="Checkpoints folder to export into."),
@@ -597,6 +601,12 @@ def train_export(
     from vqzip import training, zoo
 
     with _reported():
+        if ladder is not None and (scales is not None or default_scale is not None):
+            raise typer.BadParameter("give --levels or --scales, not both", param_hint="--levels")
+        if (ladder is None) != (default_level is None):
+            raise typer.BadParameter("--levels and --default-level go together", param_hint="--default-level")
+        family = _ladder_file(ladder) if ladder else None
+        scales = "none" if ladder else scales or "1"
         try:
             levels = [] if scales == "none" else [Fraction(x) for x in scales.split(",")]
             default = Fraction(default_scale) if default_scale else None
@@ -605,12 +615,29 @@ def train_export(
         if default is not None and default not in levels:
             raise VqzError(f"--default-scale {default_scale} is not one of --scales {scales}")
         root = checkpoints or zoo.checkpoints_dir()
+        if family is not None:
+            training.check_ladder(root, family, default_level, name)
         folder = training.export(run, root / name)
         val = training.validate(folder, data) if data else None
         entry = training.register(root, name, levels, default, validation=val)
+        if family is not None:
+            training.set_ladder(root, family, default_level)
         training.write_card(folder, entry, json.loads(kodak.read_text()) if kodak else None,
                          json.loads(rd.read_text()) if rd else None)
         err.print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
+
+
+def _ladder_file(path: Path) -> dict:
+    """The "levels" object of a bench/choose_levels.py JSON, or a one-line VqzError."""
+    import json
+
+    try:
+        levels = json.loads(path.read_text())["levels"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise VqzError(f"{path}: not a levels file ({{\"levels\": {{...}}}} as bench/choose_levels.py prints): {e}") from None
+    if not isinstance(levels, dict):
+        raise VqzError(f"{path}: \"levels\" is not an object of levels by number")
+    return levels
 
 
 @app.command(cls=_Command)

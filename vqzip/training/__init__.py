@@ -13,7 +13,7 @@ The codec never imports this package.
 """
 from vqzip.training.autoencoder import load_net, train_vqvae
 from vqzip.training.card import write_card
-from vqzip.training.export import export, fixed_point_priors, register, validate
+from vqzip.training.export import check_ladder, export, fixed_point_priors, register, set_ladder, validate
 from vqzip.training.loop import TrainConfig, lr_at, snapshot
 from vqzip.training.priors import cond_canvas_crop, load_priors, train_prior
 

@@ -84,13 +84,16 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
                   "with every stage and nearest codes."]
     else:
         lines += ["## Quality levels",
-                  "Each level codes the image resampled (Lanczos) by its scale, and the decoder resamples back.", "",
-                  "| level | scale | Kodak bpp | Kodak PSNR-RGB | Kodak MS-SSIM |", "|---|---|---|---|---|"]
+                  "Each level codes the image resampled (Lanczos) by its scale (the decoder resamples back), the maps"
+                  " after the first level's that it names (all: every map), its codes chosen with the RDO multiplier"
+                  " lambda (0: nearest codes).", "",
+                  "| level | scale | maps after first | lambda | Kodak bpp | Kodak PSNR-RGB | Kodak MS-SSIM |",
+                  "|---|---|---|---|---|---|---|"]
         r = rd["results"] if rd else {"setting": []}
         for q, lv in levels.items():
             k = r["setting"].index(q) if q in r["setting"] else None
             cells = ("", "", "") if k is None else (f"{r['bpp'][k]:.4f}", f"{r['psnr-rgb'][k]:.2f} dB", f"{r['ms-ssim-rgb-db'][k]:.2f} dB")
-            lines.append(f"| {q} | {lv['scale']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {q} | {lv['scale']} | {lv.get('stages') or 'all'} | {lv.get('lam', 0):g} | " + " | ".join(cells) + " |")
         if rd:
             lines += ["", "Kodak figures: `vqzip rd-curve ../shared/data/kodak --out results/kodak` (real files, decoded pixels)."]
     path = folder / "MODEL_CARD.md"

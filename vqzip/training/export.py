@@ -77,3 +77,26 @@ def register(root: Path, name: str, scales: list[Fraction], default_scale: Fract
         manifest["default"] = len(kept) + 1 + list(scales).index(default_scale)
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return entry
+
+
+def check_ladder(root: Path, levels: dict[str, dict], default: int, adding: str) -> None:
+    """`set_ladder`'s checks, made before model `adding` is exported and registered (so a bad
+    ladder costs no export): a ModelError names the first bad field."""
+    path = root / "manifest.json"
+    models = json.loads(path.read_text())["models"] if path.exists() else {}
+    models[adding] = {"folder": adding, "sha256": "0" * 64}
+    zoo.check_manifest({"models": models, "levels": levels, "default": default}, path)
+
+
+def set_ladder(root: Path, levels: dict[str, dict], default: int) -> None:
+    """Replace every quality level of root/manifest.json with `levels` ({"N": {model, scale,
+    stages?, lam?}}, as `bench/choose_levels.py` prints them: a family's ladder, possibly across
+    models) and make level `default` the default. The new manifest is checked whole first (a
+    ModelError names the bad field), so a bad ladder leaves the old one in place."""
+    path = root / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(levels=levels, default=default)
+    zoo.check_manifest(manifest, path)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp.replace(path)
