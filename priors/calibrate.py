@@ -110,7 +110,8 @@ def calibrate(prior: PixelCNN, maps: Maps) -> dict[str, torch.Tensor]:
     conv = prior.first
     w = (conv.weight * conv.mask).double()
     taps = conv.mask[0, 0].nonzero()
-    tables = torch.stack([prior.embed.weight.double() @ w[:, :, i, j].t() for i, j in taps.tolist()])
+    tables = torch.stack([prior.embed.weight.double() @ w[:, :, i, j].t() for i, j in taps.tolist()]) if len(taps) else \
+        w.new_zeros(0, *prior.embed.weight.shape)  # a 1x1 first kernel: no code context at all
     unit = s_h / 2**FIRST_SHIFT
     t["first.tables"] = torch.round(tables / unit).to(torch.int32)
     t["first.b"] = torch.round(conv.bias.double() / unit).to(torch.int64) + (1 << (FIRST_SHIFT - 1))

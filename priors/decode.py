@@ -73,10 +73,16 @@ def wavefronts(height: int, width: int, k: int) -> Iterator[tuple[np.ndarray, np
 
 @torch.inference_mode()
 def walk(prior: FixedPointPrior, height: int, width: int, step: Step, conds: list[torch.Tensor] = ()) -> torch.Tensor:
-    """Decode a (height, width) map in wavefront order, calling step with each batch of rows.
+    """Decode a (height, width) map in wavefront order (a context-free prior's: row bands, in
+    raster order), calling step with each batch of positions.
 
     conds: the maps the prior is conditioned on, as in its config's `conds`, each (height/f, width/f).
     Returns the (height, width) int64 map of the symbols step returned."""
+    if prior.context_free:
+        out = torch.empty(height, width, dtype=torch.long)
+        for _, symbols, rows, cols in _bands(prior, height, width, step, conds):
+            out[rows, cols] = torch.from_numpy(symbols)
+        return out
     c = _Canvas(prior, torch.full((height, width), prior.cfg.num_codes, dtype=torch.long), conds)
     for _ in _steps(c, step):
         pass
@@ -89,9 +95,58 @@ def teacher_forced(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torc
     """(probability rows (n, K), symbols (n,)) for every code of the map `codes` (H, W), in the
     order `walk` decodes them, at most `batch` rows at a time: the walk over known codes."""
     known = codes.numpy()
-    for probs, symbols in _steps(_Canvas(prior, codes, conds), lambda p, rows, cols: known[rows, cols]):
+
+    def step(p, rows, cols):
+        return known[rows, cols]
+
+    steps = ((p, s) for p, s, _, _ in _bands(prior, *known.shape, step, conds)) if prior.context_free else \
+        _steps(_Canvas(prior, codes, conds), step)
+    for probs, symbols in steps:
         for n in range(0, len(symbols), batch):
             yield probs[n : n + batch], symbols[n : n + batch]
+
+
+BAND = 16384  # positions of a context-free map computed at once (at least BAND_ROWS rows)
+BAND_ROWS = 8  # each band recomputes the rows above it that its blocks reach: keep that a small share
+
+
+def _bands(prior: FixedPointPrior, height: int, width: int, step: Step, conds: list[torch.Tensor]
+           ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The schedule of a context-free prior: no position depends on another's code, so each band
+    of rows has every layer computed at once, as `_Canvas` would compute it position by position
+    (the same canvas, the same integers); yields (probability rows, symbols, map rows, map
+    columns) in raster order."""
+    r = prior.cfg.reach  # a 1x1 first kernel: the blocks' rows are all the reach
+    wc = width + 2 * r
+    dtype = torch.int16 if prior.cond_bound < 1 << 15 else torch.float32
+    groups = [(f, feats) for feats, (f, _) in zip(prior.condition(list(conds), dtype=dtype), prior.cfg.groups)]
+    for feats, (f, _) in zip([g for _, g in groups], prior.cfg.groups):
+        if (f * feats.shape[0], f * feats.shape[1]) != (height, width):
+            raise ValueError(f"a conditioning map of {feats.shape[0]}x{feats.shape[1]} does not fit a {height}x{width} map at x{f}")
+    h0 = prior.first(torch.zeros(1, 0, dtype=torch.long))  # (1, C): the same at every canvas position
+    taps = [(int(dy), int(dx)) for dy, dx in prior.block_taps]
+    centre = taps.index((0, 0))
+    rows_per = max(BAND_ROWS, BAND // max(width, 1))
+    for y0 in range(0, height, rows_per):
+        y1 = min(y0 + rows_per, height)
+        # h covers canvas rows [top, y1 + r) and columns [left, wc - left); canvas = map + r
+        top, left = y0, 0
+        h = h0.expand((y1 + r - top) * wc, -1).reshape(y1 + r - top, wc, -1)
+        for i in range(len(prior.blocks)):
+            top, left = top + 1, left + 1
+            n_rows, n_cols = y1 + r - top, wc - 2 * left
+            parts = [h[1 + dy : 1 + dy + n_rows, 1 + dx : 1 + dx + n_cols] for dy, dx in taps]
+            patches = torch.cat(parts, 2).reshape(n_rows * n_cols, -1)
+            ys, xs = torch.arange(top, y1 + r) - r, torch.arange(left, wc - left) - r
+            on = ((ys >= 0)[:, None] & ((xs >= 0) & (xs < width))[None]).reshape(-1, 1)
+            cond = [feats.view(-1, feats.shape[-1]).index_select(0, ((ys.clamp(min=0) // f)[:, None] * feats.shape[1]
+                                                                     + xs.clamp(0, width - 1)[None] // f).reshape(-1))
+                    .to(torch.float32).mul_(on) for f, feats in groups]
+            h = prior.block(i, patches, parts[centre].reshape(n_rows * n_cols, -1), cond).view(n_rows, n_cols, -1)
+        probs = prior.probabilities(h.reshape(-1, h.shape[-1])).numpy()
+        rows, cols = (a.ravel() for a in np.meshgrid(np.arange(y0, y1), np.arange(width), indexing="ij"))
+        symbols = np.asarray(step(probs, rows, cols), dtype=np.int64)
+        yield probs, symbols, rows, cols
 
 
 def _steps(c: "_Canvas", step: Step) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -132,7 +187,7 @@ class _Canvas:
         canvas = F.pad(codes, (r, r, r, 0), value=prior.cfg.num_codes)
         self.hc, self.wc = canvas.shape
         self.codes = canvas.reshape(-1)
-        rows_above = int(-prior.taps[:, 0].min())
+        rows_above = int(-prior.taps[:, 0].min()) if len(prior.taps) else 0
         self.k = rows_above + 1
         self.ring = max(ring, self.k + 2)  # inputs lie up to k + 1 wavefronts back
         # layer l is defined where its whole input window lies on the canvas: offset off_l

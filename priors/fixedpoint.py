@@ -110,6 +110,12 @@ class FixedPointPrior:
         if int(tables.abs().amax(1).sum(0).max()) + int(self.first_bias.abs().max()) >= 1 << 62:
             raise ValueError("first layer overflows int64")
 
+    @property
+    def context_free(self) -> bool:
+        """No code reaches the first layer (a 1x1 first kernel): every position's probabilities
+        depend on the conditioning maps alone, so a whole map can be computed at once."""
+        return len(self.taps) == 0
+
     # Each method below takes the inputs of a set of positions, gathered by the caller, and
     # returns their outputs.
 
@@ -119,7 +125,7 @@ class FixedPointPrior:
     def first(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes (n, taps) under the first layer's unmasked taps -> h0 (n, C)."""
         rows = self.tables.index_select(0, (codes + self.tap_rows).view(-1))
-        s = rows.view(*codes.shape, -1).sum(1) + self.first_bias
+        s = rows.view(*codes.shape, self.tables.shape[1]).sum(1) + self.first_bias
         return (s >> self.first_shift).clamp_(-self.h_max, self.h_max).to(torch.float32)
 
     def block(self, i: int, patches: torch.Tensor, centre: torch.Tensor, conds: list[torch.Tensor]) -> torch.Tensor:

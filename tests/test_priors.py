@@ -208,3 +208,46 @@ def test_one_thread_nested_across_threads_restores_the_count():
             assert seen == [1, 1] and torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+def make_context_free() -> tuple[PixelCNN, FixedPointPrior]:
+    """A prior with a 1x1 first kernel: no code reaches it, only the conditioning maps (a coarser
+    level at x2 and an earlier stage at x1, as a second residual stage sees them)."""
+    torch.manual_seed(1)
+    cfg = PixelCNNConfig(num_codes=12, channels=16, first_kernel=1, blocks=3, conds=((7, 2), (12, 1)), cond_channels=8)
+    float_prior = PixelCNN(cfg).eval()
+    g = torch.Generator().manual_seed(2)
+    maps = [(torch.randint(0, 12, (8, 10), generator=g), [torch.randint(0, 7, (4, 5), generator=g),
+                                                        torch.randint(0, 12, (8, 10), generator=g)]) for _ in range(3)]
+    return float_prior, FixedPointPrior(cfg, calibrate(float_prior, maps))
+
+
+@pytest.mark.parametrize("shape", [(8, 12), (18, 2), (2, 6)])
+def test_a_context_free_prior_is_computed_in_bands_exactly_as_the_walk_would(shape, monkeypatch):
+    """Its bands (raster order) give every position the integers the wavefront walk computes for
+    it, whatever the band size; both ends agree, and the distributions follow the float net."""
+    from vqzip.priors import decode
+
+    float_prior, prior = make_context_free()
+    assert prior.context_free and not fixed(make(True), True).context_free
+    g = torch.Generator().manual_seed(5)
+    h, w = shape
+    codes = torch.randint(0, 12, (h, w), generator=g)
+    conds = [torch.randint(0, 7, (h // 2, w // 2), generator=g), codes.flip(1)]
+    known = lambda p, i, j: codes[i, j].numpy()  # noqa: E731
+    wave = np.concatenate([np.stack(pos, 1) for pos in wavefronts(h, w, 1)])
+    rows = np.concatenate([p for p, _ in decode._steps(decode._Canvas(prior, codes, conds), known)])
+    by_position = {(int(i), int(j)): row for (i, j), row in zip(wave, rows)}
+    for band, band_rows in ((1, 1), (5, 1), (10_000, 8)):
+        monkeypatch.setattr(decode, "BAND", band)
+        monkeypatch.setattr(decode, "BAND_ROWS", band_rows)
+        out, got = walked(prior, codes, conds)
+        assert torch.equal(out, codes)
+        got = np.concatenate(got)
+        assert all(np.array_equal(by_position[(i, j)], got[i * w + j]) for i in range(h) for j in range(w))
+        assert np.array_equal(got, np.concatenate([p for p, _ in teacher_forced(prior, codes, conds, batch=7)]))
+    with torch.no_grad():
+        ref = torch.softmax(float_prior(float_prior.canvas(codes[None]), float_prior.cond_canvas(
+            float_prior.condition([c[None] for c in conds])))[0], 0)
+    q = got / got.sum(1, keepdims=True)
+    assert np.abs(ref.permute(1, 2, 0).reshape(h * w, -1).numpy() - q).sum(1).max() < 0.02

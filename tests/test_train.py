@@ -236,3 +236,26 @@ def test_export_sets_a_familys_ladder_from_choose_levels(images, tmp_path, capsy
     assert not (root / "fam2").exists() and json.loads((root / "manifest.json").read_text()) == manifest
     assert main(export + ["--levels", str(tmp_path / "levels.json")]) == 2  # --default-level missing
     assert main(export + ["--levels", str(tmp_path / "levels.json"), "--default-level", "2", "--scales", "1"]) == 2
+
+
+def test_context_free_residual_stages_train_export_and_round_trip(images, tmp_path, monkeypatch):
+    """`train prior --context-free-stages`: the second bottom stage's prior sees no codes (a 1x1
+    first kernel), the first stages' keep their context, and files of the model decode exactly."""
+    from vqzip.cli import main
+
+    run, root = tmp_path / "run", tmp_path / "ckpt"
+    training.train_vqvae(images, run, "vqvae2", {**TINY_NET, "bottom_stages": 2}, training.TrainConfig(steps=1, batch=2, crop=32, warmup=1))
+    assert main(["train", "prior", "--data", str(images), "--out", str(run), "--steps", "2", "--batch", "2", "--crop", "32",
+                 "--channels", "8", "--blocks", "1", "--context-free-stages"]) == 0
+    assert [c["first_kernel"] for c in json.loads((run / "prior.json").read_text())["config"]["priors"]] == [5, 5, 1]
+    training.export(run, root / "free")
+    training.register(root, "free", [Fraction(1)], Fraction(1))
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(root))
+    model = zoo.load("free")
+    assert [p.context_free for p in model.priors] == [False, False, True]
+    im = photo(40, 24, seed=7)
+    out = codec.decompress(codec.compress(im, model), model)
+    assert out.image.size == (40, 24) and len(out.codes) == 3
+    assert torch.equal(out.codes[2], codec.encode_codes(model.net, np.asarray(im))[2])
+    chosen = codec.compress(im, model, lam=0.05)  # RDO's choices in the bands' order decode as well
+    assert codec.decompress(chosen, model).image.size == (40, 24)

@@ -540,6 +540,9 @@ def train_prior(
     fine_channels: Optional[int] = typer.Option(None, metavar="N", show_default="--channels",
                                                 help="Channels of the fine level's priors (a quarter of the image's pixels: 4x the bottom's walk)."),
     blocks: int = typer.Option(3, metavar="N", help="Gated blocks of each prior."),
+    free_stages: bool = typer.Option(False, "--context-free-stages",
+                                     help="Residual stages after a level's first get priors without code context (a 1x1 first kernel): "
+                                          "conditioned on the earlier maps alone, each such map is computed at once, in parallel."),
     precision: str = typer.Option("bf16", metavar="P", help="bf16 (autocast) or fp32."),
     init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's priors (fine-tuning)."),
     start_step: int = typer.Option(0, "--start-step", metavar="N", help=START_STEP_HELP),
@@ -549,7 +552,8 @@ def train_prior(
 
     with _reported():
         maps = training.load_net(out).maps
-        cfgs = [models.prior_config(maps, k, channels=(fine_channels or channels) if m.name.startswith("fine") else channels, blocks=blocks)
+        cfgs = [models.prior_config(maps, k, channels=(fine_channels or channels) if m.name.startswith("fine") else channels, blocks=blocks,
+                                    **({"first_kernel": 1} if free_stages and m.stage else {}))
                 for k, m in enumerate(maps)]
         cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, start=start_step)
         bar, update = _progress("prior")
