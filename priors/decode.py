@@ -16,6 +16,9 @@ The encoder knows every code, yet walks too: computing whole layers at once was 
 (4.1 s against 2.7 s for a 256x384 map), with caches of the map's size. Every probability is
 computed in exact integer arithmetic (`vqzip.priors.fixedpoint`), so the two ends agree bit for
 bit on any machine and any number of torch threads.
+
+A context-free prior (a 1x1 first kernel: no code reaches it) has nothing to wait for: its map
+is computed in row bands, every layer at once over the same canvas, and coded in row-major order.
 """
 from __future__ import annotations
 
@@ -120,7 +123,7 @@ def _bands(prior: FixedPointPrior, height: int, width: int, step: Step, conds: l
     wc = width + 2 * r
     dtype = torch.int16 if prior.cond_bound < 1 << 15 else torch.float32
     groups = [(f, feats) for feats, (f, _) in zip(prior.condition(list(conds), dtype=dtype), prior.cfg.groups)]
-    for feats, (f, _) in zip([g for _, g in groups], prior.cfg.groups):
+    for f, feats in groups:
         if (f * feats.shape[0], f * feats.shape[1]) != (height, width):
             raise ValueError(f"a conditioning map of {feats.shape[0]}x{feats.shape[1]} does not fit a {height}x{width} map at x{f}")
     h0 = prior.first(torch.zeros(1, 0, dtype=torch.long))  # (1, C): the same at every canvas position
