@@ -18,12 +18,11 @@ LANDED=$here/L3
 PHASE1=(--steps 62000 --fine-stages 1 --padding zeros --rate 0.1)
 mkdir -p "$RUN"
 if [ ! -f "$RUN/vqvae.safetensors" ]; then
-    if [ ! -f "$RUN/vqvae-state.pt" ] && [ ! -f "$RUN/vqvae-start" ] && [ -f "$LANDED/vqvae.json" ]; then
+    if [ ! -f "$RUN/vqvae-state.pt" ] && [ ! -d "$RUN/init" ] && [ -f "$LANDED/vqvae.json" ]; then
         mkdir -p "$RUN/init" && cp "$LANDED/vqvae.safetensors" "$LANDED/vqvae.json" "$RUN/init/"
-        python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['steps_done'])" "$LANDED/vqvae.json" > "$RUN/vqvae-start"
     fi
-    if [ -f "$RUN/vqvae-start" ]; then  # continued from landed weights: a new warm-up, new crops
-        start=$(cat "$RUN/vqvae-start")
+    if [ -f "$RUN/init/vqvae.json" ]; then  # continued from landed weights: a new warm-up, new crops
+        start=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['steps_done'])" "$RUN/init/vqvae.json")
         "$VQZIP" train vqvae --data "$DATA" --out "$RUN" "${PHASE1[@]}" --init "$RUN/init" --start-step "$start" --seed "$start"
     else
         "$VQZIP" train vqvae --data "$DATA" --out "$RUN" "${PHASE1[@]}"

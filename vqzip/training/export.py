@@ -82,10 +82,7 @@ def register(root: Path, name: str, scales: list[Fraction], default_scale: Fract
 def check_ladder(root: Path, levels: dict[str, dict], default: int, adding: str) -> None:
     """`set_ladder`'s checks, made before model `adding` is exported and registered (so a bad
     ladder costs no export): a ModelError names the first bad field."""
-    path = root / "manifest.json"
-    models = json.loads(path.read_text())["models"] if path.exists() else {}
-    models[adding] = {"folder": adding, "sha256": "0" * 64}
-    zoo.check_manifest({"models": models, "levels": levels, "default": default}, path)
+    _laddered(root, levels, default, adding)
 
 
 def set_ladder(root: Path, levels: dict[str, dict], default: int) -> None:
@@ -94,9 +91,18 @@ def set_ladder(root: Path, levels: dict[str, dict], default: int) -> None:
     models) and make level `default` the default. The new manifest is checked whole first (a
     ModelError names the bad field), so a bad ladder leaves the old one in place."""
     path = root / "manifest.json"
-    manifest = json.loads(path.read_text())
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_laddered(root, levels, default), indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _laddered(root: Path, levels: dict[str, dict], default: int, adding: str | None = None) -> dict:
+    """root's manifest with `levels` and `default` in place of its own, checked (with `adding`
+    counted among its models, as it will be once registered)."""
+    path = root / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.exists() else {"models": {}}
+    if adding is not None:
+        manifest["models"][adding] = {"folder": adding, "sha256": "0" * 64}
     manifest.update(levels=levels, default=default)
     zoo.check_manifest(manifest, path)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    tmp.replace(path)
+    return manifest
