@@ -8,13 +8,15 @@
 # it stands in training-runs/L3/ (vqvae.safetensors, vqvae.json: `vqzip train snapshot`), so on
 # a new machine without the folder this continues from those weights at the step they reached.
 # Run it with the vqzip of a snapshot of the code (a worktree and its own venv: VQZIP=...), so
-# that work on the tree does not change a run under way.
+# that work on the tree does not change a run under way. Phase II starts from the priors landed
+# in training-runs/L3-priors/ (trained on an earlier snapshot of the network), when there are any.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 RUN=${RUN:-$HOME/vqzip-runs/long/L3}
 DATA=${DATA:-$here/../../shared/data/train}
 VQZIP=${VQZIP:-vqzip}
 LANDED=$here/L3
+PRIORS=$here/L3-priors
 PHASE1=(--steps 62000 --fine-stages 1 --padding zeros --rate 0.1)
 mkdir -p "$RUN"
 if [ ! -f "$RUN/vqvae.safetensors" ]; then
@@ -28,4 +30,6 @@ if [ ! -f "$RUN/vqvae.safetensors" ]; then
         "$VQZIP" train vqvae --data "$DATA" --out "$RUN" "${PHASE1[@]}"
     fi
 fi
-[ -f "$RUN/prior.safetensors" ] || "$VQZIP" train prior --data "$DATA" --out "$RUN" --steps 12000 --fine-channels 64
+PHASE2=(--steps 12000 --fine-channels 64)
+[ -f "$PRIORS/prior.json" ] && PHASE2+=(--init "$PRIORS")  # a saved state, once there is one, wins over it
+[ -f "$RUN/prior.safetensors" ] || "$VQZIP" train prior --data "$DATA" --out "$RUN" "${PHASE2[@]}"
