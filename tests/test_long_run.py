@@ -28,6 +28,7 @@ def test_new_machine_continues_from_landed_weights(tmp_path):
     assert phase1[:2] == ["train", "vqvae"]
     assert phase1[phase1.index("--init") + 1] == str(run / "init")
     assert phase1[phase1.index("--start-step") + 1] == step and phase1[phase1.index("--seed") + 1] == step
+    assert int(phase1[phase1.index("--warmup") + 1]) > 100  # Adam's moments were not landed
     assert (run / "init" / "vqvae.safetensors").read_bytes() == (LANDED / "vqvae.safetensors").read_bytes()
     assert phase2[:2] == ["train", "prior"]
     assert phase2[phase2.index("--init") + 1] == str(PRIORS)

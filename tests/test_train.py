@@ -102,6 +102,8 @@ def test_a_run_continued_from_landed_weights_goes_on_with_its_schedule(images, t
     whole, cont = training.TrainConfig(steps=8, **small), training.TrainConfig(steps=8, start=3, **small)
     assert training.lr_at(3, cont) == pytest.approx(training.lr_at(3, whole) / 2)  # warming up again
     assert all(training.lr_at(s, cont) == training.lr_at(s, whole) for s in range(4, 8))
+    longer = training.TrainConfig(steps=8, start=3, **{**small, "warmup": 4})
+    assert training.lr_at(4, longer) < training.lr_at(4, whole) and training.lr_at(7, longer) == training.lr_at(7, whole)
     with pytest.raises(VqzError, match="start step 8"):
         training.train_vqvae(images, tmp_path / "none", "vqvae2", TINY_NET, training.TrainConfig(steps=8, start=8, **small))
 

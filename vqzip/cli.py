@@ -485,6 +485,8 @@ def _progress(title: str):
     return bar, update
 
 
+WARMUP_HELP = ("Steps of linear learning-rate warm-up from the first step trained (a run continued from landed weights "
+               "starts without Adam's moments: give it more).")
 START_STEP_HELP = ("Begin at step N of the schedule: with --init from weights landed at step N (its folder lost), "
                    "the run goes on where they stopped, with a new warm-up; give it another --seed for new crops.")
 
@@ -511,6 +513,7 @@ def train_vqvae(
     precision: str = typer.Option("bf16", metavar="P", help="bf16 (autocast) or fp32."),
     init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's network (fine-tuning); a preview head or residual stages it lacks start fresh."),
     start_step: int = typer.Option(0, "--start-step", metavar="N", help=START_STEP_HELP),
+    warmup: int = typer.Option(100, "--warmup", metavar="N", min=1, help=WARMUP_HELP),
 ):
     """Phase I: the network (a hierarchical VQ-VAE)."""
     from vqzip import training
@@ -519,7 +522,7 @@ def train_vqvae(
         net_cfg = dict(channels=channels, code_dim=code_dim, top_codes=codes, bottom_codes=codes, bottom_stages=bottom_stages, preview=preview,
                        padding=padding, rate=rate, fine_stages=fine_stages, fine_codes=codes)
         cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, colour=colour,
-                                   start=start_step)
+                                   start=start_step, warmup=warmup)
         bar, update = _progress("vqvae")
         with bar:
             meta = training.train_vqvae(data, out, arch, net_cfg, cfg, update, init)
@@ -546,6 +549,7 @@ def train_prior(
     precision: str = typer.Option("bf16", metavar="P", help="bf16 (autocast) or fp32."),
     init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's priors (fine-tuning)."),
     start_step: int = typer.Option(0, "--start-step", metavar="N", help=START_STEP_HELP),
+    warmup: int = typer.Option(100, "--warmup", metavar="N", min=1, help=WARMUP_HELP),
 ):
     """Phase II: one PixelCNN prior per code map of the run's network."""
     from vqzip import models, training
@@ -555,7 +559,8 @@ def train_prior(
         cfgs = [models.prior_config(maps, k, channels=(fine_channels or channels) if m.name.startswith("fine") else channels, blocks=blocks,
                                     **({"first_kernel": 1} if free_stages and m.stage else {}))
                 for k, m in enumerate(maps)]
-        cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, start=start_step)
+        cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, start=start_step,
+                                   warmup=warmup)
         bar, update = _progress("prior")
         with bar:
             meta = training.train_prior(data, out, cfgs, cfg, update, init)

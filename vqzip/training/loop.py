@@ -70,9 +70,11 @@ def pick_device() -> torch.device:
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Cosine decay from lr at step 0 to min_lr at cfg.steps, reached by a linear warm-up over the
-    first cfg.warmup steps from cfg.start (a continued run's optimizer starts without moments)."""
-    t = max(0, step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    """Cosine decay from lr at step 0 to min_lr at cfg.steps, times a linear warm-up over the
+    first cfg.warmup steps from cfg.start (a continued run's optimizer starts without moments):
+    the cosine does not depend on the warm-up, so a run continued with a longer one rejoins the
+    same schedule."""
+    t = step / max(1, cfg.steps)
     lr = cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
     return lr * min(1.0, (step - cfg.start + 1) / cfg.warmup)
 
