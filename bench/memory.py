@@ -33,7 +33,7 @@ def main() -> None:
     table = Table(title=f"peak RSS, whole process ({args.photo.name} resized; limit {codec.MAX_PIXELS:,} pixels)")
     for col in ("size", "pixels", "compress s", "compress MB", "decompress s", "decompress MB", "bpp"):
         table.add_column(col, justify="right")
-    opts = (["-q", str(args.quality)] if args.quality else []) + (["-m", args.model] if args.model else [])
+    opts = (["--quality", str(args.quality)] if args.quality else []) + (["-m", args.model] if args.model else [])
     with tempfile.TemporaryDirectory() as tmp:
         for mp in args.megapixels:
             f = math.sqrt(mp * 1e6 / (src.width * src.height))
