@@ -41,10 +41,14 @@ def timed_steps(step, n: int, warmup: int) -> float:
     return float(np.median(times[warmup:]))
 
 
+def arch(args) -> dict:
+    return {"bottom_stages": args.stages, "fine_stages": args.fine_stages}
+
+
 def phase1(variant, args) -> float:
     bf16, cl, compiled = variant
     torch.manual_seed(0)
-    net = models.build("vqvae2", {"bottom_stages": args.stages})
+    net = models.build("vqvae2", arch(args))
     if cl:
         net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), 1e-4)
@@ -53,7 +57,7 @@ def phase1(variant, args) -> float:
         x = x.contiguous(memory_format=torch.channels_last)
     if compiled:  # the convolutional parts; the quantizers are data-dependent
         for name in ("enc_b", "enc_t", "dec_t", "dec", "head"):
-            setattr(net, name, torch.compile(getattr(net, name), dynamic=False))
+            getattr(net, name).compile(dynamic=False)  # in place: the model indexes some of them
 
     def step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -69,7 +73,7 @@ def phase1(variant, args) -> float:
 def phase2(variant, args) -> float:
     bf16, cl, compiled = variant
     torch.manual_seed(0)
-    maps = models.build("vqvae2", {"bottom_stages": args.stages}).maps
+    maps = models.build("vqvae2", arch(args)).maps
     priors = [PixelCNN(models.prior_config(maps, k, channels=96, blocks=3)) for k in range(len(maps))]
     if cl:
         priors = [p.to(memory_format=torch.channels_last) for p in priors]
@@ -95,6 +99,7 @@ def main(argv=None) -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--stages", type=int, default=1, help="residual stages at the bottom level")
+    ap.add_argument("--fine-stages", type=int, default=0, help="stages of a fine level (0: none)")
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)

@@ -126,6 +126,17 @@ def test_fine_tuning_may_add_residual_stages(images, tmp_path):
                              init=grown)
 
 
+def test_auto_precision_is_bf16_only_where_it_is_native(monkeypatch):
+    from vqzip.training import loop
+
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(loop, "native_bf16", lambda device: native)
+        assert training.TrainConfig().precision == expected
+        assert training.TrainConfig(precision="bf16").precision == "bf16"  # asked for, it is kept
+    with pytest.raises(VqzError, match="fp16"):
+        training.TrainConfig(precision="fp16")
+
+
 def test_colour_crops_paint_flat_colours():
     from vqzip import data
 

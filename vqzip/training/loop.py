@@ -31,16 +31,29 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 250
     log_every: int = 50
-    precision: str = "bf16"  # "bf16": autocast (quantizers and losses in float32); "fp32"
+    precision: str = "auto"  # "bf16": autocast (quantizers and losses in float32); "fp32"; "auto": bf16 where native
     colour: float = 0.0  # phase I: fraction of crops painted with flat colours (`data.CropSampler`)
     start: int = 0  # the schedule's first step: a run continued (--init) from weights landed at that step
+
+    def __post_init__(self):
+        if self.precision == "auto":  # resolved here, so the run's record says which it was
+            self.precision = "bf16" if native_bf16(pick_device()) else "fp32"
+        if self.precision not in ("bf16", "fp32"):
+            raise VqzError(f"precision must be bf16, fp32 or auto, not {self.precision!r}")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 has native kernels here: a GPU with bf16, or a CPU with AVX-512 BF16 or AMX
+    (oneDNN's). Elsewhere autocast emulates it: a phase I step of L3's shapes took 87 s instead of
+    fp32's 3.3 s on an AVX2-only EPYC (`bench/train_speed.py`)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def autocast(cfg: TrainConfig, device: torch.device):
     """The training step's autocast context: bf16 runs both phases 2-2.5x faster on a CPU with
     AVX-512 BF16 (bench/train_speed.py)."""
-    if cfg.precision not in ("bf16", "fp32"):
-        raise VqzError(f"precision must be bf16 or fp32, not {cfg.precision!r}")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
 
 
