@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--model", help="shipped model by name, at scale 1 with all its maps (instead of --quality)")
     args = ap.parse_args()
     src = Image.open(args.photo).convert("RGB")
+    err = Console(stderr=True)
     table = Table(title=f"peak RSS, whole process ({args.photo.name} resized; limit {codec.MAX_PIXELS:,} pixels)")
     for col in ("size", "pixels", "compress s", "compress MB", "decompress s", "decompress MB", "bpp"):
         table.add_column(col, justify="right")
@@ -43,8 +44,10 @@ def main() -> None:
             cs, cm = process(["compress", "-f", *opts, str(png), "-o", str(vqz)])
             ds, dm = process(["decompress", "-f", str(vqz), "-o", str(out)])
             bpp = 8 * vqz.stat().st_size / (im.width * im.height)
-            table.add_row(f"{im.width}x{im.height}", f"{im.width * im.height:,}", f"{cs:.1f}", f"{cm:.0f}",
-                          f"{ds:.1f}", f"{dm:.0f}", f"{bpp:.3f}")
+            row = (f"{im.width}x{im.height}", f"{im.width * im.height:,}", f"{cs:.1f}", f"{cm:.0f}", f"{ds:.1f}", f"{dm:.0f}",
+                   f"{bpp:.3f}")
+            table.add_row(*row)
+            err.print("  ".join(row))  # as it goes: a large image takes many minutes on a slow machine
     Console().print(table)
 
 

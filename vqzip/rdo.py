@@ -36,20 +36,25 @@ def candidates(net, padded: np.ndarray, level: int, stage: int, chosen: list[tor
     maps = [m for m in net.maps if m.level == level]
     stride, first = maps[0].stride, net.maps.index(maps[0])
     quantizer = net.levels[level].stages[stage]
+    k = min(k, quantizer.num_codes)
+    # Filled in place, tile by tile: a fine map of a 40 MP image has 10 M positions, whose
+    # candidates take 480 MB, and joining per-tile blocks would hold them two more times.
+    idx = np.empty((parts[-1].y1 // stride, parts[-1].x1 // stride, k), np.int16)
+    dist = np.empty(idx.shape, np.float32)
 
-    def near(t: tiles.Tile):
+    def near(t: tiles.Tile) -> None:
         feats = features_of(net, padded[t.context()])
         crop = [c[t.context(down=m.stride)][None] for c, m in zip(chosen, net.maps)]
         rows, cols = t.inner(down=stride)
         r = net.latent(level, feats, crop[:first])[0, :, rows, cols]
         for s in range(stage):  # what the earlier stages of this level left
             r = r - net.levels[level].stages[s].lookup(crop[first + s])[0, :, rows, cols]
-        dist, idx = quantizer.nearest(r[None], min(k, quantizer.num_codes))
-        h, w = r.shape[1:]
-        return idx.to(torch.int16).T.reshape(-1, h, w), dist.clamp_min(0).T.reshape(-1, h, w)
+        d, i = quantizer.nearest(r[None], k)  # (positions, k), row-major
+        part = t.part(down=stride)
+        idx[part] = i.to(torch.int16).reshape(*r.shape[1:], k).numpy()
+        dist[part] = d.clamp_min(0).reshape(*r.shape[1:], k).numpy()
 
-    found = tiles.per_tile(near, parts)
-    idx, dist = (tiles.join([f[i] for f in found], parts, down=stride).permute(1, 2, 0).contiguous().numpy() for i in (0, 1))
+    tiles.per_tile(near, parts)  # tiles write disjoint parts
     return idx, dist
 
 
