@@ -383,7 +383,7 @@ def test_an_existing_output_is_refused_before_any_decoding(workdir, capsys, monk
     (["info"], "vqzip info [OPTIONS] INPUT...", ["INPUT... .vqz files, or - for stdin."]),
     (["levels"], "vqzip levels [OPTIONS]", []),
     (["train", "vqvae"], "vqzip train vqvae [OPTIONS]",
-     ["--data FOLDER", "[required]", "--steps N Training steps. [default: 4000]", "[default: 0.001]", "[default: bf16]"]),
+     ["--data FOLDER", "[required]", "--steps N Training steps. [default: 4000]", "[default: 0.001]", "[default: auto]"]),
     (["train", "prior"], "vqzip train prior [OPTIONS]", ["[default: 3000]"]),
     (["train", "export"], "vqzip train export [OPTIONS]", ["[default: (the shipped checkpoints/)]"]),
     (["rd-curve"], "vqzip rd-curve [OPTIONS] INPUT...", ["[default: (every shipped level)]", "[default: (every one installed)]"]),
