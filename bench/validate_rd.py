@@ -10,7 +10,8 @@ and its operating points (default: --points). A point is SCALE[:LAMBDA[:STAGES]]
 resampling scale, the RDO multiplier (0: nearest code) and the number of maps coded after the
 first level's (residual stages, then a fine level; default: all). BD-rates are between the curves' Pareto fronts. Prints, per model and point, the mean bpp (file sizes), PSNR, MS-SSIM (dB)
 and encode/decode seconds over the images, then BD-rates against the anchor (PSNR and MS-SSIM).
-`--earlier JSON` adds the curves of an earlier run (same images) without measuring them again.
+`--earlier JSON` adds the curves of an earlier run (same images) without measuring them again;
+`--baselines webp,avif` adds classical codecs' sweeps, so a design is also read against the codecs it must beat.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vqzip import codec, data, ladder, metrics, zoo
+from vqzip.baselines import CODECS, Baseline
 from vqzip.bdrate import bd_rate
 
 
@@ -42,22 +44,33 @@ def load(name: str) -> zoo.CodecModel:
     return zoo.load_folder(name) if Path(name).is_dir() else zoo.load(name)
 
 
-def measure(model: zoo.CodecModel, images: list[np.ndarray], point) -> dict:
-    scale, lam, stages = point
+def measure(encode, decode, images: list[np.ndarray], point: str) -> dict:
+    """One operating point over the images: `encode(image) -> bytes`, `decode(bytes) -> image`."""
     rows = []
     for px in images:
         im = Image.fromarray(px)
         t = time.perf_counter()
-        coded = codec.compress(im, model, scale, lam=lam, stages=stages)
+        coded = encode(im)
         enc = time.perf_counter() - t
         t = time.perf_counter()
-        out = np.asarray(codec.decompress(coded, model).image.convert("RGB"))
+        out = np.asarray(decode(coded).convert("RGB"))
         dec = time.perf_counter() - t
         rows.append((8 * len(coded) / (im.width * im.height), metrics.psnr(px, out), metrics.db(metrics.ms_ssim(px, out)),
                      enc, dec))
     bpp, psnr, msssim, enc, dec = (float(v) for v in np.mean(rows, 0))
-    return {"point": f"{scale}:{lam}:{stages}", "bpp": bpp, "psnr": psnr, "ms_ssim_db": msssim, "encode_s": enc,
-            "decode_s": dec}
+    return {"point": point, "bpp": bpp, "psnr": psnr, "ms_ssim_db": msssim, "encode_s": enc, "decode_s": dec}
+
+
+def measure_model(model: zoo.CodecModel, images: list[np.ndarray], point) -> dict:
+    scale, lam, stages = point
+    return measure(lambda im: codec.compress(im, model, scale, lam=lam, stages=stages),
+                   lambda data: codec.decompress(data, model).image, images, f"{scale}:{lam}:{stages}")
+
+
+def measure_baseline(baseline: Baseline, images: list[np.ndarray]) -> list[dict]:
+    """A classical codec's sweep (`vqzip.baselines`), each setting's mean over the images."""
+    return [measure(lambda im: baseline.encode(im, s), baseline.decode, images, f"{baseline.setting_name} {s}")
+            for s in baseline.settings]
 
 
 def front(rows: list[dict], key: str) -> list[dict]:
@@ -73,6 +86,7 @@ def main(argv=None) -> None:
     ap.add_argument("--images", type=int, default=0, help="use only the first N validation images (0: all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--baselines", default="", help="classical codecs to measure too, e.g. webp,avif (vqzip.baselines)")
     ap.add_argument("--earlier", type=Path, action="append", default=[],
                     help="a --json of an earlier run on the same images: its curves come first (the first is the anchor)")
     args = ap.parse_args(argv)
@@ -89,7 +103,11 @@ def main(argv=None) -> None:
         name, _, points = curve.partition("=")
         model = load(name)
         codec.compress(Image.new("RGB", (64, 64)), model)  # first calls at new shapes are slow
-        results[curve] = [measure(model, images, p) for p in parse_points(points or args.points)]
+        results[curve] = [measure_model(model, images, p) for p in parse_points(points or args.points)]
+    for name in args.baselines.split(",") if args.baselines else []:
+        if name not in CODECS or not CODECS[name].available():
+            raise SystemExit(f"--baselines: no codec {name!r} here (known: {', '.join(CODECS)})")
+        results[name] = measure_baseline(CODECS[name], images)
     table = Table("model", "point", "bpp", "PSNR", "MS-SSIM dB", "enc s", "dec s",
                   title=f"validation RD, {len(images)} images of {args.data}")
     for name, rows in results.items():
