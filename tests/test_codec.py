@@ -272,3 +272,13 @@ def test_several_tiles_code_the_same_at_any_thread_count(tiny):
         assert got[0] == got[1] == got[2]
     finally:
         torch.set_num_threads(n)
+
+
+def test_edge_padded_reads_regions_of_the_edge_padded_image():
+    px = np.random.default_rng(0).integers(0, 256, (21, 30, 3), np.uint8)
+    ref = np.pad(px, ((0, 3), (0, 2), (0, 0)), mode="edge")
+    view = codec.EdgePadded(px)
+    assert view.shape == ref.shape
+    for rows, cols in [(slice(0, 24), slice(0, 32)), (slice(5, 21), slice(3, 30)), (slice(16, 24), slice(24, 32)),
+                       (slice(0, 8), slice(8, 32)), (slice(20, 24), slice(0, 8))]:
+        assert np.array_equal(view[rows, cols], ref[rows, cols])

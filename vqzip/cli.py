@@ -7,7 +7,6 @@ other files of a batch still done; 2 bad usage; 130 interrupted; 143 terminated 
 """
 from __future__ import annotations
 
-import ctypes
 import io
 import os
 import signal
@@ -24,7 +23,7 @@ from PIL import Image, UnidentifiedImageError
 from rich.console import Console
 from rich.table import Table
 
-from vqzip import __version__
+from vqzip import __version__, allocator
 from vqzip.container import DEFAULT_MAX_PIXELS
 from vqzip.errors import UsageError, VqzError
 from vqzip.fileio import check_input, check_output, write_atomic
@@ -335,6 +334,7 @@ def compress(
             _check(job, force)
             raw = _read(job)
             with api.open_image(io.BytesIO(raw), job.name) as im:
+                allocator.for_image(im.width * im.height)
                 note = ""
                 if target_bpp is not None or target_psnr is not None:
                     choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr)
@@ -408,11 +408,12 @@ def decompress(
         with _pixel_limit(max_pixels):
             _check(job, force)
             data = _read(job)
+            h = container.unpack(data)[0]
+            allocator.for_image(h.width * h.height)
             image = api.decompress(data, preview=preview)
             out = api.encode_image(image, ".png" if job.dst is None else job.dst.suffix,
                                    "<stdout>" if job.dst is None else str(job.dst))
             _write(job, out, force)
-        h = container.unpack(data)[0]
         message = f"{image.width}x{image.height} {image.mode}"
         if verbose:
             message += f" [{h.model_name} at scale {h.scale}, {8 * len(data) / (h.width * h.height):.4f} bpp]"
@@ -799,19 +800,8 @@ def _terminated(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def _one_malloc_arena() -> None:
-    """glibc gives each thread that allocates its own heap (arena), and memory freed in one is
-    not reused by another: the network's tiles, run by a thread pool, peaked at 1.32 GB coding
-    and decoding a 4 MP image where one arena peaks at 0.98 GB, at the same speed. Set for the vqzip process only
-    (the API leaves its host's allocator alone)."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-8, 1)  # M_ARENA_MAX
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
 def run() -> None:
     signal.signal(signal.SIGTERM, _terminated)
     if sys.argv[1:2] != ["train"]:  # measured for coding; training's threads keep their arenas
-        _one_malloc_arena()
+        allocator.one_arena()
     sys.exit(main())

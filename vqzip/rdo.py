@@ -26,10 +26,11 @@ CANDIDATES = 8  # nearest codes considered per position
 
 
 @torch.no_grad()
-def candidates(net, padded: np.ndarray, level: int, stage: int, chosen: list[torch.Tensor], parts: list[tiles.Tile],
+def candidates(net, padded, level: int, stage: int, chosen: list[torch.Tensor], parts: list[tiles.Tile],
                k: int = CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest codes of a level's stage at every position, and their squared distances:
-    (h, w, k) int16 and float32, nearest first. Computed tile by tile (`parts`, in image pixels):
+    (h, w, k) int16 and float32, nearest first. Computed tile by tile (`parts`, in image pixels
+    of `padded`, a `vqzip.codec.EdgePadded` image or an array):
     the level's latent from the chosen codes of the coarser levels (`chosen`, in coding order),
     less the vectors of the stages before this one chosen so far; so the latent of a large
     image is never whole, only k candidates per position."""
@@ -77,13 +78,14 @@ def choose_map(prior, conds: list[torch.Tensor], cand: np.ndarray, dist: np.ndar
     return codes, enc.to_bytes()
 
 
-def encode(model, padded: np.ndarray, lam: float, n_maps: int, parts: list[tiles.Tile]) -> tuple[list[torch.Tensor], list[bytes]]:
+def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile]) -> tuple[list[torch.Tensor], list[bytes]]:
     """The first n_maps code maps of a padded image, chosen with multiplier lam, and their streams."""
     net, codes, streams = model.net, [], []
     for k in range(n_maps):
         m = net.maps[k]
         cand, dist = candidates(net, padded, m.level, m.stage, codes, parts)
         c, s = choose_map(model.priors[k], [codes[j] for j in m.conds], cand, dist, lam)
+        del cand, dist  # before the next map's candidates: a bottom map's are 120 MB at 40 MP
         codes.append(c)
         streams.append(s)
     return codes, streams
