@@ -11,7 +11,9 @@ resampling scale, the RDO multiplier (0: nearest code) and the number of maps co
 first level's (residual stages, then a fine level; default: all). BD-rates are between the curves' Pareto fronts. Prints, per model and point, the mean bpp (file sizes), PSNR, MS-SSIM (dB)
 and encode/decode seconds over the images, then BD-rates against the anchor (PSNR and MS-SSIM).
 `--earlier JSON` adds the curves of an earlier run (same images) without measuring them again;
-`--baselines webp,avif` adds classical codecs' sweeps, so a design is also read against the codecs it must beat.
+`--baselines webp,avif` adds classical codecs' sweeps, so a design is also read against the codecs it must beat;
+`--per-image` adds each model's curve with every image coded at its own point, chosen at a common
+rate-distortion slope (what an encoder that tries several points per image would give).
 """
 from __future__ import annotations
 
@@ -57,8 +59,28 @@ def measure(encode, decode, images: list[np.ndarray], point: str) -> dict:
         dec = time.perf_counter() - t
         rows.append((8 * len(coded) / (im.width * im.height), metrics.psnr(px, out), metrics.db(metrics.ms_ssim(px, out)),
                      enc, dec))
-    bpp, psnr, msssim, enc, dec = (float(v) for v in np.mean(rows, 0))
-    return {"point": point, "bpp": bpp, "psnr": psnr, "ms_ssim_db": msssim, "encode_s": enc, "decode_s": dec}
+    return {"point": point, **mean_of(rows), "images": [dict(zip(KEYS, map(float, r))) for r in rows]}
+
+
+KEYS = ("bpp", "psnr", "ms_ssim_db", "encode_s", "decode_s")
+
+
+def mean_of(rows) -> dict:
+    return dict(zip(KEYS, (float(v) for v in np.mean(rows, 0))))
+
+
+def per_image(rows: list[dict], slopes=np.geomspace(0.5, 500, 24)) -> list[dict]:
+    """A curve's points if each image took its own: at each slope mu, the point that maximizes
+    its PSNR - mu * bpp (the same mu for all images maximizes mean PSNR for the mean rate). The
+    encoder would code every point to choose, so encode_s is their sum."""
+    per = [[r["images"][i] for r in rows] for i in range(len(rows[0]["images"]))]
+    curve = []
+    for mu in slopes:
+        picked = [max(points, key=lambda p: p["psnr"] - mu * p["bpp"]) for points in per]
+        m = mean_of([[p[k] for k in KEYS] for p in picked])
+        m["encode_s"] = sum(r["encode_s"] for r in rows)
+        curve.append({"point": f"mu {mu:.3g}", **m})
+    return front(curve, "psnr")
 
 
 def measure_model(model: zoo.CodecModel, images: list[np.ndarray], point) -> dict:
@@ -86,6 +108,8 @@ def main(argv=None) -> None:
     ap.add_argument("--images", type=int, default=0, help="use only the first N validation images (0: all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--per-image", action="store_true",
+                    help="add each model's curve with every image at its own point, chosen at a common slope")
     ap.add_argument("--baselines", default="", help="classical codecs to measure too, e.g. webp,avif (vqzip.baselines)")
     ap.add_argument("--earlier", type=Path, action="append", default=[],
                     help="a --json of an earlier run on the same images: its curves come first (the first is the anchor)")
@@ -104,6 +128,8 @@ def main(argv=None) -> None:
         model = load(name)
         codec.compress(Image.new("RGB", (64, 64)), model)  # first calls at new shapes are slow
         results[curve] = [measure_model(model, images, p) for p in parse_points(points or args.points)]
+        if args.per_image:
+            results[f"{curve} (per image)"] = per_image(results[curve])
     for name in args.baselines.split(",") if args.baselines else []:
         if name not in CODECS or not CODECS[name].available():
             raise SystemExit(f"--baselines: no codec {name!r} here (known: {', '.join(CODECS)})")
