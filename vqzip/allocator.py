@@ -5,13 +5,14 @@ nothing is done.
 - One arena: glibc gives each thread that allocates its own heap, and memory freed in one is not
   reused by another. The network's tiles, run by a thread pool, peaked at 1.32 GB coding and
   decoding a 4 MP image where one arena peaks at 0.98 GB, at the same speed.
-- Large images: the network's tiles allocate tensors of 4 to 130 MB, and glibc's mmap threshold,
-  which rises after each large free up to 32 MB, puts most of them in the heap, where the freed
-  tiles' memory fragments and stays resident. Compressing a 16 MP image with a fine-level model
-  (λ 0.01, 3 maps) peaked at 2076 MB, and at 1340 MB with the threshold fixed at 4 MB, each such
-  tensor then its own mapping, returned when freed. The page faults cost time (a 768x512
-  compress took 17% longer), so the threshold is fixed only once an image of LARGE_IMAGE pixels
-  or more is coded, and stays so for the process (glibc has no way back to its moving threshold).
+- Large images: the network's tiles allocate tensors of megabytes (a 64-channel float tensor over
+  a tile's context at 1/2 resolution is 63 MB), and glibc's mmap threshold, which rises after
+  each large free up to 32 MB, puts many of them in the heap, where the freed tiles' memory
+  fragments and stays resident. Compressing a 16 MP image with a fine-level model (λ 0.01, 3
+  maps) peaked at 2076 MB, and at 1340 MB with the threshold fixed at 4 MB, each such tensor then
+  its own mapping, returned when freed. The page faults cost time (a 768x512 compress took 17%
+  longer), so the threshold is fixed only once an image of LARGE_IMAGE pixels or more is coded,
+  and stays so for the process (glibc has no way back to its moving threshold).
 """
 from __future__ import annotations
 
