@@ -272,3 +272,49 @@ def test_context_free_residual_stages_train_export_and_round_trip(images, tmp_pa
     assert torch.equal(out.codes[2], codec.encode_codes(model.net, np.asarray(im))[2])
     chosen = codec.compress(im, model, lam=0.05)  # RDO's choices in the bands' order decode as well
     assert codec.decompress(chosen, model).image.size == (40, 24)
+
+
+def test_rdo_codes_give_the_priors_the_encoders_choices_to_fine_tune_on(images, tmp_path):
+    """`train rdo-codes` (phase III): every training image's maps once per multiplier, chosen by
+    RDO under the run's own priors; λ 0 gives phase II's nearest codes, a large λ maps the priors
+    find cheaper; worker processes write the same codes, a cut run resumes, and the priors then
+    fine-tune on them and export."""
+    from vqzip.training.priors import extract_codes, load_codes
+    from vqzip.training.rdo_codes import rdo_codes
+
+    run = tmp_path / "run"
+    small = dict(batch=2, crop=32, warmup=1)
+    training.train_vqvae(images, run, "vqvae2", TINY_NET, training.TrainConfig(steps=2, **small))
+    cfgs = [PixelCNNConfig(**c) for c in TINY["priors"]]
+    training.train_prior(images, run, cfgs, training.TrainConfig(steps=2, **small))
+
+    out = tmp_path / "rdo"
+    record = rdo_codes(run, out, images, [0, 10.0])
+    assert record["images"] == 3 and record["maps_per_image"] == 2
+    maps = load_codes(out)
+    nearest = extract_codes(training.load_net(run), sorted(images.glob("im[123].png")))
+    assert len(maps) == 6
+    for i, ms in enumerate(nearest):
+        assert all(np.array_equal(a, b) for a, b in zip(maps[2 * i], ms))
+    chooser = zoo.load_folder(out / "chooser")
+
+    def bits(ms):
+        ms = [torch.from_numpy(m.astype(np.int64)) for m in ms]
+        return sum(codec.ideal_bits(p, ms[k], [ms[j] for j in m.conds]) for k, (m, p) in enumerate(zip(chooser.maps, chooser.priors)))
+
+    assert sum(bits(maps[2 * i + 1]) for i in range(3)) < sum(bits(maps[2 * i]) for i in range(3))
+    assert any(not np.array_equal(a, b) for i in range(3) for a, b in zip(maps[2 * i], maps[2 * i + 1]))
+
+    again = tmp_path / "rdo2"
+    from vqzip.cli import main
+    assert main(["train", "rdo-codes", "--run", str(run), "--out", str(again), "--data", str(images), "--lambdas", "0,10",
+                 "--jobs", "2"]) == 0
+    (again / "rdo-parts" / "1.npz").unlink()  # as if cut before the second image was written
+    rdo_codes(run, again, images, [0, 10.0])
+    assert all(np.array_equal(a, b) for x, y in zip(load_codes(again), maps) for a, b in zip(x, y))
+
+    meta = training.train_prior(images, out, cfgs, training.TrainConfig(steps=1, **small), init=run)
+    assert meta["steps_done"] == 1
+    training.export(out, tmp_path / "ckpt" / "tuned")
+    with pytest.raises(ValueError, match="of their own"):
+        rdo_codes(run, run, images, [0.01])

@@ -571,6 +571,28 @@ def train_prior(
             err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'prior.safetensors'}")
 
 
+@train_app.command("rdo-codes", cls=_Command)
+def train_rdo_codes(
+    run: Path = typer.Option(..., "--run", metavar="FOLDER", help="Run folder with both phases done: its priors choose the codes."),
+    out: Path = typer.Option(..., "--out", metavar="FOLDER", help="New run folder: the network, the codes, then `train prior --init RUN`."),
+    data: Path = typer.Option(..., "--data", metavar="FOLDER", help="The training images the network was trained on."),
+    lambdas: str = typer.Option("0,0.01,0.02,0.04", metavar="LIST", help="Comma-separated RDO multipliers; 0: the nearest codes."),
+    jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", min=1, help="Worker processes (one torch thread each)."),
+):
+    """Phase III: the training images coded with RDO under the run's priors, for fine-tuning them on what the encoder chooses."""
+    from vqzip.training.rdo_codes import rdo_codes
+
+    with _reported():
+        try:
+            lams = [float(x) for x in lambdas.split(",")]
+        except ValueError:
+            raise typer.BadParameter(f"{lambdas!r} is not a comma-separated list of numbers", param_hint="--lambdas") from None
+        bar, update = _progress("rdo-codes")
+        with bar:
+            record = rdo_codes(run, out, data, lams, jobs, lambda done, total: update(done, total, {}))
+        err.print(f"done: {record['images']} images x {len(lams)} multipliers -> {out / 'codes.npz'}")
+
+
 @train_app.command("snapshot", cls=_Command)
 def train_snapshot(
     run: Path = typer.Option(..., "--run", metavar="FOLDER", help="Run folder of a phase under way (or stopped)."),
