@@ -23,17 +23,21 @@ from vqzip.models import features_of
 from vqzip import tiles
 
 CANDIDATES = 8  # nearest codes considered per position
+# Images of at most this many tiles keep each tile's encoder features from one map to the next
+# (about 100 MB a tile); larger ones compute them again per map, in bounded memory.
+CACHED_TILES = 4
 
 
 @torch.no_grad()
 def candidates(net, padded, level: int, stage: int, chosen: list[torch.Tensor], parts: list[tiles.Tile],
-               k: int = CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
+               k: int = CANDIDATES, features: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest codes of a level's stage at every position, and their squared distances:
     (h, w, k) int16 and float32, nearest first. Computed tile by tile (`parts`, in image pixels
     of `padded`, a `vqzip.codec.EdgePadded` image or an array):
     the level's latent from the chosen codes of the coarser levels (`chosen`, in coding order),
     less the vectors of the stages before this one chosen so far; so the latent of a large
-    image is never whole, only k candidates per position."""
+    image is never whole, only k candidates per position. `features`, if given, keeps each
+    tile's encoder features for the next call (the same for every map)."""
     maps = [m for m in net.maps if m.level == level]
     stride, first = maps[0].stride, net.maps.index(maps[0])
     quantizer = net.levels[level].stages[stage]
@@ -44,7 +48,11 @@ def candidates(net, padded, level: int, stage: int, chosen: list[torch.Tensor], 
     dist = np.empty(idx.shape, np.float32)
 
     def near(t: tiles.Tile) -> None:
-        feats = features_of(net, padded[t.context()])
+        feats = features.get(t) if features is not None else None
+        if feats is None:
+            feats = features_of(net, padded[t.context()])
+            if features is not None:
+                features[t] = feats  # tiles are distinct keys: the threads never share one
         crop = [c[t.context(down=m.stride)][None] for c, m in zip(chosen, net.maps)]
         rows, cols = t.inner(down=stride)
         r = net.latent(level, feats, crop[:first])[0, :, rows, cols]
@@ -81,9 +89,10 @@ def choose_map(prior, conds: list[torch.Tensor], cand: np.ndarray, dist: np.ndar
 def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile]) -> tuple[list[torch.Tensor], list[bytes]]:
     """The first n_maps code maps of a padded image, chosen with multiplier lam, and their streams."""
     net, codes, streams = model.net, [], []
+    features = {} if len(parts) <= CACHED_TILES else None  # 768x512, 2 maps, one thread: 4.0-4.6 s -> 3.8-4.0
     for k in range(n_maps):
         m = net.maps[k]
-        cand, dist = candidates(net, padded, m.level, m.stage, codes, parts)
+        cand, dist = candidates(net, padded, m.level, m.stage, codes, parts, features=features)
         c, s = choose_map(model.priors[k], [codes[j] for j in m.conds], cand, dist, lam)
         del cand, dist  # before the next map's candidates: a bottom map's are 120 MB at 40 MP
         codes.append(c)
