@@ -9,9 +9,9 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 N=$1
 run=${RUN:-$HOME/vqzip-runs/long/L3}
-phase=vqvae; [ -f "$run/vqvae.safetensors" ] && phase=prior  # phase I done: the priors train
-state=$run/$phase-state.pt
-[ -f "$state" ] || { echo "no saved state at $state" >&2; exit 1; }
+# the phase training now saved last (not during `train rdo-codes`: its workers are processes, -j)
+state=$(ls -t "$run"/*-state.pt "$run"-rdo/prior-state.pt "$run"-control/prior-state.pt 2>/dev/null | head -1)
+[ -n "$state" ] || { echo "no saved state under $run" >&2; exit 1; }
 saved=$(stat -c %Y "$state")
 while [ "$(stat -c %Y "$state")" -eq "$saved" ]; do sleep 1; done
 pkill -f training-runs/long.sh; pkill -f "vqzip train"
