@@ -13,6 +13,9 @@ nothing is done.
   its own mapping, returned when freed. The page faults cost time (a 768x512 compress took 17%
   longer), so the threshold is fixed only once an image of LARGE_IMAGE pixels or more is coded,
   and stays so for the process (glibc has no way back to its moving threshold).
+- Training: each step allocates and frees the same tensors, many over 32 MB (glibc's largest
+  threshold), so each was a fresh mapping and its pages faulted in again every step. Kept in the
+  heap, with the heap never trimmed, the pages stay mapped (FOR_TRAINING).
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ import ctypes
 
 LARGE_IMAGE = 4_000_000  # pixels; at 4 MP the same compress peaked at 1684 MB, 1171 MB fixed
 MMAP_THRESHOLD = 4 << 20
-_M_ARENA_MAX, _M_MMAP_THRESHOLD = -8, -3
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -2, -3, -4, -8
+FOR_TRAINING = {_M_MMAP_MAX: 0, _M_TRIM_THRESHOLD: 1 << 30, _M_TOP_PAD: 256 << 20}
 
 
 def _mallopt(param: int, value: int) -> None:
@@ -33,6 +37,12 @@ def _mallopt(param: int, value: int) -> None:
 def one_arena() -> None:
     """One malloc arena for every thread of the process."""
     _mallopt(_M_ARENA_MAX, 1)
+
+
+def for_training() -> None:
+    """No mappings of their own for large blocks, and freed memory kept, for a training process."""
+    for param, value in FOR_TRAINING.items():
+        _mallopt(param, value)
 
 
 def for_image(pixels: int) -> None:

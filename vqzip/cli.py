@@ -824,6 +824,8 @@ def _terminated(signum, frame):
 
 def run() -> None:
     signal.signal(signal.SIGTERM, _terminated)
-    if sys.argv[1:2] != ["train"]:  # measured for coding; training's threads keep their arenas
+    if sys.argv[1:2] == ["train"]:  # each measured: one arena for coding, this for training
+        allocator.for_training()
+    else:
         allocator.one_arena()
     sys.exit(main())
