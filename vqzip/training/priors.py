@@ -128,7 +128,10 @@ def train_prior(data_dir, out, cfgs: list[PixelCNNConfig], cfg: TrainConfig, pro
                 conds.append(cond_canvas_crop(prior, [codes[j] for j in spec.conds], yk, xk, size))
             with autocast(cfg, device):
                 logits = prior(torch.stack(canvases), [torch.stack(g) for g in zip(*conds)])
-            ce = F.cross_entropy(logits.float(), torch.stack(targets), reduction="sum")
+            # classes last: the logits are channels-last in memory (the embedding's permute carries
+            # through the convolutions), and log-softmax is slow across a strided class axis
+            ce = F.cross_entropy(logits.permute(0, 2, 3, 1).reshape(-1, prior.cfg.num_codes).float(),
+                                 torch.stack(targets).reshape(-1), reduction="sum")
             losses.append(ce)
             stats[f"bits_{spec.name}"] = ce.item() / (len(batch) * size * size) / math.log(2)
         loss = sum(losses) / (len(batch) * cfg.crop**2) / math.log(2)  # bits per pixel
