@@ -824,8 +824,10 @@ def _terminated(signum, frame):
 
 def run() -> None:
     signal.signal(signal.SIGTERM, _terminated)
-    if sys.argv[1:2] == ["train"]:  # each measured: one arena for coding, this for training
+    # each measured: the training steps' rule for the two phases that run them, one arena for
+    # coding; other `train` commands (rdo-codes codes images in workers) keep glibc's defaults
+    if sys.argv[1:3] in (["train", "vqvae"], ["train", "prior"]):
         allocator.for_training()
-    else:
+    elif sys.argv[1:2] != ["train"]:
         allocator.one_arena()
     sys.exit(main())
