@@ -17,8 +17,21 @@ The encoder knows every code, yet walks too: computing whole layers at once was 
 computed in exact integer arithmetic (`vqzip.priors.fixedpoint`), so the two ends agree bit for
 bit on any machine and any number of torch threads.
 
+Independent tiles: a prior whose model sets `tile` (the tensor `walk.tile`: rows, columns; 0
+for the whole height or width) has its map cut into tiles of that size (the edge ones padded
+below and right with OUT, never coded), each walked as if it were a map of its own (OUT around
+it, conditioning features zero off it) and all of them on the same wavefront steps, so a step
+does the same few operations on many times the positions: Wt + k*(Ht - 1) steps for tiles of
+canvas Ht x Wt instead of Wc + k*(Hc - 1) for the map, whatever the map's size. A step's
+positions go row by row, and within a row tile by tile (row-major over the tiles); a map of more
+than TILES tiles is walked TILES tiles at a time, group after group, which bounds the caches.
+The codes at a tile's top and left edges lose their context: measured with L3's float priors
+on six training images' maps, bands of 32 rows cost 0.33%, 0.34% and 0.46% more bits on the
+top, bottom and fine maps, tiles of 32x64 codes 0.33%, 0.53% and 0.68%.
+
 A context-free prior (a 1x1 first kernel: no code reaches it) has nothing to wait for: its map
-is computed in row bands, every layer at once over the same canvas, and coded in row-major order.
+is computed in row bands, every layer at once over the same canvas, and coded in row-major order
+(`tile` does not apply to it).
 """
 from __future__ import annotations
 
@@ -77,7 +90,8 @@ def wavefronts(height: int, width: int, k: int) -> Iterator[tuple[np.ndarray, np
 @torch.inference_mode()
 def walk(prior: FixedPointPrior, height: int, width: int, step: Step, conds: list[torch.Tensor] = ()) -> torch.Tensor:
     """Decode a (height, width) map in wavefront order (a context-free prior's: row bands, in
-    raster order), calling step with each batch of positions.
+    raster order; a tiled prior's: tile by tile, as the module says), calling step with each
+    batch of positions.
 
     conds: the maps the prior is conditioned on, as in its config's `conds`, each (height/f, width/f).
     Returns the (height, width) int64 map of the symbols step returned."""
@@ -86,10 +100,12 @@ def walk(prior: FixedPointPrior, height: int, width: int, step: Step, conds: lis
         for _, symbols, rows, cols in _bands(prior, height, width, step, conds):
             out[rows, cols] = torch.from_numpy(symbols)
         return out
-    c = _Canvas(prior, torch.full((height, width), prior.cfg.num_codes, dtype=torch.long), conds)
-    for _ in _steps(c, step):
-        pass
-    return c.map_codes()
+    out = torch.full((height, width), prior.cfg.num_codes, dtype=torch.long)
+    for c in _canvases(prior, out, conds):
+        for _ in _steps(c, step):
+            pass
+        c.put_codes(out)
+    return out
 
 
 @torch.inference_mode()
@@ -103,7 +119,7 @@ def teacher_forced(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torc
         return known[rows, cols]
 
     steps = ((p, s) for p, s, _, _ in _bands(prior, *known.shape, step, conds)) if prior.context_free else \
-        _steps(_Canvas(prior, codes, conds), step)
+        (out for c in _canvases(prior, codes, conds) for out in _steps(c, step))
     for probs, symbols in steps:
         for n in range(0, len(symbols), batch):
             yield probs[n : n + batch], symbols[n : n + batch]
@@ -152,10 +168,38 @@ def _bands(prior: FixedPointPrior, height: int, width: int, step: Step, conds: l
         yield probs, symbols, rows, cols
 
 
+TILES = 256  # tiles walked together at most: bounds the caches (0.4 MB a tile for 64x64 tiles at 96 channels)
+
+
+def _canvases(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor]) -> Iterator["_Canvas"]:
+    """The canvases of a map's walk, one per group of at most TILES tiles (a whole map is one
+    tile), in order; the conditioning features are computed once for all of them."""
+    height, width = codes.shape
+    feats = _features(prior, conds, height, width)
+    th, tw = (t if 0 < t < n else n for t, n in zip(prior.tile, (height, width)))
+    corners = [(y, x) for y in range(0, height, th) for x in range(0, width, tw)]
+    for i in range(0, len(corners), TILES):
+        yield _Canvas(prior, codes, corners[i : i + TILES], th, tw, feats)
+
+
+def _features(prior: FixedPointPrior, conds: list[torch.Tensor], height: int, width: int) -> list[tuple[int, int, torch.Tensor]]:
+    """Per group of conditioning maps: its factor f, its width w, and its features (h * w, cc)
+    (int16 where they fit)."""
+    out = []
+    dtype = torch.int16 if prior.cond_bound < 1 << 15 else torch.float32
+    for feats, (f, _) in zip(prior.condition(list(conds), dtype=dtype), prior.cfg.groups):
+        h, w, cc = feats.shape
+        if (f * h, f * w) != (height, width):
+            raise ValueError(f"a conditioning map of {h}x{w} does not fit a {height}x{width} map at x{f}")
+        out.append((f, w, feats.view(h * w, cc)))
+    return out
+
+
 def _steps(c: "_Canvas", step: Step) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The walk: per wavefront step with positions on the map, step(probability rows, map rows,
     map columns) gives the symbols there, which later steps read; yields (probability rows,
-    symbols). A layer's positions on a step are a run of rows (x = t - k*y within its columns)."""
+    symbols). A layer's positions on a step are a run of rows (x = t - k*y within its columns),
+    the same in every tile."""
     k, r, rows = c.k, c.r, torch.arange(c.hc)
     for t in range(c.wc + k * (c.hc - 1)):
         runs = [(max(off, (t - c.wc + off) // k + 1), min(c.hc - 1, (t - off) // k)) for off in c.offsets]
@@ -163,46 +207,57 @@ def _steps(c: "_Canvas", step: Step) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         conds = c.cond_rows(rows[first : runs[1][1] + 1], t) if runs[1][0] <= runs[1][1] else None
         for layer, (lo, hi) in enumerate(runs):
             if lo <= hi:
-                c.step_layer(layer, t, lo, hi, conds and [g[lo - first : hi - first + 1] for g in conds])
+                c.step_layer(layer, t, lo, hi, conds and [g[(lo - first) * c.tiles : (hi - first + 1) * c.tiles] for g in conds])
         lo, hi = max(r, (t - c.wc + r) // k + 1), min(c.hc - 1, (t - r) // k)
         if lo <= hi:
             ys = rows[lo : hi + 1]
-            xs = t - k * ys
-            probs = c.prior.probabilities(c.acts[-1][c.base(t) + lo : c.base(t) + hi + 1].to(torch.float32)).numpy()
-            symbols = np.asarray(step(probs, (ys - r).numpy(), (xs - r).numpy()), dtype=np.int64)
-            c.codes[ys * c.wc + xs] = torch.from_numpy(symbols)
-            yield probs, symbols
+            at = ys * c.wc + t - k * ys  # canvas positions, in every tile
+            h = c.acts[-1][c.base(t) + lo : c.base(t) + hi + 1].view(-1, c.acts[-1].shape[-1])
+            map_rows, map_cols = ((ys - r)[:, None] + c.tops).view(-1), ((t - k * ys - r)[:, None] + c.lefts).view(-1)
+            if not c.padded:
+                probs = c.prior.probabilities(h.to(torch.float32)).numpy()
+                symbols = np.asarray(step(probs, map_rows.numpy(), map_cols.numpy()), dtype=np.int64)
+                c.codes[at] = torch.from_numpy(symbols).view(len(ys), c.tiles)
+                yield probs, symbols
+                continue
+            on = (map_rows < c.height) & (map_cols < c.width)  # the edge tiles' padding is never coded
+            if on.any():
+                probs = c.prior.probabilities(h[on].to(torch.float32)).numpy()
+                symbols = np.asarray(step(probs, map_rows[on].numpy(), map_cols[on].numpy()), dtype=np.int64)
+                c.codes.view(-1)[(at[:, None] * c.tiles + torch.arange(c.tiles)).view(-1)[on]] = torch.from_numpy(symbols)
+                yield probs, symbols
 
 
 class _Canvas:
-    """A map padded with the OUT token on a canvas, one activation cache per layer, and the
-    conditioning features.
+    """Tiles of a map (th x tw codes at `corners`, the edge ones padded below and right with the
+    OUT token), each padded with OUT on a canvas of its own, side by side in a last axis (codes
+    (Hc * Wc, tiles), caches (rows, tiles, C)), so a step's rows of every tile are one slice; one
+    activation cache per layer, and the conditioning features of the whole map.
 
     A cache holds int16 rows of C (|h| <= h_max < 2**15), one per position of the last `ring`
     wavefronts, at (t % ring) * Hc + y for wavefront t: a position's inputs lie at most k + 1
     wavefronts back, so the memory does not grow with the map's width, and the inputs of a step's
     run of rows are runs of rows too (slices, not gathers). Conditioning features stay at their
-    own resolution (int16 where they fit) and are read at (y // f, x // f)."""
+    own resolution and are read at (y // f, x // f) in map coordinates."""
 
-    def __init__(self, prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor], ring: int = RING):
-        self.prior, self.r = prior, prior.cfg.reach
-        r = self.r
-        canvas = F.pad(codes, (r, r, r, 0), value=prior.cfg.num_codes)
-        self.hc, self.wc = canvas.shape
-        self.codes = canvas.reshape(-1)
+    def __init__(self, prior: FixedPointPrior, codes: torch.Tensor, corners: list[tuple[int, int]], th: int, tw: int,
+                 feats: list[tuple[int, int, torch.Tensor]], ring: int = RING):
+        self.prior, self.r, self.conds = prior, prior.cfg.reach, feats
+        r, out = self.r, prior.cfg.num_codes
+        self.height, self.width = codes.shape
+        self.corners, self.th, self.tw, self.tiles = corners, th, tw, len(corners)
+        self.tops, self.lefts = (torch.tensor([c[i] for c in corners]) for i in (0, 1))
+        self.padded = bool(((self.tops + th > self.height) | (self.lefts + tw > self.width)).any())
+        whole = F.pad(codes, (0, -(-self.width // tw) * tw - self.width, 0, -(-self.height // th) * th - self.height), value=out)
+        canvas = F.pad(torch.stack([whole[y : y + th, x : x + tw] for y, x in corners]), (r, r, r, 0), value=out)
+        _, self.hc, self.wc = canvas.shape
+        self.codes = canvas.permute(1, 2, 0).reshape(-1, self.tiles).contiguous()
         rows_above = int(-prior.taps[:, 0].min()) if len(prior.taps) else 0
         self.k = rows_above + 1
         self.ring = max(ring, self.k + 2)  # inputs lie up to k + 1 wavefronts back
         # layer l is defined where its whole input window lies on the canvas: offset off_l
         self.offsets = [rows_above + b for b in range(len(prior.blocks) + 1)]
-        self.acts = [torch.zeros(self.hc * self.ring, prior.cfg.channels, dtype=torch.int16) for _ in self.offsets]
-        self.conds = []  # per group: its factor, width, and features (h * w, cc)
-        dtype = torch.int16 if prior.cond_bound < 1 << 15 else torch.float32
-        for feats, (f, _) in zip(prior.condition(list(conds), dtype=dtype), prior.cfg.groups):
-            h, w, cc = feats.shape
-            if (f * h, f * w) != tuple(codes.shape):
-                raise ValueError(f"a conditioning map of {h}x{w} does not fit a {tuple(codes.shape)} map at x{f}")
-            self.conds.append((f, w, feats.view(h * w, cc)))
+        self.acts = [torch.zeros(self.hc * self.ring, self.tiles, prior.cfg.channels, dtype=torch.int16) for _ in self.offsets]
         self.taps = prior.taps[:, 0] * self.wc + prior.taps[:, 1]
         dy, dx = prior.block_taps[:, 0], prior.block_taps[:, 1]
         self.window_steps = [(int(a), int(a * self.k + b)) for a, b in zip(dy, dx)]  # (row, wavefront) offsets
@@ -215,27 +270,35 @@ class _Canvas:
         return (t % self.ring) * self.hc
 
     def step_layer(self, layer: int, t: int, lo: int, hi: int, conds: list[torch.Tensor] | None) -> None:
-        """Compute layer `layer` on wavefront t at canvas rows lo..hi (conds: the conditioning
-        features there, for a block)."""
+        """Compute layer `layer` on wavefront t at canvas rows lo..hi of every tile (conds: the
+        conditioning features there, for a block)."""
+        n = hi - lo + 1
         if layer == 0:
             ys = self.rows[lo : hi + 1]
-            h = self.prior.first(self.codes[(ys * self.wc + t - self.k * ys).view(-1, 1) + self.taps])
+            taps = self.codes[(ys * self.wc + t - self.k * ys).view(-1, 1) + self.taps]  # (n, taps, tiles)
+            h = self.prior.first(taps.transpose(1, 2).reshape(n * self.tiles, -1).contiguous())
         else:
-            below, n = self.acts[layer - 1], hi - lo + 1
+            below = self.acts[layer - 1]
             starts = [self.base(t + dt) + lo + dy for dy, dt in self.window_steps]
-            patches = torch.cat([below[a : a + n] for a in starts], 1).to(torch.float32)
+            patches = torch.cat([below[a : a + n] for a in starts], 2).view(n * self.tiles, -1).to(torch.float32)
             h = self.prior.block(layer - 1, patches, patches[:, self.centre], conds)
-        self.acts[layer][self.base(t) + lo : self.base(t) + hi + 1] = h.to(torch.int16)
+        self.acts[layer][self.base(t) + lo : self.base(t) + hi + 1] = h.view(n, self.tiles, -1).to(torch.int16)
 
     def cond_rows(self, ys: torch.Tensor, t: int) -> list[torch.Tensor]:
-        """Each group's features at canvas rows ys of wavefront t: zero off the map."""
+        """Each group's features at canvas rows ys of wavefront t in every tile, row by row: zero
+        off the tile (so above and beside it) and off the map."""
         y, x = ys - self.r, t - self.k * ys - self.r
-        on = (y >= 0) & (x >= 0) & (x < self.wc - 2 * self.r)
+        on = ((y >= 0) & (x >= 0) & (x < self.wc - 2 * self.r))[:, None]
+        y, x = y[:, None] + self.tops, x[:, None] + self.lefts  # map coordinates (rows, tiles)
+        on = (on & (y < self.height) & (x < self.width)).view(-1)
         out = []
         for f, w, feats in self.conds:
-            idx = torch.where(on, torch.div(y, f, rounding_mode="floor") * w + torch.div(x, f, rounding_mode="floor"), 0)
+            idx = torch.where(on, (torch.div(y, f, rounding_mode="floor") * w + torch.div(x, f, rounding_mode="floor")).view(-1), 0)
             out.append(feats.index_select(0, idx).to(torch.float32).mul_(on.view(-1, 1)))
         return out
 
-    def map_codes(self) -> torch.Tensor:
-        return self.codes.view(self.hc, self.wc)[self.r :, self.r : -self.r].clone()
+    def put_codes(self, out: torch.Tensor) -> None:
+        """Write the tiles' codes into their places in the map `out`."""
+        tiles = self.codes.view(self.hc, self.wc, self.tiles).permute(2, 0, 1)[:, self.r :, self.r : -self.r]
+        for (y, x), codes in zip(self.corners, tiles):
+            out[y : y + self.th, x : x + self.tw] = codes[: self.height - y, : self.width - x]

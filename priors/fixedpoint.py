@@ -109,6 +109,13 @@ class FixedPointPrior:
         self.head = (head0, Affine(t, "head.1", head0.out_bound))
         if int(tables.abs().amax(1).sum(0).max()) + int(self.first_bias.abs().max()) >= 1 << 62:
             raise ValueError("first layer overflows int64")
+        # (rows, columns) of the independent tiles the walk cuts the map into (`vqzip.priors.decode`),
+        # 0 for the whole height or width; absent (every model before it), the map is one tile.
+        # A tensor of the model file, so the model's hash covers the decode order it implies.
+        tile = t.get("walk.tile", torch.zeros(2, dtype=torch.int32))
+        if tile.shape != (2,) or bool((tile < 0).any()):
+            raise ValueError(f"walk.tile must be two sizes >= 0, not {tile.tolist()}")
+        self.tile = tuple(int(v) for v in tile)
 
     @property
     def context_free(self) -> bool:

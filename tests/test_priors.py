@@ -77,11 +77,16 @@ def test_wavefronts_cover_each_position_once_after_its_context(shape):
     assert (done >= 0).all()
 
 
-def fixed(prior: PixelCNN, cond: bool) -> FixedPointPrior:
+def fixed(prior: PixelCNN, cond: bool, tile: tuple[int, int] = (0, 0)) -> FixedPointPrior:
+    """The integer prior, walked in tiles of `tile` (rows, columns; 0 for the whole height or
+    width) as a model file sets it."""
     g = torch.Generator().manual_seed(2)
     maps = [(torch.randint(0, 12, (8, 10), generator=g), [torch.randint(0, 7, (4, 5), generator=g)] if cond else [])
             for _ in range(3)]
-    return FixedPointPrior(prior.cfg, calibrate(prior, maps))
+    t = calibrate(prior, maps)
+    if any(tile):
+        t["walk.tile"] = torch.tensor(tile, dtype=torch.int32)
+    return FixedPointPrior(prior.cfg, t)
 
 
 def sample(cond: bool, seed: int = 3):
@@ -127,6 +132,100 @@ def test_fixed_point_follows_the_float_prior(cond):
     q /= q.sum(1, keepdims=True)
     p = np.concatenate([probs[:, i, j].T.numpy() for i, j in wavefronts(H, W, 3)])
     assert np.abs(p - q).sum(1).max() < 0.02  # total variation, per row
+
+
+def walked_with_places(prior: FixedPointPrior, codes: torch.Tensor, conds):
+    rows, where = [], []
+
+    def step(probs, i, j):
+        rows.append(probs.copy())
+        where.append((i.copy(), j.copy()))
+        return codes[i, j].numpy()
+
+    return walk(prior, *codes.shape, step, conds), rows, where
+
+
+@pytest.mark.parametrize("tile", [(1, 0), (3, 0), (8, 0), (20, 0), (0, 5), (3, 5), (2, 7), (20, 4), (5, 100)])
+@pytest.mark.parametrize("cond", [False, True], ids=["top", "bottom|top"])
+def test_tiles_decode_what_the_encoder_coded_every_position_once(cond, tile):
+    """In tiles of any size (3 rows and 5 or 7 columns leave the edge tiles short: padding,
+    never coded) the walk decodes the map, the encoder's pass computes the same rows in the same
+    order, and every position comes once."""
+    float_prior = make(cond)
+    prior = fixed(float_prior, cond, tile)
+    assert prior.tile == tile
+    codes, conds = sample(cond)
+    out, rows, where = walked_with_places(prior, codes, conds)
+    assert torch.equal(out, codes)
+    enc = list(teacher_forced(prior, codes, conds, batch=7))
+    assert np.array_equal(np.concatenate(rows), np.concatenate([p for p, _ in enc]))
+    i, j = (np.concatenate(a) for a in zip(*where))
+    assert sorted(zip(i.tolist(), j.tolist())) == [(y, x) for y in range(H) for x in range(W)]
+    if tile[0] >= H and tile[1] >= W:  # one tile: the whole map's walk, row for row
+        assert all(np.array_equal(a, b) for a, b in zip(rows, walked(fixed(float_prior, cond), codes, conds)[1]))
+
+
+@pytest.mark.parametrize("tile", [(3, 0), (3, 5)])
+def test_a_tile_is_coded_as_a_map_of_its_own(tile):
+    """Without conditioning, each tile's probabilities are those of its codes walked as a map
+    alone: nothing crosses a tile's edges."""
+    float_prior = make(False)
+    prior = fixed(float_prior, False)
+    codes, _ = sample(False)
+    _, rows, where = walked_with_places(fixed(float_prior, False, tile), codes, [])
+    got = {(int(y), int(x)): r for p, (i, j) in zip(rows, where) for r, y, x in zip(p, i, j)}
+    th, tw = tile[0], tile[1] or W
+    for y0 in range(0, H, th):
+        for x0 in range(0, W, tw):
+            _, alone = walked(prior, codes[y0 : y0 + th, x0 : x0 + tw], [])
+            order = list(wavefronts(min(th, H - y0), min(tw, W - x0), 3))
+            for r, (y, x) in zip(np.concatenate(alone), [(y, x) for i, j in order for y, x in zip(i, j)]):
+                assert np.array_equal(got[(y0 + int(y), x0 + int(x))], r)
+    whole = dict(zip([(int(y), int(x)) for i, j in wavefronts(H, W, 3) for y, x in zip(i, j)], np.concatenate(walked(prior, codes, [])[1])))
+    assert not np.array_equal(got[(3, 1)], whole[(3, 1)])  # the test can fail: tops differ
+    if tile[1]:
+        assert not np.array_equal(got[(1, 5)], whole[(1, 5)])  # and left edges
+
+
+def test_tiled_conditioning_follows_the_float_prior():
+    """With conditioning, a tile sees the conditioning features on its own codes and none
+    around it, as the float prior does on the tile's canvas (the features cut to the tile)."""
+    float_prior = make(True)
+    codes, conds = sample(True)
+    _, rows, where = walked_with_places(fixed(float_prior, True, (4, 5)), codes, conds)
+    probs = torch.empty(12, H, W)
+    with torch.no_grad():
+        feats = float_prior.condition([conds[0][None]])
+        for y0 in range(0, H, 4):
+            for x0 in range(0, W, 5):
+                cut = (slice(y0, y0 + 4), slice(x0, x0 + 5))
+                logits = float_prior(float_prior.canvas(codes[None, cut[0], cut[1]]),
+                                     float_prior.cond_canvas([f[:, :, cut[0], cut[1]] for f in feats]))[0]
+                probs[:, cut[0], cut[1]] = torch.softmax(logits, 0)
+    q = np.concatenate(rows)
+    q /= q.sum(1, keepdims=True)
+    i, j = (np.concatenate(a) for a in zip(*where))
+    assert np.abs(probs[:, i, j].T.numpy() - q).sum(1).max() < 0.02  # total variation, per row
+
+
+def test_tiles_beyond_a_group_are_walked_after_it(monkeypatch):
+    """A map of more tiles than are walked together (TILES) is walked group after group; the
+    codes, and each tile's probabilities, are those of one group of them all."""
+    from vqzip.priors import decode
+
+    float_prior = make(True)
+    prior = fixed(float_prior, True, (2, 3))
+    codes, conds = sample(True)
+    _, rows, where = walked_with_places(prior, codes, conds)
+    one = {(int(y), int(x)): r for p, (i, j) in zip(rows, where) for r, y, x in zip(p, i, j)}
+    monkeypatch.setattr(decode, "TILES", 5)  # 16 tiles: groups of 5, 5, 5, 1
+    out, rows, where = walked_with_places(prior, codes, conds)
+    assert torch.equal(out, codes)
+    i, j = (np.concatenate(a) for a in zip(*where))
+    assert [(y // 2) * 4 + x // 3 for y, x in zip(i[:3], j[:3])] == [0, 1, 2]  # the first group's tiles first
+    assert (i[-6:] >= 6).all() and (j[-6:] >= 9).all() and not ((i[:-6] >= 6) & (j[:-6] >= 9)).any()  # the last tile alone, last
+    assert all(np.array_equal(one[(int(y), int(x))], r) for p, (a, b) in zip(rows, where) for r, y, x in zip(p, a, b))
+    assert np.array_equal(np.concatenate(rows), np.concatenate([p for p, _ in teacher_forced(prior, codes, conds, batch=7)]))
 
 
 SUMMATION_ORDERS = {
@@ -236,7 +335,7 @@ def test_a_context_free_prior_is_computed_in_bands_exactly_as_the_walk_would(sha
     conds = [torch.randint(0, 7, (h // 2, w // 2), generator=g), codes.flip(1)]
     known = lambda p, i, j: codes[i, j].numpy()  # noqa: E731
     wave = np.concatenate([np.stack(pos, 1) for pos in wavefronts(h, w, 1)])
-    rows = np.concatenate([p for p, _ in decode._steps(decode._Canvas(prior, codes, conds), known)])
+    rows = np.concatenate([p for c in decode._canvases(prior, codes, conds) for p, _ in decode._steps(c, known)])
     by_position = {(int(i), int(j)): row for (i, j), row in zip(wave, rows)}
     for band, band_rows in ((1, 1), (5, 1), (10_000, 8)):
         monkeypatch.setattr(decode, "BAND", band)

@@ -274,6 +274,34 @@ def test_context_free_residual_stages_train_export_and_round_trip(images, tmp_pa
     assert codec.decompress(chosen, model).image.size == (40, 24)
 
 
+def test_export_tile_walks_maps_in_tiles_under_a_new_hash(images, tmp_path, monkeypatch):
+    """`train export --tile ROWSxCOLS`: the same run exported whole and in tiles of 2x3 codes
+    gives two models (the tiles are in the weights, so the hashes differ); files of the tiled
+    model decode to the codes chosen, nearest and under RDO, and differ from the whole walk's."""
+    from vqzip.cli import main
+
+    run, root = tmp_path / "run", tmp_path / "ckpt"
+    training.train_vqvae(images, run, "vqvae2", {**TINY_NET, "fine_stages": 1, "fine_codes": 24},
+                         training.TrainConfig(steps=1, batch=2, crop=32, warmup=1))
+    assert main(["train", "prior", "--data", str(images), "--out", str(run), "--steps", "2", "--batch", "2", "--crop", "32",
+                 "--channels", "8", "--blocks", "1"]) == 0
+    export = ["train", "export", "--run", str(run), "--checkpoints", str(root)]
+    assert main(export + ["--name", "whole"]) == 0 and main(export + ["--name", "banded", "--tile", "2x3", "--scales", "none"]) == 0
+    assert all(main(export + ["--name", "bad", "--tile", bad]) == 2 for bad in ("2", "-1x2", "2x3x4", "ax2"))
+    assert "independent tiles of 2x3 codes" in (root / "banded" / "MODEL_CARD.md").read_text()
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(root))
+    whole, banded = zoo.load("whole"), zoo.load("banded")
+    assert [p.tile for p in whole.priors] == [(0, 0)] * 3 and [p.tile for p in banded.priors] == [(2, 3)] * 3
+    assert whole.sha256 != banded.sha256
+    im = photo(40, 56, seed=5)
+    nearest = codec.encode_codes(banded.net, np.asarray(im))
+    data = codec.compress(im, banded)
+    out = codec.decompress(data, banded)
+    assert all(torch.equal(a, b) for a, b in zip(out.codes, nearest))
+    assert data != codec.compress(im, whole)
+    assert codec.decompress(codec.compress(im, banded, lam=0.05), banded).image.size == (40, 56)
+
+
 def test_rdo_codes_give_the_priors_the_encoders_choices_to_fine_tune_on(images, tmp_path):
     """`train rdo-codes` (phase III): every training image's maps once per multiplier, chosen by
     RDO under the run's own priors; λ 0 gives phase II's nearest codes, a large λ maps the priors

@@ -626,6 +626,8 @@ def train_export(
                                                help="Checkpoints folder to export into."),
     kodak: Optional[Path] = typer.Option(None, "--kodak", metavar="FILE", help="bench/kodak.py JSON result for the model card."),
     rd: Optional[Path] = typer.Option(None, "--rd", metavar="FILE", help="`vqzip rd-curve` vqzip.json for the card's level table."),
+    tile: str = typer.Option("0x0", "--tile", metavar="ROWSxCOLS",
+                             help="Decode each code map in independent tiles of ROWSxCOLS codes (0: the whole height or width): fewer, larger steps of the priors' walk, for a little rate."),
 ):
     """Pack a run into checkpoints/NAME, record it and its quality levels in the manifest with its
     sha256, write its card."""
@@ -651,7 +653,7 @@ def train_export(
         root = checkpoints or zoo.checkpoints_dir()
         if family is not None:
             training.check_ladder(root, family, default_level, name)
-        folder = training.export(run, root / name)
+        folder = training.export(run, root / name, _tile(tile))
         val = training.validate(folder, data) if data else None
         entry = training.register(root, name, levels, default, validation=val)
         if family is not None:
@@ -659,6 +661,17 @@ def train_export(
         training.write_card(folder, entry, json.loads(kodak.read_text()) if kodak else None,
                          json.loads(rd.read_text()) if rd else None)
         err.print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
+
+
+def _tile(text: str) -> tuple[int, int]:
+    """--tile's ROWSxCOLS as two sizes >= 0."""
+    try:
+        rows, cols = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        rows = cols = -1
+    if rows < 0 or cols < 0 or rows >= 1 << 31 or cols >= 1 << 31:
+        raise typer.BadParameter(f"takes two sizes such as 32x64 (0 for the whole height or width), not {text!r}", param_hint="--tile")
+    return rows, cols
 
 
 def _ladder_file(path: Path) -> dict:

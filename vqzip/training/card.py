@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from safetensors import safe_open
+
 from vqzip.priors.pixelcnn import PixelCNN
 from vqzip import zoo
 from vqzip.training.export import CALIBRATION_MAPS
@@ -13,6 +15,15 @@ from vqzip.training.loop import command_line
 def _stages(meta: dict) -> list[dict]:
     """A phase's training record and those it was fine-tuned from (`init`), oldest first."""
     return (_stages(meta["init"]) if "init" in meta else []) + [meta]
+
+
+def _walk_tiles(folder: Path) -> str | None:
+    """The independent tiles the priors walk (`vqzip train export --tile`) in words, None for whole maps."""
+    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+        if "prior.0.walk.tile" not in f.keys():
+            return None
+        rows, cols = (int(v) for v in f.get_tensor("prior.0.walk.tile"))
+    return f"bands of {rows} rows" if not cols else f"columns {cols} wide" if not rows else f"tiles of {rows}x{cols} codes"
 
 
 def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = None) -> Path:
@@ -35,6 +46,8 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
         f"- parameters: network {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M, priors {prior_params / 1e6:.2f} M",
         f"- code vectors of dimension {net_cfg['code_dim']}",
         f"- prior reach: {prior_cfgs[0].reach} rows up and columns aside",
+        *([f"- each code map is decoded in independent {tiles} (a tile's first rows and columns do not see its neighbours)"]
+          if (tiles := _walk_tiles(folder)) else []),
         "- the priors ship in integer form (`priors/fixedpoint.py`): int8 weights and integer activations,",
         f"  calibrated at export on {CALIBRATION_MAPS} code maps of training images (`priors/calibrate.py`); every rate",
         "  below is from these integer priors, which is what the codec codes with",

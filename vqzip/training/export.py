@@ -28,12 +28,18 @@ def fixed_point_priors(priors: list[PixelCNN], specs: list[MapSpec], maps: CodeM
             for k, (prior, spec) in enumerate(zip(priors, specs))]
 
 
-def export(run, folder) -> Path:
+def export(run, folder, tile: tuple[int, int] = (0, 0)) -> Path:
     """Join a run's network and its priors, made integer and calibrated on the code maps phase II
-    trained on, into one model folder: model.safetensors and config.json."""
+    trained on, into one model folder: model.safetensors and config.json. With `tile` (rows,
+    columns; 0 for the whole height or width) every prior walks its map in independent tiles of
+    that size (`vqzip.priors.decode`)."""
     run = Path(run)
     net = load_net(run)
-    tensors = zoo.model_tensors(net, fixed_point_priors(load_priors(run), net.maps, load_codes(run)))
+    fixed = fixed_point_priors(load_priors(run), net.maps, load_codes(run))
+    if any(tile):
+        for t in fixed:
+            t["walk.tile"] = torch.tensor(tile, dtype=torch.int32)
+    tensors = zoo.model_tensors(net, fixed)
     vq_meta, prior_meta = (json.loads((run / f"{n}.json").read_text()) for n in ("vqvae", "prior"))
     config = {"name": Path(folder).name, "arch": vq_meta.pop("arch"), "net": vq_meta.pop("config"),
               "priors": prior_meta.pop("config")["priors"], "training": {"vqvae": vq_meta, "prior": prior_meta}}
