@@ -168,7 +168,7 @@ def _bands(prior: FixedPointPrior, height: int, width: int, step: Step, conds: l
         yield probs, symbols, rows, cols
 
 
-TILES = 256  # tiles walked together at most: bounds the caches (0.4 MB a tile for 64x64 tiles at 96 channels)
+TILES = 64  # tiles walked together at most: bounds the caches (0.4 MB a tile for 64x64 tiles at 96 channels)
 
 
 def _canvases(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor]) -> Iterator["_Canvas"]:
