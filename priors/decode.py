@@ -178,8 +178,10 @@ def _canvases(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Ten
     feats = _features(prior, conds, height, width)
     th, tw = (t if 0 < t < n else n for t, n in zip(prior.tile, (height, width)))
     corners = [(y, x) for y in range(0, height, th) for x in range(0, width, tw)]
+    # the edge tiles padded below and right with OUT: the map grown to whole tiles, once
+    whole = F.pad(codes, (0, -(-width // tw) * tw - width, 0, -(-height // th) * th - height), value=prior.cfg.num_codes)
     for i in range(0, len(corners), TILES):
-        yield _Canvas(prior, codes, corners[i : i + TILES], th, tw, feats)
+        yield _Canvas(prior, whole, (height, width), corners[i : i + TILES], th, tw, feats)
 
 
 def _features(prior: FixedPointPrior, conds: list[torch.Tensor], height: int, width: int) -> list[tuple[int, int, torch.Tensor]]:
@@ -211,21 +213,18 @@ def _steps(c: "_Canvas", step: Step) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         lo, hi = max(r, (t - c.wc + r) // k + 1), min(c.hc - 1, (t - r) // k)
         if lo <= hi:
             ys = rows[lo : hi + 1]
-            at = ys * c.wc + t - k * ys  # canvas positions, in every tile
+            at = ((ys * c.wc + t - k * ys)[:, None] * c.tiles + torch.arange(c.tiles)).view(-1)  # into c.codes.view(-1)
             h = c.acts[-1][c.base(t) + lo : c.base(t) + hi + 1].view(-1, c.acts[-1].shape[-1])
             map_rows, map_cols = ((ys - r)[:, None] + c.tops).view(-1), ((t - k * ys - r)[:, None] + c.lefts).view(-1)
-            if not c.padded:
-                probs = c.prior.probabilities(h.to(torch.float32)).numpy()
-                symbols = np.asarray(step(probs, map_rows.numpy(), map_cols.numpy()), dtype=np.int64)
-                c.codes[at] = torch.from_numpy(symbols).view(len(ys), c.tiles)
-                yield probs, symbols
-                continue
-            on = (map_rows < c.height) & (map_cols < c.width)  # the edge tiles' padding is never coded
-            if on.any():
-                probs = c.prior.probabilities(h[on].to(torch.float32)).numpy()
-                symbols = np.asarray(step(probs, map_rows[on].numpy(), map_cols[on].numpy()), dtype=np.int64)
-                c.codes.view(-1)[(at[:, None] * c.tiles + torch.arange(c.tiles)).view(-1)[on]] = torch.from_numpy(symbols)
-                yield probs, symbols
+            if c.padded:
+                on = (map_rows < c.height) & (map_cols < c.width)  # the edge tiles' padding is never coded
+                if not on.any():
+                    continue
+                at, h, map_rows, map_cols = at[on], h[on], map_rows[on], map_cols[on]
+            probs = c.prior.probabilities(h.to(torch.float32)).numpy()
+            symbols = np.asarray(step(probs, map_rows.numpy(), map_cols.numpy()), dtype=np.int64)
+            c.codes.view(-1)[at] = torch.from_numpy(symbols)
+            yield probs, symbols
 
 
 class _Canvas:
@@ -240,16 +239,16 @@ class _Canvas:
     run of rows are runs of rows too (slices, not gathers). Conditioning features stay at their
     own resolution and are read at (y // f, x // f) in map coordinates."""
 
-    def __init__(self, prior: FixedPointPrior, codes: torch.Tensor, corners: list[tuple[int, int]], th: int, tw: int,
-                 feats: list[tuple[int, int, torch.Tensor]], ring: int = RING):
+    def __init__(self, prior: FixedPointPrior, whole: torch.Tensor, size: tuple[int, int], corners: list[tuple[int, int]],
+                 th: int, tw: int, feats: list[tuple[int, int, torch.Tensor]], ring: int = RING):
+        """whole: the map's codes grown with OUT to whole tiles; size: the map's (height, width)."""
         self.prior, self.r, self.conds = prior, prior.cfg.reach, feats
-        r, out = self.r, prior.cfg.num_codes
-        self.height, self.width = codes.shape
+        r = self.r
+        self.height, self.width = size
         self.corners, self.th, self.tw, self.tiles = corners, th, tw, len(corners)
         self.tops, self.lefts = (torch.tensor([c[i] for c in corners]) for i in (0, 1))
         self.padded = bool(((self.tops + th > self.height) | (self.lefts + tw > self.width)).any())
-        whole = F.pad(codes, (0, -(-self.width // tw) * tw - self.width, 0, -(-self.height // th) * th - self.height), value=out)
-        canvas = F.pad(torch.stack([whole[y : y + th, x : x + tw] for y, x in corners]), (r, r, r, 0), value=out)
+        canvas = F.pad(torch.stack([whole[y : y + th, x : x + tw] for y, x in corners]), (r, r, r, 0), value=prior.cfg.num_codes)
         _, self.hc, self.wc = canvas.shape
         self.codes = canvas.permute(1, 2, 0).reshape(-1, self.tiles).contiguous()
         rows_above = int(-prior.taps[:, 0].min()) if len(prior.taps) else 0
