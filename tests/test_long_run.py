@@ -47,25 +47,6 @@ def arg(cmd: list[str], flag: str) -> str:
     return cmd[cmd.index(flag) + 1]
 
 
-def test_new_machine_continues_from_landed_weights_through_every_phase(tmp_path):
-    run = tmp_path / "L3"
-    phase1, phase2, codes, phase3, control = run_script(tmp_path, run)
-    step = str(json.loads((LANDED / "vqvae.json").read_text())["steps_done"])
-    assert phase1[:2] == ["train", "vqvae"]
-    assert arg(phase1, "--init") == str(run / "init")
-    assert arg(phase1, "--start-step") == step and arg(phase1, "--seed") == step
-    assert int(arg(phase1, "--warmup")) > 100  # Adam's moments were not landed
-    assert (run / "init" / "vqvae.safetensors").read_bytes() == (LANDED / "vqvae.safetensors").read_bytes()
-    assert phase2[:2] == ["train", "prior"] and arg(phase2, "--out") == str(run)
-    assert arg(phase2, "--init") == str(PRIORS) and "--start-step" not in phase2
-    assert codes[:2] == ["train", "rdo-codes"] and arg(codes, "--run") == str(run) and arg(codes, "--out") == f"{run}-rdo"
-    assert phase3[:2] == ["train", "prior"] and arg(phase3, "--out") == f"{run}-rdo" and arg(phase3, "--init") == str(run)
-    assert control[:2] == ["train", "prior"] and arg(control, "--out") == f"{run}-control"
-    assert phase3[phase3.index("--steps"):] == control[control.index("--steps"):]  # the same fine-tuning
-    assert (Path(f"{run}-control") / "codes.npz").exists()  # phase II's nearest codes
-    assert run_script(tmp_path, run) == []  # all done: nothing more
-
-
 def test_saved_state_resumes_without_init(tmp_path):
     run = tmp_path / "L3"
     run.mkdir()
@@ -103,6 +84,35 @@ def land(here: Path, network_steps: int, prior_steps: int | None = None, same_ne
         digest = subprocess.run(["sha256sum"], input="final\n" if same_network else "other\n", capture_output=True,
                                 text=True).stdout[:64]
         (here / "L3-priors" / "network.sha256").write_text(digest + "\n")
+
+
+def test_new_machine_continues_from_landed_weights_through_every_phase(tmp_path, tree):
+    land(tree, 25000, 2000, same_network=False)
+    run = tmp_path / "L3"
+    phase1, phase2, codes, phase3, control = run_script(tmp_path, run, tree / "long.sh")
+    assert phase1[:2] == ["train", "vqvae"]
+    assert arg(phase1, "--init") == str(run / "init")
+    assert arg(phase1, "--start-step") == "25000" and arg(phase1, "--seed") == "25000"
+    assert int(arg(phase1, "--warmup")) > 100  # Adam's moments were not landed
+    assert (run / "init" / "vqvae.safetensors").read_text() == "final\n"
+    assert phase2[:2] == ["train", "prior"] and arg(phase2, "--out") == str(run)
+    assert arg(phase2, "--init") == str(tree / "L3-priors") and "--start-step" not in phase2
+    assert codes[:2] == ["train", "rdo-codes"] and arg(codes, "--run") == str(run) and arg(codes, "--out") == f"{run}-rdo"
+    assert phase3[:2] == ["train", "prior"] and arg(phase3, "--out") == f"{run}-rdo" and arg(phase3, "--init") == str(run)
+    assert control[:2] == ["train", "prior"] and arg(control, "--out") == f"{run}-control"
+    assert phase3[phase3.index("--steps"):] == control[control.index("--steps"):]  # the same fine-tuning
+    assert (Path(f"{run}-control") / "codes.npz").exists()  # phase II's nearest codes
+    assert run_script(tmp_path, run, tree / "long.sh") == []  # all done: nothing more
+
+
+def test_on_a_new_machine_the_landed_network_is_the_run_s_own(tmp_path):
+    """The tree's own landed files: phase I is finished, so a new machine starts at phase II
+    from exactly the landed network."""
+    run = tmp_path / "L3"
+    calls = run_script(tmp_path, run)
+    assert json.loads((LANDED / "vqvae.json").read_text())["steps_done"] == 62000
+    assert calls[0][:2] == ["train", "prior"] and arg(calls[0], "--out") == str(run)
+    assert (run / "vqvae.safetensors").read_bytes() == (LANDED / "vqvae.safetensors").read_bytes()
 
 
 def test_a_landed_finished_network_is_taken_as_it_is(tmp_path, tree):
