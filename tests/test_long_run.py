@@ -1,6 +1,7 @@
 """training-runs/long.sh, the long run's commands, run with a stand-in vqzip that records each
 command and writes the files the phase would: what it trains on a new machine, on one with a
 saved state, after each phase, and from landed weights that are further along."""
+import hashlib
 import json
 import os
 import shutil
@@ -107,12 +108,17 @@ def test_new_machine_continues_from_landed_weights_through_every_phase(tmp_path,
 
 def test_on_a_new_machine_the_landed_network_is_the_run_s_own(tmp_path):
     """The tree's own landed files: phase I is finished, so a new machine starts at phase II
-    from exactly the landed network."""
+    from exactly the landed network, and goes on from the landed priors' step: they were
+    trained on that network."""
     run = tmp_path / "L3"
     calls = run_script(tmp_path, run)
     assert json.loads((LANDED / "vqvae.json").read_text())["steps_done"] == 62000
     assert calls[0][:2] == ["train", "prior"] and arg(calls[0], "--out") == str(run)
     assert (run / "vqvae.safetensors").read_bytes() == (LANDED / "vqvae.safetensors").read_bytes()
+    network = hashlib.sha256((LANDED / "vqvae.safetensors").read_bytes()).hexdigest()
+    assert (PRIORS / "network.sha256").read_text().strip() == network
+    prior_steps = json.loads((PRIORS / "prior.json").read_text())["steps_done"]
+    assert arg(calls[0], "--start-step") == str(prior_steps) and arg(calls[0], "--init") == str(PRIORS)
 
 
 def test_a_landed_finished_network_is_taken_as_it_is(tmp_path, tree):
