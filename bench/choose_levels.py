@@ -20,13 +20,17 @@ from rich.console import Console
 from rich.table import Table
 
 from vqzip import ladder
+from vqzip.baselines import CODECS
 
 
 def points_of(path: Path) -> list[ladder.Point]:
     """Every measured point of a validate_rd JSON: its curves are MODEL[=POINTS], its points
-    SCALE:LAMBDA:STAGES (STAGES 'None': all maps)."""
+    SCALE:LAMBDA:STAGES (STAGES 'None': all maps); the curves of classical codecs (`--baselines`)
+    and per-image curves are not levels, and are skipped."""
     out = []
     for curve, rows in json.loads(path.read_text())["results"].items():
+        if curve in CODECS or curve.endswith(" (per image)"):
+            continue
         model = curve.partition("=")[0]
         for r in rows:
             scale, lam, stages = r["point"].split(":")

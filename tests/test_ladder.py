@@ -46,3 +46,24 @@ def test_manifest_entries_name_the_shipped_model():
     chosen = [point(0.1, 25, Fraction(1, 2), stages=1, lam=0.02, model="runs/x"), point(0.4, 30)]
     assert ladder.manifest_levels(chosen, {"runs/x": "vqz-new"}) == {
         "1": {"model": "vqz-new", "scale": "1/2", "stages": 1, "lam": 0.02}, "2": {"model": "m", "scale": "1"}}
+
+
+def test_choose_levels_reads_a_validate_rd_json_with_baselines(tmp_path):
+    """bench/choose_levels.py takes the JSON of `bench/validate_rd.py --baselines webp --per-image`:
+    the model's points become levels, the classical codec's and the per-image curves do not."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "choose_levels.py"
+    spec = importlib.util.spec_from_file_location("choose_levels", path)
+    choose_levels = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(choose_levels)
+    row = {"bpp": 0.2, "psnr": 27.0, "decode_s": 0.5}
+    (tmp_path / "m.json").write_text(json.dumps({"results": {
+        "runs/m=1/2:0.02:1,1:0:None": [{"point": "1/2:0.02:1", **row}, {"point": "1:0.0:None", **row, "bpp": 0.5}],
+        "runs/m=1/2:0.02:1,1:0:None (per image)": [{"point": "mu 1", **row}],
+        "webp": [{"point": "quality 5", **row}]}}))
+    pts = choose_levels.points_of(tmp_path / "m.json")
+    assert [(p.model, p.scale, p.lam, p.stages, p.bpp) for p in pts] == [
+        ("runs/m", Fraction(1, 2), 0.02, 1, 0.2), ("runs/m", Fraction(1), 0.0, None, 0.5)]

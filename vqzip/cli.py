@@ -689,14 +689,16 @@ def _ladder_file(path: Path) -> dict:
 
 @app.command(cls=_Command)
 def levels():
-    """List the quality levels: each a shipped model and the scale images are coded at."""
+    """List the quality levels: each a shipped model's operating point, the scale images are coded
+    at, the maps coded after the first level's (all, or fewer), and the RDO multiplier."""
     from vqzip import zoo
 
     with _reported():
         default = zoo.level(None).quality
-        table = Table("quality", "model", "scale", "", title="vqzip quality levels")
+        table = Table("quality", "model", "scale", "maps after first", "RDO lambda", "", title="vqzip quality levels")
         for lv in zoo.levels():
-            table.add_row(str(lv.quality), lv.model, str(lv.scale), "default" if lv.quality == default else "")
+            table.add_row(str(lv.quality), lv.model, str(lv.scale), "all" if lv.stages is None else str(lv.stages),
+                          f"{lv.lam:g}" if lv.lam else "0 (nearest codes)", "default" if lv.quality == default else "")
         Console(highlight=False).print(table)
 
 
