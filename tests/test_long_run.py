@@ -107,18 +107,19 @@ def test_new_machine_continues_from_landed_weights_through_every_phase(tmp_path,
 
 
 def test_on_a_new_machine_the_landed_network_is_the_run_s_own(tmp_path):
-    """The tree's own landed files: phase I is finished, so a new machine starts at phase II
-    from exactly the landed network, and goes on from the landed priors' step: they were
-    trained on that network."""
+    """The tree's own landed files: phases I and II are finished and the priors were trained on
+    exactly the landed network, so a new machine takes both as they are, computes the code maps
+    phase III reads, and starts phase III."""
     run = tmp_path / "L3"
     calls = run_script(tmp_path, run)
     assert json.loads((LANDED / "vqvae.json").read_text())["steps_done"] == 62000
-    assert calls[0][:2] == ["train", "prior"] and arg(calls[0], "--out") == str(run)
-    assert (run / "vqvae.safetensors").read_bytes() == (LANDED / "vqvae.safetensors").read_bytes()
+    assert json.loads((PRIORS / "prior.json").read_text())["steps_done"] == 12000
     network = hashlib.sha256((LANDED / "vqvae.safetensors").read_bytes()).hexdigest()
     assert (PRIORS / "network.sha256").read_text().strip() == network
-    prior_steps = json.loads((PRIORS / "prior.json").read_text())["steps_done"]
-    assert arg(calls[0], "--start-step") == str(prior_steps) and arg(calls[0], "--init") == str(PRIORS)
+    assert (run / "vqvae.safetensors").read_bytes() == (LANDED / "vqvae.safetensors").read_bytes()
+    assert (run / "prior.safetensors").read_bytes() == (PRIORS / "prior.safetensors").read_bytes()
+    assert calls[0][:2] == ["python", "cached_codes"] and calls[1][:2] == ["train", "rdo-codes"]
+    assert arg(calls[1], "--run") == str(run)
 
 
 def test_a_landed_finished_network_is_taken_as_it_is(tmp_path, tree):
