@@ -35,6 +35,7 @@ def test_train_resume_export_and_use(images, tmp_path, monkeypatch):
 
     root = tmp_path / "ckpt"
     folder = training.export(run, root / "m")
+    assert (folder / "model.safetensors").stat().st_mode == (folder / "config.json").stat().st_mode  # the umask's, not 0600
     val = training.validate(folder, images)
     assert val["images"] == 1 and val["psnr"] > 0 and val["estimated_bpp"] > 0 and val["preview_psnr"] > 0
     entry = training.register(root, "m", [Fraction(1)], Fraction(1), validation=val)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from vqzip.priors import fixedpoint
 from vqzip.priors.decode import one_thread
@@ -31,6 +31,7 @@ from vqzip.priors.fixedpoint import FixedPointPrior
 from vqzip.priors.pixelcnn import PixelCNNConfig
 from vqzip import models
 from vqzip.errors import ModelError
+from vqzip.fileio import write_atomic
 from vqzip.models import MapSpec, VQVAE2
 
 def checkpoints_dir() -> Path:
@@ -248,10 +249,13 @@ def build(cfg: dict) -> tuple[torch.nn.Module, list[PixelCNNConfig]]:
 
 
 def save_folder(folder: str | Path, tensors: dict[str, torch.Tensor], config: dict) -> Path:
-    """Write a model folder that `load_folder` reads: tensors keyed `<part>.<name>`, and config."""
+    """Write a model folder that `load_folder` reads: tensors keyed `<part>.<name>`, and config.
+    The weights go in place atomically, with the mode the umask gives (safetensors' own
+    `save_file` left them 0600)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in sorted(tensors.items())}, str(folder / "model.safetensors"))
+    write_atomic(folder / "model.safetensors", save({k: v.detach().cpu().contiguous() for k, v in sorted(tensors.items())}),
+                 force=True)
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return folder
 
