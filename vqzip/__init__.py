@@ -10,7 +10,7 @@ first use, not on import.
 from vqzip import pillow_plugin  # registers the format with Pillow
 from vqzip.errors import FormatError, ModelError, VqzError, VqzWarning
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _API = ("compress", "decompress", "compress_file", "decompress_file", "compress_to_target", "levels")
 
