@@ -28,7 +28,7 @@ from vqzip import chroma_gain, colour_offsets, container, flat_blocks, intake, r
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
 from vqzip.models import MapSpec, features_of
-from vqzip.tiles import TILE, Tile
+from vqzip.tiles import DECODE_MARGIN, DECODE_TILE, TILE, Tile
 
 
 def _after_fork_in_child() -> None:
@@ -130,7 +130,7 @@ def encode_codes(net, pixels: np.ndarray, maps: int | None = None, tile: tuple[i
 
 
 @torch.no_grad()
-def decode_pixels(net, codes: list[torch.Tensor], width: int, height: int, tile: tuple[int, int] = TILE) -> np.ndarray:
+def decode_pixels(net, codes: list[torch.Tensor], width: int, height: int, tile: tuple[int, int] = DECODE_TILE) -> np.ndarray:
     """Code maps (a prefix of the model's, reaching past its first level) -> (height,
     width, 3) uint8, cropped from the padded reconstruction."""
     def region(t: Tile):
@@ -139,7 +139,7 @@ def decode_pixels(net, codes: list[torch.Tensor], width: int, height: int, tile:
     return _tiled(region, codes[0].shape, STRIDE, tile)[:, :height, :width].permute(1, 2, 0).numpy()
 
 
-def preview_pixels(net, top: torch.Tensor, width: int, height: int, tile: tuple[int, int] = TILE) -> np.ndarray:
+def preview_pixels(net, top: torch.Tensor, width: int, height: int, tile: tuple[int, int] = DECODE_TILE) -> np.ndarray:
     """The first code map alone -> the preview (uint8, `container.preview_size` of width x height)
     of the coded image, through the network's preview head."""
     w, h = container.preview_size(width, height)
@@ -163,7 +163,7 @@ def _tiled(decode, top_shape: tuple[int, int], pixels_per_code: int, tile: tuple
         x = decode(t)[0, :, rows, cols]
         return ((x + 0.5) * 255).round().clamp(0, 255).to(torch.uint8)
 
-    parts = tiles.tiles(*top_shape, (tile[0] // STRIDE, tile[1] // STRIDE), tiles.MARGIN // STRIDE)
+    parts = tiles.tiles(*top_shape, (tile[0] // STRIDE, tile[1] // STRIDE), DECODE_MARGIN // STRIDE)
     return tiles.join(tiles.per_tile(pixels_of, parts), parts, up=p)
 
 
