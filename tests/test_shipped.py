@@ -7,7 +7,9 @@ import pytest
 from PIL import Image
 
 from conftest import ASSETS
-from vqzip import codec, container, metrics, zoo
+import torch
+
+from vqzip import codec, container, metrics, tiles, zoo
 
 # At the default level vqz-l3 measured 26.69 dB at 0.394 bpp on this crop (vqz-base, 0.2's default:
 # 26.65 dB at 0.563 bpp), and its preview 31.57 dB against the crop reduced 4x (vqz-base 30.52); the
@@ -60,3 +62,24 @@ def test_preview_on_a_photo_crop(model):
     out = codec.preview(codec.compress(im, model, **default_point())).image
     assert out.size == container.preview_size(*im.size) and out.mode == "RGB"
     assert metrics.preview_psnr(np.asarray(out), np.asarray(im)) > PREVIEW_PSNR_FLOOR
+
+
+@pytest.mark.parametrize("name", sorted(zoo.manifest()["models"]))
+def test_decoder_reach_fits_the_decode_margin(name):
+    """The decoder runs over tiles with DECODE_MARGIN pixels of context, which joins them without
+    seams only if no code changes the output farther than that beyond its own pixels: change one
+    code of each map at the centre of a map and see where the float output moves."""
+    net = zoo.load(name).net
+    gen = torch.Generator().manual_seed(0)
+    side = 96  # image pixels: the centre code's reach, if within the margin, stays on the image
+    codes = [torch.randint(0, m.num_codes, (1, side // m.stride, side // m.stride), generator=gen) for m in net.maps]
+    ref = net.decode(codes)
+    for k, m in enumerate(net.maps):
+        changed = [c.clone() for c in codes]
+        y = x = side // m.stride // 2
+        changed[k][0, y, x] = (changed[k][0, y, x] + 1) % m.num_codes
+        moved = torch.nonzero((net.decode(changed) - ref).abs().sum((0, 1)))  # (n, 2): rows, columns
+        assert len(moved), m.name
+        first, last = y * m.stride, y * m.stride + m.stride - 1  # the code's own pixels, each way
+        reach = max(first - int(moved.min()), int(moved.max()) - last)
+        assert reach <= tiles.DECODE_MARGIN, (m.name, reach)
