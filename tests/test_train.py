@@ -344,6 +344,9 @@ def test_rdo_codes_give_the_priors_the_encoders_choices_to_fine_tune_on(images, 
 
     meta = training.train_prior(images, out, cfgs, training.TrainConfig(steps=1, **small), init=run)
     assert meta["steps_done"] == 1
-    training.export(out, tmp_path / "ckpt" / "tuned")
+    folder = training.export(out, tmp_path / "ckpt" / "tuned")
+    assert json.loads((folder / "config.json").read_text())["training"]["codes"]["lambdas"] == [0, 10.0]
+    entry = training.register(folder.parent, "tuned", [])
+    assert "rdo-codes --lambdas 0,10`: 3 training images" in training.write_card(folder, entry, None).read_text()
     with pytest.raises(ValueError, match="of their own"):
         rdo_codes(run, run, images, [0.01])

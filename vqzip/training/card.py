@@ -69,6 +69,13 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
             lines.append(f"| {name} | {m['steps_done'] - start} | {t['batch']} | {t['crop']} px | {t['lr']} cosine to {t['min_lr']} | "
                          f"{m['wall_seconds'] / 60:.1f} min | {m.get('hardware', '?')}, {m['torch_threads']} threads | `{m['command']}` |")
     lines += [""] + [f"- {p}: {m['launched_as']}" for p in ("vqvae", "prior") for m in _stages(tr[p]) if "launched_as" in m]
+    if "codes" in tr:
+        c = tr["codes"]
+        wall = f", {c['wall_seconds'] / 60:.0f} min ({c['wall_note']})" if "wall_seconds" in c else ""
+        lines.append(f"- The last prior row trained on the code maps RDO chose (`vqzip train rdo-codes --lambdas "
+                     f"{','.join(f'{v:g}' for v in c['lambdas'])}`: {c['images']} training images at each λ, chosen under the"
+                     f" priors of the row before it, integer model sha256 `{c['chooser_sha256'][:16]}…`{wall}); the rows"
+                     " before it on the nearest codes.")
     lines += [f"- {p}: a snapshot, {m['snapshot']}: its learning rate had not finished its schedule"
               for p in ("vqvae", "prior") for m in _stages(tr[p]) if "snapshot" in m]
     if any(len(_stages(tr[p])) > 1 for p in ("vqvae", "prior")):

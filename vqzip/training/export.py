@@ -43,6 +43,8 @@ def export(run, folder, tile: tuple[int, int] = (0, 0)) -> Path:
     vq_meta, prior_meta = (json.loads((run / f"{n}.json").read_text()) for n in ("vqvae", "prior"))
     config = {"name": Path(folder).name, "arch": vq_meta.pop("arch"), "net": vq_meta.pop("config"),
               "priors": prior_meta.pop("config")["priors"], "training": {"vqvae": vq_meta, "prior": prior_meta}}
+    if (run / "rdo-codes.json").is_file():  # phase III: the priors' last training was on RDO's codes
+        config["training"]["codes"] = json.loads((run / "rdo-codes.json").read_text())
     return zoo.save_folder(folder, tensors, config)
 
 
