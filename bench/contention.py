@@ -82,9 +82,12 @@ def main() -> None:
                 print(f"{what:<34} {command:<11} {cells[0]:>16} {cells[1]:>16}", flush=True)
         if args.batch:
             images = sorted(p for p in args.batch.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-            serial = timed([vq + ["compress", "-q", "-f", *map(str, images), "-o", str(tmp / "serial") + "/"]])
+            # serial: one process (--jobs 1 where the build has --jobs, whose default is one job per core)
+            has_jobs = "--jobs" in subprocess.run(vq + ["compress", "--help"], capture_output=True, text=True).stdout
+            serial = timed([vq + ["compress", "-q", "-f", *(["--jobs", "1"] if has_jobs else []), *map(str, images),
+                                  "-o", str(tmp / "serial") + "/"]])
             line = f"\n{len(images)} images compressed by one command: serial {serial:.1f} s"
-            if "--jobs" in subprocess.run(vq + ["compress", "--help"], capture_output=True, text=True).stdout:
+            if has_jobs:
                 jobs = timed([vq + ["compress", "-q", "-f", "--jobs", str(args.jobs), *map(str, images),
                                     "-o", str(tmp / "jobs") + "/"]])
                 same = all((tmp / "serial" / p.with_suffix(".vqz").name).read_bytes()
