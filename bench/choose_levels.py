@@ -25,7 +25,7 @@ from vqzip.baselines import CODECS
 
 def points_of(path: Path) -> list[ladder.Point]:
     """Every measured point of a validate_rd JSON: its curves are MODEL[=POINTS], its points
-    SCALE:LAMBDA:STAGES (STAGES 'None': all maps); the curves of classical codecs (`--baselines`)
+    SCALE:LAMBDA:STAGES[:SKIP] (STAGES 'None': all maps); the curves of classical codecs (`--baselines`)
     and per-image curves are not levels, and are skipped."""
     out = []
     for curve, rows in json.loads(path.read_text())["results"].items():
@@ -33,9 +33,9 @@ def points_of(path: Path) -> list[ladder.Point]:
             continue
         model = curve.partition("=")[0]
         for r in rows:
-            scale, lam, stages = r["point"].split(":")
+            scale, lam, stages, *skip = r["point"].split(":")
             out.append(ladder.Point(model, Fraction(scale), float(lam), None if stages == "None" else int(stages),
-                                    r["bpp"], r["psnr"], r["decode_s"]))
+                                    r["bpp"], r["psnr"], r["decode_s"], float(skip[0]) if skip else 0.0))
     return out
 
 
@@ -53,11 +53,11 @@ def main(argv=None) -> None:
         chosen = ladder.choose(points, args.count, args.lo, args.hi, args.max_decode)
     except ValueError as e:
         raise SystemExit(str(e)) from None
-    table = Table("level", "target bpp", "model", "scale", "maps after first", "lambda", "bpp", "PSNR", "dec s",
+    table = Table("level", "target bpp", "model", "scale", "maps after first", "lambda", "skip", "bpp", "PSNR", "dec s",
                   title=f"{args.count} levels from {len(points)} measured points")
     for q, (t, p) in enumerate(zip(ladder.targets(args.count, args.lo, args.hi), chosen), 1):
         table.add_row(str(q), f"{t:.3f}", p.model, str(p.scale), "all" if p.stages is None else str(p.stages), f"{p.lam:g}",
-                      f"{p.bpp:.4f}", f"{p.psnr:.2f}", f"{p.decode_s:.2f}")
+                      f"{p.skip:g}", f"{p.bpp:.4f}", f"{p.psnr:.2f}", f"{p.decode_s:.2f}")
     Console(stderr=True).print(table)  # stdout is the levels JSON, for `train export --levels`
     names = dict(n.split("=", 1) for n in args.name)
     print(json.dumps({"levels": ladder.manifest_levels(chosen, names)}, indent=1))

@@ -159,7 +159,7 @@ def main(argv=None) -> None:
 def level_table(paths: list[Path]) -> Table:
     """Every quality level on the images: mean bpp (file size), compress and decompress seconds,
     each level's model loaded and warmed up first."""
-    table = Table("level", "model", "scale", "maps after the first level's", "lambda", "bpp", "compress s", "decompress s",
+    table = Table("level", "model", "scale", "maps after the first level's", "lambda", "skip", "bpp", "compress s", "decompress s",
                   title=f"every quality level, {len(paths)} Kodak image(s), 2 threads, model loaded")
     images = []
     for path in paths:
@@ -168,15 +168,15 @@ def level_table(paths: list[Path]) -> Table:
             images.append(im)
     for lv in zoo.levels():
         model = zoo.load(lv.model)
-        codec.compress(Image.new("RGB", (64, 64)), model, lv.scale, lv.lam, lv.stages, lv.quality)
+        codec.compress(Image.new("RGB", (64, 64)), model, lv.scale, lv.lam, lv.stages, lv.quality, skip=lv.skip)
         bpp, enc, dec = [], [], []
         for im in images:
-            coded, t = timed(codec.compress, im, model, lv.scale, lv.lam, lv.stages, lv.quality)
+            coded, t = timed(lambda: codec.compress(im, model, lv.scale, lv.lam, lv.stages, lv.quality, skip=lv.skip))
             enc.append(t)
             dec.append(timed(codec.decompress, coded, model)[1])
             bpp.append(8 * len(coded) / (im.width * im.height))
         stages = "all" if lv.stages is None else str(lv.stages)
-        table.add_row(str(lv.quality), lv.model, str(lv.scale), stages, f"{lv.lam:g}", f"{np.mean(bpp):.4f}",
+        table.add_row(str(lv.quality), lv.model, str(lv.scale), stages, f"{lv.lam:g}", f"{lv.skip:g}", f"{np.mean(bpp):.4f}",
                       f"{np.mean(enc):.2f}", f"{np.mean(dec):.2f}")
     return table
 

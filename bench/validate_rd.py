@@ -7,8 +7,9 @@ curve is the anchor of the BD-rates.
 
 Each curve is MODEL[=POINTS]: a shipped name or a model folder (as `vqzip train export` writes),
 and its operating points (default: --points). A point is SCALE[:LAMBDA[:STAGES]]: the
-resampling scale, the RDO multiplier (0: nearest code) and the number of maps coded after the
-first level's (residual stages, then a fine level; default: all). BD-rates are between the curves' Pareto fronts. Prints, per model and point, the mean bpp (file sizes), PSNR, MS-SSIM (dB)
+resampling scale, the RDO multiplier (0: nearest code), the number of maps coded after the
+first level's (residual stages, then a fine level; default: all) and the fine-skip threshold
+(`vqzip.fine_skip`; default 0: the fine level whole). BD-rates are between the curves' Pareto fronts. Prints, per model and point, the mean bpp (file sizes), PSNR, MS-SSIM (dB)
 and encode/decode seconds over the images, then BD-rates against the anchor (PSNR and MS-SSIM).
 `--earlier JSON` adds the curves of an earlier run (same images) without measuring them again;
 `--baselines webp,avif` adds classical codecs' sweeps, so a design is also read against the codecs it must beat;
@@ -34,11 +35,12 @@ from vqzip.baselines import CODECS, Baseline
 from vqzip.bdrate import bd_rate
 
 
-def parse_points(text: str) -> list[tuple[Fraction, float, int | None]]:
+def parse_points(text: str) -> list[tuple[Fraction, float, int | None, float]]:
     out = []
     for p in text.split(","):
         f = p.split(":")
-        out.append((Fraction(f[0]), float(f[1]) if len(f) > 1 else 0.0, int(f[2]) if len(f) > 2 else None))
+        out.append((Fraction(f[0]), float(f[1]) if len(f) > 1 else 0.0, int(f[2]) if len(f) > 2 else None,
+                    float(f[3]) if len(f) > 3 else 0.0))
     return out
 
 
@@ -84,9 +86,10 @@ def per_image(rows: list[dict], slopes=np.geomspace(0.5, 500, 24)) -> list[dict]
 
 
 def measure_model(model: zoo.CodecModel, images: list[np.ndarray], point) -> dict:
-    scale, lam, stages = point
-    return measure(lambda im: codec.compress(im, model, scale, lam=lam, stages=stages),
-                   lambda data: codec.decompress(data, model).image, images, f"{scale}:{lam}:{stages}")
+    scale, lam, stages, skip = point
+    return measure(lambda im: codec.compress(im, model, scale, lam=lam, stages=stages, skip=skip),
+                   lambda data: codec.decompress(data, model).image, images,
+                   f"{scale}:{lam}:{stages}" + (f":{skip:g}" if skip else ""))
 
 
 def measure_baseline(baseline: Baseline, images: list[np.ndarray]) -> list[dict]:

@@ -88,20 +88,22 @@ def wavefronts(height: int, width: int, k: int) -> Iterator[tuple[np.ndarray, np
 
 
 @torch.inference_mode()
-def walk(prior: FixedPointPrior, height: int, width: int, step: Step, conds: list[torch.Tensor] = ()) -> torch.Tensor:
+def walk(prior: FixedPointPrior, height: int, width: int, step: Step, conds: list[torch.Tensor] = (),
+         skip: torch.Tensor | None = None) -> torch.Tensor:
     """Decode a (height, width) map in wavefront order (a context-free prior's: row bands, in
     raster order; a tiled prior's: tile by tile, as the module says), calling step with each
     batch of positions.
 
     conds: the maps the prior is conditioned on, as in its config's `conds`, each (height/f, width/f).
-    Returns the (height, width) int64 map of the symbols step returned."""
+    skip: (height, width) bool, positions that hold OUT and are never coded (`vqzip.fine_skip`):
+    no probabilities are computed there, and step never sees them.
+    Returns the (height, width) int64 map of the symbols step returned (OUT where skipped)."""
+    out = torch.full((height, width), prior.cfg.num_codes, dtype=torch.long)
     if prior.context_free:
-        out = torch.empty(height, width, dtype=torch.long)
-        for _, symbols, rows, cols in _bands(prior, height, width, step, conds):
+        for _, symbols, rows, cols in _bands(prior, height, width, step, conds, skip):
             out[rows, cols] = torch.from_numpy(symbols)
         return out
-    out = torch.full((height, width), prior.cfg.num_codes, dtype=torch.long)
-    for c in _canvases(prior, out, conds):
+    for c in _canvases(prior, out, conds, skip):
         for _ in _steps(c, step):
             pass
         c.put_codes(out)
@@ -112,14 +114,17 @@ def walk(prior: FixedPointPrior, height: int, width: int, step: Step, conds: lis
 def teacher_forced(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor] = (),
                    batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(probability rows (n, K), symbols (n,)) for every code of the map `codes` (H, W), in the
-    order `walk` decodes them, at most `batch` rows at a time: the walk over known codes."""
+    order `walk` decodes them, at most `batch` rows at a time: the walk over known codes (OUT
+    codes are skipped positions, as `walk`'s skip)."""
     known = codes.numpy()
+    skip = codes >= prior.cfg.num_codes
+    skip = skip if skip.any() else None
 
     def step(p, rows, cols):
         return known[rows, cols]
 
-    steps = ((p, s) for p, s, _, _ in _bands(prior, *known.shape, step, conds)) if prior.context_free else \
-        (out for c in _canvases(prior, codes, conds) for out in _steps(c, step))
+    steps = ((p, s) for p, s, _, _ in _bands(prior, *known.shape, step, conds, skip)) if prior.context_free else \
+        (out for c in _canvases(prior, codes, conds, skip) for out in _steps(c, step))
     for probs, symbols in steps:
         for n in range(0, len(symbols), batch):
             yield probs[n : n + batch], symbols[n : n + batch]
@@ -129,8 +134,8 @@ BAND = 16384  # positions of a context-free map computed at once (at least BAND_
 BAND_ROWS = 8  # each band recomputes the rows above it that its blocks reach: keep that a small share
 
 
-def _bands(prior: FixedPointPrior, height: int, width: int, step: Step, conds: list[torch.Tensor]
-           ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+def _bands(prior: FixedPointPrior, height: int, width: int, step: Step, conds: list[torch.Tensor],
+           skip: torch.Tensor | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """The schedule of a context-free prior: no position depends on another's code, so each band
     of rows has every layer computed at once, as `_Canvas` would compute it position by position
     (the same canvas, the same integers); yields (probability rows, symbols, map rows, map
@@ -162,8 +167,12 @@ def _bands(prior: FixedPointPrior, height: int, width: int, step: Step, conds: l
                                                                      + xs.clamp(0, width - 1)[None] // f).reshape(-1))
                     .to(torch.float32).mul_(on) for f, feats in groups]
             h = prior.block(i, patches, parts[centre].reshape(n_rows * n_cols, -1), cond).view(n_rows, n_cols, -1)
-        probs = prior.probabilities(h.reshape(-1, h.shape[-1])).numpy()
+        h = h.reshape(-1, h.shape[-1])
         rows, cols = (a.ravel() for a in np.meshgrid(np.arange(y0, y1), np.arange(width), indexing="ij"))
+        if skip is not None:
+            on = ~skip[y0:y1].numpy().ravel()
+            h, rows, cols = h[torch.from_numpy(on)], rows[on], cols[on]
+        probs = prior.probabilities(h).numpy()
         symbols = np.asarray(step(probs, rows, cols), dtype=np.int64)
         yield probs, symbols, rows, cols
 
@@ -171,7 +180,8 @@ def _bands(prior: FixedPointPrior, height: int, width: int, step: Step, conds: l
 TILES = 64  # tiles walked together at most: bounds the caches (0.4 MB a tile for 64x64 tiles at 96 channels)
 
 
-def _canvases(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor]) -> Iterator["_Canvas"]:
+def _canvases(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor], skip: torch.Tensor | None = None
+              ) -> Iterator["_Canvas"]:
     """The canvases of a map's walk, one per group of at most TILES tiles (a whole map is one
     tile), in order; the conditioning features are computed once for all of them."""
     height, width = codes.shape
@@ -181,7 +191,7 @@ def _canvases(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Ten
     # the edge tiles padded below and right with OUT: the map grown to whole tiles, once
     whole = F.pad(codes, (0, -(-width // tw) * tw - width, 0, -(-height // th) * th - height), value=prior.cfg.num_codes)
     for i in range(0, len(corners), TILES):
-        yield _Canvas(prior, whole, (height, width), corners[i : i + TILES], th, tw, feats)
+        yield _Canvas(prior, whole, (height, width), corners[i : i + TILES], th, tw, feats, skip)
 
 
 def _features(prior: FixedPointPrior, conds: list[torch.Tensor], height: int, width: int) -> list[tuple[int, int, torch.Tensor]]:
@@ -216,8 +226,10 @@ def _steps(c: "_Canvas", step: Step) -> Iterator[tuple[np.ndarray, np.ndarray]]:
             at = ((ys * c.wc + t - k * ys)[:, None] * c.tiles + torch.arange(c.tiles)).view(-1)  # into c.codes.view(-1)
             h = c.acts[-1][c.base(t) + lo : c.base(t) + hi + 1].view(-1, c.acts[-1].shape[-1])
             map_rows, map_cols = ((ys - r)[:, None] + c.tops).view(-1), ((t - k * ys - r)[:, None] + c.lefts).view(-1)
-            if c.padded:
+            if c.padded or c.skip is not None:
                 on = (map_rows < c.height) & (map_cols < c.width)  # the edge tiles' padding is never coded
+                if c.skip is not None:
+                    on &= ~c.skip[map_rows.clamp(max=c.height - 1), map_cols.clamp(max=c.width - 1)]
                 if not on.any():
                     continue
                 at, h, map_rows, map_cols = at[on], h[on], map_rows[on], map_cols[on]
@@ -240,9 +252,11 @@ class _Canvas:
     own resolution and are read at (y // f, x // f) in map coordinates."""
 
     def __init__(self, prior: FixedPointPrior, whole: torch.Tensor, size: tuple[int, int], corners: list[tuple[int, int]],
-                 th: int, tw: int, feats: list[tuple[int, int, torch.Tensor]], ring: int = RING):
-        """whole: the map's codes grown with OUT to whole tiles; size: the map's (height, width)."""
-        self.prior, self.r, self.conds = prior, prior.cfg.reach, feats
+                 th: int, tw: int, feats: list[tuple[int, int, torch.Tensor]], skip: torch.Tensor | None = None,
+                 ring: int = RING):
+        """whole: the map's codes grown with OUT to whole tiles; size: the map's (height, width);
+        skip: the positions of the map never coded (`walk`)."""
+        self.prior, self.r, self.conds, self.skip = prior, prior.cfg.reach, feats, skip
         r = self.r
         self.height, self.width = size
         self.corners, self.th, self.tw, self.tiles = corners, th, tw, len(corners)

@@ -41,7 +41,7 @@ def test_pixels_do_not_depend_on_the_thread_count(threads):
     n = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        for name in ("v3-tiger-q1.vqz", "v4-tiger-crop-rdo.vqz", "v4-l3-tiger-crop-top.vqz"):
+        for name in ("v3-tiger-q1.vqz", "v4-tiger-crop-rdo.vqz", "v4-l3-tiger-crop-top.vqz", "v4-l3-tiger-crop-skip.vqz"):
             image = codec.decompress((GOLDEN / name).read_bytes()).image
             assert hashlib.sha256(np.asarray(image).tobytes()).hexdigest() == EXPECTED[name]["pixels_sha256"]
     finally:

@@ -7,8 +7,8 @@ import pytest
 from vqzip import ladder
 
 
-def point(bpp, psnr, scale=Fraction(1), decode_s=1.0, model="m", stages=None, lam=0.0):
-    return ladder.Point(model, scale, lam, stages, bpp, psnr, decode_s)
+def point(bpp, psnr, scale=Fraction(1), decode_s=1.0, model="m", stages=None, lam=0.0, skip=0.0):
+    return ladder.Point(model, scale, lam, stages, bpp, psnr, decode_s, skip)
 
 
 def test_front_keeps_only_points_no_other_beats():
@@ -43,9 +43,11 @@ def test_choose_refuses_too_few_points():
 
 
 def test_manifest_entries_name_the_shipped_model():
-    chosen = [point(0.1, 25, Fraction(1, 2), stages=1, lam=0.02, model="runs/x"), point(0.4, 30)]
+    chosen = [point(0.1, 25, Fraction(1, 2), stages=1, lam=0.02, model="runs/x"), point(0.4, 30),
+              point(0.7, 32, stages=2, lam=0.02, skip=300.0)]
     assert ladder.manifest_levels(chosen, {"runs/x": "vqz-new"}) == {
-        "1": {"model": "vqz-new", "scale": "1/2", "stages": 1, "lam": 0.02}, "2": {"model": "m", "scale": "1"}}
+        "1": {"model": "vqz-new", "scale": "1/2", "stages": 1, "lam": 0.02}, "2": {"model": "m", "scale": "1"},
+        "3": {"model": "m", "scale": "1", "stages": 2, "lam": 0.02, "skip": 300.0}}
 
 
 def test_choose_levels_reads_a_validate_rd_json_with_baselines(tmp_path):
@@ -61,9 +63,11 @@ def test_choose_levels_reads_a_validate_rd_json_with_baselines(tmp_path):
     spec.loader.exec_module(choose_levels)
     row = {"bpp": 0.2, "psnr": 27.0, "decode_s": 0.5}
     (tmp_path / "m.json").write_text(json.dumps({"results": {
-        "runs/m=1/2:0.02:1,1:0:None": [{"point": "1/2:0.02:1", **row}, {"point": "1:0.0:None", **row, "bpp": 0.5}],
+        "runs/m=1/2:0.02:1,1:0:None,1:0.02:2:300": [{"point": "1/2:0.02:1", **row}, {"point": "1:0.0:None", **row, "bpp": 0.5},
+                                                    {"point": "1:0.02:2:300", **row, "bpp": 0.7}],
         "runs/m=1/2:0.02:1,1:0:None (per image)": [{"point": "mu 1", **row}],
         "webp": [{"point": "quality 5", **row}]}}))
     pts = choose_levels.points_of(tmp_path / "m.json")
-    assert [(p.model, p.scale, p.lam, p.stages, p.bpp) for p in pts] == [
-        ("runs/m", Fraction(1, 2), 0.02, 1, 0.2), ("runs/m", Fraction(1), 0.0, None, 0.5)]
+    assert [(p.model, p.scale, p.lam, p.stages, p.bpp, p.skip) for p in pts] == [
+        ("runs/m", Fraction(1, 2), 0.02, 1, 0.2, 0.0), ("runs/m", Fraction(1), 0.0, None, 0.5, 0.0),
+        ("runs/m", Fraction(1), 0.02, 2, 0.7, 300.0)]

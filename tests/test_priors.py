@@ -350,3 +350,39 @@ def test_a_context_free_prior_is_computed_in_bands_exactly_as_the_walk_would(sha
             float_prior.condition([c[None] for c in conds])))[0], 0)
     q = got / got.sum(1, keepdims=True)
     assert np.abs(ref.permute(1, 2, 0).reshape(h * w, -1).numpy() - q).sum(1).max() < 0.02
+
+
+@pytest.mark.parametrize("kind", ["whole", "tiled", "context-free"])
+def test_skipped_positions_are_out_and_never_coded(kind):
+    """A walk told to skip positions (`vqzip.fine_skip`'s blocks) leaves OUT there without
+    computing or coding them, and reads OUT there as context; the walk over known codes, OUT at
+    the same places, gives the same rows in the same order."""
+    if kind == "context-free":
+        torch.manual_seed(1)
+        float_prior = PixelCNN(PixelCNNConfig(num_codes=12, channels=16, first_kernel=1, blocks=2, conds=((7, 2),),
+                                              cond_channels=8)).eval()
+        prior = fixed(float_prior, True)
+        assert prior.context_free
+    else:
+        prior = fixed(make(True), True, (3, 5) if kind == "tiled" else (0, 0))
+    codes, conds = sample(True)
+    skip = torch.rand(H, W, generator=torch.Generator().manual_seed(5)) < 0.4
+    known = codes.masked_fill(skip, 12)
+    rows, where = [], []
+
+    def step(probs, i, j):
+        rows.append(probs.copy())
+        where.append((i.copy(), j.copy()))
+        return codes[i, j].numpy()
+
+    assert torch.equal(walk(prior, H, W, step, conds, skip), known)
+    i, j = (np.concatenate(a) for a in zip(*where))
+    assert not skip[i, j].any() and len(i) == int((~skip).sum())
+    enc = list(teacher_forced(prior, known, conds, batch=7))
+    assert np.array_equal(np.concatenate(rows), np.concatenate([p for p, _ in enc]))
+    assert np.array_equal(np.concatenate([s for _, s in enc]), codes[i, j].numpy())
+    _, whole, places = walked_with_places(prior, codes, conds)
+    by_place = {(a, b): r for (ii, jj), rs in zip(places, whole) for a, b, r in zip(ii.tolist(), jj.tolist(), rs)}
+    same = [np.array_equal(by_place[a, b], r) for a, b, r in zip(i.tolist(), j.tolist(), np.concatenate(rows))]
+    # OUT is context: rows after a skipped position change, where codes reach (not without context)
+    assert all(same) if kind == "context-free" else not all(same)

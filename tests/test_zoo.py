@@ -42,6 +42,8 @@ BROKEN = [  # (change, field named, words of the problem)
     (_set("levels.2.stages", "2"), "levels.2.stages", '"2" is not a number of stages'),
     (_set("levels.2.lam", -0.5), "levels.2.lam", "-0.5 is not a finite number at least 0"),
     (_set("levels.2.lam", "big"), "levels.2.lam", '"big" is not a number'),
+    (_set("levels.2.skip", -1), "levels.2.skip", "-1 is not a finite number at least 0"),
+    (_set("levels.2.skip", float("inf")), "levels.2.skip", "Infinity is not a finite number at least 0"),
     (_set("levels.x", {"model": "tiny", "scale": "1"}), "levels.x", "not a quality level number"),
     (_set("levels", [{"model": "tiny", "scale": "1"}]), "levels", "is not an object of quality levels"),
     (_set("levels", {}), "levels", "no quality levels"),

@@ -102,7 +102,7 @@ def compress(image: ImageLike, quality: int | None = None, *, model: str | None 
         if model is not None:
             return codec.compress(im, zoo.load(model))
         lv = zoo.level(quality)
-        return codec.compress(im, zoo.load(lv.model), lv.scale, lv.lam, lv.stages, lv.quality)
+        return codec.compress(im, zoo.load(lv.model), lv.scale, lv.lam, lv.stages, lv.quality, skip=lv.skip)
 
 
 def decompress(data: bytes | str | Path, *, preview: bool = False) -> Image.Image:
@@ -133,6 +133,7 @@ class Choice:
     met: bool
     lam: float = 0.0  # the RDO multiplier the codes were chosen with
     scale: Fraction = Fraction(1)  # the scale the image was coded at
+    skip: float = 0.0  # the fine-skip threshold (`vqzip.fine_skip`)
 
 
 TARGET_BPP_WITHIN = 0.05  # --target-bpp lands at most this fraction under the target
@@ -140,6 +141,9 @@ TARGET_BPP_WITHIN = 0.05  # --target-bpp lands at most this fraction under the t
 # what downscaling does for the same rate, larger ones cost more (on one image at scale 1,
 # lambda 0.3 took 24% off for -2.0 dB where scale 3/4 took 41% off for -1.8 dB).
 LAMBDA_MAX = 0.05
+# A level that skips fine blocks reaches down to about its two-map rate as its threshold grows:
+# a million times its own skips nearly every block.
+SKIP_SPAN = 1e6
 
 
 def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: float | None = None) -> Choice:
@@ -147,7 +151,8 @@ def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: floa
 
     bpp: the largest file of at most `bpp` bits per pixel, within TARGET_BPP_WITHIN under it:
     the highest level under the target; if that is too far under, the next level up with its
-    RDO multiplier raised (up to LAMBDA_MAX), and then, if still over, a scale between the two
+    fine-skip threshold raised (if it skips fine blocks: up to SKIP_SPAN times), else its RDO
+    multiplier raised (up to LAMBDA_MAX), and then, if still over, a scale between the two
     levels' (several encodings). psnr: the lowest level of at least `psnr` dB. If nothing meets
     the target, the nearest level (lowest, or highest), with met=False."""
     if (bpp is None) == (psnr is None):
@@ -163,14 +168,14 @@ def _to_target(im: Image.Image, bpp: float | None, psnr: float | None) -> Choice
     ladder = levels()
     tried: dict[tuple, Choice] = {}
 
-    def measure(lv: zoo.Level, lam: float | None = None, scale: Fraction | None = None) -> Choice:
-        lam, scale = lv.lam if lam is None else lam, lv.scale if scale is None else scale
-        if (lv.quality, lam, scale) not in tried:
-            data = codec.compress(im, zoo.load(lv.model), scale, lam, lv.stages, lv.quality)
+    def measure(lv: zoo.Level, lam: float | None = None, scale: Fraction | None = None, skip: float | None = None) -> Choice:
+        lam, scale, skip = lv.lam if lam is None else lam, lv.scale if scale is None else scale, lv.skip if skip is None else skip
+        if (lv.quality, lam, scale, skip) not in tried:
+            data = codec.compress(im, zoo.load(lv.model), scale, lam, lv.stages, lv.quality, skip=skip)
             dist = metrics.psnr(pixels, np.asarray(decompress(data).convert("RGB"))) if psnr is not None else None
             ok = 8 * len(data) / n <= bpp if bpp is not None else dist >= psnr
-            tried[lv.quality, lam, scale] = Choice(lv.quality, data, 8 * len(data) / n, dist, ok, lam, scale)
-        return tried[lv.quality, lam, scale]
+            tried[lv.quality, lam, scale, skip] = Choice(lv.quality, data, 8 * len(data) / n, dist, ok, lam, scale, skip)
+        return tried[lv.quality, lam, scale, skip]
 
     # rate and quality grow with the level: binary search for the boundary
     lo, hi = 0, len(ladder) - 1
@@ -188,7 +193,9 @@ def _to_target(im: Image.Image, bpp: float | None, psnr: float | None) -> Choice
 
 def _between(low: zoo.Level, high: zoo.Level, measure, bpp: float, best: Choice) -> Choice:
     """Level `low` is under `bpp` by more than TARGET_BPP_WITHIN and `high` over it: the largest
-    file at most bpp from `high` with a larger RDO multiplier (up to LAMBDA_MAX), else from `low`'s
+    file at most bpp from `high` with a larger fine-skip threshold if it skips fine blocks (up to
+    SKIP_SPAN times its own: about its two-map rate), else with a larger RDO multiplier (up to
+    LAMBDA_MAX), else from `low`'s
     settings at a larger scale, each found by bisection: a scale between the two levels' when
     they code the same maps, else up to twice `low`'s (where the next level codes more maps at a
     smaller scale, `low`'s maps on a larger image are the better file: on vqz-l3's levels 5 and 6,
@@ -206,6 +213,11 @@ def _between(low: zoo.Level, high: zoo.Level, measure, bpp: float, best: Choice)
                 over = x
         return False
 
+    if high.skip and measure(high, skip=high.skip * SKIP_SPAN).met:
+        best = max(best, measure(high, skip=high.skip * SKIP_SPAN), key=lambda k: k.bpp)
+        if best.bpp >= (1 - TARGET_BPP_WITHIN) * bpp or bisect(lambda x: measure(high, skip=x), high.skip,
+                                                                  high.skip * SKIP_SPAN, geometric=True):
+            return best
     if high.lam < LAMBDA_MAX and measure(high, lam=LAMBDA_MAX).met:
         best = max(best, measure(high, lam=LAMBDA_MAX), key=lambda k: k.bpp)
         if best.bpp >= (1 - TARGET_BPP_WITHIN) * bpp or bisect(lambda x: measure(high, lam=x), max(high.lam, 1e-3),

@@ -340,7 +340,8 @@ def compress(
                     choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr)
                     data, q, scale = choice.data, choice.quality, choice.scale
                     goal = f"{target_bpp} bpp" if target_bpp is not None else f"{target_psnr} dB"
-                    how = f"quality {q} (scale {choice.scale}" + (f", lambda {choice.lam:.3g})" if choice.lam else ")")
+                    how = (f"quality {q} (scale {choice.scale}" + (f", lambda {choice.lam:.3g}" if choice.lam else "")
+                           + (f", skip {choice.skip:.4g}" if choice.skip else "") + ")")
                     reached = f", {choice.psnr:.2f} dB" if choice.psnr is not None else ""
                     note = f"{reached}, {how} chosen for {goal}" + ("" if choice.met else " (nothing meets it: nearest)")
                 else:
@@ -425,7 +426,7 @@ def decompress(
 @app.command(cls=_Command)
 def info(inputs: list[str] = typer.Argument(..., metavar="INPUT", help=".vqz files, or - for stdin.")):
     """Print each .vqz file's header (sizes as width x height)."""
-    from vqzip import container, jobs, zoo
+    from vqzip import container, fine_skip, jobs, zoo
 
     if jobs.STDIO in inputs and _terminal(sys.stdin):
         with _reported():
@@ -445,7 +446,9 @@ def info(inputs: list[str] = typer.Argument(..., metavar="INPUT", help=".vqz fil
                     ("size", f"{header.width} x {header.height}"),
                     ("coded at", f"scale {header.scale}: {header.coded_size[0]} x {header.coded_size[1]}"),
                     ("operating point", (f"quality {header.quality}, " if header.quality else "")
-                     + (f"RDO lambda {header.lam:.4g}" if header.lam else "nearest codes")),
+                     + (f"RDO lambda {header.lam:.4g}" if header.lam else "nearest codes")
+                     + (f", fine level skipped where it saves under {fine_skip.unpack(skip)[1]:.4g} per bit"
+                        if (skip := dict(header.extensions).get(container.TAG_FINE_SKIP)) else "")),
                     ("mode", header.mode),
                     ("model", f"{header.model_name} ({header.model_hash.hex()})"
                               + ("" if installed else " — not installed")),
@@ -690,15 +693,18 @@ def _ladder_file(path: Path) -> dict:
 @app.command(cls=_Command)
 def levels():
     """List the quality levels: each a shipped model's operating point, the scale images are coded
-    at, the maps coded after the first level's (all, or fewer), and the RDO multiplier."""
+    at, the maps coded after the first level's (all, or fewer), the RDO multiplier, and the
+    fine-skip threshold."""
     from vqzip import zoo
 
     with _reported():
         default = zoo.level(None).quality
-        table = Table("quality", "model", "scale", "maps after first", "RDO lambda", "", title="vqzip quality levels")
+        table = Table("quality", "model", "scale", "maps after first", "RDO lambda", "skip", "", title="vqzip quality levels",
+                      caption="lambda 0: nearest codes; skip: the fine map is coded only in the blocks where it saves more "
+                              "squared error per bit than this (none: everywhere)")
         for lv in zoo.levels():
             table.add_row(str(lv.quality), lv.model, str(lv.scale), "all" if lv.stages is None else str(lv.stages),
-                          f"{lv.lam:g}" if lv.lam else "0 (nearest codes)", "default" if lv.quality == default else "")
+                          f"{lv.lam:g}", f"{lv.skip:g}" if lv.skip else "none", "default" if lv.quality == default else "")
         Console(highlight=False).print(table)
 
 

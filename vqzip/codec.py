@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from vqzip.priors.decode import one_thread, teacher_forced, walk
-from vqzip import chroma_gain, colour_offsets, container, flat_blocks, intake, rdo, tiles, zoo
+from vqzip import chroma_gain, colour_offsets, container, fine_skip, flat_blocks, intake, rdo, tiles, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
 from vqzip.models import MapSpec, features_of
@@ -175,14 +175,16 @@ def resample(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fraction(1), lam: float = 0.0,
-             stages: int | None = None, quality: int = 0) -> bytes:
+             stages: int | None = None, quality: int = 0, *, skip: float = 0.0) -> bytes:
     """Encode a PIL image of any mode (see `vqzip.intake`) with `model`; returns .vqz bytes.
 
     A quality level's operating point: the image resampled by `scale` (fewer or more codes per
     pixel), `stages` maps after the first level's (None: all the model has), and codes
     chosen for rate as well as distortion with multiplier `lam` (`vqzip.rdo`; 0: the nearest
-    code, each map's probabilities from the walk over its known codes). `quality`, the
-    level number asked for, is only recorded in the header, as `lam` is."""
+    code, each map's probabilities from the walk over its known codes). With `skip` > 0 the
+    fine level is coded only in the blocks where its codes save more than `skip` squared error
+    per bit (`vqzip.fine_skip`; also when it is the nearest code everywhere). `quality`, the
+    level number asked for, is only recorded in the header, as `lam` and `skip` are."""
     check_pixels(*image.size, "image")
     check_pixels(*container.coded_size(*image.size, scale), "coded image")
     given = intake.prepare(image)
@@ -192,11 +194,16 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
     if max(max(shape) for shape in code_shapes(model.maps[:n], *coded)) > container.MAX_LEVEL_SIDE:
         raise FormatError(f"image of {width}x{height} coded at {coded[0]}x{coded[1]} has a side too long for the "
                           f"format (code maps of at most {container.MAX_LEVEL_SIDE} rows and columns)")
-    lam = float(np.float32(lam))  # as the header stores it
+    lam, skip = float(np.float32(lam)), float(np.float32(skip))  # as the header stores them
+    skips = skip > 0 and any(m.name == "fine" for m in model.maps[:n])
+    if skips and any(m.level == model.maps[-1].level and m.stage for m in model.maps):
+        raise ValueError(f"model {model.name!r} has a fine level of several stages: it cannot be skipped in blocks")
     pixels = resample(given.rgb, coded)
-    if lam > 0:
+    extensions = [(container.TAG_FINE_SKIP, fine_skip.pack(skip))] if skips else []
+    if lam > 0 or skips:
         padded = EdgePadded(pixels)
-        codes, streams = rdo.encode(model, padded, lam, n, tiles.tiles(*padded.shape[:2]))
+        codes, streams, _ = rdo.encode(model, padded, lam, n, tiles.tiles(*padded.shape[:2]), skip if skips else 0.0,
+                                       lambda c: decode_pixels(model.net, c, *coded), pixels)
         shown = decode_pixels(model.net, codes, *coded)
     else:
         codes = encode_codes(model.net, pixels, n)
@@ -210,7 +217,6 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
     # What the decoder will rebuild, and the corrections of it (CORRECTIONS), each sent only
     # if it fits the header's 64 KiB of extensions (a 40 MP image's do).
     shown = resample(shown, (width, height))
-    extensions = []
     room = container.MAX_EXTENSIONS - (container.extensions_size([(container.TAG_ALPHA_CODING, b"\0")]) if alpha_coding else 0)
     for tag, tool in CORRECTIONS:
         found = tool.measure(given.rgb, shown)
@@ -280,11 +286,22 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, maps: int | N
     if list(header.levels) != expected:
         raise FormatError(f"code map shapes {header.levels} do not fit a {header.width}x{header.height} image "
                           f"coded at scale {header.scale}")
+    skip = dict(header.extensions).get(container.TAG_FINE_SKIP)
+    if skip is not None:
+        try:
+            block, _ = fine_skip.unpack(skip)
+        except ValueError as e:
+            raise FormatError(str(e)) from None
+        if "fine" not in [m.name for m in model.maps[:n]]:
+            raise FormatError("the file skips fine blocks but codes no fine level")
     codes = []
     with one_thread():
         for k, m in enumerate(model.maps[: n if maps is None else maps]):
-            dec = SymbolDecoder(streams[k])
-            c = walk(model.priors[k], *expected[k], lambda p, i, j: dec.decode(p), [codes[j] for j in m.conds])
+            dec, skipped = SymbolDecoder(streams[k]), None
+            if skip is not None and m.name == "fine":
+                kept = fine_skip.decode(dec, *fine_skip.blocks_of(expected[k], block))
+                skipped = torch.from_numpy(~fine_skip.positions(kept, expected[k], block))
+            c = walk(model.priors[k], *expected[k], lambda p, i, j: dec.decode(p), [codes[j] for j in m.conds], skipped)
             if container.codes_crc(c.numpy()) != header.crcs[k]:
                 raise FormatError(f"decoded {m.name} codes fail their checksum: the coded stream is damaged")
             codes.append(c)
@@ -329,7 +346,7 @@ def ideal_bits(prior, codes: torch.Tensor, conds: list[torch.Tensor] = ()) -> fl
     """-sum log2 p(code) of a map under the probabilities the codec codes it with."""
     bits = 0.0
     with one_thread():
-        for probs, symbols in teacher_forced(prior, codes, conds):
+        for probs, symbols in teacher_forced(prior, codes, conds):  # skipped positions (OUT) are not coded
             p = probs.astype(np.float64)
             bits -= float(np.log2(p[np.arange(len(symbols)), symbols] / p.sum(1)).sum())
     return bits

@@ -34,7 +34,8 @@ TAG_ALPHA_CODING = 1  # extension: one byte, the alpha plane's coding; absent fo
 TAG_COLOUR_OFFSETS = 2  # extension: the decoded image's colour offsets (`vqzip.colour_offsets`); absent: none
 TAG_FLAT_BLOCKS = 3  # extension: blocks painted one colour, last (`vqzip.flat_blocks`); absent: none
 TAG_CHROMA_GAIN = 4  # extension: the decoded image's saturation gain, after the offsets (`vqzip.chroma_gain`); absent: 1
-KNOWN_TAGS = (TAG_ALPHA_CODING, TAG_COLOUR_OFFSETS, TAG_FLAT_BLOCKS, TAG_CHROMA_GAIN)
+TAG_FINE_SKIP = 5  # extension: the fine level is skipped in blocks, flags first in its stream (`vqzip.fine_skip`); absent: none
+KNOWN_TAGS = (TAG_ALPHA_CODING, TAG_COLOUR_OFFSETS, TAG_FLAT_BLOCKS, TAG_CHROMA_GAIN, TAG_FINE_SKIP)
 MAX_EXTENSIONS = 0xFFFF  # bytes of all extensions together, tags and lengths included (a u16)
 # Tags below this change what a file decodes to: a reader that does not know one refuses the
 # file rather than decode it wrongly. Tags from it on are informative and may be skipped.

@@ -1,7 +1,7 @@
 """The quality ladder: a family's levels chosen from operating points measured on the
 validation split (`bench/validate_rd.py --json`, then `bench/choose_levels.py`).
 
-A level is an operating point of a model: (scale, maps coded, RDO multiplier). A family's
+A level is an operating point of a model: (scale, maps coded, RDO multiplier, fine-skip threshold). A family's
 levels should span its range of rates evenly in log rate (each step the same factor of file
 size), never upsample the image (a larger image is a slower and worse way to spend bits than
 more maps), and each decode within a time bound. `choose` keeps the points no other beats
@@ -26,6 +26,7 @@ class Point:
     bpp: float
     psnr: float
     decode_s: float = 0.0
+    skip: float = 0.0
 
 
 def front(items: list, rate=lambda p: p.bpp, quality=lambda p: p.psnr) -> list:
@@ -87,5 +88,7 @@ def manifest_levels(chosen: list[Point], names: dict[str, str] | None = None) ->
             entry["stages"] = p.stages
         if p.lam:
             entry["lam"] = p.lam
+        if p.skip:
+            entry["skip"] = p.skip
         out[str(q)] = entry
     return out

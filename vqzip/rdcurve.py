@@ -146,7 +146,7 @@ def code(unit: Unit) -> Point:
     if unit.codec == VQZIP:
         lv = unit.setting
         model = zoo.load(lv.model)
-        data, enc = _timed(codec.compress, image, model, lv.scale, lv.lam, lv.stages, lv.quality)
+        data, enc = _timed(lambda: codec.compress(image, model, lv.scale, lv.lam, lv.stages, lv.quality, skip=lv.skip))
         decoded, dec = _timed(codec.decompress, data, model)
         est = sum(codec.estimated_bits(model, decoded.codes).values())
         return _point(unit, pixels, data, np.asarray(decoded.image.convert("RGB")), enc, dec, est)
@@ -347,7 +347,7 @@ def record(dataset: str, images: int, levels: list[zoo.Level], baselines: list[B
         except metadata.PackageNotFoundError:
             pass
     return Run(dataset, images, __version__,
-               [{"quality": lv.quality, "model": lv.model, "scale": str(lv.scale), "stages": lv.stages, "lambda": lv.lam,
+               [{"quality": lv.quality, "model": lv.model, "scale": str(lv.scale), "stages": lv.stages, "lambda": lv.lam, "skip": lv.skip,
                  "sha256": models[lv.model]["sha256"]} for lv in levels],
                {b.name: {"label": b.label or b.name, "library": b.library(), "setting": b.setting_name,
                          "settings": list(b.settings), "description": b.description} for b in baselines},

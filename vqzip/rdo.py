@@ -20,7 +20,7 @@ import torch
 from vqzip.priors.decode import one_thread, walk
 from vqzip.coder import SymbolEncoder
 from vqzip.models import features_of
-from vqzip import tiles
+from vqzip import fine_skip, tiles
 
 CANDIDATES = 8  # nearest codes considered per position
 # Images of at most this many tiles keep each tile's encoder features from one map to the next
@@ -67,34 +67,71 @@ def candidates(net, padded, level: int, stage: int, chosen: list[torch.Tensor], 
     return idx, dist
 
 
-def choose_map(prior, conds: list[torch.Tensor], cand: np.ndarray, dist: np.ndarray, lam: float) -> tuple[torch.Tensor, bytes]:
+def choose_map(prior, conds: list[torch.Tensor], cand: np.ndarray, dist: np.ndarray, lam: float,
+               keep: tuple[np.ndarray, np.ndarray] | None = None, bits: np.ndarray | None = None
+               ) -> tuple[torch.Tensor, bytes]:
     """Codes for one map among its candidates (`candidates`), chosen as the module says, and the
-    range-coded stream of them."""
+    range-coded stream of them. keep: a map skipped in blocks (`vqzip.fine_skip`), as its block
+    flags and the positions they cover: the flags are coded first, and skipped positions get
+    the OUT token, not coded. bits: if given, an array of the map's shape that receives each
+    coded code's length in bits (0 where skipped)."""
     enc = SymbolEncoder()
+    if keep is not None:
+        fine_skip.encode(enc, keep[0])
 
     def step(probs: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         c, d = cand[rows, cols].astype(np.int64), dist[rows, cols]
         p = np.take_along_axis(probs, c, 1) / probs.sum(1, keepdims=True)
         with np.errstate(divide="ignore"):
             cost = d - lam * np.log2(p)
-        symbols = np.take_along_axis(c, cost.argmin(1)[:, None], 1)[:, 0]
+        pick = cost.argmin(1)[:, None]
+        symbols = np.take_along_axis(c, pick, 1)[:, 0]
         enc.encode(symbols, probs)
+        if bits is not None:
+            bits[rows, cols] = -np.log2(np.take_along_axis(p, pick, 1)[:, 0])
         return symbols
 
     with one_thread():
-        codes = walk(prior, cand.shape[0], cand.shape[1], step, conds)
+        codes = walk(prior, cand.shape[0], cand.shape[1], step, conds, None if keep is None else torch.from_numpy(~keep[1]))
     return codes, enc.to_bytes()
 
 
-def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile]) -> tuple[list[torch.Tensor], list[bytes]]:
-    """The first n_maps code maps of a padded image, chosen with multiplier lam, and their streams."""
-    net, codes, streams = model.net, [], []
+def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile], skip: float = 0.0, decode=None,
+           target: np.ndarray | None = None) -> tuple[list[torch.Tensor], list[bytes], np.ndarray | None]:
+    """The first n_maps code maps of a padded image, chosen with multiplier lam, their streams,
+    and the fine level's kept blocks (None if not skipped).
+
+    skip: mu of `vqzip.fine_skip` (0: the fine level whole): the fine map is chosen twice,
+    first whole to measure, per block, the squared error its codes save in the decoded pixels
+    (decode(code maps) -> the image of `target`'s shape, uint8) and the bits they cost, then
+    with the blocks that save less than skip per bit skipped."""
+    net, codes, streams, kept = model.net, [], [], None
     features = {} if len(parts) <= CACHED_TILES else None  # 768x512, 2 maps, one thread: 4.0-4.6 s -> 3.8-4.0
     for k in range(n_maps):
         m = net.maps[k]
         cand, dist = candidates(net, padded, m.level, m.stage, codes, parts, features=features)
-        c, s = choose_map(model.priors[k], [codes[j] for j in m.conds], cand, dist, lam)
+        conds = [codes[j] for j in m.conds]
+        if skip and m.name == "fine":
+            bits = np.zeros(cand.shape[:2])
+            whole, _ = choose_map(model.priors[k], conds, cand, dist, lam, bits=bits)
+            side = fine_skip.BLOCK * m.stride
+            saved = _block_sse(decode(codes), target, side) - _block_sse(decode(codes + [whole]), target, side)
+            kept = fine_skip.keep_blocks(saved, fine_skip.block_sums(bits, fine_skip.BLOCK), skip)
+            c, s = choose_map(model.priors[k], conds, cand, dist, lam, (kept, fine_skip.positions(kept, cand.shape[:2])))
+        else:
+            c, s = choose_map(model.priors[k], conds, cand, dist, lam)
         del cand, dist  # before the next map's candidates: a bottom map's are 120 MB at 40 MP
         codes.append(c)
         streams.append(s)
-    return codes, streams
+    return codes, streams, kept
+
+
+def _block_sse(decoded: np.ndarray, target: np.ndarray, side: int) -> np.ndarray:
+    """Squared error of decoded against target (H, W, 3 uint8), summed over blocks of side x side
+    pixels (the last ones short), a band of blocks at a time (a 40 MP image's errors are not
+    held whole)."""
+    rows = []
+    for y in range(0, target.shape[0], side * 64):
+        d = decoded[y : y + side * 64].astype(np.int32) - target[y : y + side * 64]
+        rows.append(fine_skip.block_sums((d * d).sum(2, dtype=np.int64), side))
+    return np.concatenate(rows).astype(np.float64)

@@ -87,7 +87,7 @@ def manifest() -> dict:
 def check_manifest(m, path: Path) -> None:
     """A ModelError naming the manifest and the field for the first field that is missing, of the
     wrong type, or out of range: `default` (a level's number), `levels` ({"N": {model, scale,
-    stages?, lam?}}, at least one) and `models` ({name: {folder, sha256, ...}})."""
+    stages?, lam?, skip?}}, at least one) and `models` ({name: {folder, sha256, ...}})."""
     def bad(field: str, problem: str):
         raise ModelError(f"model manifest {path}: " + (f"{field}: " if field else "") + problem)
 
@@ -132,10 +132,11 @@ def check_manifest(m, path: Path) -> None:
             bad(f"{where}scale", f"{json.dumps(scale)} is not a positive fraction such as \"3/4\"")
         if entry.get("stages") is not None and need(entry, "stages", where, int, "a number of stages") < 1:
             bad(f"{where}stages", f"{entry['stages']} is not at least 1")
-        if "lam" in entry:
-            lam = need(entry, "lam", where, (int, float), "a number")
-            if not 0 <= lam < float("inf"):
-                bad(f"{where}lam", f"{json.dumps(lam)} is not a finite number at least 0")
+        for knob in ("lam", "skip"):
+            if knob in entry:
+                value = need(entry, knob, where, (int, float), "a number")
+                if not 0 <= value < float("inf"):
+                    bad(f"{where}{knob}", f"{json.dumps(value)} is not a finite number at least 0")
     default = need(m, "default", "", int, "a quality level's number")
     if str(default) not in levels:
         bad("default", f"{default} is not one of levels ({', '.join(levels)})")
@@ -145,19 +146,22 @@ def check_manifest(m, path: Path) -> None:
 class Level:
     """A quality level: an operating point of a model. The image is resampled by `scale` before
     coding, `stages` maps after the first level's are coded (residual stages, then finer levels,
-    in coding order; None: all), and codes
-    are chosen with the RDO multiplier `lam` (0: nearest code; see `vqzip.rdo`)."""
+    in coding order; None: all), codes are chosen with the RDO multiplier `lam` (0: nearest
+    code; see `vqzip.rdo`), and the fine level is skipped in the blocks where it saves less
+    than `skip` squared error per bit (0: coded whole; see `vqzip.fine_skip`)."""
 
     quality: int
     model: str
     scale: Fraction
     stages: int | None = None
     lam: float = 0.0
+    skip: float = 0.0
 
 
 def levels() -> list[Level]:
     """Every shipped quality level, in increasing order."""
-    return sorted((Level(int(q), e["model"], Fraction(e["scale"]), e.get("stages"), float(e.get("lam", 0.0)))
+    return sorted((Level(int(q), e["model"], Fraction(e["scale"]), e.get("stages"), float(e.get("lam", 0.0)),
+                         float(e.get("skip", 0.0)))
                    for q, e in manifest()["levels"].items()), key=lambda lv: lv.quality)
 
 

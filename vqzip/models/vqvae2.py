@@ -165,13 +165,18 @@ class VQVAE2(nn.Module):
     @torch.no_grad()
     def decode(self, codes: list[torch.Tensor]) -> torch.Tensor:
         """Code maps (a prefix of `maps` from the first bottom stage on) -> normalized
-        reconstruction (B, 3, H, W)."""
+        reconstruction (B, 3, H, W). Fine positions holding fine_codes (the priors' OUT token)
+        are skipped: their fine vectors are zero."""
         m = self._coarse(codes)
         if not self.cfg.fine_stages:
             return m
         fine = codes[1 + self.cfg.bottom_stages :]
         if fine:
-            return self.dec_f(torch.cat([m, self.vq_f.lookup(fine)], 1))
+            skipped = fine[0] >= self.cfg.fine_codes  # OUT: a block the file skips (`vqzip.fine_skip`)
+            if not skipped.any():
+                return self.dec_f(torch.cat([m, self.vq_f.lookup(fine)], 1))
+            q_f = self.vq_f.lookup([c.clamp(max=self.cfg.fine_codes - 1) for c in fine])
+            return self.dec_f(torch.cat([m, q_f.masked_fill(skipped[:, None], 0)], 1))
         # No fine codes: q_f is zero, so dec_f's first convolution needs only m's half of its
         # weights (a quarter less decoder time at 2 maps; the same pixels, bit for bit, on vqz-l3).
         first = self.dec_f[0]

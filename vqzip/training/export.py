@@ -95,7 +95,7 @@ def check_ladder(root: Path, levels: dict[str, dict], default: int, adding: str)
 
 def set_ladder(root: Path, levels: dict[str, dict], default: int) -> None:
     """Replace every quality level of root/manifest.json with `levels` ({"N": {model, scale,
-    stages?, lam?}}, as `bench/choose_levels.py` prints them: a family's ladder, possibly across
+    stages?, lam?, skip?}}, as `bench/choose_levels.py` prints them: a family's ladder, possibly across
     models) and make level `default` the default. The new manifest is checked whole first (a
     ModelError names the bad field), so a bad ladder leaves the old one in place."""
     path = root / "manifest.json"
