@@ -78,7 +78,7 @@ def naive_per_symbol(model: zoo.CodecModel, codes: list[torch.Tensor], size: int
     b = codes[1][:size, :size]
     t = [codes[j][: size * spec.stride // model.maps[j].stride, : size * spec.stride // model.maps[j].stride]
          for j in spec.conds]
-    known = torch.full_like(b, prior.cfg.num_codes)  # the OUT token: not yet decoded
+    known = torch.zeros_like(b)  # not yet decoded: any code (the prior is causal; OUT would mean skipped)
     row = np.empty(size * size, dtype=int)  # each position's row in the pass's (wavefront) order
     row[np.concatenate([i * size + j for i, j in wavefronts(size, size, 3)])] = np.arange(size * size)
     start = time.perf_counter()
