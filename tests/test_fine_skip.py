@@ -166,3 +166,15 @@ def test_target_bpp_between_a_two_map_level_and_a_skipping_one_raises_the_thresh
     assert choice.quality == 2 and choice.skip > 1.0 and choice.scale == 1
     header = container.unpack(choice.data)[0]
     assert fine_skip.unpack(dict(header.extensions)[container.TAG_FINE_SKIP])[1] == pytest.approx(choice.skip)
+
+
+def test_info_says_the_fine_level_is_skipped(capsys):
+    """`vqzip info` names the threshold a skipping file was made with (a shipped golden file)."""
+    from pathlib import Path
+
+    from vqzip.cli import main
+
+    golden = Path(__file__).parent / "golden" / "v4-l3-tiger-crop-skip.vqz"
+    assert main(["info", str(golden)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "fine level skipped where it saves under" in out and "300 per bit" in out
