@@ -202,8 +202,8 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
     extensions = [(container.TAG_FINE_SKIP, fine_skip.pack(skip))] if skips else []
     if lam > 0 or skips:
         padded = EdgePadded(pixels)
-        codes, streams, _ = rdo.encode(model, padded, lam, n, tiles.tiles(*padded.shape[:2]), skip if skips else 0.0,
-                                       lambda c: decode_pixels(model.net, c, *coded), pixels)
+        codes, streams = rdo.encode(model, padded, lam, n, tiles.tiles(*padded.shape[:2]), skip if skips else 0.0,
+                                    lambda c: decode_pixels(model.net, c, *coded), pixels)
         shown = decode_pixels(model.net, codes, *coded)
     else:
         codes = encode_codes(model.net, pixels, n)

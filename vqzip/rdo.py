@@ -97,15 +97,14 @@ def choose_map(prior, conds: list[torch.Tensor], cand: np.ndarray, dist: np.ndar
 
 
 def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile], skip: float = 0.0, decode=None,
-           target: np.ndarray | None = None) -> tuple[list[torch.Tensor], list[bytes], np.ndarray | None]:
-    """The first n_maps code maps of a padded image, chosen with multiplier lam, their streams,
-    and the fine level's kept blocks (None if not skipped).
+           target: np.ndarray | None = None) -> tuple[list[torch.Tensor], list[bytes]]:
+    """The first n_maps code maps of a padded image, chosen with multiplier lam, and their streams.
 
     skip: mu of `vqzip.fine_skip` (0: the fine level whole): the fine map is chosen twice,
     first whole to measure, per block, the squared error its codes save in the decoded pixels
     (decode(code maps) -> the image of `target`'s shape, uint8) and the bits they cost, then
     with the blocks that save less than skip per bit skipped."""
-    net, codes, streams, kept = model.net, [], [], None
+    net, codes, streams = model.net, [], []
     features = {} if len(parts) <= CACHED_TILES else None  # 768x512, 2 maps, one thread: 4.0-4.6 s -> 3.8-4.0
     for k in range(n_maps):
         m = net.maps[k]
@@ -128,7 +127,7 @@ def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile], skip
         del cand, dist  # before the next map's candidates: a bottom map's are 120 MB at 40 MP
         codes.append(c)
         streams.append(s)
-    return codes, streams, kept
+    return codes, streams
 
 
 def _block_sse(decoded: np.ndarray, target: np.ndarray, side: int) -> np.ndarray:

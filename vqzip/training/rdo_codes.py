@@ -105,7 +105,7 @@ def _code_one(job: tuple[int, Path, list[float], Path]) -> None:
             codes = encode_codes(_model.net, pixels)
         else:
             padded = EdgePadded(pixels)
-            codes, _, _ = rdo.encode(_model, padded, lam, n, tiles.tiles(*padded.shape[:2]))
+            codes, _ = rdo.encode(_model, padded, lam, n, tiles.tiles(*padded.shape[:2]))
         found.update({f"l{j}_m{k}": c.numpy().astype(np.int16) for k, c in enumerate(codes)})
     tmp = parts / f".{i}.{os.getpid()}.npz"
     np.savez(tmp, **found)
