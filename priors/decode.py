@@ -178,33 +178,30 @@ def _bands(prior: FixedPointPrior, height: int, width: int, step: Step, conds: l
 
 
 TILES = 64  # tiles walked together at most: bounds the caches (0.4 MB a tile for 64x64 tiles at 96 channels)
+# Map columns whose conditioning features a walk holds at once, when its tiles lie in one column
+# of tiles (bands of rows): the wavefront moves right, and a step reads about k * tile rows of
+# columns. A 40 MP image's fine map held 400 MB of them whole.
+WINDOW = 512
 
 
 def _canvases(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor], skip: torch.Tensor | None = None
               ) -> Iterator["_Canvas"]:
     """The canvases of a map's walk, one per group of at most TILES tiles (a whole map is one
-    tile), in order; the conditioning features are computed once for all of them."""
+    tile), in order."""
     height, width = codes.shape
-    feats = _features(prior, conds, height, width)
+    if len(conds) != len(prior.cfg.conds):
+        raise ValueError(f"this prior takes {len(prior.cfg.conds)} conditioning maps, not {len(conds)}")
+    for f, idx in prior.cfg.groups:
+        for i in idx:
+            h, w = conds[i].shape
+            if (f * h, f * w) != (height, width):
+                raise ValueError(f"a conditioning map of {h}x{w} does not fit a {height}x{width} map at x{f}")
     th, tw = (t if 0 < t < n else n for t, n in zip(prior.tile, (height, width)))
     corners = [(y, x) for y in range(0, height, th) for x in range(0, width, tw)]
     # the edge tiles padded below and right with OUT: the map grown to whole tiles, once
     whole = F.pad(codes, (0, -(-width // tw) * tw - width, 0, -(-height // th) * th - height), value=prior.cfg.num_codes)
     for i in range(0, len(corners), TILES):
-        yield _Canvas(prior, whole, (height, width), corners[i : i + TILES], th, tw, feats, skip)
-
-
-def _features(prior: FixedPointPrior, conds: list[torch.Tensor], height: int, width: int) -> list[tuple[int, int, torch.Tensor]]:
-    """Per group of conditioning maps: its factor f, its width w, and its features (h * w, cc)
-    (int16 where they fit)."""
-    out = []
-    dtype = torch.int16 if prior.cond_bound < 1 << 15 else torch.float32
-    for feats, (f, _) in zip(prior.condition(list(conds), dtype=dtype), prior.cfg.groups):
-        h, w, cc = feats.shape
-        if (f * h, f * w) != (height, width):
-            raise ValueError(f"a conditioning map of {h}x{w} does not fit a {height}x{width} map at x{f}")
-        out.append((f, w, feats.view(h * w, cc)))
-    return out
+        yield _Canvas(prior, whole, (height, width), corners[i : i + TILES], th, tw, list(conds), skip)
 
 
 def _steps(c: "_Canvas", step: Step) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -252,11 +249,10 @@ class _Canvas:
     own resolution and are read at (y // f, x // f) in map coordinates."""
 
     def __init__(self, prior: FixedPointPrior, whole: torch.Tensor, size: tuple[int, int], corners: list[tuple[int, int]],
-                 th: int, tw: int, feats: list[tuple[int, int, torch.Tensor]], skip: torch.Tensor | None = None,
-                 ring: int = RING):
+                 th: int, tw: int, conds: list[torch.Tensor], skip: torch.Tensor | None = None, ring: int = RING):
         """whole: the map's codes grown with OUT to whole tiles; size: the map's (height, width);
-        skip: the positions of the map never coded (`walk`)."""
-        self.prior, self.r, self.conds, self.skip = prior, prior.cfg.reach, feats, skip
+        conds: the conditioning maps; skip: the positions of the map never coded (`walk`)."""
+        self.prior, self.r, self.cond_maps, self.skip = prior, prior.cfg.reach, conds, skip
         r = self.r
         self.height, self.width = size
         self.corners, self.th, self.tw, self.tiles = corners, th, tw, len(corners)
@@ -277,6 +273,10 @@ class _Canvas:
         centre = int(((dy == 0) & (dx == 0)).nonzero()[0, 0])
         self.centre = slice(centre * prior.cfg.channels, (centre + 1) * prior.cfg.channels)  # a tap of the patch
         self.rows = torch.arange(self.hc)
+        self.cond_dtype = torch.int16 if prior.cond_bound < 1 << 15 else torch.float32
+        self.map_rows = (int(self.tops.min()), min(self.height, int(self.tops.max()) + th))  # the tiles' rows of the map
+        self.window, self.feats = (0, 0), []  # map columns [x0, x1) held; per group (first row, first column, features)
+        self._cover(0, 0)
 
     def base(self, t: int) -> int:
         """The cache row of wavefront t's row 0."""
@@ -304,11 +304,30 @@ class _Canvas:
         on = ((y >= 0) & (x >= 0) & (x < self.wc - 2 * self.r))[:, None]
         y, x = y[:, None] + self.tops, x[:, None] + self.lefts  # map coordinates (rows, tiles)
         on = (on & (y < self.height) & (x < self.width)).view(-1)
+        if on.any():
+            cols = x.view(-1)[on]
+            self._cover(int(cols.min()), int(cols.max()))
         out = []
-        for f, w, feats in self.conds:
-            idx = torch.where(on, (torch.div(y, f, rounding_mode="floor") * w + torch.div(x, f, rounding_mode="floor")).view(-1), 0)
-            out.append(feats.index_select(0, idx).to(torch.float32).mul_(on.view(-1, 1)))
+        for (f, _), (r0, c0, feats) in zip(self.prior.cfg.groups, self.feats):
+            at = (torch.div(y, f, rounding_mode="floor") - r0) * feats.shape[1] + torch.div(x, f, rounding_mode="floor") - c0
+            out.append(feats.view(-1, feats.shape[-1]).index_select(0, torch.where(on, at.view(-1), 0))
+                       .to(torch.float32).mul_(on.view(-1, 1)))
         return out
+
+    def _cover(self, lo: int, hi: int) -> None:
+        """Hold the conditioning features of map columns lo..hi (from lo on to WINDOW columns) of
+        the tiles' rows, unless they are held; tiles side by side in columns hold the whole width."""
+        if self.window[0] <= lo and hi < self.window[1]:
+            return
+        if bool((self.lefts != self.lefts[0]).any()):
+            lo, hi = 0, self.width - 1
+        x1 = min(self.width, max(hi + 1, lo + WINDOW))
+        self.window, self.feats = (lo, x1), []
+        (y0, y1), boxes = self.map_rows, []
+        for f, _ in self.prior.cfg.groups:
+            boxes.append((y0 // f, -(-y1 // f), lo // f, -(-x1 // f)))
+        feats = self.prior.condition(self.cond_maps, dtype=self.cond_dtype, boxes=boxes)
+        self.feats = [(b[0], b[2], fe) for b, fe in zip(boxes, feats)]
 
     def put_codes(self, out: torch.Tensor) -> None:
         """Write the tiles' codes into their places in the map `out`."""

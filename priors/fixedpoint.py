@@ -152,27 +152,33 @@ class FixedPointPrior:
         d = (logits.amax(1, keepdim=True) - logits).clamp_(max=len(self.exp) - 1)
         return self.exp.take(d)
 
-    def condition(self, conds: list[torch.Tensor], band: int = 32, dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+    def condition(self, conds: list[torch.Tensor], band: int = 32, dtype: torch.dtype = torch.float32,
+                  boxes: list[tuple[int, int, int, int]] | None = None) -> list[torch.Tensor]:
         """Conditioning maps (h_g, w_g), as in cfg.conds -> per group, its features (h_g, w_g, cc)
         as `dtype` holding integers: the float net's summed embeddings, 3x3 conv, ReLU, 3x3 conv
         (the repetition up to this map's resolution is the caller's). Computed `band` rows at a
         time from the rows around them that the two convolutions reach, so a large map never has
         more than a band of floats in memory. int16 holds the features whenever
-        `cond_bound` < 2**15."""
+        `cond_bound` < 2**15. boxes: per group, only its rows [y0, y1) and columns [x0, x1)
+        -> (y1 - y0, x1 - x0, cc): the same integers as there in the whole, computed from the
+        rows and columns around them."""
         if len(conds) != len(self.cfg.conds):
             raise ValueError(f"this prior takes {len(self.cfg.conds)} conditioning maps, not {len(conds)}")
         out = []
-        for (embeds, c1, c2), (_, idx) in zip(self.cond_nets, self.cfg.groups):
+        for g, ((embeds, c1, c2), (_, idx)) in enumerate(zip(self.cond_nets, self.cfg.groups)):
             maps = [conds[i] for i in idx]
             h, w = maps[0].shape
-            feats = torch.empty(h, w, c2.wt.shape[1], dtype=dtype)
-            for y0 in range(0, h, band):
-                y1 = min(y0 + band, h)
-                a, b = max(y0 - 2, 0), min(y1 + 2, h)  # the embeddings c2's rows need, through c1
-                x = sum(e[m[a:b]] for e, m in zip(embeds, maps))
-                c0 = max(y0 - 1, 0)  # c1's rows [c0, c1) that c2 needs
-                x = self._conv3x3(c1, x, c0 - a, min(y1 + 1, h) - a)
-                feats[y0:y1] = self._conv3x3(c2, x, y0 - c0, y1 - c0)
+            top, bottom, x0, x1 = (0, h, 0, w) if boxes is None else boxes[g]
+            l0, l1 = max(x0 - 2, 0), min(x1 + 2, w)  # the embeddings' columns that c2's need, through c1
+            k0 = max(x0 - 1, 0)  # c1's first column that c2 needs
+            feats = torch.empty(bottom - top, x1 - x0, c2.wt.shape[1], dtype=dtype)
+            for y0 in range(top, bottom, band):
+                y1 = min(y0 + band, bottom)
+                a, b = max(y0 - 2, 0), min(y1 + 2, h)  # likewise the embeddings' rows
+                c0 = max(y0 - 1, 0)
+                x = sum(e[m[a:b, l0:l1]] for e, m in zip(embeds, maps))
+                x = self._conv3x3(c1, x, (c0 - a, min(y1 + 1, h) - a), (k0 - l0, min(x1 + 1, w) - l0))
+                feats[y0 - top : y1 - top] = self._conv3x3(c2, x, (y0 - c0, y1 - c0), (x0 - k0, x1 - k0))
             out.append(feats)
         return out
 
@@ -182,13 +188,18 @@ class FixedPointPrior:
         return max((c2.out_bound for _, _, c2 in self.cond_nets), default=0)
 
     @staticmethod
-    def _conv3x3(layer: Affine, x: torch.Tensor, y0: int, y1: int) -> torch.Tensor:
-        """Rows y0..y1 of a zero-padded 3x3 conv of x (h, w, c) -> (y1 - y0, w, out): exact where the
-        rows around them are in x or beyond the map's edge."""
-        a, b = max(y0 - 1, 0), min(y1 + 1, len(x))
-        part = F.pad(x[a:b].permute(2, 0, 1), (0, 0, 1 - (y0 - a), 1 - (b - y1)))  # exactly one row of context
-        cols = F.unfold(part[None], 3, padding=(0, 1))[0].t()  # (rows*w, c*9), as the float net's padding
-        return layer(cols).to(torch.float32).view(y1 - y0, x.shape[1], -1)
+    def _conv3x3(layer: Affine, x: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
+        """Rows and columns [y0, y1) x [x0, x1) of a zero-padded 3x3 conv of x (h, w, c) ->
+        (y1 - y0, x1 - x0, out): exact where the rows and columns around them are in x or
+        beyond the map's edge (x's first and last rows and columns are the map's own wherever
+        a range starts or ends there)."""
+        (y0, y1), (x0, x1) = rows, cols
+        a, b = max(y0 - 1, 0), min(y1 + 1, x.shape[0])
+        l, r = max(x0 - 1, 0), min(x1 + 1, x.shape[1])
+        # exactly one row and column of context: zeros where the map ends, as the float net's padding
+        part = F.pad(x[a:b, l:r].permute(2, 0, 1), (1 - (x0 - l), 1 - (r - x1), 1 - (y0 - a), 1 - (b - y1)))
+        patches = F.unfold(part[None], 3)[0].t()  # (rows*cols, c*9)
+        return layer(patches).to(torch.float32).view(y1 - y0, x1 - x0, -1)
 
 
 def from_v02(t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

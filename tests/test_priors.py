@@ -262,6 +262,45 @@ def test_condition_in_bands_equals_one_pass():
     assert all(torch.equal(prior.condition([top], band=b)[0], prior.condition([top], band=100)[0]) for b in (1, 2, 4))
 
 
+def test_condition_in_boxes_equals_the_whole_cut():
+    """Any box of rows and columns, at the edges or inside, in bands of any height, holds the
+    whole map's features there: the convolutions see the same neighbours."""
+    prior = fixed(make(True), True)
+    top = torch.randint(0, 7, (9, 11), generator=torch.Generator().manual_seed(5))
+    whole = prior.condition([top])[0]
+    for y0, y1, x0, x1 in [(0, 9, 0, 11), (0, 1, 0, 1), (8, 9, 10, 11), (2, 7, 3, 8), (0, 9, 1, 10), (4, 5, 0, 11)]:
+        for band in (1, 3, 100):
+            assert torch.equal(prior.condition([top], band=band, boxes=[(y0, y1, x0, x1)])[0], whole[y0:y1, x0:x1])
+
+
+@pytest.mark.parametrize("tile", [(0, 0), (3, 0), (3, 5)])
+def test_a_window_of_conditioning_columns_changes_no_probability(tile, monkeypatch):
+    """The walk holds the conditioning features of WINDOW columns at a time, moving right with
+    the wavefront (tiles side by side in columns hold the whole width): any window, down to a
+    column, gives the probabilities of the whole."""
+    from vqzip.priors import decode
+
+    prior = fixed(make(True), True, tile)
+    g = torch.Generator().manual_seed(6)
+    codes, conds = torch.randint(0, 12, (6, 40), generator=g), [torch.randint(0, 7, (3, 20), generator=g)]
+    _, reference = walked(prior, codes, conds)
+    held = []
+    cover = decode._Canvas._cover
+
+    def spy(self, lo, hi):
+        cover(self, lo, hi)
+        held.append(self.feats[0][2].shape[1])
+
+    monkeypatch.setattr(decode._Canvas, "_cover", spy)
+    for window in (1, 2, 5):
+        monkeypatch.setattr(decode, "WINDOW", window)
+        held.clear()
+        out, rows = walked(prior, codes, conds)
+        assert torch.equal(out, codes)
+        assert all(np.array_equal(a, b) for a, b in zip(reference, rows))
+        assert max(held) < 20 if tile[1] == 0 else min(held) == 20  # columns of the half-size top map
+
+
 @pytest.mark.parametrize("first_kernel", [3, 7, 13])
 def test_the_walk_keeps_enough_wavefronts_for_any_slope(first_kernel):
     """A wider first layer reaches more rows up, so wavefronts slope more (k = first_kernel // 2

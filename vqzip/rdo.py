@@ -106,9 +106,12 @@ def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile], skip
     with the blocks that save less than skip per bit skipped."""
     net, codes, streams = model.net, [], []
     features = {} if len(parts) <= CACHED_TILES else None  # 768x512, 2 maps, one thread: 4.0-4.6 s -> 3.8-4.0
+    # λ = 0 picks the nearest code whatever the probabilities: one candidate does (a 40 MP fine
+    # map's eight take 480 MB)
+    k_near = CANDIDATES if lam > 0 else 1
     for k in range(n_maps):
         m = net.maps[k]
-        cand, dist = candidates(net, padded, m.level, m.stage, codes, parts, features=features)
+        cand, dist = candidates(net, padded, m.level, m.stage, codes, parts, k_near, features)
         conds = [codes[j] for j in m.conds]
         if skip and m.name == "fine":
             bits = np.zeros(cand.shape[:2])
@@ -120,7 +123,7 @@ def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile], skip
             saved = _block_sse(decode(codes), target, side) - _block_sse(decode(codes + [whole]), target, side)
             del whole
             kept = fine_skip.keep_blocks(saved, fine_skip.block_sums(bits, fine_skip.BLOCK), skip)
-            cand, dist = candidates(net, padded, m.level, m.stage, codes, parts, features=features)
+            cand, dist = candidates(net, padded, m.level, m.stage, codes, parts, k_near, features)
             c, s = choose_map(model.priors[k], conds, cand, dist, lam, (kept, fine_skip.positions(kept, cand.shape[:2])))
         else:
             c, s = choose_map(model.priors[k], conds, cand, dist, lam)
