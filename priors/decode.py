@@ -198,10 +198,8 @@ def _canvases(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Ten
                 raise ValueError(f"a conditioning map of {h}x{w} does not fit a {height}x{width} map at x{f}")
     th, tw = (t if 0 < t < n else n for t, n in zip(prior.tile, (height, width)))
     corners = [(y, x) for y in range(0, height, th) for x in range(0, width, tw)]
-    # the edge tiles padded below and right with OUT: the map grown to whole tiles, once
-    whole = F.pad(codes, (0, -(-width // tw) * tw - width, 0, -(-height // th) * th - height), value=prior.cfg.num_codes)
     for i in range(0, len(corners), TILES):
-        yield _Canvas(prior, whole, (height, width), corners[i : i + TILES], th, tw, list(conds), skip)
+        yield _Canvas(prior, codes, corners[i : i + TILES], th, tw, list(conds), skip)
 
 
 def _steps(c: "_Canvas", step: Step) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -232,7 +230,7 @@ def _steps(c: "_Canvas", step: Step) -> Iterator[tuple[np.ndarray, np.ndarray]]:
                 at, h, map_rows, map_cols = at[on], h[on], map_rows[on], map_cols[on]
             probs = c.prior.probabilities(h.to(torch.float32)).numpy()
             symbols = np.asarray(step(probs, map_rows.numpy(), map_cols.numpy()), dtype=np.int64)
-            c.codes.view(-1)[at] = torch.from_numpy(symbols)
+            c.codes.view(-1)[at] = torch.from_numpy(symbols).to(torch.int32)
             yield probs, symbols
 
 
@@ -248,19 +246,23 @@ class _Canvas:
     run of rows are runs of rows too (slices, not gathers). Conditioning features stay at their
     own resolution and are read at (y // f, x // f) in map coordinates."""
 
-    def __init__(self, prior: FixedPointPrior, whole: torch.Tensor, size: tuple[int, int], corners: list[tuple[int, int]],
+    def __init__(self, prior: FixedPointPrior, codes: torch.Tensor, corners: list[tuple[int, int]],
                  th: int, tw: int, conds: list[torch.Tensor], skip: torch.Tensor | None = None, ring: int = RING):
-        """whole: the map's codes grown with OUT to whole tiles; size: the map's (height, width);
-        conds: the conditioning maps; skip: the positions of the map never coded (`walk`)."""
+        """codes: the map (OUT where not known yet); conds: the conditioning maps; skip: the
+        positions of the map never coded (`walk`)."""
         self.prior, self.r, self.cond_maps, self.skip = prior, prior.cfg.reach, conds, skip
         r = self.r
-        self.height, self.width = size
+        self.height, self.width = codes.shape
         self.corners, self.th, self.tw, self.tiles = corners, th, tw, len(corners)
         self.tops, self.lefts = (torch.tensor([c[i] for c in corners]) for i in (0, 1))
         self.padded = bool(((self.tops + th > self.height) | (self.lefts + tw > self.width)).any())
-        canvas = F.pad(torch.stack([whole[y : y + th, x : x + tw] for y, x in corners]), (r, r, r, 0), value=prior.cfg.num_codes)
-        _, self.hc, self.wc = canvas.shape
-        self.codes = canvas.permute(1, 2, 0).reshape(-1, self.tiles).contiguous()
+        # int32 (a 40 MP image's fine map is 10 M codes), OUT around each tile and where an edge tile runs off the map
+        self.hc, self.wc = th + r, tw + 2 * r
+        canvas = torch.full((self.hc, self.wc, self.tiles), prior.cfg.num_codes, dtype=torch.int32)
+        for i, (y, x) in enumerate(corners):
+            part = codes[y : y + th, x : x + tw]
+            canvas[r : r + part.shape[0], r : r + part.shape[1], i] = part
+        self.codes = canvas.view(-1, self.tiles)
         rows_above = int(-prior.taps[:, 0].min()) if len(prior.taps) else 0
         self.k = rows_above + 1
         self.ring = max(ring, self.k + 2)  # inputs lie up to k + 1 wavefronts back

@@ -1,3 +1,4 @@
+import time
 from dataclasses import replace
 from fractions import Fraction
 
@@ -270,6 +271,44 @@ def test_several_tiles_code_the_same_at_any_thread_count(tiny):
             rdo = codec.compress(photo(40, 1100, seed=3), tiny, lam=0.02)
             got.append((data, rdo, np.asarray(codec.decompress(data).image).tobytes()))
         assert got[0] == got[1] == got[2]
+    finally:
+        torch.set_num_threads(n)
+
+
+def test_candidates_over_the_budget_run_one_tile_at_a_time_with_the_same_bytes(tiny, monkeypatch):
+    """Many candidates held (rdo.CANDIDATE_BUDGET) send their tiles one at a time, not one per
+    thread: less memory, the same file."""
+    from vqzip import rdo, tiles
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(2)
+    calls = []  # (at_once, the most tiles that ran at once)
+    per_tile = tiles.per_tile
+
+    def counted(fn, parts, at_once=None):
+        running, most = [0], [0]
+
+        def run(t):
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            time.sleep(0.01)  # long enough for two tiles to overlap when they may
+            try:
+                return fn(t)
+            finally:
+                running[0] -= 1
+        out = per_tile(run, parts, at_once)
+        calls.append((at_once, most[0]))
+        return out
+
+    monkeypatch.setattr(tiles, "per_tile", counted)
+    try:
+        im = photo(40, 1100, seed=3)  # 3 tiles
+        within = codec.compress(im, tiny, lam=0.02)
+        assert (None, 2) in calls and all(a is None for a, _ in calls)
+        calls.clear()
+        monkeypatch.setattr(rdo, "CANDIDATE_BUDGET", 0)
+        assert codec.compress(im, tiny, lam=0.02) == within
+        assert (1, 1) in calls and all(most == 1 for a, most in calls if a == 1)
     finally:
         torch.set_num_threads(n)
 

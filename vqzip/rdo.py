@@ -26,6 +26,10 @@ CANDIDATES = 8  # nearest codes considered per position
 # Images of at most this many tiles keep each tile's encoder features from one map to the next
 # (about 100 MB a tile); larger ones compute them again per map, in bounded memory.
 CACHED_TILES = 4
+# A tile of the fine level decodes the coarser levels over its context first (hundreds of MB);
+# when the candidates held are large too (a 40 MP fine map's eight take 480 MB), two such tiles
+# at once would pass 2 GB, so the tiles then run one at a time (the same results: one thread each).
+CANDIDATE_BUDGET = 256 << 20
 
 
 @torch.no_grad()
@@ -63,7 +67,7 @@ def candidates(net, padded, level: int, stage: int, chosen: list[torch.Tensor], 
         idx[part] = i.to(torch.int16).reshape(*r.shape[1:], k).numpy()
         dist[part] = d.clamp_min(0).reshape(*r.shape[1:], k).numpy()
 
-    tiles.per_tile(near, parts)  # tiles write disjoint parts
+    tiles.per_tile(near, parts, 1 if idx.nbytes + dist.nbytes > CANDIDATE_BUDGET else None)  # tiles write disjoint parts
     return idx, dist
 
 

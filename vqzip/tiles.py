@@ -62,13 +62,14 @@ def tiles(rows: int, cols: int, size: tuple[int, int] = TILE, margin: int = MARG
             for y0 in range(0, rows, size[0]) for x0 in range(0, cols, size[1])]
 
 
-def per_tile(fn, parts: list[Tile]) -> list:
-    """[fn(t) for t in parts], each on one torch thread, as many at once as torch has threads.
+def per_tile(fn, parts: list[Tile], at_once: int | None = None) -> list:
+    """[fn(t) for t in parts], each on one torch thread, as many at once as torch has threads
+    (at most `at_once`: each tile's work takes memory).
     The network's results then never depend on the thread count: oneDNN may sum in another
     order with more threads (vqz-base's output layer, a transposed convolution to 3 channels,
     did: pixels one level apart at 1 and 2 threads). Tiles in parallel also keep a busy core
     from stalling the others, as OpenMP's parallel regions would."""
-    n = torch.get_num_threads()
+    n = min(torch.get_num_threads(), at_once or len(parts))
     with one_thread():
         if n == 1 or len(parts) < 2:
             return [fn(t) for t in parts]
