@@ -46,7 +46,7 @@ def main() -> None:
                 cs, cm = process(["compress", "-f", *opts, str(png), "-o", str(vqz)])
                 ds, dm = process(["decompress", "-f", str(vqz), "-o", str(out)])
                 bpp = 8 * vqz.stat().st_size / (im.width * im.height)
-                row = (str(quality or "default"), f"{im.width}x{im.height}", f"{im.width * im.height:,}", f"{cs:.1f}", f"{cm:.0f}",
+                row = (str(quality or args.model or "default"), f"{im.width}x{im.height}", f"{im.width * im.height:,}", f"{cs:.1f}", f"{cm:.0f}",
                        f"{ds:.1f}", f"{dm:.0f}", f"{bpp:.3f}")
                 table.add_row(*row)
                 err.print("  ".join(row))  # as it goes: a large image takes many minutes on a slow machine

@@ -178,9 +178,11 @@ def _bands(prior: FixedPointPrior, height: int, width: int, step: Step, conds: l
 
 
 TILES = 64  # tiles walked together at most: bounds the caches (0.4 MB a tile for 64x64 tiles at 96 channels)
-# Map columns whose conditioning features a walk holds at once, when its tiles lie in one column
-# of tiles (bands of rows): the wavefront moves right, and a step reads about k * tile rows of
-# columns. A 40 MP image's fine map held 400 MB of them whole.
+# Map columns whose conditioning features a walk holds at once beyond those a step reads, when
+# its tiles lie in one column of tiles (bands of rows): the wavefront moves right, and a step reads
+# about k * tile rows of columns (about 100 for bands of 32 rows). A 40 MP image's fine map held
+# 400 MB of them whole. A walk whose steps read more than WINDOW / 2 columns (a map walked whole)
+# holds the whole width: a window would be computed again every few steps.
 WINDOW = 512
 
 
@@ -238,7 +240,8 @@ class _Canvas:
     """Tiles of a map (th x tw codes at `corners`, the edge ones padded below and right with the
     OUT token), each padded with OUT on a canvas of its own, side by side in a last axis (codes
     (Hc * Wc, tiles), caches (rows, tiles, C)), so a step's rows of every tile are one slice; one
-    activation cache per layer, and the conditioning features of the whole map.
+    activation cache per layer, and the conditioning features of the columns the wavefront is at
+    (`_cover`).
 
     A cache holds int16 rows of C (|h| <= h_max < 2**15), one per position of the last `ring`
     wavefronts, at (t % ring) * Hc + y for wavefront t: a position's inputs lie at most k + 1
@@ -317,13 +320,14 @@ class _Canvas:
         return out
 
     def _cover(self, lo: int, hi: int) -> None:
-        """Hold the conditioning features of map columns lo..hi (from lo on to WINDOW columns) of
-        the tiles' rows, unless they are held; tiles side by side in columns hold the whole width."""
+        """Hold the conditioning features of the tiles' rows at map columns lo..hi, and WINDOW
+        columns on (k before, where a growing wavefront's first column cycles), unless they are
+        held; tiles side by side in columns, or steps of over WINDOW / 2 columns, hold the whole width."""
         if self.window[0] <= lo and hi < self.window[1]:
             return
-        if bool((self.lefts != self.lefts[0]).any()):
+        if bool((self.lefts != self.lefts[0]).any()) or self.k * self.hc > WINDOW // 2:
             lo, hi = 0, self.width - 1
-        x1 = min(self.width, max(hi + 1, lo + WINDOW))
+        lo, x1 = max(0, lo - self.k), min(self.width, hi + 1 + WINDOW)
         self.window, self.feats = (lo, x1), []
         (y0, y1), boxes = self.map_rows, []
         for f, _ in self.prior.cfg.groups:

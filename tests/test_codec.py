@@ -313,6 +313,37 @@ def test_candidates_over_the_budget_run_one_tile_at_a_time_with_the_same_bytes(t
         torch.set_num_threads(n)
 
 
+def test_one_stored_candidate_is_the_first_of_the_search_ties_included(tiny, monkeypatch):
+    """At λ = 0 the encoder keeps one candidate per position: the first of the same search, so
+    of two codes at exactly the same distance it keeps the one eight candidates would put first
+    (torch.topk may order ties otherwise for k = 1)."""
+    import copy
+
+    from vqzip import rdo, tiles
+
+    net = copy.deepcopy(tiny.net)
+    for vq in (net.levels[0].stages[0], net.levels[1].stages[0]):
+        vq.embed[1::2] = vq.embed[0::2]  # every code tied with its neighbour
+    nearest = type(net.levels[0].stages[0]).nearest
+
+    def ties_reversed_for_one(self, z, k):  # as torch.topk did on 512 codes: k = 1 may pick the other of a tie
+        d, i = nearest(self, z, max(k, 2))
+        if k == 1:
+            return d[:, 1:2], torch.where(d[:, 1] == d[:, 0], i[:, 1], i[:, 0])[:, None]
+        return d[:, :k], i[:, :k]
+
+    monkeypatch.setattr(type(net.levels[0].stages[0]), "nearest", ties_reversed_for_one)
+    padded = codec.EdgePadded(np.asarray(photo(48, 40, seed=12)))
+    parts = tiles.tiles(*padded.shape[:2])
+    top_idx, top_dist = rdo.candidates(net, padded, 0, 0, [], parts)
+    one_idx, one_dist = rdo.candidates(net, padded, 0, 0, [], parts, store=1)
+    assert one_idx.shape[-1] == 1 and np.array_equal(one_idx, top_idx[..., :1]) and np.array_equal(one_dist, top_dist[..., :1])
+    assert (top_dist[..., 0] == top_dist[..., 1]).all()  # the ties are there
+    chosen = [torch.from_numpy(top_idx[..., 0].astype(np.int64))]
+    assert np.array_equal(rdo.candidates(net, padded, 1, 0, chosen, parts, store=1)[0],
+                          rdo.candidates(net, padded, 1, 0, chosen, parts)[0][..., :1])
+
+
 def test_edge_padded_reads_regions_of_the_edge_padded_image():
     px = np.random.default_rng(0).integers(0, 256, (21, 30, 3), np.uint8)
     ref = np.pad(px, ((0, 3), (0, 2), (0, 0)), mode="edge")

@@ -273,32 +273,38 @@ def test_condition_in_boxes_equals_the_whole_cut():
             assert torch.equal(prior.condition([top], band=band, boxes=[(y0, y1, x0, x1)])[0], whole[y0:y1, x0:x1])
 
 
-@pytest.mark.parametrize("tile", [(0, 0), (3, 0), (3, 5)])
-def test_a_window_of_conditioning_columns_changes_no_probability(tile, monkeypatch):
-    """The walk holds the conditioning features of WINDOW columns at a time, moving right with
-    the wavefront (tiles side by side in columns hold the whole width): any window, down to a
-    column, gives the probabilities of the whole."""
+@pytest.mark.parametrize("tile,together,windowed", [((3, 0), 64, True), ((3, 5), 1, True), ((3, 5), 64, False), ((0, 0), 64, False)],
+                         ids=["bands", "one tile at a time", "tiles side by side", "whole map"])
+def test_a_window_of_conditioning_columns_changes_no_probability(tile, together, windowed, monkeypatch):
+    """The walk holds the conditioning features of a window of columns, moved right with the
+    wavefront, and computes them a few times across the map, not once a step; tiles side by side
+    in columns, and a map walked whole (its steps read more than WINDOW / 2 columns), hold the
+    whole width once. The probabilities are the whole's either way."""
     from vqzip.priors import decode
 
     prior = fixed(make(True), True, tile)
     g = torch.Generator().manual_seed(6)
-    codes, conds = torch.randint(0, 12, (6, 40), generator=g), [torch.randint(0, 7, (3, 20), generator=g)]
+    codes, conds = torch.randint(0, 12, (12, 200), generator=g), [torch.randint(0, 7, (6, 100), generator=g)]
+    monkeypatch.setattr(decode, "TILES", together)
+    monkeypatch.setattr(decode, "WINDOW", 10**6)
     _, reference = walked(prior, codes, conds)
-    held = []
-    cover = decode._Canvas._cover
+    held = []  # the columns of each computation of the (half-resolution) conditioning features
+    condition = prior.condition
 
-    def spy(self, lo, hi):
-        cover(self, lo, hi)
-        held.append(self.feats[0][2].shape[1])
+    def spy(maps, dtype=torch.float32, boxes=None):
+        held.append(boxes[0][3] - boxes[0][2])
+        return condition(maps, dtype=dtype, boxes=boxes)
 
-    monkeypatch.setattr(decode._Canvas, "_cover", spy)
-    for window in (1, 2, 5):
-        monkeypatch.setattr(decode, "WINDOW", window)
-        held.clear()
-        out, rows = walked(prior, codes, conds)
-        assert torch.equal(out, codes)
-        assert all(np.array_equal(a, b) for a, b in zip(reference, rows))
-        assert max(held) < 20 if tile[1] == 0 else min(held) == 20  # columns of the half-size top map
+    monkeypatch.setattr(prior, "condition", spy)
+    monkeypatch.setattr(decode, "WINDOW", 64)  # steps of bands of 3 rows read 3 * (3 + reach) columns
+    out, rows = walked(prior, codes, conds)
+    assert torch.equal(out, codes)
+    assert len(rows) == len(reference) and all(np.array_equal(a, b) for a, b in zip(reference, rows))
+    canvases = -(-(-(-12 // (tile[0] or 12)) * -(-200 // (tile[1] or 200))) // together)
+    if windowed:
+        assert max(held) < 100 and len(held) <= canvases * (200 // 64 + 2)
+    else:
+        assert held == [100] * canvases
 
 
 @pytest.mark.parametrize("first_kernel", [3, 7, 13])

@@ -28,15 +28,17 @@ CANDIDATES = 8  # nearest codes considered per position
 CACHED_TILES = 4
 # A tile of the fine level decodes the coarser levels over its context first (hundreds of MB);
 # when the candidates held are large too (a 40 MP fine map's eight take 480 MB), two such tiles
-# at once would pass 2 GB, so the tiles then run one at a time (the same results: one thread each).
+# at once would pass 2 GB, so the tiles then run one at a time (the same results: one thread
+# each), trading that phase's speed on large images for memory, however many cores there are.
 CANDIDATE_BUDGET = 256 << 20
 
 
 @torch.no_grad()
 def candidates(net, padded, level: int, stage: int, chosen: list[torch.Tensor], parts: list[tiles.Tile],
-               k: int = CANDIDATES, features: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+               k: int = CANDIDATES, features: dict | None = None, store: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest codes of a level's stage at every position, and their squared distances:
-    (h, w, k) int16 and float32, nearest first. Computed tile by tile (`parts`, in image pixels
+    (h, w, k) int16 and float32, nearest first (only the first `store` of them kept, if given:
+    the same as those of the k, ties included). Computed tile by tile (`parts`, in image pixels
     of `padded`, a `vqzip.codec.EdgePadded` image or an array):
     the level's latent from the chosen codes of the coarser levels (`chosen`, in coding order),
     less the vectors of the stages before this one chosen so far; so the latent of a large
@@ -46,9 +48,10 @@ def candidates(net, padded, level: int, stage: int, chosen: list[torch.Tensor], 
     stride, first = maps[0].stride, net.maps.index(maps[0])
     quantizer = net.levels[level].stages[stage]
     k = min(k, quantizer.num_codes)
+    store = min(store or k, k)
     # Filled in place, tile by tile: a fine map of a 40 MP image has 10 M positions, whose
     # candidates take 480 MB, and joining per-tile blocks would hold them two more times.
-    idx = np.empty((parts[-1].y1 // stride, parts[-1].x1 // stride, k), np.int16)
+    idx = np.empty((parts[-1].y1 // stride, parts[-1].x1 // stride, store), np.int16)
     dist = np.empty(idx.shape, np.float32)
 
     def near(t: tiles.Tile) -> None:
@@ -64,8 +67,8 @@ def candidates(net, padded, level: int, stage: int, chosen: list[torch.Tensor], 
             r = r - net.levels[level].stages[s].lookup(crop[first + s])[0, :, rows, cols]
         d, i = quantizer.nearest(r[None], k)  # (positions, k), row-major
         part = t.part(down=stride)
-        idx[part] = i.to(torch.int16).reshape(*r.shape[1:], k).numpy()
-        dist[part] = d.clamp_min(0).reshape(*r.shape[1:], k).numpy()
+        idx[part] = i[:, :store].to(torch.int16).reshape(*r.shape[1:], store).numpy()
+        dist[part] = d[:, :store].clamp_min(0).reshape(*r.shape[1:], store).numpy()
 
     tiles.per_tile(near, parts, 1 if idx.nbytes + dist.nbytes > CANDIDATE_BUDGET else None)  # tiles write disjoint parts
     return idx, dist
@@ -110,12 +113,13 @@ def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile], skip
     with the blocks that save less than skip per bit skipped."""
     net, codes, streams = model.net, [], []
     features = {} if len(parts) <= CACHED_TILES else None  # 768x512, 2 maps, one thread: 4.0-4.6 s -> 3.8-4.0
-    # λ = 0 picks the nearest code whatever the probabilities: one candidate does (a 40 MP fine
-    # map's eight take 480 MB)
-    k_near = CANDIDATES if lam > 0 else 1
+    # λ = 0 picks the nearest code whatever the probabilities: the first candidate is kept, not
+    # eight (a 40 MP fine map's eight take 480 MB). The search is the same: which of two codes
+    # at exactly the same distance comes first is torch.topk's choice for k = 8, and differed for k = 1.
+    store = None if lam > 0 else 1
     for k in range(n_maps):
         m = net.maps[k]
-        cand, dist = candidates(net, padded, m.level, m.stage, codes, parts, k_near, features)
+        cand, dist = candidates(net, padded, m.level, m.stage, codes, parts, features=features, store=store)
         conds = [codes[j] for j in m.conds]
         if skip and m.name == "fine":
             bits = np.zeros(cand.shape[:2])
@@ -127,7 +131,7 @@ def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile], skip
             saved = _block_sse(decode(codes), target, side) - _block_sse(decode(codes + [whole]), target, side)
             del whole
             kept = fine_skip.keep_blocks(saved, fine_skip.block_sums(bits, fine_skip.BLOCK), skip)
-            cand, dist = candidates(net, padded, m.level, m.stage, codes, parts, k_near, features)
+            cand, dist = candidates(net, padded, m.level, m.stage, codes, parts, features=features, store=store)
             c, s = choose_map(model.priors[k], conds, cand, dist, lam, (kept, fine_skip.positions(kept, cand.shape[:2])))
         else:
             c, s = choose_map(model.priors[k], conds, cand, dist, lam)
