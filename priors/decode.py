@@ -280,6 +280,9 @@ class _Canvas:
         self.rows = torch.arange(self.hc)
         self.cond_dtype = torch.int16 if prior.cond_bound < 1 << 15 else torch.float32
         self.map_rows = (int(self.tops.min()), min(self.height, int(self.tops.max()) + th))  # the tiles' rows of the map
+        # tiles side by side in columns each read their own columns, and steps of over WINDOW / 2
+        # columns would move a window every few steps: both hold the whole width
+        self.whole_width = bool((self.lefts != self.lefts[0]).any()) or self.k * self.hc > WINDOW // 2
         self.window, self.feats = (0, 0), []  # map columns [x0, x1) held; per group (first row, first column, features)
         self._cover(0, 0)
 
@@ -322,10 +325,10 @@ class _Canvas:
     def _cover(self, lo: int, hi: int) -> None:
         """Hold the conditioning features of the tiles' rows at map columns lo..hi, and WINDOW
         columns on (k before, where a growing wavefront's first column cycles), unless they are
-        held; tiles side by side in columns, or steps of over WINDOW / 2 columns, hold the whole width."""
+        held (or the whole width, `whole_width`)."""
         if self.window[0] <= lo and hi < self.window[1]:
             return
-        if bool((self.lefts != self.lefts[0]).any()) or self.k * self.hc > WINDOW // 2:
+        if self.whole_width:
             lo, hi = 0, self.width - 1
         lo, x1 = max(0, lo - self.k), min(self.width, hi + 1 + WINDOW)
         self.window, self.feats = (lo, x1), []

@@ -124,8 +124,9 @@ def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile], skip
         if skip and m.name == "fine":
             bits = np.zeros(cand.shape[:2])
             whole, _ = choose_map(model.priors[k], conds, cand, dist, lam, bits=bits)
-            # The decodes need the memory more than the candidates do (480 MB at 40 MP: level 7's
-            # peak went from 2,319 to 2,121 MB): they are computed again after, the same.
+            # The decodes need the memory more than the candidates do (eight a position take 480 MB
+            # at 40 MP: level 7's peak, when it kept eight, went from 2,319 to 2,121 MB): they are
+            # computed again after, the same.
             del cand, dist
             side = fine_skip.BLOCK * m.stride
             saved = _block_sse(decode(codes), target, side) - _block_sse(decode(codes + [whole]), target, side)
