@@ -158,3 +158,19 @@ def test_jobs_write_the_bytes_of_a_serial_run(tiny, tmp_path):
     for k in range(3):
         assert (tmp_path / "one" / f"{k}.vqz").read_bytes() == (tmp_path / "two" / f"{k}.vqz").read_bytes()
         assert (tmp_path / "back" / f"{k}.png").read_bytes() == (tmp_path / "back1" / f"{k}.png").read_bytes()
+
+
+def test_a_finished_batch_lets_its_workers_leave_without_sigterm(tmp_path, monkeypatch):
+    """Workers of a finished batch exit on their own: terminating them (SIGTERM, which a worker
+    takes as the CLI's handler) could catch one just before it blocks on the task queue's lock,
+    and the batch then waited on it for ever (seen once in CI)."""
+    import multiprocessing.process
+
+    from vqzip import cli
+    from vqzip.jobs import Job
+
+    killed = []
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "terminate", lambda self: killed.append(self.pid))
+    jobs = [Job(tmp_path / f"{i}.png", tmp_path / f"{i}.vqz") for i in range(4)]
+    got = sorted(result for _, result, _ in cli._results(jobs, lambda job: job.src.name, 2, 1))
+    assert got == ["0.png", "1.png", "2.png", "3.png"] and killed == []

@@ -133,6 +133,12 @@ def _results(todo, work, workers: int, threads: int | None):
     try:
         with multiprocessing.get_context("fork").Pool(min(workers, len(todo)), _worker_threads, (threads,)) as pool:
             yield from pool.imap_unordered(_attempt_forked, range(len(todo)))
+            # Done: the workers leave on their own. Leaving the block terminates live ones with
+            # SIGTERM, which the worker takes as `run`'s handler (SystemExit), and a signal that
+            # lands just before a worker blocks on the task queue's lock left it there for good
+            # (and the batch waiting on it). Only an interrupted batch terminates them now.
+            pool.close()
+            pool.join()
     finally:
         _FORKED = ()
 
