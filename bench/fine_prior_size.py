@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 from safetensors.torch import load_file
@@ -41,7 +40,7 @@ from vqzip.priors.decode import walk
 from vqzip.priors.fixedpoint import FixedPointPrior
 from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig
 from vqzip.training.autoencoder import load_net
-from vqzip.training.priors import CodeCropSampler, cached_codes, cond_canvas_crop, extract_codes
+from vqzip.training.priors import CodeCropSampler, cached_codes, crop_batch, extract_codes, summed_cross_entropy
 
 FINE = -1  # the fine map is the last
 
@@ -93,18 +92,13 @@ def fine_tune(prior: PixelCNN, maps: list[list[np.ndarray]], spec, minutes: floa
     batches of 16 crops of 128 image pixels; returns the steps taken."""
     tensors = [[torch.from_numpy(m.astype(np.int64)) for m in ms] for ms in maps]
     sampler, opt = CodeCropSampler(maps, 128, seed), torch.optim.Adam(prior.parameters(), lr=3e-4)
-    size, r, budget = 128 // spec.stride, prior.cfg.reach, minutes * 60
+    budget = minutes * 60
     t0, steps = time.process_time(), 0
     while (spent := time.process_time() - t0) < budget:
-        canvases, targets, conds = [], [], []
-        for i, y, x in sampler.batch(16):
-            codes, yk, xk = tensors[i], y // spec.stride, x // spec.stride
-            canvases.append(prior.canvas(codes[FINE][None])[0, yk : yk + size + r, xk : xk + size + 2 * r])
-            targets.append(codes[FINE][yk : yk + size, xk : xk + size])
-            conds.append(cond_canvas_crop(prior, [codes[j] for j in spec.conds], yk, xk, size))
+        canvases, conds, targets = crop_batch(prior, spec, FINE, tensors, sampler.batch(16), 128)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = prior(torch.stack(canvases), [torch.stack(g) for g in zip(*conds)])
-        loss = F.cross_entropy(logits.permute(0, 2, 3, 1).reshape(-1, prior.cfg.num_codes).float(), torch.stack(targets).reshape(-1))
+            logits = prior(canvases, conds)
+        loss = summed_cross_entropy(logits, targets) / targets.numel()
         for group in opt.param_groups:
             group["lr"] = max(3e-4 * 0.5 * (1 + math.cos(math.pi * spent / budget)), 1e-5)
         opt.zero_grad()
@@ -114,7 +108,8 @@ def fine_tune(prior: PixelCNN, maps: list[list[np.ndarray]], spec, minutes: floa
     return steps
 
 
-def walk_seconds(net, shapes: list[tuple[int, int]], codes: list[torch.Tensor], tile: tuple[int, int]) -> dict:
+def walk_seconds(net, shapes: list[tuple[int, int]], codes: list[torch.Tensor], tile: tuple[int, int],
+                 cond_channels: int) -> dict:
     """Best-of-3 seconds of the fine map's walk over `codes` under untrained priors of each
     (channels, blocks), calibrated to integers; interleaved."""
     conds = [codes[j] for j in net.maps[FINE].conds]
@@ -122,7 +117,7 @@ def walk_seconds(net, shapes: list[tuple[int, int]], codes: list[torch.Tensor], 
     priors = {}
     for c, b in shapes:
         torch.manual_seed(0)
-        float_prior = PixelCNN(models.prior_config(net.maps, len(net.maps) - 1, channels=c, blocks=b, cond_channels=64)).eval()
+        float_prior = PixelCNN(models.prior_config(net.maps, len(net.maps) - 1, channels=c, blocks=b, cond_channels=cond_channels)).eval()
         t = calibrate(float_prior, [(codes[FINE], conds)])
         t["walk.tile"] = torch.tensor(tile, dtype=torch.int32)
         priors[(c, b)] = FixedPointPrior(float_prior.cfg, t)
@@ -158,23 +153,25 @@ def main() -> None:
     priors_json = json.loads((args.priors / "prior.json").read_text())["config"]["priors"]
     full_cfg = PixelCNNConfig(**priors_json[len(net.maps) - 1])
     timed = max(val, key=lambda m: m[FINE].numel())  # the largest validation image's maps
-    seconds = walk_seconds(net, [(full_cfg.channels, full_cfg.blocks), *shapes], timed, tuple(int(v) for v in args.tile.split("x")))
+    seconds = walk_seconds(net, [(full_cfg.channels, full_cfg.blocks), *shapes], timed,
+                           tuple(int(v) for v in args.tile.split("x")), full_cfg.cond_channels)
     base = seconds[(full_cfg.channels, full_cfg.blocks)]
+    if not args.speed_only:
+        full = PixelCNN(full_cfg)
+        prefix = f"priors.{len(net.maps) - 1}."
+        full.load_state_dict({k[len(prefix):]: v for k, v in load_file(str(args.priors / "prior.safetensors")).items()
+                              if k.startswith(prefix)})
+        full.eval()
+        args.cache.mkdir(parents=True, exist_ok=True)
+        maps = cached_codes(args.cache, net, data.split(files, "train"))
     for c, b in shapes:
         path = args.out / f"{c}x{b}.json"
         record = json.loads(path.read_text()) if path.exists() else {}  # --speed-only keeps a variant's rate
         record.update({"variant": f"{c}x{b}", "walk_s": seconds[(c, b)], "walk_ratio": seconds[(c, b)] / base,
                        "timed_map": list(timed[FINE].shape)})
         if not args.speed_only:
-            full = PixelCNN(full_cfg)
-            state = load_file(str(args.priors / "prior.safetensors"))
-            prefix = f"priors.{len(net.maps) - 1}."
-            full.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
-            full.eval()
             prior = cut(full, c, b, val[:6], spec.conds)
             record["cut_bits_per_code"] = bits_per_code(prior, val, spec.conds)
-            args.cache.mkdir(parents=True, exist_ok=True)
-            maps = cached_codes(args.cache, net, data.split(files, "train"))
             record["steps"] = fine_tune(prior, maps, spec, args.minutes, seed=7)
             record["minutes"] = args.minutes
             record["bits_per_code"] = bits_per_code(prior, val, spec.conds)

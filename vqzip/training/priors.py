@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
+from vqzip.models.spec import MapSpec
 from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig
 from vqzip import data
 from vqzip.codec import STRIDE, encode_codes
@@ -85,6 +86,31 @@ def cond_canvas_crop(prior: PixelCNN, conds: list[torch.Tensor], y: int, x: int,
     return out
 
 
+def crop_batch(prior: PixelCNN, spec: MapSpec, k: int, tensors: list[list[torch.Tensor]], batch: list[tuple[int, int, int]],
+               crop: int) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+    """Map k's part of the crops `batch` ((image, y, x) of crop x crop image pixels, as
+    `CodeCropSampler` gives them; tensors: each image's code maps): its canvases (B, size + R,
+    size + 2R), its conditioning canvases (one per group) and its codes (B, size, size), size
+    being crop // spec.stride."""
+    r, size = prior.cfg.reach, crop // spec.stride
+    canvases, targets, conds = [], [], []
+    for i, y, x in batch:
+        codes = tensors[i]
+        yk, xk = y // spec.stride, x // spec.stride
+        canvases.append(prior.canvas(codes[k][None])[0, yk : yk + size + r, xk : xk + size + 2 * r])
+        targets.append(codes[k][yk : yk + size, xk : xk + size])
+        conds.append(cond_canvas_crop(prior, [codes[j] for j in spec.conds], yk, xk, size))
+    return torch.stack(canvases), [torch.stack(g) for g in zip(*conds)], torch.stack(targets)
+
+
+def summed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Logits (B, K, h, w) against codes (B, h, w): the summed cross-entropy, in nats."""
+    # classes last: the logits are channels-last in memory (the embedding's permute carries
+    # through the convolutions), and log-softmax is slow across a strided class axis
+    return F.cross_entropy(logits.permute(0, 2, 3, 1).reshape(-1, logits.shape[1]).float(), targets.reshape(-1),
+                           reduction="sum")
+
+
 class PriorStack(nn.Module):
     """The priors of every code map, trained together."""
 
@@ -118,22 +144,12 @@ def train_prior(data_dir, out, cfgs: list[PixelCNNConfig], cfg: TrainConfig, pro
     def step_fn(batch):
         losses, stats = [], {}
         for k, (spec, prior) in enumerate(zip(net.maps, stack.priors)):
-            r, size = prior.cfg.reach, cfg.crop // spec.stride
-            canvases, targets, conds = [], [], []
-            for i, y, x in batch:
-                codes = tensors[i]
-                yk, xk = y // spec.stride, x // spec.stride
-                canvases.append(prior.canvas(codes[k][None])[0, yk : yk + size + r, xk : xk + size + 2 * r])
-                targets.append(codes[k][yk : yk + size, xk : xk + size])
-                conds.append(cond_canvas_crop(prior, [codes[j] for j in spec.conds], yk, xk, size))
+            canvases, conds, targets = crop_batch(prior, spec, k, tensors, batch, cfg.crop)
             with autocast(cfg, device):
-                logits = prior(torch.stack(canvases), [torch.stack(g) for g in zip(*conds)])
-            # classes last: the logits are channels-last in memory (the embedding's permute carries
-            # through the convolutions), and log-softmax is slow across a strided class axis
-            ce = F.cross_entropy(logits.permute(0, 2, 3, 1).reshape(-1, prior.cfg.num_codes).float(),
-                                 torch.stack(targets).reshape(-1), reduction="sum")
+                logits = prior(canvases, conds)
+            ce = summed_cross_entropy(logits, targets)
             losses.append(ce)
-            stats[f"bits_{spec.name}"] = ce.item() / (len(batch) * size * size) / math.log(2)
+            stats[f"bits_{spec.name}"] = ce.item() / targets.numel() / math.log(2)
         loss = sum(losses) / (len(batch) * cfg.crop**2) / math.log(2)  # bits per pixel
         return loss, {"bpp": loss.item(), **stats}
 
