@@ -2,9 +2,8 @@
 every level decodes in at most 2x the default's time; the fine map's walk is most of the top
 levels' decode).
 
-Each variant CxB (C channels, B gated blocks) is cut from a run's trained float priors (the
-last blocks dropped; the residual and gate channels that carry most kept: the norm of what
-reads them times their mean |activation| on validation maps), then fine-tuned on the fine maps
+Each variant CxB (C channels, B gated blocks) is cut from a run's trained float priors
+(`vqzip.training.prior_cut`, channels ranked on six validation images' maps), then fine-tuned on the fine maps
 of the training split's nearest codes for the same CPU time, the original architecture as the
 control. Rate: the float prior's ideal bits per fine code on the validation split (nearest
 codes). Time: the integer walk of one validation image's fine map, one thread, under an
@@ -40,43 +39,10 @@ from vqzip.priors.decode import walk
 from vqzip.priors.fixedpoint import FixedPointPrior
 from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig
 from vqzip.training.autoencoder import load_net
+from vqzip.training.prior_cut import cut
 from vqzip.training.priors import CodeCropSampler, cached_codes, crop_batch, extract_codes, summed_cross_entropy
 
 FINE = -1  # the fine map is the last
-
-
-def cut(full: PixelCNN, channels: int, blocks: int, maps: list[list[torch.Tensor]], conds: tuple[int, ...]) -> PixelCNN:
-    """A prior of `channels` and `blocks` from `full`'s weights: its first `blocks` blocks, the
-    residual channels ranked by mean |h| after them (on `maps`) times the norm of the weights
-    reading them, and each block's gate channels by the norm of its output weights."""
-    sd, c = full.state_dict(), full.cfg.channels
-    acts = []
-    hook = full.blocks[blocks - 1].register_forward_hook(lambda m, i, o: acts.append(o.abs().mean((0, 2, 3))))
-    with torch.no_grad():
-        for codes in maps:
-            full.nll_bits(codes[FINE][None], [codes[j][None] for j in conds])
-    hook.remove()
-    reads = sd["head.1.weight"].flatten(1).norm(dim=0) + sum(sd[f"blocks.{b}.conv.weight"].flatten(2).norm(dim=(0, 2))
-                                                          for b in range(blocks))
-    keep = torch.argsort(torch.stack(acts).mean(0) * reads, descending=True)[:channels].sort().values
-    out = {k: v for k, v in sd.items() if not k.startswith("blocks.") or int(k.split(".")[1]) < blocks}
-    out["embed.weight"] = sd["embed.weight"][:, keep]
-    out["first.weight"], out["first.bias"] = sd["first.weight"][keep][:, keep], sd["first.bias"][keep]
-    for b in range(blocks):
-        gates = torch.argsort(sd[f"blocks.{b}.out.weight"].flatten(1).norm(dim=0), descending=True)[:channels].sort().values
-        rows = torch.cat([gates, gates + c])  # tanh half, sigmoid half
-        out[f"blocks.{b}.conv.weight"] = sd[f"blocks.{b}.conv.weight"][rows][:, keep]
-        out[f"blocks.{b}.conv.bias"] = sd[f"blocks.{b}.conv.bias"][rows]
-        for g in range(len(full.cfg.groups)):
-            for part in ("weight", "bias"):
-                out[f"blocks.{b}.cond.{g}.{part}"] = sd[f"blocks.{b}.cond.{g}.{part}"][rows]
-        out[f"blocks.{b}.out.weight"] = sd[f"blocks.{b}.out.weight"][keep][:, gates]
-        out[f"blocks.{b}.out.bias"] = sd[f"blocks.{b}.out.bias"][keep]
-    out["head.1.weight"], out["head.1.bias"] = sd["head.1.weight"][keep][:, keep], sd["head.1.bias"][keep]
-    out["head.3.weight"] = sd["head.3.weight"][:, keep]
-    prior = PixelCNN(PixelCNNConfig(**{**full.cfg.to_dict(), "channels": channels, "blocks": blocks}))
-    prior.load_state_dict(out)
-    return prior
 
 
 @torch.no_grad()
@@ -170,7 +136,7 @@ def main() -> None:
         record.update({"variant": f"{c}x{b}", "walk_s": seconds[(c, b)], "walk_ratio": seconds[(c, b)] / base,
                        "timed_map": list(timed[FINE].shape)})
         if not args.speed_only:
-            prior = cut(full, c, b, val[:6], spec.conds)
+            prior = cut(full, c, b, [(m[FINE], [m[j] for j in spec.conds]) for m in val[:6]])
             record["cut_bits_per_code"] = bits_per_code(prior, val, spec.conds)
             record["steps"] = fine_tune(prior, maps, spec, args.minutes, seed=7)
             record["minutes"] = args.minutes

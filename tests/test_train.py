@@ -350,3 +350,58 @@ def test_rdo_codes_give_the_priors_the_encoders_choices_to_fine_tune_on(images, 
     assert "rdo-codes --lambdas 0,10`: 3 training images" in training.write_card(folder, entry, None).read_text()
     with pytest.raises(ValueError, match="of their own"):
         rdo_codes(run, run, images, [0.01])
+
+
+def test_a_cut_prior_trains_alone_and_exports_beside_the_priors_it_keeps(images, tmp_path):
+    """`train prior --init RUN --maps bottom` with a smaller bottom prior: the bottom's starts cut
+    from RUN's and trains, the top's stays RUN's; `export --keep-priors MODEL` ships the top's
+    integer tensors of MODEL as they are, and says so on the card."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    small = dict(batch=2, crop=32, log_every=1, warmup=1)
+    base = tmp_path / "base"
+    training.train_vqvae(images, base, "vqvae2", TINY_NET, training.TrainConfig(steps=2, **small))
+    cfgs = [PixelCNNConfig(**c) for c in TINY["priors"]]
+    training.train_prior(images, base, cfgs, training.TrainConfig(steps=2, **small))
+    root = tmp_path / "ckpt"
+    training.export(base, root / "m")
+
+    run = tmp_path / "cut"
+    run.mkdir()
+    for f in ("vqvae.safetensors", "vqvae.json"):
+        shutil.copy(base / f, run / f)
+    smaller = [cfgs[0], PixelCNNConfig(**{**cfgs[1].to_dict(), "channels": 8, "blocks": 1})]
+    with pytest.raises(VqzError, match="needs --init"):
+        training.train_prior(images, run, smaller, training.TrainConfig(steps=1, **small), maps_trained=["bottom"])
+    with pytest.raises(VqzError, match="no map 'fine'"):
+        training.train_prior(images, run, smaller, training.TrainConfig(steps=1, **small), init=base, maps_trained=["fine"])
+    wider = [cfgs[0], PixelCNNConfig(**{**cfgs[1].to_dict(), "channels": 32})]
+    with pytest.raises(VqzError, match="does not fit"):
+        training.train_prior(images, run, wider, training.TrainConfig(steps=1, **small), init=base, maps_trained=["bottom"])
+    meta = training.train_prior(images, run, smaller, training.TrainConfig(steps=2, **small), init=base, maps_trained=["bottom"])
+    assert meta["init"]["steps_done"] == 2
+    before, after = training.load_priors(base), training.load_priors(run)
+    assert all(torch.equal(a, b) for a, b in zip(before[0].state_dict().values(), after[0].state_dict().values()))
+    assert after[1].cfg.channels == 8 and after[1].cfg.blocks == 1
+
+    with pytest.raises(VqzError, match="--keep-priors"):
+        training.export(run, root / "m2")
+    other = tmp_path / "other"
+    training.train_vqvae(images, other, "vqvae2", TINY_NET, training.TrainConfig(steps=1, seed=5, **small))
+    training.train_prior(images, other, cfgs, training.TrainConfig(steps=1, **small))
+    training.export(other, root / "o")
+    with pytest.raises(VqzError, match="not a model of"):
+        training.export(run, root / "m2", keep=root / "o")
+    folder = training.export(run, root / "m2", keep=root / "m")
+    old, new = load_file(str(root / "m" / "model.safetensors")), load_file(str(folder / "model.safetensors"))
+    top = [k for k in old if k.startswith("prior.0.")]
+    assert top and all(torch.equal(old[k], new[k]) for k in top)
+    assert new["prior.1.blocks.0.conv.w"].shape[0] == 16  # 2 x 8 gate channels, calibrated anew
+    assert not any(k.startswith("prior.1.blocks.1.") for k in new)
+    entry = training.register(root, "m2", [Fraction(1)])
+    card = training.write_card(folder, entry, None).read_text()
+    assert "(bottom only)" in card and "(top: kept)" in card and "priors of the top map(s) are those of m" in card
+    model = zoo.load_folder(folder)
+    assert codec.decompress(codec.compress(photo(30, 20), model), model).image.size == (30, 20)

@@ -555,11 +555,16 @@ def train_prior(
     fine_channels: Optional[int] = typer.Option(None, metavar="N", show_default="--channels",
                                                 help="Channels of the fine level's priors (a quarter of the image's pixels: 4x the bottom's walk)."),
     blocks: int = typer.Option(3, metavar="N", help="Gated blocks of each prior."),
+    fine_blocks: Optional[int] = typer.Option(None, metavar="N", show_default="--blocks",
+                                              help="Gated blocks of the fine level's priors."),
+    maps_trained: Optional[str] = typer.Option(None, "--maps", metavar="LIST", show_default="every map",
+                                               help="Comma-separated map names (top, bottom, fine, ...) whose priors train; "
+                                                    "the others stay as --init left them."),
     free_stages: bool = typer.Option(False, "--context-free-stages",
                                      help="Residual stages after a level's first get priors without code context (a 1x1 first kernel): "
                                           "conditioned on the earlier maps alone, each such map is computed at once, in parallel."),
     precision: str = typer.Option("auto", metavar="P", help=PRECISION_HELP),
-    init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's priors (fine-tuning)."),
+    init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's priors (fine-tuning); a prior given fewer channels or blocks than its own starts cut from it."),
     start_step: int = typer.Option(0, "--start-step", metavar="N", help=START_STEP_HELP),
     warmup: int = typer.Option(100, "--warmup", metavar="N", min=1, help=WARMUP_HELP),
 ):
@@ -568,14 +573,17 @@ def train_prior(
 
     with _reported():
         maps = training.load_net(out).maps
-        cfgs = [models.prior_config(maps, k, channels=(fine_channels or channels) if m.name.startswith("fine") else channels, blocks=blocks,
+        fine = [m.name.startswith("fine") for m in maps]
+        cfgs = [models.prior_config(maps, k, channels=(fine_channels or channels) if fine[k] else channels,
+                                    blocks=(fine_blocks or blocks) if fine[k] else blocks,
                                     **({"first_kernel": 1} if free_stages and m.stage else {}))
                 for k, m in enumerate(maps)]
         cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, start=start_step,
                                    warmup=warmup)
         bar, update = _progress("prior")
         with bar:
-            meta = training.train_prior(data, out, cfgs, cfg, update, init)
+            meta = training.train_prior(data, out, cfgs, cfg, update, init,
+                                        None if maps_trained is None else [n.strip() for n in maps_trained.split(",") if n.strip()])
         if _main_rank():
             err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'prior.safetensors'}")
 
@@ -637,6 +645,9 @@ def train_export(
     rd: Optional[Path] = typer.Option(None, "--rd", metavar="FILE", help="`vqzip rd-curve` vqzip.json for the card's level table."),
     tile: str = typer.Option("0x0", "--tile", metavar="ROWSxCOLS",
                              help="Decode each code map in independent tiles of ROWSxCOLS codes (0: the whole height or width): fewer, larger steps of the priors' walk, for a little rate."),
+    keep: Optional[str] = typer.Option(None, "--keep-priors", metavar="MODEL",
+                                       help="For a run that trained only some maps' priors (`train prior --maps`): the model (a name in the "
+                                            "checkpoints folder, or a folder) whose priors of the other maps ship as they are."),
 ):
     """Pack a run into checkpoints/NAME, record it and its quality levels in the manifest with its
     sha256, write its card."""
@@ -662,7 +673,8 @@ def train_export(
         root = checkpoints or zoo.checkpoints_dir()
         if family is not None:
             training.check_ladder(root, family, default_level, name)
-        folder = training.export(run, root / name, _tile(tile))
+        kept = None if keep is None else Path(keep) if Path(keep).is_dir() else root / keep
+        folder = training.export(run, root / name, _tile(tile), kept)
         val = training.validate(folder, data) if data else None
         entry = training.register(root, name, levels, default, validation=val)
         if family is not None:

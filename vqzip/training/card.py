@@ -61,11 +61,15 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
         "| phase | steps | batch | crop | lr | wall time | hardware | command |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for phase in ("vqvae", "prior"):
-        for k, m in enumerate(_stages(tr[phase])):
+    kept = tr.get("kept_priors")
+    for phase, record, label in [("vqvae", tr["vqvae"], ""), ("prior", tr["prior"], ""),
+                                 *([("prior", kept["training"]["prior"], f" ({', '.join(kept['maps'])}: kept)")] if kept else [])]:
+        for k, m in enumerate(_stages(record)):
             t = m["train"]
             start = t.get("start", 0)
             name = phase if k == 0 else f"{phase}, continued from step {start}" if start else f"{phase}, fine-tuned"
+            only = m.get("maps_trained") or m.get("config", {}).get("maps_trained")
+            name += f" ({', '.join(only)} only)" if only else label
             lines.append(f"| {name} | {m['steps_done'] - start} | {t['batch']} | {t['crop']} px | {t['lr']} cosine to {t['min_lr']} | "
                          f"{m['wall_seconds'] / 60:.1f} min | {m.get('hardware', '?')}, {m['torch_threads']} threads | `{m['command']}` |")
     lines += [""] + [f"- {p}: {m['launched_as']}" for p in ("vqvae", "prior") for m in _stages(tr[p]) if "launched_as" in m]
@@ -76,6 +80,12 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
                      f"{','.join(f'{v:g}' for v in c['lambdas'])}`: {c['images']} training images at each λ, chosen under the"
                      f" priors of the row before it, integer model sha256 `{c['chooser_sha256'][:16]}…`{wall}); the rows"
                      " before it on the nearest codes.")
+    if kept:
+        kc = kept["training"].get("codes")
+        lines.append(f"- The priors of the {', '.join(kept['maps'])} map(s) are those of {kept['model']} as it was (sha256"
+                     f" `{kept['sha256'][:16]}…`), unchanged, integer tensors included; the rows marked kept are their training"
+                     + (f", the last of them on the code maps RDO chose at λ {','.join(f'{v:g}' for v in kc['lambdas'])}" if kc else "")
+                     + ". The other rows trained the rest.")
     lines += [f"- {p}: a snapshot, {m['snapshot']}: its learning rate had not finished its schedule"
               for p in ("vqvae", "prior") for m in _stages(tr[p]) if "snapshot" in m]
     if any(len(_stages(tr[p])) > 1 for p in ("vqvae", "prior")):

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from vqzip.priors.calibrate import calibrate
 from vqzip.priors.pixelcnn import PixelCNN
 from vqzip import data, metrics, zoo
+from vqzip.errors import VqzError
 from vqzip.codec import decode_pixels, encode_codes, ideal_bits, preview_pixels
 from vqzip.models import MapSpec
 from vqzip.training.autoencoder import load_net
@@ -19,33 +22,68 @@ from vqzip.training.priors import CodeMaps, load_codes, load_priors
 CALIBRATION_MAPS = 16
 
 
-def fixed_point_priors(priors: list[PixelCNN], specs: list[MapSpec], maps: CodeMaps) -> list[dict[str, torch.Tensor]]:
-    """Every prior's integer tensors, calibrated on the code maps of CALIBRATION_MAPS images
-    spread evenly over the list."""
+def fixed_point_priors(priors: list[PixelCNN], specs: list[MapSpec], maps: CodeMaps,
+                       ks: list[int] | None = None) -> list[dict[str, torch.Tensor]]:
+    """The integer tensors of the priors of maps ks (default: every map, in order), calibrated on
+    the code maps of CALIBRATION_MAPS images spread evenly over the list."""
+    ks = list(range(len(priors))) if ks is None else ks
     picked = [[torch.from_numpy(m.astype(np.int64)) for m in maps[i]]
               for i in np.linspace(0, len(maps) - 1, min(CALIBRATION_MAPS, len(maps))).astype(int)]
-    return [calibrate(prior, [(ms[k], [ms[j] for j in spec.conds]) for ms in picked])
-            for k, (prior, spec) in enumerate(zip(priors, specs))]
+    return [calibrate(prior, [(ms[k], [ms[j] for j in specs[k].conds]) for ms in picked]) for prior, k in zip(priors, ks)]
 
 
-def export(run, folder, tile: tuple[int, int] = (0, 0)) -> Path:
+def export(run, folder, tile: tuple[int, int] = (0, 0), keep: Path | None = None) -> Path:
     """Join a run's network and its priors, made integer and calibrated on the code maps phase II
     trained on, into one model folder: model.safetensors and config.json. With `tile` (rows,
     columns; 0 for the whole height or width) every prior walks its map in independent tiles of
-    that size (`vqzip.priors.decode`)."""
+    that size (`vqzip.priors.decode`). A run that trained only some maps' priors (`train prior
+    --maps`) takes the others from the model folder `keep`, as they are there (their integer
+    tensors, tiles included, and their training record): `keep` must hold the run's network."""
     run = Path(run)
     net = load_net(run)
-    fixed = fixed_point_priors(load_priors(run), net.maps, load_codes(run))
-    if any(tile):
-        for t in fixed:
-            t["walk.tile"] = torch.tensor(tile, dtype=torch.int32)
-    tensors = zoo.model_tensors(net, fixed)
     vq_meta, prior_meta = (json.loads((run / f"{n}.json").read_text()) for n in ("vqvae", "prior"))
+    names = [m.name for m in net.maps]
+    trained = prior_meta["config"].get("maps_trained", names)
+    ks = [k for k, n in enumerate(names) if n in trained]
+    priors, codes = load_priors(run), load_codes(run)
+    fixed = dict(zip(ks, fixed_point_priors([priors[k] for k in ks], net.maps, codes, ks)))
+    if any(tile):
+        for t in fixed.values():
+            t["walk.tile"] = torch.tensor(tile, dtype=torch.int32)
+    prior_cfg = prior_meta.pop("config")
+    if "maps_trained" in prior_cfg:
+        prior_meta["maps_trained"] = prior_cfg["maps_trained"]
     config = {"name": Path(folder).name, "arch": vq_meta.pop("arch"), "net": vq_meta.pop("config"),
-              "priors": prior_meta.pop("config")["priors"], "training": {"vqvae": vq_meta, "prior": prior_meta}}
+              "priors": prior_cfg["priors"], "training": {"vqvae": vq_meta, "prior": prior_meta}}
     if (run / "rdo-codes.json").is_file():  # phase III: the priors' last training was on RDO's codes
         config["training"]["codes"] = json.loads((run / "rdo-codes.json").read_text())
+    if len(ks) < len(names):
+        fixed.update(_kept_priors(Path(keep) if keep else None, run, net, config, [k for k in range(len(names)) if k not in ks]))
+    tensors = zoo.model_tensors(net, [fixed[k] for k in range(len(names))])
     return zoo.save_folder(folder, tensors, config)
+
+
+def _kept_priors(keep: Path | None, run: Path, net, config: dict, ks: list[int]) -> dict[int, dict[str, torch.Tensor]]:
+    """Maps ks' integer priors from model folder `keep`, checked to fit the run; records where
+    they came from (and how they were trained) in config["training"]["kept_priors"]."""
+    names = [net.maps[k].name for k in ks]
+    if keep is None:
+        raise VqzError(f"{run} trained no prior for the {', '.join(names)} map(s): give --keep-priors, the model to take them from")
+    try:
+        kept_cfg = json.loads((keep / "config.json").read_text())
+        tensors = load_file(str(keep / "model.safetensors"))
+    except (OSError, json.JSONDecodeError, SafetensorError) as e:
+        raise VqzError(f"cannot read the model to keep priors from, {keep}: {e}") from None
+    ours, theirs = net.state_dict(), {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
+    if theirs.keys() != ours.keys() or any(not torch.equal(ours[k], v) for k, v in theirs.items()):
+        raise VqzError(f"{keep} is not a model of {run}'s network: its priors would not fit the codes")
+    for k in ks:
+        if kept_cfg["priors"][k] != config["priors"][k]:
+            raise VqzError(f"{keep}'s prior for the {net.maps[k].name} map is not the config {run} holds for it")
+    config["training"]["kept_priors"] = {"maps": names, "model": kept_cfg["name"],
+                                         "sha256": zoo.sha256_file(keep / "model.safetensors"),
+                                         "training": kept_cfg["training"]}
+    return {k: {n[len(f"prior.{k}."):]: v for n, v in tensors.items() if n.startswith(f"prior.{k}.")} for k in ks}
 
 
 @torch.no_grad()

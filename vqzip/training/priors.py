@@ -19,7 +19,9 @@ from vqzip import data
 from vqzip.codec import STRIDE, encode_codes
 from vqzip.training.autoencoder import load_net
 from vqzip.training import distributed
-from vqzip.training.loop import TrainConfig, autocast, load_init, pick_device, run_loop
+from vqzip.errors import VqzError
+from vqzip.training.loop import TrainConfig, autocast, pick_device, run_loop
+from vqzip.training.prior_cut import cut, cuttable
 
 CodeMaps = list[list[np.ndarray]]  # per image, its code maps in coding order
 
@@ -119,10 +121,40 @@ class PriorStack(nn.Module):
         self.priors = nn.ModuleList(PixelCNN(c) for c in cfgs)
 
 
-def train_prior(data_dir, out, cfgs: list[PixelCNNConfig], cfg: TrainConfig, progress=None, init: Path | None = None) -> dict:
+RANK_MAPS = 6  # training images whose maps rank a cut prior's channels (`prior_cut`)
+
+
+def init_priors(stack: PriorStack, init: Path, specs: list[MapSpec], maps: CodeMaps) -> dict:
+    """Start every prior of `stack` from run `init`'s prior for the same map: its weights where
+    the configs are the same, else cut from it (`vqzip.training.prior_cut`: fewer channels or
+    blocks, channels ranked on the first RANK_MAPS images' maps). Returns init's training record."""
+    init = Path(init)
+    try:
+        old = load_priors(init)
+    except (OSError, KeyError, RuntimeError) as e:
+        raise VqzError(f"{init}: no priors to start from ({e})") from None
+    if len(old) != len(stack.priors):
+        raise VqzError(f"{init} has {len(old)} priors, this run's network {len(stack.priors)} code maps")
+    for k, (prior, src, spec) in enumerate(zip(stack.priors, old, specs)):
+        if prior.cfg == src.cfg:
+            prior.load_state_dict(src.state_dict())
+        elif cuttable(src.cfg, prior.cfg):
+            ranking = [(torch.from_numpy(ms[k].astype(np.int64)), [torch.from_numpy(ms[j].astype(np.int64)) for j in spec.conds])
+                       for ms in maps[:RANK_MAPS]]
+            prior.load_state_dict(cut(src, prior.cfg.channels, prior.cfg.blocks, ranking).state_dict())
+        else:
+            raise VqzError(f"{init} does not fit this prior config: the {spec.name} map's prior is {src.cfg}, "
+                           f"asked for {prior.cfg} (only fewer channels or blocks can be cut from it)")
+    return json.loads((init / "prior.json").read_text())
+
+
+def train_prior(data_dir, out, cfgs: list[PixelCNNConfig], cfg: TrainConfig, progress=None, init: Path | None = None,
+                maps_trained: list[str] | None = None) -> dict:
     """Phase II: the priors (one config per code map of the run's network) on crops of the code
-    maps of the training images. With `init` (a run folder), start from that run's priors, which
-    must have the same configs."""
+    maps of the training images. With `init` (a run folder), start from that run's priors
+    (`init_priors`: the same configs, or cut smaller). With `maps_trained` (map names), train
+    only those maps' priors; the others stay as `init` left them (and the run's prior.json says
+    which were trained, for `export --keep-priors`)."""
     device = pick_device()
     distributed.setup(device)
     torch.manual_seed(cfg.seed)
@@ -130,20 +162,30 @@ def train_prior(data_dir, out, cfgs: list[PixelCNNConfig], cfg: TrainConfig, pro
     net = load_net(out)
     if len(cfgs) != len(net.maps):
         raise ValueError(f"{len(cfgs)} prior configs for {len(net.maps)} code maps")
+    names = [m.name for m in net.maps]
+    if maps_trained is not None:
+        if unknown := [n for n in maps_trained if n not in names]:
+            raise VqzError(f"this run's network has no map {unknown[0]!r} (its maps: {', '.join(names)})")
+        if init is None:
+            raise VqzError("training only some maps' priors needs --init: the others would stay untrained")
+    trained = [k for k, n in enumerate(names) if maps_trained is None or n in maps_trained]
     if distributed.is_main():
         maps = cached_codes(out, net, data.split(data.list_images(data_dir), "train"))
     distributed.barrier()  # the other ranks read the codes rank 0 wrote
     if not distributed.is_main():
         maps = load_codes(out)
     stack = PriorStack(cfgs)
-    extra = {} if init is None else {"init": load_init(stack, Path(init), "prior")}
+    extra = {} if init is None else {"init": init_priors(stack, Path(init), net.maps, maps)}
+    for k, prior in enumerate(stack.priors):
+        prior.requires_grad_(k in trained)
     stack = stack.to(device)
     sampler = CodeCropSampler(maps, cfg.crop, cfg.seed)
     tensors = [[torch.from_numpy(m.astype(np.int64)).to(device) for m in ms] for ms in maps]
 
     def step_fn(batch):
         losses, stats = [], {}
-        for k, (spec, prior) in enumerate(zip(net.maps, stack.priors)):
+        for k in trained:
+            spec, prior = net.maps[k], stack.priors[k]
             canvases, conds, targets = crop_batch(prior, spec, k, tensors, batch, cfg.crop)
             with autocast(cfg, device):
                 logits = prior(canvases, conds)
@@ -153,7 +195,10 @@ def train_prior(data_dir, out, cfgs: list[PixelCNNConfig], cfg: TrainConfig, pro
         loss = sum(losses) / (len(batch) * cfg.crop**2) / math.log(2)  # bits per pixel
         return loss, {"bpp": loss.item(), **stats}
 
-    return run_loop("prior", out, stack, cfg, sampler, step_fn, {"priors": [c.to_dict() for c in cfgs]}, progress, extra)
+    config = {"priors": [c.to_dict() for c in cfgs]}
+    if maps_trained is not None:
+        config["maps_trained"] = [names[k] for k in trained]
+    return run_loop("prior", out, stack, cfg, sampler, step_fn, config, progress, extra)
 
 
 def load_priors(run: Path) -> list[PixelCNN]:
