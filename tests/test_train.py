@@ -365,8 +365,11 @@ def test_a_cut_prior_trains_alone_and_exports_beside_the_priors_it_keeps(images,
     training.train_vqvae(images, base, "vqvae2", TINY_NET, training.TrainConfig(steps=2, **small))
     cfgs = [PixelCNNConfig(**c) for c in TINY["priors"]]
     training.train_prior(images, base, cfgs, training.TrainConfig(steps=2, **small))
+    (base / "rdo-codes.json").write_text(json.dumps({"lambdas": [0, 0.01], "images": 3, "chooser_sha256": "ab" * 32}))
     root = tmp_path / "ckpt"
     training.export(base, root / "m")
+    own = training.write_card(root / "m", training.register(root, "m", []), None).read_text()
+    assert "The last prior row trained on the code maps RDO chose (`vqzip train rdo-codes --lambdas 0,0.01`" in own
 
     run = tmp_path / "cut"
     run.mkdir()
@@ -403,5 +406,7 @@ def test_a_cut_prior_trains_alone_and_exports_beside_the_priors_it_keeps(images,
     entry = training.register(root, "m2", [Fraction(1)])
     card = training.write_card(folder, entry, None).read_text()
     assert "(bottom only)" in card and "(top: kept)" in card and "priors of the top map(s) are those of m" in card
+    assert "the last of them on the code maps RDO chose (`vqzip train rdo-codes --lambdas 0,0.01`" in card
+    assert "The last prior row" not in card  # the run's own rows trained on the nearest codes
     model = zoo.load_folder(folder)
     assert codec.decompress(codec.compress(photo(30, 20), model), model).image.size == (30, 20)

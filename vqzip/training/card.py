@@ -26,6 +26,14 @@ def _walk_tiles(folder: Path) -> str | None:
     return f"bands of {rows} rows" if not cols else f"columns {cols} wide" if not rows else f"tiles of {rows}x{cols} codes"
 
 
+def _rdo_codes(c: dict) -> str:
+    """Phase III's training codes (`vqzip train rdo-codes`'s record) in words."""
+    wall = f", {c['wall_seconds'] / 60:.0f} min ({c['wall_note']})" if "wall_seconds" in c else ""
+    return (f"the code maps RDO chose (`vqzip train rdo-codes --lambdas {','.join(f'{v:g}' for v in c['lambdas'])}`:"
+            f" {c['images']} training images at each λ, chosen under the priors of the row before it, integer model"
+            f" sha256 `{c['chooser_sha256'][:16]}…`{wall})")
+
+
 def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = None) -> Path:
     """MODEL_CARD.md from the model's config.json (training record), its quality levels in the
     manifest beside it, a bench/kodak.py result, a `vqzip rd-curve` vqzip.json, and the running
@@ -74,17 +82,12 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
                          f"{m['wall_seconds'] / 60:.1f} min | {m.get('hardware', '?')}, {m['torch_threads']} threads | `{m['command']}` |")
     lines += [""] + [f"- {p}: {m['launched_as']}" for p in ("vqvae", "prior") for m in _stages(tr[p]) if "launched_as" in m]
     if "codes" in tr:
-        c = tr["codes"]
-        wall = f", {c['wall_seconds'] / 60:.0f} min ({c['wall_note']})" if "wall_seconds" in c else ""
-        lines.append(f"- The last prior row trained on the code maps RDO chose (`vqzip train rdo-codes --lambdas "
-                     f"{','.join(f'{v:g}' for v in c['lambdas'])}`: {c['images']} training images at each λ, chosen under the"
-                     f" priors of the row before it, integer model sha256 `{c['chooser_sha256'][:16]}…`{wall}); the rows"
-                     " before it on the nearest codes.")
+        lines.append(f"- The last prior row trained on {_rdo_codes(tr['codes'])}; the rows before it on the nearest codes.")
     if kept:
         kc = kept["training"].get("codes")
         lines.append(f"- The priors of the {', '.join(kept['maps'])} map(s) are those of {kept['model']} as it was (sha256"
                      f" `{kept['sha256'][:16]}…`), unchanged, integer tensors included; the rows marked kept are their training"
-                     + (f", the last of them on the code maps RDO chose at λ {','.join(f'{v:g}' for v in kc['lambdas'])}" if kc else "")
+                     + (f", the last of them on {_rdo_codes(kc)}, the others on the nearest codes" if kc else "")
                      + ". The other rows trained the rest.")
     lines += [f"- {p}: a snapshot, {m['snapshot']}: its learning rate had not finished its schedule"
               for p in ("vqvae", "prior") for m in _stages(tr[p]) if "snapshot" in m]
