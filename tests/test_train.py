@@ -383,11 +383,33 @@ def test_a_cut_prior_trains_alone_and_exports_beside_the_priors_it_keeps(images,
     wider = [cfgs[0], PixelCNNConfig(**{**cfgs[1].to_dict(), "channels": 32})]
     with pytest.raises(VqzError, match="does not fit"):
         training.train_prior(images, run, wider, training.TrainConfig(steps=1, **small), init=base, maps_trained=["bottom"])
+    with pytest.raises(VqzError, match="names no map"):
+        training.train_prior(images, run, smaller, training.TrainConfig(steps=1, **small), init=base, maps_trained=[])
+    top_cut = [PixelCNNConfig(**{**cfgs[0].to_dict(), "channels": 8}), smaller[1]]
+    with pytest.raises(VqzError, match="a map not trained keeps its config"):
+        training.train_prior(images, run, top_cut, training.TrainConfig(steps=1, **small), init=base, maps_trained=["bottom"])
+
+    # at learning rate 0 the bottom prior is the cut of base's, ranked on the first training maps
+    still = tmp_path / "still"
+    still.mkdir()
+    for f in ("vqvae.safetensors", "vqvae.json"):
+        shutil.copy(base / f, still / f)
+    training.train_prior(images, still, smaller, training.TrainConfig(steps=1, lr=0.0, min_lr=0.0, **small), init=base,
+                         maps_trained=["bottom"])
+    from vqzip.training.priors import RANK_MAPS, load_codes
+    from vqzip.training.prior_cut import cut
+
+    ranking = [(torch.from_numpy(m[1].astype(np.int64)), [torch.from_numpy(m[0].astype(np.int64))]) for m in load_codes(still)[:RANK_MAPS]]
+    expected = cut(training.load_priors(base)[1], 8, 1, ranking).state_dict()
+    got = training.load_priors(still)[1].state_dict()
+    assert expected.keys() == got.keys() and all(torch.equal(expected[k], got[k]) for k in got)
+
     meta = training.train_prior(images, run, smaller, training.TrainConfig(steps=2, **small), init=base, maps_trained=["bottom"])
     assert meta["init"]["steps_done"] == 2
     before, after = training.load_priors(base), training.load_priors(run)
     assert all(torch.equal(a, b) for a, b in zip(before[0].state_dict().values(), after[0].state_dict().values()))
     assert after[1].cfg.channels == 8 and after[1].cfg.blocks == 1
+    assert not all(torch.equal(expected[k], v) for k, v in after[1].state_dict().items())  # it trained
 
     with pytest.raises(VqzError, match="--keep-priors"):
         training.export(run, root / "m2")
@@ -397,6 +419,10 @@ def test_a_cut_prior_trains_alone_and_exports_beside_the_priors_it_keeps(images,
     training.export(other, root / "o")
     with pytest.raises(VqzError, match="not a model of"):
         training.export(run, root / "m2", keep=root / "o")
+    with pytest.raises(VqzError, match="trained every map's prior"):
+        training.export(base, root / "m3", keep=root / "m")
+    with pytest.raises(VqzError, match="kept priors walk other tiles"):
+        training.export(run, root / "m2", (4, 0), keep=root / "m")
     folder = training.export(run, root / "m2", keep=root / "m")
     old, new = load_file(str(root / "m" / "model.safetensors")), load_file(str(folder / "model.safetensors"))
     top = [k for k in old if k.startswith("prior.0.")]
@@ -410,3 +436,5 @@ def test_a_cut_prior_trains_alone_and_exports_beside_the_priors_it_keeps(images,
     assert "The last prior row" not in card  # the run's own rows trained on the nearest codes
     model = zoo.load_folder(folder)
     assert codec.decompress(codec.compress(photo(30, 20), model), model).image.size == (30, 20)
+    again = training.export(run, root / "m4", keep=folder)  # m2 kept m's top prior: its record is m's
+    assert json.loads((again / "config.json").read_text())["training"]["kept_priors"]["model"] == "m"

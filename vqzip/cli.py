@@ -555,7 +555,7 @@ def train_prior(
     fine_channels: Optional[int] = typer.Option(None, metavar="N", show_default="--channels",
                                                 help="Channels of the fine level's priors (a quarter of the image's pixels: 4x the bottom's walk)."),
     blocks: int = typer.Option(3, metavar="N", help="Gated blocks of each prior."),
-    fine_blocks: Optional[int] = typer.Option(None, metavar="N", show_default="--blocks",
+    fine_blocks: Optional[int] = typer.Option(None, metavar="N", min=1, show_default="--blocks",
                                               help="Gated blocks of the fine level's priors."),
     maps_trained: Optional[str] = typer.Option(None, "--maps", metavar="LIST", show_default="every map",
                                                help="Comma-separated map names (top, bottom, fine, ...) whose priors train; "

@@ -70,8 +70,10 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
         "|---|---|---|---|---|---|---|---|",
     ]
     kept = tr.get("kept_priors")
-    for phase, record, label in [("vqvae", tr["vqvae"], ""), ("prior", tr["prior"], ""),
-                                 *([("prior", kept["training"]["prior"], f" ({', '.join(kept['maps'])}: kept)")] if kept else [])]:
+    # kept priors' rows before the run's own, so that the last row is the last training of this run
+    for phase, record, label in [("vqvae", tr["vqvae"], ""),
+                                 *([("prior", kept["training"]["prior"], f" ({', '.join(kept['maps'])}: kept)")] if kept else []),
+                                 ("prior", tr["prior"], "")]:
         for k, m in enumerate(_stages(record)):
             t = m["train"]
             start = t.get("start", 0)

@@ -58,7 +58,13 @@ def export(run, folder, tile: tuple[int, int] = (0, 0), keep: Path | None = None
     if (run / "rdo-codes.json").is_file():  # phase III: the priors' last training was on RDO's codes
         config["training"]["codes"] = json.loads((run / "rdo-codes.json").read_text())
     if len(ks) < len(names):
-        fixed.update(_kept_priors(Path(keep) if keep else None, run, net, config, [k for k in range(len(names)) if k not in ks]))
+        kept = _kept_priors(Path(keep) if keep else None, run, net, config, [k for k in range(len(names)) if k not in ks])
+        if any(tile) and any(not torch.equal(t.get("walk.tile", torch.zeros(2, dtype=torch.int32)), torch.tensor(tile, dtype=torch.int32))
+                             for t in kept.values()):
+            raise VqzError(f"--tile {tile[0]}x{tile[1]}: the kept priors walk other tiles; give theirs")
+        fixed.update(kept)
+    elif keep is not None:
+        raise VqzError(f"{run} trained every map's prior: there are none to keep from {keep}")
     tensors = zoo.model_tensors(net, [fixed[k] for k in range(len(names))])
     return zoo.save_folder(folder, tensors, config)
 
@@ -80,9 +86,11 @@ def _kept_priors(keep: Path | None, run: Path, net, config: dict, ks: list[int])
     for k in ks:
         if kept_cfg["priors"][k] != config["priors"][k]:
             raise VqzError(f"{keep}'s prior for the {net.maps[k].name} map is not the config {run} holds for it")
-    config["training"]["kept_priors"] = {"maps": names, "model": kept_cfg["name"],
-                                         "sha256": zoo.sha256_file(keep / "model.safetensors"),
-                                         "training": kept_cfg["training"]}
+    record = {"model": kept_cfg["name"], "sha256": zoo.sha256_file(keep / "model.safetensors"), "training": kept_cfg["training"]}
+    inner = kept_cfg["training"].get("kept_priors")
+    if inner and set(names) <= set(inner["maps"]):  # kept there too: their history is the model they came from
+        record = {k: inner[k] for k in ("model", "sha256", "training")}
+    config["training"]["kept_priors"] = {"maps": names, **record}
     return {k: {n[len(f"prior.{k}."):]: v for n, v in tensors.items() if n.startswith(f"prior.{k}.")} for k in ks}
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
@@ -124,27 +125,29 @@ class PriorStack(nn.Module):
 RANK_MAPS = 6  # training images whose maps rank a cut prior's channels (`prior_cut`)
 
 
-def init_priors(stack: PriorStack, init: Path, specs: list[MapSpec], maps: CodeMaps) -> dict:
+def init_priors(stack: PriorStack, init: Path, specs: list[MapSpec], maps: CodeMaps, trained: list[int]) -> dict:
     """Start every prior of `stack` from run `init`'s prior for the same map: its weights where
-    the configs are the same, else cut from it (`vqzip.training.prior_cut`: fewer channels or
-    blocks, channels ranked on the first RANK_MAPS images' maps). Returns init's training record."""
+    the configs are the same, else, for a map in `trained`, cut from it (`vqzip.training.prior_cut`:
+    fewer channels or blocks, channels ranked on the first RANK_MAPS images' maps); a map left
+    untrained must have init's config. Returns init's training record."""
     init = Path(init)
     try:
         old = load_priors(init)
-    except (OSError, KeyError, RuntimeError) as e:
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as e:  # ValueError: bad JSON too
         raise VqzError(f"{init}: no priors to start from ({e})") from None
     if len(old) != len(stack.priors):
         raise VqzError(f"{init} has {len(old)} priors, this run's network {len(stack.priors)} code maps")
     for k, (prior, src, spec) in enumerate(zip(stack.priors, old, specs)):
         if prior.cfg == src.cfg:
             prior.load_state_dict(src.state_dict())
-        elif cuttable(src.cfg, prior.cfg):
+        elif k in trained and cuttable(src.cfg, prior.cfg):
             ranking = [(torch.from_numpy(ms[k].astype(np.int64)), [torch.from_numpy(ms[j].astype(np.int64)) for j in spec.conds])
                        for ms in maps[:RANK_MAPS]]
             prior.load_state_dict(cut(src, prior.cfg.channels, prior.cfg.blocks, ranking).state_dict())
         else:
+            how = "only fewer channels or blocks can be cut from it" if k in trained else "a map not trained keeps its config"
             raise VqzError(f"{init} does not fit this prior config: the {spec.name} map's prior is {src.cfg}, "
-                           f"asked for {prior.cfg} (only fewer channels or blocks can be cut from it)")
+                           f"asked for {prior.cfg} ({how})")
     return json.loads((init / "prior.json").read_text())
 
 
@@ -164,6 +167,8 @@ def train_prior(data_dir, out, cfgs: list[PixelCNNConfig], cfg: TrainConfig, pro
         raise ValueError(f"{len(cfgs)} prior configs for {len(net.maps)} code maps")
     names = [m.name for m in net.maps]
     if maps_trained is not None:
+        if not maps_trained:
+            raise VqzError("--maps names no map")
         if unknown := [n for n in maps_trained if n not in names]:
             raise VqzError(f"this run's network has no map {unknown[0]!r} (its maps: {', '.join(names)})")
         if init is None:
@@ -175,7 +180,7 @@ def train_prior(data_dir, out, cfgs: list[PixelCNNConfig], cfg: TrainConfig, pro
     if not distributed.is_main():
         maps = load_codes(out)
     stack = PriorStack(cfgs)
-    extra = {} if init is None else {"init": init_priors(stack, Path(init), net.maps, maps)}
+    extra = {} if init is None else {"init": init_priors(stack, Path(init), net.maps, maps, trained)}
     for k, prior in enumerate(stack.priors):
         prior.requires_grad_(k in trained)
     stack = stack.to(device)
