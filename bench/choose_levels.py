@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from fractions import Fraction
 from pathlib import Path
 
 from rich.console import Console
@@ -23,7 +22,7 @@ from vqzip import ladder
 from vqzip.baselines import CODECS
 
 
-def points_of(path: Path) -> list[ladder.Point]:
+def points_of(path: Path) -> list[ladder.Measured]:
     """Every measured point of a validate_rd JSON: its curves are MODEL[=POINTS], its points
     SCALE:LAMBDA:STAGES[:SKIP] (STAGES 'None': all maps); the curves of classical codecs (`--baselines`)
     and per-image curves are not levels, and are skipped."""
@@ -33,9 +32,7 @@ def points_of(path: Path) -> list[ladder.Point]:
             continue
         model = curve.partition("=")[0]
         for r in rows:
-            scale, lam, stages, *skip = r["point"].split(":")
-            out.append(ladder.Point(model, Fraction(scale), float(lam), None if stages == "None" else int(stages),
-                                    r["bpp"], r["psnr"], r["decode_s"], float(skip[0]) if skip else 0.0))
+            out.append(ladder.Measured(ladder.parse_point(model, r["point"]), r["bpp"], r["psnr"], r["decode_s"]))
     return out
 
 
@@ -53,11 +50,12 @@ def main(argv=None) -> None:
         chosen = ladder.choose(points, args.count, args.lo, args.hi, args.max_decode)
     except ValueError as e:
         raise SystemExit(str(e)) from None
-    table = Table("level", "target bpp", "model", "scale", "maps after first", "lambda", "skip", "bpp", "PSNR", "dec s",
+    table = Table("level", "target bpp", "model", "scale", "maps", "lambda", "skip", "bpp", "PSNR", "dec s",
                   title=f"{args.count} levels from {len(points)} measured points")
-    for q, (t, p) in enumerate(zip(ladder.targets(args.count, args.lo, args.hi), chosen), 1):
-        table.add_row(str(q), f"{t:.3f}", p.model, str(p.scale), "all" if p.stages is None else str(p.stages), f"{p.lam:g}",
-                      f"{p.skip:g}", f"{p.bpp:.4f}", f"{p.psnr:.2f}", f"{p.decode_s:.2f}")
+    for q, (t, m) in enumerate(zip(ladder.targets(args.count, args.lo, args.hi), chosen), 1):
+        p = m.point
+        table.add_row(str(q), f"{t:.3f}", p.model, str(p.scale), "all" if p.maps is None else str(p.maps), f"{p.lam:g}",
+                      f"{p.skip:g}", f"{m.bpp:.4f}", f"{m.psnr:.2f}", f"{m.decode_s:.2f}")
     Console(stderr=True).print(table)  # stdout is the levels JSON, for `train export --levels`
     names = dict(n.split("=", 1) for n in args.name)
     print(json.dumps({"levels": ladder.manifest_levels(chosen, names)}, indent=1))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -22,18 +21,19 @@ import torch
 from PIL import Image
 
 from vqzip import codec, data, metrics, zoo
+from vqzip.operating_point import OperatingPoint
 
 COLOURS = list(itertools.product((0, 128, 255), repeat=3))
 SIZES = (1, 8, 64)
 
 
-def flat_errors(model, scale, lam, stages, skip=0.0) -> dict[int, list[tuple[float, tuple]]]:
+def flat_errors(model, point: OperatingPoint) -> dict[int, list[tuple[float, tuple]]]:
     out = {}
     for size in SIZES:
         rows = []
         for c in COLOURS:
             im = Image.new("RGB", (size, size), c)
-            dec = np.asarray(codec.decompress(codec.compress(im, model, scale, lam, stages, skip=skip), model).image, dtype=np.float64)
+            dec = np.asarray(codec.decompress(codec.compress(im, model, point), model).image, dtype=np.float64)
             rows.append((float(np.abs(dec - np.array(c)).mean()), c))
         out[size] = rows
     return out
@@ -49,11 +49,12 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.model:
-        model, scale, lam, stages, skip = zoo.load_folder(args.model), Fraction(1), 0.0, None, 0.0
+        model = zoo.load_folder(args.model)
+        point = OperatingPoint(model.name)
     else:
-        lv = zoo.level(args.quality)
-        model, scale, lam, stages, skip = zoo.load(lv.model), lv.scale, lv.lam, lv.stages, lv.skip
-    for size, rows in flat_errors(model, scale, lam, stages, skip).items():
+        point = zoo.level(args.quality).point
+        model = zoo.load(point.model)
+    for size, rows in flat_errors(model, point).items():
         worst = max(rows)
         print(f"flat {size}x{size}: mean abs error {np.mean([e for e, _ in rows]):.2f}, worst {worst[0]:.2f} at {worst[1]}; "
               f"{sum(e <= 3 for e, _ in rows)}/27 within 3")
@@ -61,7 +62,7 @@ def main(argv=None) -> None:
     ratios = []
     for f in files[: args.images] if args.images else files:
         px = data.load_rgb(f)
-        dec = np.asarray(codec.decompress(codec.compress(Image.fromarray(px), model, scale, lam, stages, skip=skip), model).image)
+        dec = np.asarray(codec.decompress(codec.compress(Image.fromarray(px), model, point), model).image)
         ratios.append(metrics.chroma(dec) / metrics.chroma(px))
     print(f"photos: decoded chroma / original, mean {np.mean(ratios):.4f}, range {min(ratios):.4f} to {max(ratios):.4f} "
           f"({len(ratios)} validation images); {sum(abs(r - 1) <= 0.02 for r in ratios)} within 2%")

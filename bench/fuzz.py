@@ -32,7 +32,7 @@ def sample_files(model: zoo.CodecModel) -> list[bytes]:
     rgba = rgb.crop((40, 40, 60, 60)).convert("RGBA")
     rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
     return [codec.compress(rgb.crop((0, 0, 48, 32)), model), codec.compress(rgba, model),
-            codec.compress(rgb.crop((100, 50, 133, 67)).convert("L"), model, Fraction(1, 2))]
+            codec.compress(rgb.crop((100, 50, 133, 67)).convert("L"), model, OperatingPoint(model.name, scale=Fraction(1, 2)))]
 
 
 def main(argv=None) -> None:
@@ -42,7 +42,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seconds", type=int, default=10, help="a decode taking longer is a hang")
     ap.add_argument("--preview", action="store_true", help="decode previews instead of whole images")
     args = ap.parse_args(argv)
-    model = zoo.load(zoo.level(None).model)
+    model = zoo.load(zoo.level(None).point.model)
     t = time.perf_counter()
     outcomes = fuzz.run(sample_files(model), args.tries, args.seed, args.seconds, args.preview)
     seconds = time.perf_counter() - t

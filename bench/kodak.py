@@ -56,7 +56,7 @@ def main(argv=None) -> None:
     ap.add_argument("--json", type=Path, help="write per-image rows and means here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    name = args.model or zoo.level(None).model
+    name = args.model or zoo.level(None).point.model
     model = zoo.load(name)
     codec.compress(Image.new("RGB", (64, 64)), model)  # first calls at new shapes are slow: warm up
     rows = []

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from speed import process
-from vqzip import codec
+from vqzip import container
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     args = ap.parse_args()
     src = Image.open(args.photo).convert("RGB")
     err = Console(stderr=True)
-    table = Table(title=f"peak RSS, whole process ({args.photo.name} resized; limit {codec.MAX_PIXELS:,} pixels)")
+    table = Table(title=f"peak RSS, whole process ({args.photo.name} resized; limit {container.DEFAULT_MAX_PIXELS:,} pixels)")
     for col in ("level", "size", "pixels", "compress s", "compress MB", "decompress s", "decompress MB", "bpp"):
         table.add_column(col, justify="right")
     with tempfile.TemporaryDirectory() as tmp:

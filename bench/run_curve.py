@@ -36,7 +36,7 @@ def entropy_bits(codes: list[np.ndarray], num_codes: int) -> float:
 def measure(run: Path, images: list[np.ndarray]) -> dict:
     meta = json.loads((run / "vqvae.json").read_text())
     net = load_net(run)
-    first = sum(m.level == 0 for m in net.maps)  # a file codes at least one map past the first level's
+    first = sum(m.latent == 0 for m in net.maps)  # a file codes at least one map past the first latent's
     per_image = [codec.encode_codes(net, px) for px in images]
     pixels = sum(px.shape[0] * px.shape[1] for px in images)
     bits = [entropy_bits([c[k].numpy() for c in per_image], m.num_codes) for k, m in enumerate(net.maps)]

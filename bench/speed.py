@@ -98,7 +98,7 @@ def main(argv=None) -> None:
     ap.add_argument("--levels", action="store_true", help="also time every quality level (model loaded)")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
-    model = zoo.load(zoo.level(None).model)
+    model = zoo.load(zoo.level(None).point.model)
     codec.compress(Image.new("RGB", (64, 64)), model)  # first calls at new shapes are slow
     rows: dict[str, list[float]] = {}
 
@@ -159,7 +159,7 @@ def main(argv=None) -> None:
 def level_table(paths: list[Path]) -> Table:
     """Every quality level on the images: mean bpp (file size), compress and decompress seconds,
     each level's model loaded and warmed up first."""
-    table = Table("level", "model", "scale", "maps after the first level's", "lambda", "skip", "bpp", "compress s", "decompress s",
+    table = Table("level", "model", "scale", "maps", "lambda", "skip", "bpp", "compress s", "decompress s",
                   title=f"every quality level, {len(paths)} Kodak image(s), 2 threads, model loaded")
     images = []
     for path in paths:
@@ -167,16 +167,17 @@ def level_table(paths: list[Path]) -> Table:
             im.load()
             images.append(im)
     for lv in zoo.levels():
-        model = zoo.load(lv.model)
-        codec.compress(Image.new("RGB", (64, 64)), model, lv.scale, lv.lam, lv.stages, lv.quality, skip=lv.skip)
+        p = lv.point
+        model = zoo.load(p.model)
+        codec.compress(Image.new("RGB", (64, 64)), model, p, quality=lv.quality)
         bpp, enc, dec = [], [], []
         for im in images:
-            coded, t = timed(lambda: codec.compress(im, model, lv.scale, lv.lam, lv.stages, lv.quality, skip=lv.skip))
+            coded, t = timed(lambda: codec.compress(im, model, p, quality=lv.quality))
             enc.append(t)
             dec.append(timed(codec.decompress, coded, model)[1])
             bpp.append(8 * len(coded) / (im.width * im.height))
-        stages = "all" if lv.stages is None else str(lv.stages)
-        table.add_row(str(lv.quality), lv.model, str(lv.scale), stages, f"{lv.lam:g}", f"{lv.skip:g}", f"{np.mean(bpp):.4f}",
+        table.add_row(str(lv.quality), p.model, str(p.scale), "all" if p.maps is None else str(p.maps), f"{p.lam:g}",
+                      f"{p.skip:g}", f"{np.mean(bpp):.4f}",
                       f"{np.mean(enc):.2f}", f"{np.mean(dec):.2f}")
     return table
 

@@ -33,15 +33,12 @@ from rich.table import Table
 from vqzip import codec, data, ladder, metrics, zoo
 from vqzip.baselines import CODECS, Baseline
 from vqzip.bdrate import bd_rate
+from vqzip.operating_point import OperatingPoint
 
 
-def parse_points(text: str) -> list[tuple[Fraction, float, int | None, float]]:
-    out = []
-    for p in text.split(","):
-        f = p.split(":")
-        out.append((Fraction(f[0]), float(f[1]) if len(f) > 1 else 0.0, int(f[2]) if len(f) > 2 else None,
-                    float(f[3]) if len(f) > 3 else 0.0))
-    return out
+def parse_points(text: str, model: str) -> list[OperatingPoint]:
+    """A curve's comma-separated point labels (`vqzip.ladder.parse_point`) as operating points of model."""
+    return [ladder.parse_point(model, p) for p in text.split(",")]
 
 
 def load(name: str) -> zoo.CodecModel:
@@ -85,11 +82,9 @@ def per_image(rows: list[dict], slopes=np.geomspace(0.5, 500, 24)) -> list[dict]
     return front(curve, "psnr")
 
 
-def measure_model(model: zoo.CodecModel, images: list[np.ndarray], point) -> dict:
-    scale, lam, stages, skip = point
-    return measure(lambda im: codec.compress(im, model, scale, lam=lam, stages=stages, skip=skip),
-                   lambda data: codec.decompress(data, model).image, images,
-                   f"{scale}:{lam}:{stages}" + (f":{skip:g}" if skip else ""))
+def measure_model(model: zoo.CodecModel, images: list[np.ndarray], point: OperatingPoint) -> dict:
+    return measure(lambda im: codec.compress(im, model, point), lambda data: codec.decompress(data, model).image, images,
+                   ladder.label(point))
 
 
 def measure_baseline(baseline: Baseline, images: list[np.ndarray]) -> list[dict]:
@@ -136,7 +131,7 @@ def main(argv=None) -> None:
         name, _, points = curve.partition("=")
         model = load(name)
         codec.compress(Image.new("RGB", (64, 64)), model)  # first calls at new shapes are slow
-        results[curve] = [measure_model(model, images, p) for p in parse_points(points or args.points)]
+        results[curve] = [measure_model(model, images, p) for p in parse_points(points or args.points, model.name)]
         if args.per_image:
             results[f"{curve} (per image)"] = per_image(results[curve])
     for name in args.baselines.split(",") if args.baselines else []:

@@ -86,7 +86,7 @@ def test_pillow_draft_and_thumbnail_use_the_preview(tiny, tmp_path, monkeypatch)
         assert im.size == (20, 12)
         assert np.array_equal(np.asarray(im), np.asarray(vqzip.decompress(tmp_path / "p.vqz", preview=True)))
     previews = []
-    monkeypatch.setattr(codec, "preview", lambda data: previews.append(1) or preview(data))
+    monkeypatch.setattr(codec, "preview", lambda data, **kw: previews.append(1) or preview(data, **kw))
     with Image.open(tmp_path / "p.vqz") as im:
         im.thumbnail((10, 6))  # asks draft() for (20, 12): the preview
         assert im.size == (10, 6) and previews == [1]
@@ -110,8 +110,8 @@ def test_target_bpp_lands_just_under_between_levels(tiny):
         choice = vqzip.compress_to_target(im, bpp=target)
         assert choice.met and 0.95 * target <= choice.bpp <= target
         header = container.unpack(choice.data)[0]
-        assert header.lam == pytest.approx(choice.lam) and header.scale == choice.scale
-    assert choice.lam == 0 and Fraction(1, 2) < choice.scale < 1  # the halfway target: lambda alone cannot reach it
+        assert header.lam == pytest.approx(choice.point.lam) and header.scale == choice.point.scale
+    assert choice.point.lam == 0 and Fraction(1, 2) < choice.point.scale < 1  # the halfway target: lambda alone cannot reach it
 
 
 def test_the_api_raises_only_vqz_errors_naming_the_input(tiny, tmp_path):

@@ -10,6 +10,7 @@ from PIL import Image
 from conftest import photo
 from vqzip import codec, container, intake, zoo
 from vqzip.errors import FormatError, ModelError
+from vqzip.operating_point import OperatingPoint
 
 
 @pytest.mark.parametrize("size", [(1, 1), (17, 33), (250, 131), (8, 8), (1, 40)])
@@ -61,7 +62,7 @@ def test_file_from_another_model_names_it(tiny):
     data = bytearray(codec.compress(photo(16, 16), tiny))
     header, streams, _ = container.unpack(bytes(data))
     forged = container.pack(container.Header(header.width, header.height, header.mode, "other-model", b"\x01" * 8,
-                                             header.levels, crcs=header.crcs), streams)
+                                             header.maps, crcs=header.crcs), streams)
     with pytest.raises(ModelError, match="other-model"):
         codec.decompress(forged)
 
@@ -128,10 +129,10 @@ def test_file_decodes_under_another_summation_order(tiny, monkeypatch):
 @pytest.mark.parametrize("scale", [Fraction(1, 2), Fraction(5, 4)])
 def test_scaled_levels_code_the_resampled_image_and_give_back_the_original_size(tiny, scale):
     im = photo(45, 30, seed=6)
-    data = codec.compress(im, tiny, scale)
+    data = codec.compress(im, tiny, OperatingPoint(tiny.name, scale=scale))
     header, _, _ = container.unpack(data)
     coded = container.coded_size(45, 30, scale)
-    assert header.scale == scale and list(header.levels) == codec.code_shapes(tiny.maps, *coded)
+    assert header.scale == scale and list(header.maps) == codec.code_shapes(tiny.net, *coded)
     _, _, decoded, _ = codec.decode_codes(data)
     assert all(torch.equal(a, b) for a, b in zip(
         decoded, codec.encode_codes(tiny.net, codec.resample(np.asarray(im), coded))))
@@ -143,11 +144,12 @@ def noise(n: int) -> bytes:
 
 
 @pytest.mark.parametrize("size,mode", [((96, 64), "RGB"), ((37, 21), "RGBA"), ((30, 17), "L")])
-def test_preview_is_the_top_map_through_the_head_at_a_quarter_size(tiny, size, mode):
+def test_preview_is_the_preview_map_through_the_head_at_a_quarter_size(tiny, size, mode):
     im = photo(*size, mode)
     data = codec.compress(im, tiny)
     out = codec.preview(data).image
-    assert out.size == container.preview_size(*size) == ((size[0] + 3) // 4, (size[1] + 3) // 4)
+    assert tiny.maps[0].preview == 4 and not any(m.preview for m in tiny.maps[1:])
+    assert out.size == container.preview_size(*size, 4) == ((size[0] + 3) // 4, (size[1] + 3) // 4)
     assert out.mode == mode
     top = codec.encode_codes(tiny.net, intake.prepare(im).rgb)[0]
     expected = Image.fromarray(codec.preview_pixels(tiny.net, top, *size))
@@ -214,12 +216,12 @@ def test_a_file_may_code_fewer_stages(tiny_residual):
     data = codec.compress(Image.fromarray(pixels), tiny_residual)
     header, streams, alpha = container.unpack(data)
     # the colour offsets correct the decode of every stage, so a file cut to fewer drops them
-    fewer = container.pack(replace(header, levels=header.levels[:2], crcs=header.crcs[:2], extensions=()),
+    fewer = container.pack(replace(header, maps=header.maps[:2], crcs=header.crcs[:2], extensions=()),
                            streams[:2], alpha)
     codes = codec.encode_codes(tiny_residual.net, pixels)
     expected = codec.decode_pixels(tiny_residual.net, codes[:2], 40, 24)
     assert np.array_equal(np.asarray(codec.decompress(fewer, tiny_residual).image), expected)
-    top_only = container.pack(replace(header, levels=header.levels[:1], crcs=header.crcs[:1]), streams[:1], alpha)
+    top_only = container.pack(replace(header, maps=header.maps[:1], crcs=header.crcs[:1]), streams[:1], alpha)
     with pytest.raises(FormatError, match="do not fit model"):
         codec.decompress(top_only, tiny_residual)
 
@@ -240,9 +242,9 @@ def test_rdo_codes_decode_exactly_and_trade_distortion_for_rate(tiny_residual):
     nearest = codec.encode_codes(tiny_residual.net, np.asarray(im))
     sizes, changed = [], []
     for lam in (1e-9, 0.05, 1.0):
-        data = codec.compress(im, tiny_residual, lam=lam)
+        data = codec.compress(im, tiny_residual, OperatingPoint(tiny_residual.name, lam=lam))
         header = container.unpack(data)[0]
-        assert header.lam == pytest.approx(lam) and len(header.levels) == 3
+        assert header.lam == pytest.approx(lam) and len(header.maps) == 3
         decoded = codec.decompress(data, tiny_residual)
         sizes.append(len(data))
         changed.append(sum(int((a != b).sum()) for a, b in zip(decoded.codes, nearest)))
@@ -250,13 +252,13 @@ def test_rdo_codes_decode_exactly_and_trade_distortion_for_rate(tiny_residual):
     assert sizes[2] < sizes[0]
 
 
-def test_fewer_stages_code_fewer_maps(tiny_residual):
+def test_fewer_maps_code_fewer_maps(tiny_residual):
     im = photo(64, 48, seed=11)
-    one, two = (codec.compress(im, tiny_residual, stages=s) for s in (1, 2))
-    assert len(container.unpack(one)[0].levels) == 2 and len(container.unpack(two)[0].levels) == 3
+    one, two = (codec.compress(im, tiny_residual, OperatingPoint(tiny_residual.name, maps=n)) for n in (2, 3))
+    assert len(container.unpack(one)[0].maps) == 2 and len(container.unpack(two)[0].maps) == 3
     assert len(one) < len(two)
-    with pytest.raises(ValueError, match="1 to 2 stages"):
-        codec.compress(im, tiny_residual, stages=3)
+    with pytest.raises(ValueError, match="codes 2 to 3 maps, not 4"):
+        codec.compress(im, tiny_residual, OperatingPoint(tiny_residual.name, maps=4))
 
 
 def test_several_tiles_code_the_same_at_any_thread_count(tiny):
@@ -267,8 +269,8 @@ def test_several_tiles_code_the_same_at_any_thread_count(tiny):
         got = []
         for threads in (1, 2, 4):
             torch.set_num_threads(threads)
-            data = codec.compress(photo(40, 1100, seed=3), tiny, lam=0.0)
-            rdo = codec.compress(photo(40, 1100, seed=3), tiny, lam=0.02)
+            data = codec.compress(photo(40, 1100, seed=3), tiny, OperatingPoint(tiny.name, lam=0.0))
+            rdo = codec.compress(photo(40, 1100, seed=3), tiny, OperatingPoint(tiny.name, lam=0.02))
             got.append((data, rdo, np.asarray(codec.decompress(data).image).tobytes()))
         assert got[0] == got[1] == got[2]
     finally:
@@ -303,11 +305,11 @@ def test_candidates_over_the_budget_run_one_tile_at_a_time_with_the_same_bytes(t
     monkeypatch.setattr(tiles, "per_tile", counted)
     try:
         im = photo(40, 1100, seed=3)  # 3 tiles
-        within = codec.compress(im, tiny, lam=0.02)
+        within = codec.compress(im, tiny, OperatingPoint(tiny.name, lam=0.02))
         assert (None, 2) in calls and all(a is None for a, _ in calls)
         calls.clear()
         monkeypatch.setattr(rdo, "CANDIDATE_BUDGET", 0)
-        assert codec.compress(im, tiny, lam=0.02) == within
+        assert codec.compress(im, tiny, OperatingPoint(tiny.name, lam=0.02)) == within
         assert (1, 1) in calls and all(most == 1 for a, most in calls if a == 1)
     finally:
         torch.set_num_threads(n)
@@ -322,9 +324,9 @@ def test_one_stored_candidate_is_the_first_of_the_search_ties_included(tiny, mon
     from vqzip import rdo, tiles
 
     net = copy.deepcopy(tiny.net)
-    for vq in (net.levels[0].stages[0], net.levels[1].stages[0]):
+    for vq in (net.quantizers[0].stages[0], net.quantizers[1].stages[0]):
         vq.embed[1::2] = vq.embed[0::2]  # every code tied with its neighbour
-    nearest = type(net.levels[0].stages[0]).nearest
+    nearest = type(net.quantizers[0].stages[0]).nearest
 
     def ties_reversed_for_one(self, z, k):  # as torch.topk did on 512 codes: k = 1 may pick the other of a tie
         d, i = nearest(self, z, max(k, 2))
@@ -332,8 +334,8 @@ def test_one_stored_candidate_is_the_first_of_the_search_ties_included(tiny, mon
             return d[:, 1:2], torch.where(d[:, 1] == d[:, 0], i[:, 1], i[:, 0])[:, None]
         return d[:, :k], i[:, :k]
 
-    monkeypatch.setattr(type(net.levels[0].stages[0]), "nearest", ties_reversed_for_one)
-    padded = codec.EdgePadded(np.asarray(photo(48, 40, seed=12)))
+    monkeypatch.setattr(type(net.quantizers[0].stages[0]), "nearest", ties_reversed_for_one)
+    padded = codec.EdgePadded(np.asarray(photo(48, 40, seed=12)), net.STRIDE)
     parts = tiles.tiles(*padded.shape[:2])
     top_idx, top_dist = rdo.candidates(net, padded, 0, 0, [], parts)
     one_idx, one_dist = rdo.candidates(net, padded, 0, 0, [], parts, store=1)
@@ -347,7 +349,7 @@ def test_one_stored_candidate_is_the_first_of_the_search_ties_included(tiny, mon
 def test_edge_padded_reads_regions_of_the_edge_padded_image():
     px = np.random.default_rng(0).integers(0, 256, (21, 30, 3), np.uint8)
     ref = np.pad(px, ((0, 3), (0, 2), (0, 0)), mode="edge")
-    view = codec.EdgePadded(px)
+    view = codec.EdgePadded(px, 8)
     assert view.shape == ref.shape
     for rows, cols in [(slice(0, 24), slice(0, 32)), (slice(5, 21), slice(3, 30)), (slice(16, 24), slice(24, 32)),
                        (slice(0, 8), slice(8, 32)), (slice(20, 24), slice(0, 8))]:

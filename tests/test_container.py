@@ -8,7 +8,7 @@ from vqzip.container import Header, pack, unpack
 from vqzip.errors import FormatError
 
 HEADER = Header(width=250, height=131, mode="RGB", model_name="vqz-base", model_hash=bytes(range(8)),
-                levels=((17, 32), (34, 64)), scale=Fraction(5, 8), crcs=(0x1234ABCD, 0xFEDC5678), quality=5,
+                maps=((17, 32), (34, 64)), scale=Fraction(5, 8), crcs=(0x1234ABCD, 0xFEDC5678), quality=5,
                 lam=0.25, extensions=((130, b"later"), (200, b"")))
 PAYLOADS = [b"\x01\x02\x03\x04", b"\xff" * 40]
 
@@ -18,7 +18,7 @@ def test_round_trip_every_field():
     assert header == HEADER
     assert (header.width, header.height, header.mode) == (250, 131, "RGB")
     assert header.model_name == "vqz-base" and header.model_hash == bytes(range(8))
-    assert header.levels == ((17, 32), (34, 64)) and header.scale == Fraction(5, 8)
+    assert header.maps == ((17, 32), (34, 64)) and header.scale == Fraction(5, 8)
     assert header.crcs == (0x1234ABCD, 0xFEDC5678)
     assert (header.quality, header.lam, header.extensions) == (5, 0.25, ((130, b"later"), (200, b"")))
     assert header.coded_size == (156, 82)  # 250 * 5/8 = 156.25, 131 * 5/8 = 81.875

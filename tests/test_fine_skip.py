@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import photo
-from vqzip import codec, container, fine_skip, zoo
+from conftest import TINY, photo
+from vqzip import codec, container, fine_skip, models, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError
+from vqzip.operating_point import OperatingPoint
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (3, 7), (20, 33)])
@@ -79,10 +80,10 @@ def test_skipping_files_decode_exactly_and_skip_more_as_mu_grows(tiny_fine, lam)
     whole blocks, to the network's decode of those maps; a larger mu skips more blocks and makes
     smaller files; a huge one skips every block, which decodes as two maps do."""
     im = photo(96, 72, seed=12)
-    whole = codec.compress(im, tiny_fine, lam=lam)
+    whole = codec.compress(im, tiny_fine, OperatingPoint(tiny_fine.name, lam=lam))
     skipped, sizes = [], []
     for mu in (1e-3, 30.0, 1e12):
-        data = codec.compress(im, tiny_fine, lam=lam, skip=mu)
+        data = codec.compress(im, tiny_fine, OperatingPoint(tiny_fine.name, lam=lam, skip=mu))
         header = container.unpack(data)[0]
         assert fine_skip.unpack(dict(header.extensions)[container.TAG_FINE_SKIP]) == (fine_skip.BLOCK, np.float32(mu))
         decoded = codec.decompress(data, tiny_fine)
@@ -100,16 +101,17 @@ def test_skipping_files_decode_exactly_and_skip_more_as_mu_grows(tiny_fine, lam)
     assert np.abs(shown.astype(int) - two_maps).max() <= 1  # zero fine vectors: the two-map decode, to float rounding
 
 
-def test_skip_needs_a_coded_fine_level(tiny_fine):
-    """A file that says it skips fine blocks but codes no fine map, or a damaged extension, is refused."""
+def test_skip_needs_a_coded_skippable_map(tiny_fine):
+    """A file that says it skips blocks but codes no skippable map, or a damaged extension, is refused."""
     im = photo(48, 32, seed=13)
-    data = codec.compress(im, tiny_fine, stages=1, skip=100.0)  # no fine map: nothing to skip, no extension
+    # two maps: the skippable (fine) map is not coded, so nothing is skipped and there is no extension
+    data = codec.compress(im, tiny_fine, OperatingPoint(tiny_fine.name, maps=2, skip=100.0))
     header, streams, alpha = container.unpack(data)
     assert container.TAG_FINE_SKIP not in dict(header.extensions)
     bad = container.pack(replace(header, extensions=((container.TAG_FINE_SKIP, fine_skip.pack(100.0)),)), streams, alpha)
-    with pytest.raises(FormatError, match="codes no fine level"):
+    with pytest.raises(FormatError, match="codes no map that can be skipped"):
         codec.decompress(bad, tiny_fine)
-    data = codec.compress(im, tiny_fine, skip=100.0)
+    data = codec.compress(im, tiny_fine, OperatingPoint(tiny_fine.name, skip=100.0))
     header, streams, alpha = container.unpack(data)
     bad = container.pack(replace(header, extensions=((container.TAG_FINE_SKIP, b"\0" * 5),)), streams, alpha)
     with pytest.raises(FormatError, match="invalid fine-skip"):
@@ -118,7 +120,7 @@ def test_skip_needs_a_coded_fine_level(tiny_fine):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_skipping_files_decode_the_same_at_any_thread_count(tiny_fine, threads):
-    data = codec.compress(photo(200, 136, seed=14), tiny_fine, lam=0.05, skip=30.0)
+    data = codec.compress(photo(200, 136, seed=14), tiny_fine, OperatingPoint(tiny_fine.name, lam=0.05, skip=30.0))
     n = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -132,7 +134,7 @@ def test_skipping_files_decode_the_same_at_any_thread_count(tiny_fine, threads):
 
 def test_estimated_bits_leave_skipped_positions_out(tiny_fine):
     im = photo(96, 72, seed=12)
-    decoded = codec.decompress(codec.compress(im, tiny_fine, skip=1e12), tiny_fine)
+    decoded = codec.decompress(codec.compress(im, tiny_fine, OperatingPoint(tiny_fine.name, skip=1e12)), tiny_fine)
     assert codec.estimated_bits(tiny_fine, decoded.codes)["fine"] == 0.0
 
 
@@ -153,8 +155,8 @@ def test_target_bpp_between_a_two_map_level_and_a_skipping_one_raises_the_thresh
                       for k in range(3)]}
     tiny_model(cfg, tmp_path, "tiny-fine")
     training.register(tmp_path, "tiny-fine", [Fraction(1)], default_scale=Fraction(1))
-    training.set_ladder(tmp_path, {"1": {"model": "tiny-fine", "scale": "1", "stages": 1},
-                                   "2": {"model": "tiny-fine", "scale": "1", "stages": 2, "skip": 1.0}}, 1)
+    training.set_ladder(tmp_path, {"1": {"model": "tiny-fine", "scale": "1", "maps": 2},
+                                   "2": {"model": "tiny-fine", "scale": "1", "maps": 3, "skip": 1.0}}, 1)
     monkeypatch.setenv("VQZIP_CHECKPOINTS", str(tmp_path))
     im = photo(160, 96, seed=2)
     n = 160 * 96
@@ -163,9 +165,9 @@ def test_target_bpp_between_a_two_map_level_and_a_skipping_one_raises_the_thresh
     target = low + 0.5 * (high - low)
     choice = vqzip.compress_to_target(im, bpp=target)
     assert choice.met and 0.95 * target <= choice.bpp <= target
-    assert choice.quality == 2 and choice.skip > 1.0 and choice.scale == 1
+    assert choice.quality == 2 and choice.point.skip > 1.0 and choice.point.scale == 1
     header = container.unpack(choice.data)[0]
-    assert fine_skip.unpack(dict(header.extensions)[container.TAG_FINE_SKIP])[1] == pytest.approx(choice.skip)
+    assert fine_skip.unpack(dict(header.extensions)[container.TAG_FINE_SKIP])[1] == pytest.approx(choice.point.skip)
 
 
 def test_info_says_the_fine_level_is_skipped(capsys):
@@ -178,3 +180,13 @@ def test_info_says_the_fine_level_is_skipped(capsys):
     assert main(["info", str(golden)]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "fine level skipped where it saves under" in out and "300 per bit" in out
+
+
+def test_which_map_skips_is_the_architecture_s_role_not_a_name(tiny, tiny_fine):
+    """Only a fine latent of one stage is skippable (skipped positions zero every stage's
+    vectors); a point that skips with a model that has no skippable map is refused."""
+    assert [m.skippable for m in tiny_fine.maps] == [False, False, True]
+    two = models.build("vqvae2", {**TINY["net"], "fine_stages": 2, "fine_codes": 24})
+    assert not any(m.skippable for m in two.maps) and [m.latent for m in two.maps] == [0, 1, 2, 2]
+    with pytest.raises(ValueError, match="no map that can be skipped"):
+        codec.compress(photo(16, 16), tiny, OperatingPoint(tiny.name, skip=1.0))

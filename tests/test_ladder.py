@@ -5,10 +5,11 @@ from fractions import Fraction
 import pytest
 
 from vqzip import ladder
+from vqzip.operating_point import OperatingPoint
 
 
-def point(bpp, psnr, scale=Fraction(1), decode_s=1.0, model="m", stages=None, lam=0.0, skip=0.0):
-    return ladder.Point(model, scale, lam, stages, bpp, psnr, decode_s, skip)
+def point(bpp, psnr, scale=Fraction(1), decode_s=1.0, model="m", maps=None, lam=0.0, skip=0.0):
+    return ladder.Measured(OperatingPoint(model, maps, scale, lam, skip), bpp, psnr, decode_s)
 
 
 def test_front_keeps_only_points_no_other_beats():
@@ -34,7 +35,7 @@ def test_choose_picks_the_nearest_distinct_front_points_in_order():
     assert [p.bpp for p in chosen] == sorted({p.bpp for p in chosen})
     for p, t in zip(chosen, ladder.targets(5, 0.05, 1.6)):
         assert abs(math.log(p.bpp / t)) <= math.log(1.25) / 2 + 1e-9
-    assert all(p.scale <= 1 and p.decode_s <= 3 for p in chosen)
+    assert all(p.point.scale <= 1 and p.decode_s <= 3 for p in chosen)
 
 
 def test_choose_refuses_too_few_points():
@@ -43,11 +44,22 @@ def test_choose_refuses_too_few_points():
 
 
 def test_manifest_entries_name_the_shipped_model():
-    chosen = [point(0.1, 25, Fraction(1, 2), stages=1, lam=0.02, model="runs/x"), point(0.4, 30),
-              point(0.7, 32, stages=2, lam=0.02, skip=300.0)]
+    chosen = [point(0.1, 25, Fraction(1, 2), maps=2, lam=0.02, model="runs/x"), point(0.4, 30),
+              point(0.7, 32, maps=3, lam=0.02, skip=300.0)]
     assert ladder.manifest_levels(chosen, {"runs/x": "vqz-new"}) == {
-        "1": {"model": "vqz-new", "scale": "1/2", "stages": 1, "lam": 0.02}, "2": {"model": "m", "scale": "1"},
-        "3": {"model": "m", "scale": "1", "stages": 2, "lam": 0.02, "skip": 300.0}}
+        "1": {"model": "vqz-new", "scale": "1/2", "maps": 2, "lam": 0.02}, "2": {"model": "m", "scale": "1"},
+        "3": {"model": "m", "scale": "1", "maps": 3, "lam": 0.02, "skip": 300.0}}
+
+
+def test_a_point_label_round_trips_and_counts_maps_from_the_first():
+    """validate_rd's labels count the maps after the first latent's (STAGES), as every recorded
+    measurement does; an operating point counts them all."""
+    for text, maps in (("1/2:0.02:1", 2), ("1:0.0:None", None), ("1:0.02:2:300", 3)):
+        p = ladder.parse_point("m", text)
+        assert p.maps == maps and ladder.label(p) == text
+    assert ladder.parse_point("m", "3/4") == OperatingPoint("m", None, Fraction(3, 4))
+    with pytest.raises(ValueError):
+        ladder.parse_point("m", "1:0:1:0:9")
 
 
 def test_choose_levels_reads_a_validate_rd_json_with_baselines(tmp_path):
@@ -68,6 +80,6 @@ def test_choose_levels_reads_a_validate_rd_json_with_baselines(tmp_path):
         "runs/m=1/2:0.02:1,1:0:None (per image)": [{"point": "mu 1", **row}],
         "webp": [{"point": "quality 5", **row}]}}))
     pts = choose_levels.points_of(tmp_path / "m.json")
-    assert [(p.model, p.scale, p.lam, p.stages, p.bpp, p.skip) for p in pts] == [
-        ("runs/m", Fraction(1, 2), 0.02, 1, 0.2, 0.0), ("runs/m", Fraction(1), 0.0, None, 0.5, 0.0),
-        ("runs/m", Fraction(1), 0.02, 2, 0.7, 300.0)]
+    assert [(p.point, p.bpp) for p in pts] == [
+        (OperatingPoint("runs/m", 2, Fraction(1, 2), 0.02), 0.2), (OperatingPoint("runs/m", None, Fraction(1), 0.0), 0.5),
+        (OperatingPoint("runs/m", 3, Fraction(1), 0.02, 300.0), 0.7)]

@@ -13,6 +13,7 @@ from vqzip import codec, metrics, rdcurve, zoo
 from vqzip.baselines import CODECS
 from vqzip.bdrate import bd_rate
 from vqzip.cli import main
+from vqzip.operating_point import OperatingPoint
 
 
 def test_psnr_known_values():
@@ -72,7 +73,8 @@ def test_rd_curve_end_to_end(tiny, tmp_path, capsys, monkeypatch):
     ours = {r["setting"]: r for r in rows if r["codec"] == "vqzip"}
     assert set(ours) == {"1", "2"} and len(rows) == 2 + len(CODECS["jpeg"].settings)
     for level, scale in (("1", Fraction(1, 2)), ("2", Fraction(1))):  # the tiny checkpoints' levels
-        assert float(ours[level]["bpp"]) == pytest.approx(8 * len(codec.compress(im, tiny, scale)) / (176 * 168))
+        data = codec.compress(im, tiny, OperatingPoint(tiny.name, scale=scale))
+        assert float(ours[level]["bpp"]) == pytest.approx(8 * len(data) / (176 * 168))
     summary = json.loads((out / "vqzip.json").read_text())
     assert set(summary) == {"name", "description", "results"}
     assert {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"} <= set(summary["results"])
@@ -164,7 +166,7 @@ def summary_and_run(tmp_path):
     summary = {"vqzip": codec("vqzip", [0.1, 0.4, 1.1], [25.4, 29.3, 33.9], ["1", "4", "7"]),
                "jpeg": codec("jpeg", [0.17, 0.5, 1.2], [22.0, 29.1, 33.0], ["1", "18", "65"]),
                "webp": codec("webp", [0.12, 0.9, 2.71], [26.0, 31.9, 41.5], ["1", "55", "90"])}
-    run = rdcurve.Run("kodak", 24, "0.3.0", [{"quality": q, "model": "vqz-base", "scale": "1", "stages": None,
+    run = rdcurve.Run("kodak", 24, "0.3.0", [{"quality": q, "model": "vqz-base", "scale": "1", "maps": None,
                                               "lambda": 0.0, "sha256": "ab" * 32} for q in (1, 4, 7)],
                       {n: {"label": n.upper(), "library": f"lib{n} 1.0", "setting": "quality", "settings": [1],
                            "description": n} for n in ("jpeg", "webp")}, {"Pillow": "13.0.0"}, 2, None, 1)

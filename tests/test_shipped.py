@@ -19,12 +19,7 @@ PREVIEW_PSNR_FLOOR = 29.5
 
 @pytest.fixture(scope="module")
 def model():
-    return zoo.load(zoo.level(None).model)
-
-
-def default_point() -> dict:
-    lv = zoo.level(None)
-    return {"scale": lv.scale, "lam": lv.lam, "stages": lv.stages}
+    return zoo.load(zoo.level(None).point.model)
 
 
 def test_manifest_hashes_match_the_weights():
@@ -37,7 +32,7 @@ def test_manifest_hashes_match_the_weights():
 def test_end_to_end_on_a_photo_crop(model):
     with Image.open(ASSETS / "photo.png") as im:
         im = im.convert("RGB")
-    data = codec.compress(im, model, **default_point())
+    data = codec.compress(im, model, zoo.level(None).point)
     header, streams, _ = container.unpack(data)
     assert header.model_hash == model.hash8
     decoded = codec.decompress(data)
@@ -58,8 +53,8 @@ def test_preview_on_a_photo_crop(model):
     mean colour scores 17.1 dB, mid-gray 11.0 dB)."""
     with Image.open(ASSETS / "photo.png") as im:
         im = im.convert("RGB")
-    out = codec.preview(codec.compress(im, model, **default_point())).image
-    assert out.size == container.preview_size(*im.size) and out.mode == "RGB"
+    out = codec.preview(codec.compress(im, model, zoo.level(None).point)).image
+    assert out.size == container.preview_size(*im.size, 4) and out.mode == "RGB"
     assert metrics.preview_psnr(np.asarray(out), np.asarray(im)) > PREVIEW_PSNR_FLOOR
 
 

@@ -10,6 +10,7 @@ from vqzip.priors.pixelcnn import PixelCNNConfig
 from vqzip import codec, training, zoo
 from vqzip.errors import VqzError
 from vqzip.training.card import _stages
+from vqzip.operating_point import OperatingPoint
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_train_resume_export_and_use(images, tmp_path, monkeypatch):
 
     training.export(run, root / "m2")  # a second model without quality levels: used by name only
     training.register(root, "m2", [])
-    assert [lv.model for lv in zoo.levels()] == ["m"] and zoo.load("m2").name == "m2"
+    assert [lv.point.model for lv in zoo.levels()] == ["m"] and zoo.load("m2").name == "m2"
 
 
 def test_prior_crops_match_the_codec_condition():
@@ -229,7 +230,7 @@ def test_export_sets_a_familys_ladder_from_choose_levels(images, tmp_path, capsy
     cfgs = [PixelCNNConfig(num_codes=m.num_codes, channels=8, first_kernel=3, blocks=1, cond_channels=4,
                            conds=[(net.maps[j].num_codes, net.maps[j].stride // m.stride) for j in m.conds]) for m in net.maps]
     training.train_prior(images, run, cfgs, training.TrainConfig(steps=1, **small))
-    ladder = {"1": {"model": "fam", "scale": "1/2", "stages": 1}, "2": {"model": "fam", "scale": "1", "stages": 1, "lam": 0.02},
+    ladder = {"1": {"model": "fam", "scale": "1/2", "maps": 2}, "2": {"model": "fam", "scale": "1", "maps": 2, "lam": 0.02},
               "3": {"model": "fam", "scale": "1"}}
     (tmp_path / "levels.json").write_text(json.dumps({"levels": ladder}))
     export = ["train", "export", "--run", str(run), "--name", "fam", "--checkpoints", str(root)]
@@ -237,10 +238,10 @@ def test_export_sets_a_familys_ladder_from_choose_levels(images, tmp_path, capsy
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["levels"] == ladder and manifest["default"] == 2
     monkeypatch.setenv("VQZIP_CHECKPOINTS", str(root))
-    assert [(lv.scale, lv.stages, lv.lam) for lv in zoo.levels()] == [(Fraction(1, 2), 1, 0.0), (Fraction(1), 1, 0.02),
+    assert [(lv.point.scale, lv.point.maps, lv.point.lam) for lv in zoo.levels()] == [(Fraction(1, 2), 2, 0.0), (Fraction(1), 2, 0.02),
                                                                      (Fraction(1), None, 0.0)]
     card = (root / "fam" / "MODEL_CARD.md").read_text()
-    assert "| 1 | 1/2 | 1 | 0 |" in card and "| 2 | 1 | 1 | 0.02 |" in card and "| 3 | 1 | all | 0 |" in card
+    assert "| 1 | 1/2 | 2 | 0 |" in card and "| 2 | 1 | 2 | 0.02 |" in card and "| 3 | 1 | all | 0 |" in card
 
     (tmp_path / "bad.json").write_text(json.dumps({"levels": {"1": {"model": "other", "scale": "1"}}}))
     capsys.readouterr()
@@ -271,7 +272,7 @@ def test_context_free_residual_stages_train_export_and_round_trip(images, tmp_pa
     out = codec.decompress(codec.compress(im, model), model)
     assert out.image.size == (40, 24) and len(out.codes) == 3
     assert torch.equal(out.codes[2], codec.encode_codes(model.net, np.asarray(im))[2])
-    chosen = codec.compress(im, model, lam=0.05)  # RDO's choices in the bands' order decode as well
+    chosen = codec.compress(im, model, OperatingPoint(model.name, lam=0.05))  # RDO's choices in the bands' order decode as well
     assert codec.decompress(chosen, model).image.size == (40, 24)
 
 
@@ -300,7 +301,7 @@ def test_export_tile_walks_maps_in_tiles_under_a_new_hash(images, tmp_path, monk
     out = codec.decompress(data, banded)
     assert all(torch.equal(a, b) for a, b in zip(out.codes, nearest))
     assert data != codec.compress(im, whole)
-    assert codec.decompress(codec.compress(im, banded, lam=0.05), banded).image.size == (40, 56)
+    assert codec.decompress(codec.compress(im, banded, OperatingPoint(banded.name, lam=0.05)), banded).image.size == (40, 56)
 
 
 def test_rdo_codes_give_the_priors_the_encoders_choices_to_fine_tune_on(images, tmp_path):

@@ -38,8 +38,12 @@ BROKEN = [  # (change, field named, words of the problem)
     (_set("models.tiny", "tiny"), "models.tiny", "is not an object"),
     (_set("levels.2.model", "vqz-huge"), "levels.2.model", "'vqz-huge' is not one of models (tiny)"),
     (_set("levels.2.model", None), "levels.2.model", "missing"),
-    (_set("levels.2.stages", 0), "levels.2.stages", "0 is not at least 1"),
-    (_set("levels.2.stages", "2"), "levels.2.stages", '"2" is not a number of stages'),
+    (_set("models.tiny.config_sha256", None), "models.tiny.config_sha256", "missing"),
+    (_set("models.tiny.config_sha256", "abc"), "models.tiny.config_sha256", "is not an object of sha256"),
+    (_set("models.tiny.config_sha256.net", "abc"), "models.tiny.config_sha256.net", '"abc" is not a sha256'),
+    (_set("levels.2.maps", 1), "levels.2.maps", "1 is not at least 2"),
+    (_set("levels.2.maps", "2"), "levels.2.maps", '"2" is not a number of maps'),
+    (_set("levels.2.stages", 1), "levels.2.stages", "renamed: give maps"),
     (_set("levels.2.lam", -0.5), "levels.2.lam", "-0.5 is not a finite number at least 0"),
     (_set("levels.2.lam", "big"), "levels.2.lam", '"big" is not a number'),
     (_set("levels.2.skip", -1), "levels.2.skip", "-1 is not a finite number at least 0"),
@@ -107,5 +111,59 @@ def test_the_shipped_manifest_passes(monkeypatch):
     monkeypatch.delenv("VQZIP_CHECKPOINTS", raising=False)
     levels = zoo.levels()
     assert [lv.quality for lv in levels] == list(range(1, len(levels) + 1)) and len(levels) >= 8
-    assert all(lv.scale <= 1 for lv in levels)  # a family's levels code more maps, never a bigger image
+    assert all(lv.point.scale <= 1 for lv in levels)  # a family's levels code more maps, never a bigger image
     assert 1 <= zoo.level(None).quality <= len(levels)
+
+
+@pytest.mark.parametrize("tamper,field", [(lambda c: c["net"].update(padding="replicate"), "net"),
+                                          (lambda c: c["priors"][0].update(first_kernel=c["priors"][0]["first_kernel"] + 2), "priors"),
+                                          (lambda c: c.update(arch="vqvae3"), "arch")])
+def test_a_tampered_config_is_refused_in_one_line(checkpoints, capsys, tamper, field):
+    """The weights' sha256 (a file's model hash) does not cover config.json: its decoding fields
+    are checked against the manifest's digests, so a changed padding or prior kernel, which would
+    silently change what every file decodes to, is refused, naming the model and the field."""
+    path = checkpoints / "tiny" / "config.json"
+    cfg = json.loads(path.read_text())
+    tamper(cfg)
+    path.write_text(json.dumps(cfg, indent=2))
+    zoo._load_cached.cache_clear()
+    with pytest.raises(ModelError) as e:
+        zoo.load("tiny")
+    assert str(e.value).startswith(f"model 'tiny': config.json's {field} differs") and "\n" not in str(e.value)
+    photo(16, 16).save(checkpoints.parent / "x.png")
+    assert main(["compress", str(checkpoints.parent / "x.png")]) == 1
+    assert capsys.readouterr().err.startswith("vqzip: error: model 'tiny': config.json's")
+
+
+def test_the_training_record_and_name_are_not_digested(checkpoints):
+    path = checkpoints / "tiny" / "config.json"
+    cfg = json.loads(path.read_text())
+    cfg["training"] = {"note": "edited"}
+    cfg["name"] = "renamed"
+    path.write_text(json.dumps(cfg))
+    zoo._load_cached.cache_clear()
+    assert zoo.load("tiny").name == "tiny"
+
+
+def test_the_shipped_models_load_with_their_configs_checked(monkeypatch):
+    monkeypatch.delenv("VQZIP_CHECKPOINTS", raising=False)
+    for name, entry in zoo.manifest()["models"].items():
+        cfg = json.loads((zoo.checkpoints_dir() / entry["folder"] / "config.json").read_text())
+        assert entry["config_sha256"] == zoo.config_digests(cfg) and set(entry["config_sha256"]) == {"arch", "net", "priors"}
+        assert zoo.load(name).name == name
+
+
+def test_the_manifest_is_read_once_until_it_changes(checkpoints, monkeypatch):
+    """Read and checked once per version of the file, not per call; a rewrite is seen."""
+    zoo.manifest()
+    checks = []
+    check = zoo.check_manifest
+    monkeypatch.setattr(zoo, "check_manifest", lambda m, p: checks.append(p) or check(m, p))
+    for _ in range(3):
+        zoo.levels(), zoo.level(None), zoo.name_for_hash(b"\0" * 8)
+    assert checks == []
+    m = zoo.manifest()
+    m["default"] = 1  # a copy: the cached manifest is not changed by its callers
+    assert zoo.level(None).quality == 2
+    (checkpoints / "manifest.json").write_text(json.dumps(m, indent=1))
+    assert zoo.level(None).quality == 1 and len(checks) == 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -23,17 +23,20 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from vqzip import codec, intake, metrics, pillow_plugin, zoo
+from vqzip.container import DEFAULT_MAX_PIXELS
 from vqzip.errors import VqzError, VqzWarning
 from vqzip.fileio import check_input, check_output, write_atomic
+from vqzip.operating_point import OperatingPoint
 
 ImageLike = Image.Image | str | Path | BinaryIO
 PREVIEW_SUFFIX = ".preview.png"  # a preview's default name, so it is never taken for the full image
 
 
 @contextmanager
-def open_image(image: ImageLike, name: str | None = None, *, load: bool = True) -> Iterator[Image.Image]:
-    """A PIL image as given, or opened from a path or binary file, its size checked against the
-    pixel limit before its pixels are read, and kept open while in use (a multi-frame file
+def open_image(image: ImageLike, name: str | None = None, *, load: bool = True,
+               max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterator[Image.Image]:
+    """A PIL image as given, or opened from a path or binary file, its size checked against
+    max_pixels (None: no limit) before its pixels are read, and kept open while in use (a multi-frame file
     must stay open to be sought). Pillow's refusals and failures, here or reading the frames and
     EXIF that coding will read, become VqzErrors naming `name` (default: the path, or "image").
     load=False reads the header only (a cheap check that the file is an image vqzip takes)."""
@@ -49,7 +52,7 @@ def open_image(image: ImageLike, name: str | None = None, *, load: bool = True) 
         im = Image.open(image)
     with im:
         with _readable(image, name):
-            codec.check_pixels(*im.size, "image")
+            codec.check_pixels(*im.size, "image", max_pixels)
             if load:
                 intake.warn_if_deep(im)  # Pillow reduces 16-bit RGB to 8 bits as it loads it
                 im.load()
@@ -90,50 +93,51 @@ def _warn_if_vqz(im: Image.Image) -> None:
                       "(to keep it as it is, copy the file)", VqzWarning, stacklevel=3)
 
 
-def compress(image: ImageLike, quality: int | None = None, *, model: str | None = None) -> bytes:
+def compress(image: ImageLike, quality: int | None = None, *, model: str | None = None,
+             max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
     """An image (a PIL image, or a path or binary file of any format Pillow reads) -> .vqz bytes.
 
     quality: a level from `levels()` (default: the default level); model: a shipped model by
-    name, at scale 1, instead of a level."""
+    name, every map at scale 1, instead of a level. Images above max_pixels (None: no limit)
+    are refused."""
     if model is not None and quality is not None:
         raise VqzError("give a model or a quality, not both")
-    with open_image(image) as im:
+    with open_image(image, max_pixels=max_pixels) as im:
         _warn_if_vqz(im)
         if model is not None:
-            return codec.compress(im, zoo.load(model))
+            return codec.compress(im, zoo.load(model), max_pixels=max_pixels)
         lv = zoo.level(quality)
-        return codec.compress(im, zoo.load(lv.model), lv.scale, lv.lam, lv.stages, lv.quality, skip=lv.skip)
+        return codec.compress(im, zoo.load(lv.point.model), lv.point, quality=lv.quality, max_pixels=max_pixels)
 
 
-def decompress(data: bytes | str | Path, *, preview: bool = False) -> Image.Image:
-    """.vqz bytes (or a path to a .vqz file) -> the image, at its original size and mode.
+def decompress(data: bytes | str | Path, *, preview: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """.vqz bytes (or a path to a .vqz file) -> the image, at its original size and mode; files
+    of images above max_pixels (None: no limit) are refused.
 
-    preview: decode the top level only, a quarter of the size each way and several times faster
-    (`codec.preview`)."""
+    preview: decode the model's preview map only, a quarter of the size each way (vqz-l3's) and
+    several times faster (`codec.preview`)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         check_input(Path(data))
         try:
             data = Path(data).read_bytes()
         except OSError as e:
             raise VqzError(f"{data}: {e.strerror or e}") from None
-    return (codec.preview if preview else codec.decompress)(bytes(data)).image
+    return (codec.preview if preview else codec.decompress)(bytes(data), max_pixels=max_pixels).image
 
 
 def levels() -> list[zoo.Level]:
-    """The quality levels: each a shipped model and the scale images are coded at."""
+    """The quality levels: each a number and an operating point of a shipped model."""
     return zoo.levels()
 
 
 @dataclass(frozen=True)
 class Choice:
     quality: int  # the level chosen, or the level above the point chosen between two levels
+    point: OperatingPoint  # what the image was coded at: the level's, or a knob of it moved
     data: bytes
     bpp: float
     psnr: float | None  # measured when the target is a PSNR
     met: bool
-    lam: float = 0.0  # the RDO multiplier the codes were chosen with
-    scale: Fraction = Fraction(1)  # the scale the image was coded at
-    skip: float = 0.0  # the fine-skip threshold (`vqzip.fine_skip`)
 
 
 TARGET_BPP_WITHIN = 0.05  # --target-bpp lands at most this fraction under the target
@@ -146,7 +150,8 @@ LAMBDA_MAX = 0.05
 SKIP_SPAN = 1e6
 
 
-def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: float | None = None) -> Choice:
+def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: float | None = None,
+                       max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Choice:
     """Compress to a target, found by really coding (and, for PSNR, decoding).
 
     bpp: the largest file of at most `bpp` bits per pixel, within TARGET_BPP_WITHIN under it:
@@ -154,28 +159,31 @@ def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: floa
     fine-skip threshold raised (if it skips fine blocks: up to SKIP_SPAN times), else its RDO
     multiplier raised (up to LAMBDA_MAX), and then, if still over, a scale between the two
     levels' (several encodings). psnr: the lowest level of at least `psnr` dB. If nothing meets
-    the target, the nearest level (lowest, or highest), with met=False."""
+    the target, the nearest level (lowest, or highest), with met=False. Images above max_pixels (None: no
+    limit) are refused."""
     if (bpp is None) == (psnr is None):
         raise VqzError("give one target: bpp or psnr")
-    with open_image(image) as im:
+    with open_image(image, max_pixels=max_pixels) as im:
         _warn_if_vqz(im)
-        return _to_target(im, bpp, psnr)
+        return _to_target(im, bpp, psnr, max_pixels)
 
 
-def _to_target(im: Image.Image, bpp: float | None, psnr: float | None) -> Choice:
+def _to_target(im: Image.Image, bpp: float | None, psnr: float | None, max_pixels: int | None) -> Choice:
     pixels = np.asarray(im.convert("RGB"))
     n = im.width * im.height
     ladder = levels()
     tried: dict[tuple, Choice] = {}
 
-    def measure(lv: zoo.Level, lam: float | None = None, scale: Fraction | None = None, skip: float | None = None) -> Choice:
-        lam, scale, skip = lv.lam if lam is None else lam, lv.scale if scale is None else scale, lv.skip if skip is None else skip
-        if (lv.quality, lam, scale, skip) not in tried:
-            data = codec.compress(im, zoo.load(lv.model), scale, lam, lv.stages, lv.quality, skip=skip)
-            dist = metrics.psnr(pixels, np.asarray(decompress(data).convert("RGB"))) if psnr is not None else None
+    def measure(lv: zoo.Level, **moved) -> Choice:
+        """Level lv's coding, with the knobs of its point given in `moved` (lam, scale, skip) moved."""
+        point = replace(lv.point, **moved)
+        if (lv.quality, point) not in tried:
+            data = codec.compress(im, zoo.load(point.model), point, quality=lv.quality, max_pixels=max_pixels)
+            dist = (metrics.psnr(pixels, np.asarray(decompress(data, max_pixels=max_pixels).convert("RGB")))
+                    if psnr is not None else None)
             ok = 8 * len(data) / n <= bpp if bpp is not None else dist >= psnr
-            tried[lv.quality, lam, scale, skip] = Choice(lv.quality, data, 8 * len(data) / n, dist, ok, lam, scale, skip)
-        return tried[lv.quality, lam, scale, skip]
+            tried[lv.quality, point] = Choice(lv.quality, point, data, 8 * len(data) / n, dist, ok)
+        return tried[lv.quality, point]
 
     # rate and quality grow with the level: binary search for the boundary
     lo, hi = 0, len(ladder) - 1
@@ -213,45 +221,48 @@ def _between(low: zoo.Level, high: zoo.Level, measure, bpp: float, best: Choice)
                 over = x
         return False
 
-    if high.skip and measure(high, skip=high.skip * SKIP_SPAN).met:
-        best = max(best, measure(high, skip=high.skip * SKIP_SPAN), key=lambda k: k.bpp)
-        if best.bpp >= (1 - TARGET_BPP_WITHIN) * bpp or bisect(lambda x: measure(high, skip=x), high.skip,
-                                                                  high.skip * SKIP_SPAN, geometric=True):
+    hi, lo = high.point, low.point
+    if hi.skip and measure(high, skip=hi.skip * SKIP_SPAN).met:
+        best = max(best, measure(high, skip=hi.skip * SKIP_SPAN), key=lambda k: k.bpp)
+        if best.bpp >= (1 - TARGET_BPP_WITHIN) * bpp or bisect(lambda x: measure(high, skip=x), hi.skip,
+                                                                  hi.skip * SKIP_SPAN, geometric=True):
             return best
-    if high.lam < LAMBDA_MAX and measure(high, lam=LAMBDA_MAX).met:
+    if hi.lam < LAMBDA_MAX and measure(high, lam=LAMBDA_MAX).met:
         best = max(best, measure(high, lam=LAMBDA_MAX), key=lambda k: k.bpp)
-        if best.bpp >= (1 - TARGET_BPP_WITHIN) * bpp or bisect(lambda x: measure(high, lam=x), max(high.lam, 1e-3),
+        if best.bpp >= (1 - TARGET_BPP_WITHIN) * bpp or bisect(lambda x: measure(high, lam=x), max(hi.lam, 1e-3),
                                                                   LAMBDA_MAX, geometric=True):
             return best
-    same_maps = (low.model, low.stages) == (high.model, high.stages) and low.scale < high.scale
-    top = high.scale if same_maps else 2 * low.scale
-    bisect(lambda x: measure(low, scale=Fraction(x).limit_denominator(255)), float(top), float(low.scale), geometric=False)
+    same_maps = (lo.model, lo.maps) == (hi.model, hi.maps) and lo.scale < hi.scale
+    top = hi.scale if same_maps else 2 * lo.scale
+    bisect(lambda x: measure(low, scale=Fraction(x).limit_denominator(255)), float(top), float(lo.scale), geometric=False)
     return best
 
 
 def compress_file(src: str | Path, dst: str | Path | None = None, *, quality: int | None = None,
-                  force: bool = False) -> Path:
+                  force: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Path:
     """Compress an image file to dst (default: src with .vqz), written atomically; an existing
-    dst is refused unless force, and src is never overwritten. Returns dst."""
+    dst is refused unless force, and src is never overwritten, nor an image above max_pixels
+    (None: no limit) coded. Returns dst."""
     src = Path(src)
     dst = Path(dst) if dst is not None else src.with_suffix(".vqz")
     check_input(src)
     check_output(dst, [src], force)
-    write_atomic(dst, compress(src, quality), force)
+    write_atomic(dst, compress(src, quality, max_pixels=max_pixels), force)
     return dst
 
 
 def decompress_file(src: str | Path, dst: str | Path | None = None, *, force: bool = False,
-                    preview: bool = False) -> Path:
+                    preview: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Path:
     """Decompress a .vqz file to dst (default: src with .png, or .preview.png for a preview; the
     suffix picks the format, one Pillow writes), written atomically, never over src, over an
-    existing dst only with force. Returns dst."""
+    existing dst only with force, nor a file of an image above max_pixels (None: no limit)
+    decoded. Returns dst."""
     src = Path(src)
     dst = Path(dst) if dst is not None else src.with_suffix(PREVIEW_SUFFIX if preview else ".png")
     output_format(dst)
     check_input(src)
     check_output(dst, [src], force)
-    write_atomic(dst, encode_image(decompress(src, preview=preview), dst.suffix, str(dst)), force)
+    write_atomic(dst, encode_image(decompress(src, preview=preview, max_pixels=max_pixels), dst.suffix, str(dst)), force)
     return dst
 
 

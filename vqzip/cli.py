@@ -165,16 +165,14 @@ MAX_PIXELS_HELP = "Refuse images above N pixels, a decompression-bomb guard; 0 f
 
 @contextmanager
 def _pixel_limit(n: int):
-    """The pixel limit for vqzip and, consistently, for Pillow's reading of the input, for the
-    length of one command (main() may run several in one process)."""
-    from vqzip import codec
-
-    before = codec.MAX_PIXELS, Image.MAX_IMAGE_PIXELS
-    codec.MAX_PIXELS = Image.MAX_IMAGE_PIXELS = n or None
+    """Pillow's pixel limit for its reading of the input, as --max-pixels sets vqzip's (passed to
+    the api as max_pixels), for the length of one command (main() may run several in one process)."""
+    before = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = n or None
     try:
         yield
     finally:
-        codec.MAX_PIXELS, Image.MAX_IMAGE_PIXELS = before
+        Image.MAX_IMAGE_PIXELS = before
 
 
 def _check(job, force: bool) -> None:
@@ -324,7 +322,7 @@ def compress(
         with _pixel_limit(max_pixels):
             _check(job, force)
             if job.src is not None:
-                with api.open_image(job.src, load=False):  # the header: an image Pillow reads, not too large
+                with api.open_image(job.src, load=False, max_pixels=max_pixels or None):  # the header: an image Pillow reads, not too large
                     pass
 
     def ready():  # the models this command codes with, loaded (and their sha256 checked) once
@@ -333,31 +331,31 @@ def compress(
         else:
             targets = target_bpp is not None or target_psnr is not None
             for lv in zoo.levels() if targets else [zoo.level(quality)]:
-                zoo.load(lv.model)
+                zoo.load(lv.point.model)
 
     def work(job):
         with _pixel_limit(max_pixels):
             _check(job, force)
             raw = _read(job)
-            with api.open_image(io.BytesIO(raw), job.name) as im:
+            with api.open_image(io.BytesIO(raw), job.name, max_pixels=max_pixels or None) as im:
                 allocator.for_image(im.width * im.height)
                 note = ""
                 if target_bpp is not None or target_psnr is not None:
-                    choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr)
-                    data, q, scale = choice.data, choice.quality, choice.scale
+                    choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr, max_pixels=max_pixels or None)
+                    data, q, scale = choice.data, choice.quality, choice.point.scale
                     goal = f"{target_bpp} bpp" if target_bpp is not None else f"{target_psnr} dB"
-                    how = (f"quality {q} (scale {choice.scale}" + (f", lambda {choice.lam:.3g}" if choice.lam else "")
-                           + (f", skip {choice.skip:.4g}" if choice.skip else "") + ")")
+                    how = (f"quality {q} (scale {scale}" + (f", lambda {choice.point.lam:.3g}" if choice.point.lam else "")
+                           + (f", skip {choice.point.skip:.4g}" if choice.point.skip else "") + ")")
                     reached = f", {choice.psnr:.2f} dB" if choice.psnr is not None else ""
                     note = f"{reached}, {how} chosen for {goal}" + ("" if choice.met else " (nothing meets it: nearest)")
                 else:
-                    data, q = api.compress(im, quality, model=model), quality
-                    scale = 1 if model is not None else zoo.level(q).scale
+                    data, q = api.compress(im, quality, model=model, max_pixels=max_pixels or None), quality
+                    scale = 1 if model is not None else zoo.level(q).point.scale
                 pixels = im.width * im.height
             _write(job, data, force)
         message = f"{len(data):,} bytes, {8 * len(data) / pixels:.4f} bpp{note}"
         if verbose:
-            message += f" [{model or zoo.level(q).model} at scale {scale}, {im.width}x{im.height} {im.mode}]"
+            message += f" [{model or zoo.level(q).point.model} at scale {scale}, {im.width}x{im.height} {im.mode}]"
         return len(raw), len(data), pixels, message
 
     _batch(plan, check, work, quiet, "compress", ready, jobs_n or default_jobs(), threads)
@@ -417,7 +415,7 @@ def decompress(
             data = _read(job)
             h = container.unpack(data)[0]
             allocator.for_image(h.width * h.height)
-            image = api.decompress(data, preview=preview)
+            image = api.decompress(data, preview=preview, max_pixels=max_pixels or None)
             out = api.encode_image(image, ".png" if job.dst is None else job.dst.suffix,
                                    "<stdout>" if job.dst is None else str(job.dst))
             _write(job, out, force)
@@ -459,7 +457,7 @@ def info(inputs: list[str] = typer.Argument(..., metavar="INPUT", help=".vqz fil
                     ("model", f"{header.model_name} ({header.model_hash.hex()})"
                               + ("" if installed else " — not installed")),
                     *((f"map {k}" + (f" ({names[k]})" if k < len(names) else ""), f"{c} x {r} codes, {len(p):,} bytes")
-                      for k, ((r, c), p) in enumerate(zip(header.levels, payloads))),
+                      for k, ((r, c), p) in enumerate(zip(header.maps, payloads))),
                     ("file size", f"{len(data):,} bytes"),
                     ("bits per pixel", f"{8 * len(data) / (header.width * header.height):.4f}"),
                 ]
@@ -711,18 +709,19 @@ def _ladder_file(path: Path) -> dict:
 @app.command(cls=_Command)
 def levels():
     """List the quality levels: each a shipped model's operating point, the scale images are coded
-    at, the maps coded after the first level's (all, or fewer), the RDO multiplier, and the
-    fine-skip threshold."""
+    at, the code maps coded (all, or the first few), the RDO multiplier, and the fine-skip
+    threshold."""
     from vqzip import zoo
 
     with _reported():
         default = zoo.level(None).quality
-        table = Table("quality", "model", "scale", "maps after first", "RDO lambda", "skip", "", title="vqzip quality levels",
+        table = Table("quality", "model", "scale", "maps", "RDO lambda", "skip", "", title="vqzip quality levels",
                       caption="lambda 0: nearest codes; skip: the fine map is coded only in the blocks where it saves more "
                               "squared error per bit than this (none: everywhere)")
         for lv in zoo.levels():
-            table.add_row(str(lv.quality), lv.model, str(lv.scale), "all" if lv.stages is None else str(lv.stages),
-                          f"{lv.lam:g}", f"{lv.skip:g}" if lv.skip else "none", "default" if lv.quality == default else "")
+            p = lv.point
+            table.add_row(str(lv.quality), p.model, str(p.scale), "all" if p.maps is None else str(p.maps),
+                          f"{p.lam:g}", f"{p.skip:g}" if p.skip else "none", "default" if lv.quality == default else "")
         Console(highlight=False).print(table)
 
 
@@ -821,7 +820,7 @@ def rd_curve(
                       "are disturbed (recorded in run.json and rd.caption.txt)", markup=False)
         descriptions = {b.name: f"{b.description}; {b.library()}" for b in baselines}
         descriptions[rdcurve.VQZIP] = (f"vqzip {run.vqzip} quality levels "
-                                      + ", ".join(f"{lv.quality} ({lv.model} at scale {lv.scale})" for lv in levels))
+                                      + ", ".join(f"{lv.quality} ({lv.point.model} at scale {lv.point.scale})" for lv in levels))
         summary = rdcurve.summarize(points, descriptions)
         bds = rdcurve.bd_rates(summary)
         console = Console(highlight=False, soft_wrap=True)

@@ -6,8 +6,9 @@
     decompress: stream k ─range decoder + prior k, one wavefront at a time─► map k, in order
                 code maps ─► net.decode
 
-A model's maps (`vqzip.models.MapSpec`) say each map's stride and which earlier maps its prior
-sees; nothing here names a level. The priors are evaluated in exact integer arithmetic
+A model's maps (`vqzip.models.MapSpec`) say each map's stride, which earlier maps its prior
+sees and its roles (skippable in blocks, decodable alone to a preview); nothing here names a
+map or a latent. What to code is an operating point (`vqzip.operating_point`). The priors are evaluated in exact integer arithmetic
 (`vqzip.priors.fixedpoint`), so the encoder's walk over known codes and the decoder's walk give
 the same probabilities, on any machine and thread count. No printing, no argument parsing, no
 file I/O.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ from vqzip import chroma_gain, colour_offsets, container, fine_skip, flat_blocks
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
 from vqzip.models import MapSpec, features_of
+from vqzip.operating_point import OperatingPoint
 from vqzip.tiles import DECODE_MARGIN, DECODE_TILE, TILE, Tile
 
 
@@ -39,11 +40,6 @@ def _after_fork_in_child() -> None:
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
-STRIDE = 8
-# Decompression-bomb guard, as Pillow's Image.MAX_IMAGE_PIXELS: images (given, coded, or named
-# by a file's header) above this many pixels are refused before anything is allocated. Decoding
-# needs about 70 bytes per coded pixel; None turns the check off.
-MAX_PIXELS: int | None = container.DEFAULT_MAX_PIXELS
 # Corrections of the decoded image the encoder measures and the file carries, applied in this
 # order by both ends: local mean colour, then saturation, then flat blocks painted exactly.
 CORRECTIONS = ((container.TAG_COLOUR_OFFSETS, colour_offsets), (container.TAG_CHROMA_GAIN, chroma_gain),
@@ -57,28 +53,30 @@ class Decoded:
     codes: list[torch.Tensor]  # the code maps decoded
 
 
-def code_shapes(maps: list[MapSpec], width: int, height: int) -> list[tuple[int, int]]:
-    """(rows, cols) of each code map for an image of this size (padded to a multiple of STRIDE)."""
-    rows, cols = -(-height // STRIDE), -(-width // STRIDE)
-    return [(rows * STRIDE // m.stride, cols * STRIDE // m.stride) for m in maps]
+def code_shapes(net, width: int, height: int) -> list[tuple[int, int]]:
+    """(rows, cols) of each of net's code maps for an image of this size (padded to a multiple
+    of net.STRIDE)."""
+    rows, cols = -(-height // net.STRIDE), -(-width // net.STRIDE)
+    return [(rows * net.STRIDE // m.stride, cols * net.STRIDE // m.stride) for m in net.maps]
 
 
-def check_pixels(width: int, height: int, what: str) -> None:
-    """Refuse sizes above MAX_PIXELS (a VqzError naming the size and the limit)."""
-    if MAX_PIXELS is not None and width * height > MAX_PIXELS:
+def check_pixels(width: int, height: int, what: str, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> None:
+    """Refuse sizes above max_pixels (None: no limit) with a VqzError naming the size and the limit."""
+    if max_pixels is not None and width * height > max_pixels:
         raise FormatError(f"{what} of {width}x{height} = {width * height:,} pixels exceeds the limit of "
-                          f"{MAX_PIXELS:,} (a decompression-bomb guard; see --max-pixels)")
+                          f"{max_pixels:,} (a decompression-bomb guard; see --max-pixels)")
 
 
 class EdgePadded:
-    """An (H, W, 3) image seen as padded at the bottom and right to multiples of STRIDE, edge
-    pixels repeated, without a padded copy of it (120 MB at 40 MP): `self[rows, cols]` is a
-    region of the padded image, padded as it is read (a view where it needs no padding)."""
+    """An (H, W, 3) image seen as padded at the bottom and right to multiples of `stride` (a
+    network's STRIDE), edge pixels repeated, without a padded copy of it (120 MB at 40 MP):
+    `self[rows, cols]` is a region of the padded image, padded as it is read (a view where it
+    needs no padding)."""
 
-    def __init__(self, pixels: np.ndarray):
+    def __init__(self, pixels: np.ndarray, stride: int):
         self.pixels = pixels
         h, w = pixels.shape[:2]
-        self.shape = (h + -h % STRIDE, w + -w % STRIDE) + pixels.shape[2:]
+        self.shape = (h + -h % stride, w + -w % stride) + pixels.shape[2:]
 
     def __getitem__(self, region: tuple[slice, slice]) -> np.ndarray:
         rows, cols = region
@@ -89,39 +87,60 @@ class EdgePadded:
         return self.pixels[r[:, None], c]
 
 
-def _first_level(model: zoo.CodecModel) -> int:
-    """How many maps the first level has: a file codes them, then 1 or more maps after them."""
-    return sum(m.level == model.maps[0].level for m in model.maps)
+def _first_latent(maps: list[MapSpec]) -> int:
+    """How many maps the first latent has: a file codes them, then 1 or more maps after them."""
+    return sum(m.latent == maps[0].latent for m in maps)
 
 
-def map_count(model: zoo.CodecModel, stages: int | None) -> int:
-    """How many code maps a file codes with `stages` maps after the first level's (residual
-    stages and finer levels, in coding order; None: all)."""
-    first = _first_level(model)
-    n = len(model.maps) if stages is None else first + stages
+def map_count(model: zoo.CodecModel, maps: int | None) -> int:
+    """How many code maps a file codes at an operating point's `maps` (None: all the model has);
+    a ValueError unless it is more than the first latent's and at most the model's."""
+    first = _first_latent(model.maps)
+    n = len(model.maps) if maps is None else maps
     if not first < n <= len(model.maps):
-        raise ValueError(f"model {model.name!r} codes 1 to {len(model.maps) - first} stages, not {stages}")
+        raise ValueError(f"model {model.name!r} codes {first + 1} to {len(model.maps)} maps, not {maps}")
     return n
+
+
+def preview_map(maps: list[MapSpec]) -> int:
+    """The index of the map that decodes alone to a preview (`MapSpec.preview`); a ModelError if
+    the model has none."""
+    for k, m in enumerate(maps):
+        if m.preview:
+            return k
+    raise ModelError("the model has no map that decodes alone to a preview")
+
+
+def preview_reduction(model: zoo.CodecModel) -> int:
+    """How many times smaller, each way, than the image the model's preview is (its preview
+    map's `MapSpec.preview`)."""
+    return model.maps[preview_map(model.maps)].preview
+
+
+def preview_size(header: container.Header, model: zoo.CodecModel | None = None) -> tuple[int, int]:
+    """The size of a file's preview: `container.preview_size` at its model's `preview_reduction`
+    (`model` defaults to the shipped model the header names)."""
+    return container.preview_size(header.width, header.height, preview_reduction(model or model_for(header)))
 
 
 @torch.no_grad()
 def encode_codes(net, pixels: np.ndarray, maps: int | None = None, tile: tuple[int, int] = TILE) -> list[torch.Tensor]:
     """(H, W, 3) uint8 -> the code maps of the padded image (the first `maps`, None: all),
-    nearest code at every stage. Each tile (`vqzip.tiles`) computes the levels those maps need
-    from its own context (a fine level's latent needs a decode of the coarser ones: skipped
+    nearest code at every stage. Each tile (`vqzip.tiles`) computes the latents those maps need
+    from its own context (a finer latent may need a decode of the coarser ones: skipped
     when it is not coded); pixels become floats one tile at a time, so a large image is never
     held as floats whole."""
-    _check_tile(tile)
-    padded = EdgePadded(pixels)
+    _check_tile(tile, net.STRIDE)
+    padded = EdgePadded(pixels, net.STRIDE)
     parts = tiles.tiles(*padded.shape[:2], tile)
 
     def codes_of(t: Tile):
         feats = features_of(net, padded[t.context()])
         codes = []
-        for level, vq in enumerate(net.levels):
+        for index, vq in enumerate(net.quantizers):
             if len(codes) >= n:
                 break
-            codes += vq.residual_indices(net.latent(level, feats, codes))
+            codes += vq.residual_indices(net.latent(index, feats, codes))
         return [c[0][t.inner(down=m.stride)] for c, m in zip(codes[:n], net.maps)]
 
     n = len(net.maps) if maps is None else maps
@@ -131,31 +150,33 @@ def encode_codes(net, pixels: np.ndarray, maps: int | None = None, tile: tuple[i
 
 @torch.no_grad()
 def decode_pixels(net, codes: list[torch.Tensor], width: int, height: int, tile: tuple[int, int] = DECODE_TILE) -> np.ndarray:
-    """Code maps (a prefix of the model's, reaching past its first level) -> (height,
+    """Code maps (a prefix of the model's, reaching past its first latent) -> (height,
     width, 3) uint8, cropped from the padded reconstruction."""
     def region(t: Tile):
-        return net.decode([c[t.context(STRIDE, m.stride)][None] for c, m in zip(codes, net.maps)])
+        return net.decode([c[t.context(net.STRIDE, m.stride)][None] for c, m in zip(codes, net.maps)])
 
-    return _tiled(region, codes[0].shape, STRIDE, tile)[:, :height, :width].permute(1, 2, 0).numpy()
+    return _tiled(region, codes[0].shape, net.STRIDE, net.STRIDE, tile)[:, :height, :width].permute(1, 2, 0).numpy()
 
 
-def preview_pixels(net, top: torch.Tensor, width: int, height: int, tile: tuple[int, int] = DECODE_TILE) -> np.ndarray:
-    """The first code map alone -> the preview (uint8, `container.preview_size` of width x height)
-    of the coded image, through the network's preview head."""
-    w, h = container.preview_size(width, height)
-    return _tiled(lambda t: net.decode_preview(top[t.context()][None]), top.shape, 2,
+def preview_pixels(net, codes: torch.Tensor, width: int, height: int, tile: tuple[int, int] = DECODE_TILE) -> np.ndarray:
+    """The preview map's codes alone (`preview_map`) -> the preview (uint8, `container.preview_size`
+    of width x height) of the coded image, through the network's preview head."""
+    m = net.maps[preview_map(net.maps)]
+    w, h = container.preview_size(width, height, m.preview)
+    return _tiled(lambda t: net.decode_preview(codes[t.context()][None]), codes.shape, m.stride, m.stride // m.preview,
                   tile)[:, :h, :w].permute(1, 2, 0).numpy()
 
 
-def _check_tile(tile: tuple[int, int]) -> None:
-    if any(side < STRIDE or side % STRIDE for side in tile):
-        raise ValueError(f"tiles of {tile[0]}x{tile[1]} pixels: each side must be a multiple of {STRIDE}")
+def _check_tile(tile: tuple[int, int], stride: int) -> None:
+    if any(side < stride or side % stride for side in tile):
+        raise ValueError(f"tiles of {tile[0]}x{tile[1]} pixels: each side must be a multiple of {stride}")
 
 
-def _tiled(decode, top_shape: tuple[int, int], pixels_per_code: int, tile: tuple[int, int]) -> torch.Tensor:
-    """decode(t) of the first map's tile t (in its codes) -> (3, p*rows, p*cols) in model range
-    (p = pixels_per_code), run tile by tile with margins and joined as uint8 (3, p*H, p*W)."""
-    _check_tile(tile)
+def _tiled(decode, shape: tuple[int, int], stride: int, pixels_per_code: int, tile: tuple[int, int]) -> torch.Tensor:
+    """decode(t) of tile t of a code map of this shape and stride (t in its codes) -> (3, p*rows,
+    p*cols) in model range (p = pixels_per_code), run tile by tile with margins and joined as
+    uint8 (3, p*H, p*W)."""
+    _check_tile(tile, stride)
     p = pixels_per_code
 
     def pixels_of(t: Tile):
@@ -163,7 +184,7 @@ def _tiled(decode, top_shape: tuple[int, int], pixels_per_code: int, tile: tuple
         x = decode(t)[0, :, rows, cols]
         return ((x + 0.5) * 255).round().clamp(0, 255).to(torch.uint8)
 
-    parts = tiles.tiles(*top_shape, (tile[0] // STRIDE, tile[1] // STRIDE), DECODE_MARGIN // STRIDE)
+    parts = tiles.tiles(*shape, (tile[0] // stride, tile[1] // stride), DECODE_MARGIN // stride)
     return tiles.join(tiles.per_tile(pixels_of, parts), parts, up=p)
 
 
@@ -174,34 +195,40 @@ def resample(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(pixels).resize(size, Image.LANCZOS))
 
 
-def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fraction(1), lam: float = 0.0,
-             stages: int | None = None, quality: int = 0, *, skip: float = 0.0) -> bytes:
-    """Encode a PIL image of any mode (see `vqzip.intake`) with `model`; returns .vqz bytes.
+def compress(image: Image.Image, model: zoo.CodecModel, point: OperatingPoint | None = None, *, quality: int = 0,
+             max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> bytes:
+    """Encode a PIL image of any mode (see `vqzip.intake`) with `model` at operating `point`
+    (default: every map, scale 1, nearest codes); returns .vqz bytes.
 
-    A quality level's operating point: the image resampled by `scale` (fewer or more codes per
-    pixel), `stages` maps after the first level's (None: all the model has), and codes
-    chosen for rate as well as distortion with multiplier `lam` (`vqzip.rdo`; 0: the nearest
-    code, each map's probabilities from the walk over its known codes). With `skip` > 0 the
-    fine level is coded only in the blocks where its codes save more than `skip` squared error
-    per bit (`vqzip.fine_skip`; also when it is the nearest code everywhere). `quality`, the
-    level number asked for, is only recorded in the header, as `lam` and `skip` are."""
-    check_pixels(*image.size, "image")
-    check_pixels(*container.coded_size(*image.size, scale), "coded image")
+    The image is resampled by point.scale, point.maps maps are coded, codes are chosen for rate
+    as well as distortion with multiplier point.lam (`vqzip.rdo`; 0: the nearest code, each
+    map's probabilities from the walk over its known codes), and with point.skip > 0 a
+    skippable map coded is coded only in the blocks where its codes save more than point.skip
+    squared error per bit (`vqzip.fine_skip`; also when it is the nearest code everywhere).
+    `quality`, the level number asked for, is only recorded in the header, as lam and skip are.
+    A ValueError for a point of another model, of a number of maps the model does not code, or
+    that skips with a model that has no skippable map; a VqzError for an image or a coded
+    image above max_pixels (None: no limit)."""
+    point = point or OperatingPoint(model.name)
+    if point.model != model.name:
+        raise ValueError(f"an operating point of model {point.model!r} given to model {model.name!r}")
+    check_pixels(*image.size, "image", max_pixels)
+    check_pixels(*container.coded_size(*image.size, point.scale), "coded image", max_pixels)
     given = intake.prepare(image)
     height, width = given.rgb.shape[:2]
-    coded = container.coded_size(width, height, scale)
-    n = map_count(model, stages)
-    if max(max(shape) for shape in code_shapes(model.maps[:n], *coded)) > container.MAX_LEVEL_SIDE:
+    coded = container.coded_size(width, height, point.scale)
+    n = map_count(model, point.maps)
+    if max(max(shape) for shape in code_shapes(model.net, *coded)[:n]) > container.MAX_MAP_SIDE:
         raise FormatError(f"image of {width}x{height} coded at {coded[0]}x{coded[1]} has a side too long for the "
-                          f"format (code maps of at most {container.MAX_LEVEL_SIDE} rows and columns)")
-    lam, skip = float(np.float32(lam)), float(np.float32(skip))  # as the header stores them
-    skips = skip > 0 and any(m.name == "fine" for m in model.maps[:n])
-    if skips and any(m.level == model.maps[-1].level and m.stage for m in model.maps):
-        raise ValueError(f"model {model.name!r} has a fine level of several stages: it cannot be skipped in blocks")
+                          f"format (code maps of at most {container.MAX_MAP_SIDE} rows and columns)")
+    lam, skip = float(np.float32(point.lam)), float(np.float32(point.skip))  # as the header stores them
+    if skip > 0 and not any(m.skippable for m in model.maps):
+        raise ValueError(f"model {model.name!r} has no map that can be skipped in blocks")
+    skips = skip > 0 and any(m.skippable for m in model.maps[:n])
     pixels = resample(given.rgb, coded)
     extensions = [(container.TAG_FINE_SKIP, fine_skip.pack(skip))] if skips else []
     if lam > 0 or skips:
-        padded = EdgePadded(pixels)
+        padded = EdgePadded(pixels, model.net.STRIDE)
         codes, streams = rdo.encode(model, padded, lam, n, tiles.tiles(*padded.shape[:2]), skip if skips else 0.0,
                                     lambda c: decode_pixels(model.net, c, *coded), pixels)
         shown = decode_pixels(model.net, codes, *coded)
@@ -224,7 +251,7 @@ def compress(image: Image.Image, model: zoo.CodecModel, scale: Fraction = Fracti
             extensions.append((tag, tool.pack(found)))
             shown = tool.apply(shown, found)
     header = container.Header(width, height, given.mode, model.name, model.hash8, tuple(tuple(c.shape) for c in codes),
-                              scale, tuple(container.codes_crc(c.numpy()) for c in codes), quality, lam,
+                              point.scale, tuple(container.codes_crc(c.numpy()) for c in codes), quality, lam,
                               tuple(extensions), alpha_coding)
     return container.pack(header, streams, alpha)
 
@@ -267,24 +294,25 @@ def model_for(header: container.Header) -> zoo.CodecModel:
     return zoo.load(name)
 
 
-def decode_codes(data: bytes, model: zoo.CodecModel | None = None, maps: int | None = None):
+def decode_codes(data: bytes, model: zoo.CodecModel | None = None, *, preview: bool = False,
+                 max_pixels: int | None = container.DEFAULT_MAX_PIXELS):
     """Decode .vqz bytes to (header, model, code maps, alpha plane or None). `model` defaults to
-    the shipped model the header names. Every size is checked before anything is allocated,
-    and each decoded map against the file's checksum of it. With `maps`, only the first that
-    many maps are decoded (1 for a preview)."""
+    the shipped model the header names. Every size is checked (against max_pixels, None: no
+    limit) before anything is allocated, and each decoded map against the file's checksum of
+    it. With `preview`, only the maps up to the model's preview map (`preview_map`) are decoded."""
     header, streams, alpha = container.unpack(data)
-    check_pixels(header.width, header.height, "image")
-    check_pixels(*header.coded_size, "coded image")
+    check_pixels(header.width, header.height, "image", max_pixels)
+    check_pixels(*header.coded_size, "coded image", max_pixels)
     if model is None:
         model = model_for(header)
     elif model.hash8 != header.model_hash:
         raise ModelError(f"file was made with model {header.model_name!r}, not {model.name!r}")
-    n, first = len(header.levels), _first_level(model)
+    n, first = len(header.maps), _first_latent(model.maps)
     if not first < n <= len(model.maps):
         raise FormatError(f"{n} code maps do not fit model {model.name!r}, which codes {first + 1} to {len(model.maps)}")
-    expected = code_shapes(model.maps[:n], *header.coded_size)
-    if list(header.levels) != expected:
-        raise FormatError(f"code map shapes {header.levels} do not fit a {header.width}x{header.height} image "
+    expected = code_shapes(model.net, *header.coded_size)[:n]
+    if list(header.maps) != expected:
+        raise FormatError(f"code map shapes {header.maps} do not fit a {header.width}x{header.height} image "
                           f"coded at scale {header.scale}")
     skip = dict(header.extensions).get(container.TAG_FINE_SKIP)
     if skip is not None:
@@ -292,13 +320,13 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, maps: int | N
             block, _ = fine_skip.unpack(skip)
         except ValueError as e:
             raise FormatError(str(e)) from None
-        if "fine" not in [m.name for m in model.maps[:n]]:
-            raise FormatError("the file skips fine blocks but codes no fine level")
+        if not any(m.skippable for m in model.maps[:n]):
+            raise FormatError("the file skips blocks of a map but codes no map that can be skipped")
     codes = []
     with one_thread():
-        for k, m in enumerate(model.maps[: n if maps is None else maps]):
+        for k, m in enumerate(model.maps[: preview_map(model.maps) + 1 if preview else n]):
             dec, skipped = SymbolDecoder(streams[k]), None
-            if skip is not None and m.name == "fine":
+            if skip is not None and m.skippable:
                 kept = fine_skip.decode(dec, *fine_skip.blocks_of(expected[k], block))
                 skipped = torch.from_numpy(~fine_skip.positions(kept, expected[k], block))
             c = walk(model.priors[k], *expected[k], lambda p, i, j: dec.decode(p), [codes[j] for j in m.conds], skipped)
@@ -309,9 +337,10 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, maps: int | N
     return header, model, codes, plane
 
 
-def decompress(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
-    """Decode .vqz bytes to an image of the original size and mode."""
-    header, model, codes, alpha = decode_codes(data, model)
+def decompress(data: bytes, model: zoo.CodecModel | None = None, *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> Decoded:
+    """Decode .vqz bytes to an image of the original size and mode (a VqzError for one above
+    max_pixels, None: no limit)."""
+    header, model, codes, alpha = decode_codes(data, model, max_pixels=max_pixels)
     pixels = resample(decode_pixels(model.net, codes, *header.coded_size), (header.width, header.height))
     extensions = dict(header.extensions)
     for tag, tool in CORRECTIONS:
@@ -323,16 +352,16 @@ def decompress(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
     return Decoded(intake.restore(pixels, header.mode, alpha), header, codes)
 
 
-def preview(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
-    """Decode .vqz bytes to a preview: the top code map alone (about a fifth of the codes, and
-    no bottom walk) through the VQ-VAE's preview head, at a quarter of the image's size each
-    way (`container.preview_size`), in the image's mode."""
-    header, model, (top,), alpha = decode_codes(data, model, maps=1)
-    size = container.preview_size(header.width, header.height)
-    pixels = resample(preview_pixels(model.net, top, *header.coded_size), size)
+def preview(data: bytes, model: zoo.CodecModel | None = None, *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> Decoded:
+    """Decode .vqz bytes to a preview: the model's preview map alone (vqz-l3's top map: about a
+    fifth of the codes, and no finer walk) through the network's preview head, at 1/preview
+    of the image's size each way (`preview_size`), in the image's mode."""
+    header, model, codes, alpha = decode_codes(data, model, preview=True, max_pixels=max_pixels)
+    size = preview_size(header, model)
+    pixels = resample(preview_pixels(model.net, codes[-1], *header.coded_size), size)
     if alpha is not None:
         alpha = np.asarray(Image.fromarray(alpha).resize(size, Image.BOX))
-    return Decoded(intake.restore(pixels, header.mode, alpha), header, [top])
+    return Decoded(intake.restore(pixels, header.mode, alpha), header, codes)
 
 
 def estimated_bits(model: zoo.CodecModel, codes: list[torch.Tensor]) -> dict[str, float]:

@@ -25,8 +25,12 @@ READS = (3, 4)
 MODES = ("L", "RGB", "LA", "RGBA")  # colour mode codes 0..3; LA and RGBA carry an alpha plane
 HASH_BYTES = 8
 MAX_NAME = 64
-MAX_LEVEL_SIDE = 0xFFFF  # code map rows and columns are u16
-DEFAULT_MAX_PIXELS = 40_000_000  # the decompression-bomb guard's default (see codec.MAX_PIXELS)
+MAX_MAP_SIDE = 0xFFFF  # code map rows and columns are u16
+# The decompression-bomb guard's default, as Pillow's Image.MAX_IMAGE_PIXELS: images (given,
+# coded, or named by a file's header) above `max_pixels` (a parameter of `vqzip.codec` and
+# `vqzip.api`) are refused before anything is allocated. Decoding needs about 70 bytes per
+# coded pixel.
+DEFAULT_MAX_PIXELS = 40_000_000
 # How an alpha plane is coded, by its code: zlib of the plane (every file before the tag existed),
 # PNG's filtered-rows zlib stream (a PNG's IDAT data), a WebP lossless file.
 ALPHA_CODINGS = ("zlib", "png", "webp")
@@ -34,7 +38,7 @@ TAG_ALPHA_CODING = 1  # extension: one byte, the alpha plane's coding; absent fo
 TAG_COLOUR_OFFSETS = 2  # extension: the decoded image's colour offsets (`vqzip.colour_offsets`); absent: none
 TAG_FLAT_BLOCKS = 3  # extension: blocks painted one colour, last (`vqzip.flat_blocks`); absent: none
 TAG_CHROMA_GAIN = 4  # extension: the decoded image's saturation gain, after the offsets (`vqzip.chroma_gain`); absent: 1
-TAG_FINE_SKIP = 5  # extension: the fine level is skipped in blocks, flags first in its stream (`vqzip.fine_skip`); absent: none
+TAG_FINE_SKIP = 5  # extension: the model's skippable map is coded in blocks, flags first in its stream (`vqzip.fine_skip`); absent: none
 KNOWN_TAGS = (TAG_ALPHA_CODING, TAG_COLOUR_OFFSETS, TAG_FLAT_BLOCKS, TAG_CHROMA_GAIN, TAG_FINE_SKIP)
 MAX_EXTENSIONS = 0xFFFF  # bytes of all extensions together, tags and lengths included (a u16)
 # Tags below this change what a file decodes to: a reader that does not know one refuses the
@@ -43,7 +47,7 @@ FIRST_SKIPPABLE_TAG = 128
 
 _FIXED = struct.Struct("<4sBBIIBB")  # magic, version, mode, width, height, scale numerator, denominator
 _POINT = struct.Struct("<Bf")  # version 4: quality level (0: none), RDO multiplier lambda
-_LEVEL = struct.Struct("<HHII")  # rows, cols, payload bytes, CRC-32 of the decoded code map
+_MAP = struct.Struct("<HHII")  # rows, cols, payload bytes, CRC-32 of the decoded code map
 _ALPHA = struct.Struct("<I")  # alpha plane bytes
 _EXT = struct.Struct("<H")  # version 4: bytes of extensions
 _TAG = struct.Struct("<BH")  # an extension: tag, value bytes
@@ -57,9 +61,9 @@ class Header:
     mode: str  # one of MODES: the mode the decoder gives back
     model_name: str
     model_hash: bytes  # first HASH_BYTES bytes of the sha256 of the model's weights file
-    levels: tuple[tuple[int, int], ...]  # (rows, cols) of each code map, top level first
+    maps: tuple[tuple[int, int], ...]  # (rows, cols) of each code map, in coding order
     scale: Fraction = Fraction(1)  # the image was coded resampled to `coded_size`
-    crcs: tuple[int, ...] = ()  # per level, CRC-32 of its code map (`codes_crc`), checked after decoding it
+    crcs: tuple[int, ...] = ()  # per map, CRC-32 of its code map (`codes_crc`), checked after decoding it
     quality: int = 0  # the quality level the encoder was asked for (0: none); informative
     lam: float = 0.0  # the RDO multiplier the codes were chosen with (0: nearest code); informative
     extensions: tuple[tuple[int, bytes], ...] = ()  # (tag, value): later fields; unknown ones refused below FIRST_SKIPPABLE_TAG
@@ -80,10 +84,10 @@ def coded_size(width: int, height: int, scale: Fraction) -> tuple[int, int]:
     return tuple(max(1, (2 * n * scale.numerator + scale.denominator) // (2 * scale.denominator)) for n in (width, height))
 
 
-def preview_size(width: int, height: int) -> tuple[int, int]:
-    """The size of a preview (the top level decoded alone) of a width x height image: a quarter
-    each way, rounded up."""
-    return -(-width // 4), -(-height // 4)
+def preview_size(width: int, height: int, down: int) -> tuple[int, int]:
+    """The size of a preview of a width x height image, made `down` times smaller each way by
+    the model's preview map (`MapSpec.preview`), rounded up."""
+    return -(-width // down), -(-height // down)
 
 
 def codes_crc(codes) -> int:
@@ -99,15 +103,15 @@ def extensions_size(extensions) -> int:
 
 
 def pack(header: Header, payloads: list[bytes], alpha: bytes = b"") -> bytes:
-    """Header, one payload per level and the compressed alpha plane (LA and RGBA only) -> the
+    """Header, one payload per code map and the compressed alpha plane (LA and RGBA only) -> the
     bytes of a .vqz file."""
     name = header.model_name.encode("ascii")
     if not 1 <= len(name) <= MAX_NAME:
         raise ValueError(f"model name must be 1..{MAX_NAME} ASCII characters")
     if len(header.model_hash) != HASH_BYTES:
         raise ValueError(f"model hash must be {HASH_BYTES} bytes")
-    if not len(payloads) == len(header.crcs) == len(header.levels):
-        raise ValueError("one payload and one CRC per level")
+    if not len(payloads) == len(header.crcs) == len(header.maps):
+        raise ValueError("one payload and one CRC per code map")
     if not (1 <= header.scale.numerator <= 255 and header.scale.denominator <= 255):
         raise ValueError(f"scale {header.scale} is not a ratio of integers 1..255")
     if bool(alpha) != header.has_alpha:
@@ -127,8 +131,8 @@ def pack(header: Header, payloads: list[bytes], alpha: bytes = b"") -> bytes:
     ext = b"".join(_TAG.pack(tag, len(v)) + v for tag, v in known + header.extensions)
     parts = [_FIXED.pack(MAGIC, VERSION, MODES.index(header.mode), header.width, header.height,
                          header.scale.numerator, header.scale.denominator), _POINT.pack(header.quality, header.lam),
-             bytes([len(name)]), name, header.model_hash, bytes([len(header.levels)])]
-    parts += [_LEVEL.pack(rows, cols, len(p), crc) for (rows, cols), p, crc in zip(header.levels, payloads, header.crcs)]
+             bytes([len(name)]), name, header.model_hash, bytes([len(header.maps)])]
+    parts += [_MAP.pack(rows, cols, len(p), crc) for (rows, cols), p, crc in zip(header.maps, payloads, header.crcs)]
     parts += [_ALPHA.pack(len(alpha)), _EXT.pack(len(ext)), ext]
     body = b"".join(parts + payloads + [alpha])
     return body + _CRC.pack(zlib.crc32(body))
@@ -167,10 +171,10 @@ def unpack(data: bytes) -> tuple[Header, list[bytes], bytes]:
     except UnicodeDecodeError:
         raise FormatError("model name is not ASCII") from None
     model_hash = r.take(HASH_BYTES)
-    levels, lengths, crcs = [], [], []
+    maps, lengths, crcs = [], [], []
     for _ in range(r.take(1)[0]):
-        rows, cols, n, crc_codes = _LEVEL.unpack(r.take(_LEVEL.size))
-        levels.append((rows, cols))
+        rows, cols, n, crc_codes = _MAP.unpack(r.take(_MAP.size))
+        maps.append((rows, cols))
         lengths.append(n)
         crcs.append(crc_codes)
     (alpha_len,) = _ALPHA.unpack(r.take(_ALPHA.size))
@@ -200,7 +204,7 @@ def unpack(data: bytes) -> tuple[Header, list[bytes], bytes]:
         raise FormatError(f"payload lengths ({sum(lengths) + alpha_len} bytes) do not match the file "
                           f"({len(body) - r.pos} bytes)")
     payloads = [r.take(n) for n in lengths]
-    header = Header(width, height, MODES[mode], name, model_hash, tuple(levels), Fraction(num, den), tuple(crcs),
+    header = Header(width, height, MODES[mode], name, model_hash, tuple(maps), Fraction(num, den), tuple(crcs),
                     quality, lam, tuple(extensions), alpha_coding)
     return header, payloads, r.take(alpha_len)
 

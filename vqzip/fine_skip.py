@@ -1,18 +1,20 @@
-"""Skipping the fine level in blocks: where the coarser maps already do well enough, a file codes
-no fine codes, and the decoder's fine vectors are zero there (its two-map decode, locally).
+"""Skipping a map in blocks: where the coarser maps already do well enough, a file codes none of a
+skippable map's codes (`MapSpec.skippable`: vqz-l3's fine map), and the decoder's vectors of it
+are zero there (the decode of the maps before it, locally).
 
-The fine level is all or nothing otherwise: on the validation split, two maps cost 0.39 bpp
+vqz-l3's fine latent is all or nothing otherwise: on the validation split, two maps cost 0.39 bpp
 and three at least 1.22 whatever the RDO multiplier, so the rates between were reached only by
 shrinking the image. Skipping spends fine bits only where they buy the most: the encoder codes
-the fine map once, measures per block of BLOCK x BLOCK fine positions (8 x 8 pixels) the
-squared error the fine codes save in the decoded pixels and the bits they cost, and keeps the
-blocks that save more than `mu` per bit (`keep_blocks`). The decoder was not trained for it and
-needs no training: with half the blocks skipped at random, six validation images decoded within
--0.1% to -6.7% of the error expected from their two- and three-map decodes, block by block.
+the skippable map once, measures per block of BLOCK x BLOCK of its positions (8 x 8 pixels at
+vqz-l3's stride 2) the squared error its codes save in the decoded pixels and the bits they cost,
+and keeps the blocks that save more than `mu` per bit (`keep_blocks`). The decoder was not
+trained for it and needs no training: with half the blocks skipped at random, six validation
+images decoded within -0.1% to -6.7% of the error expected from their two- and three-map
+decodes, block by block.
 
 In the code map, a skipped position holds the OUT token (the prior's num_codes), which the
 priors read as they read the canvas's margins; it is never coded. The block flags go first in
-the fine level's first stream (`encode`, `decode`), and the file says so with the header
+the skippable map's stream (`encode`, `decode`), and the file says so with the header
 extension TAG_FINE_SKIP (`pack`, `unpack`).
 """
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 
-BLOCK = 4  # fine positions per block side: 8 x 8 pixels
+BLOCK = 4  # positions of the skippable map per block side: 8 x 8 pixels at stride 2
 _VALUE = struct.Struct("<Bf")  # the extension: block side, and the encoder's mu (for the record)
 _CONTEXTS = 5  # kept blocks among above-left, above and above-right (0..3), or the first row (4)
 
@@ -36,13 +38,13 @@ def block_sums(a: np.ndarray, side: int) -> np.ndarray:
 
 
 def keep_blocks(saved: np.ndarray, bits: np.ndarray, mu: float) -> np.ndarray:
-    """Blocks whose fine codes save more squared error (summed over pixels and channels) than
+    """Blocks whose codes save more squared error (summed over pixels and channels) than
     mu per bit they cost: (bh, bw) bool."""
     return saved > mu * bits
 
 
 def positions(keep: np.ndarray, shape: tuple[int, int], block: int = BLOCK) -> np.ndarray:
-    """Block flags (bh, bw) -> the fine map's positions (shape) they cover."""
+    """Block flags (bh, bw) -> the skippable map's positions (shape) they cover."""
     return keep.repeat(block, 0).repeat(block, 1)[: shape[0], : shape[1]]
 
 
@@ -78,7 +80,7 @@ def decode(dec: SymbolDecoder, n_rows: int, n_cols: int) -> np.ndarray:
 
 
 def blocks_of(shape: tuple[int, int], block: int = BLOCK) -> tuple[int, int]:
-    """(rows, columns) of blocks over a fine map of this shape."""
+    """(rows, columns) of blocks over a skippable map of this shape."""
     return -(-shape[0] // block), -(-shape[1] // block)
 
 

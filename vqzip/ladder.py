@@ -1,7 +1,8 @@
 """The quality ladder: a family's levels chosen from operating points measured on the
 validation split (`bench/validate_rd.py --json`, then `bench/choose_levels.py`).
 
-A level is an operating point of a model: (scale, maps coded, RDO multiplier, fine-skip threshold). A family's
+A level is an operating point of a model (`vqzip.operating_point`: scale, maps coded, RDO
+multiplier, skip threshold). A family's
 levels should span its range of rates evenly in log rate (each step the same factor of file
 size), never upsample the image (a larger image is a slower and worse way to spend bits than
 more maps), and each decode within a time bound. `choose` keeps the points no other beats
@@ -14,19 +15,40 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
+from vqzip.operating_point import OperatingPoint
+
 
 @dataclass(frozen=True)
-class Point:
+class Measured:
     """An operating point and what it measured (means over the validation images)."""
 
-    model: str
-    scale: Fraction
-    lam: float
-    stages: int | None
+    point: OperatingPoint
     bpp: float
     psnr: float
     decode_s: float = 0.0
-    skip: float = 0.0
+
+
+# A point's label counts the maps coded after the first latent's (STAGES); the first latent of
+# every model measured with labels (vqvae2's top) is one map.
+FIRST_LATENT_MAPS = 1
+
+
+def parse_point(model: str, label: str) -> OperatingPoint:
+    """A point as `bench/validate_rd.py` labels it, SCALE[:LAMBDA[:STAGES[:SKIP]]] (STAGES: the
+    maps coded after the first latent's, "None" or absent: all) -> that operating point of
+    `model`; ValueError for a label that is not one."""
+    f = label.split(":")
+    if not 1 <= len(f) <= 4:
+        raise ValueError(f"{label!r} is not SCALE[:LAMBDA[:STAGES[:SKIP]]]")
+    stages = None if len(f) < 3 or f[2] == "None" else int(f[2])
+    return OperatingPoint(model, None if stages is None else FIRST_LATENT_MAPS + stages, Fraction(f[0]),
+                          float(f[1]) if len(f) > 1 else 0.0, float(f[3]) if len(f) > 3 else 0.0)
+
+
+def label(point: OperatingPoint) -> str:
+    """The label `parse_point` reads, as the measurements have always written it."""
+    stages = None if point.maps is None else point.maps - FIRST_LATENT_MAPS
+    return f"{point.scale}:{point.lam}:{stages}" + (f":{point.skip:g}" if point.skip else "")
 
 
 def front(items: list, rate=lambda p: p.bpp, quality=lambda p: p.psnr) -> list:
@@ -46,12 +68,12 @@ def targets(count: int, lo: float, hi: float) -> list[float]:
     return [lo * (hi / lo) ** (i / (count - 1)) for i in range(count)]
 
 
-def choose(points: list[Point], count: int, lo: float, hi: float, max_decode_s: float = math.inf) -> list[Point]:
+def choose(points: list[Measured], count: int, lo: float, hi: float, max_decode_s: float = math.inf) -> list[Measured]:
     """`count` points of the front of those that do not upsample and decode within
     max_decode_s, in increasing rate, minimizing the sum of squared log-rate distances to
     `targets(count, lo, hi)`, the i-th point to the i-th target. ValueError if fewer than
     `count` points are allowed."""
-    allowed = front([p for p in points if p.scale <= 1 and p.decode_s <= max_decode_s])
+    allowed = front([p for p in points if p.point.scale <= 1 and p.decode_s <= max_decode_s])
     if len(allowed) < count:
         raise ValueError(f"{count} levels asked for, but only {len(allowed)} operating points are on the front "
                          f"(scale at most 1, decode within {max_decode_s} s)")
@@ -77,15 +99,15 @@ def choose(points: list[Point], count: int, lo: float, hi: float, max_decode_s: 
     return chosen[::-1]
 
 
-def manifest_levels(chosen: list[Point], names: dict[str, str] | None = None) -> dict[str, dict]:
+def manifest_levels(chosen: list[Measured], names: dict[str, str] | None = None) -> dict[str, dict]:
     """Chosen points as the manifest's "levels" entries, numbered from 1; `names` maps a
     measured model (a folder) to the name it ships under."""
     names = names or {}
     out = {}
-    for q, p in enumerate(chosen, 1):
+    for q, p in enumerate((m.point for m in chosen), 1):
         entry = {"model": names.get(p.model, p.model), "scale": str(p.scale)}
-        if p.stages is not None:
-            entry["stages"] = p.stages
+        if p.maps is not None:
+            entry["maps"] = p.maps
         if p.lam:
             entry["lam"] = p.lam
         if p.skip:

@@ -7,9 +7,10 @@
     (481, 321)
 
 Opening reads the header only (size and mode); the pixels are decoded on `load()`. As for
-JPEG, `draft()` picks the fast quarter-size preview when the size asked for fits in it; so
-does `thumbnail()`, which asks for twice the thumbnail's size (its `reducing_gap`). Saving takes `quality=` (a vqzip quality level). Only torch-free modules
-are imported until then.
+JPEG, `draft()` picks the fast preview (a quarter of the size each way, vqz-l3's) when the size
+asked for fits in it; so does `thumbnail()`, which asks for twice the thumbnail's size (its
+`reducing_gap`). Saving takes `quality=` (a vqzip quality level). Only torch-free modules are
+imported until `draft()` or `load()` (the preview's size is the file's model's).
 """
 from __future__ import annotations
 
@@ -31,19 +32,30 @@ class VqzImageFile(ImageFile.ImageFile):
     def _open(self) -> None:
         data = self.fp.read()
         header = container.unpack(data)[0]  # a damaged file raises vqzip's FormatError here
+        self._header = header
         self._size = (header.width, header.height)
         self._mode = header.mode
         self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self._size), 0, (False,))]
 
     def draft(self, mode: str | None, size: tuple[int, int] | None):
-        """Decode the preview instead when `size` fits in it (the mode is kept as coded)."""
-        small = container.preview_size(*self.size)
-        if size is None or not self.tile or self.tile[0].args == (True,) or size[0] > small[0] or size[1] > small[1]:
+        """Decode the preview instead when `size` fits in it (the mode is kept as coded); the
+        full decode if the file's model is not installed (`load()` then says so)."""
+        if size is None or not self.tile or self.tile[0].args == (True,):
+            return None
+        from vqzip import codec
+        from vqzip.errors import VqzError
+
+        try:
+            down = codec.preview_reduction(codec.model_for(self._header))
+        except VqzError:
+            return None
+        small = container.preview_size(*self.size, down)
+        if size[0] > small[0] or size[1] > small[1]:
             return None
         full = self.size
         self._size = small
         self.tile = [ImageFile._Tile(FORMAT, (0, 0, *small), 0, (True,))]
-        return self.mode, (0, 0, full[0] / 4, full[1] / 4)
+        return self.mode, (0, 0, full[0] / down, full[1] / down)
 
 
 class VqzDecoder(ImageFile.PyDecoder):

@@ -66,7 +66,7 @@ class Unit:
     image: Path
     pixels: int
     codec: str  # VQZIP or a baseline's name (a key of CODECS)
-    setting: object  # a zoo.Level for vqzip, else the baseline's setting
+    setting: object  # a zoo.Level (a number and an operating point) for vqzip, else the baseline's setting
 
     @property
     def key(self) -> str:
@@ -145,8 +145,8 @@ def code(unit: Unit) -> Point:
     pixels = np.asarray(image)
     if unit.codec == VQZIP:
         lv = unit.setting
-        model = zoo.load(lv.model)
-        data, enc = _timed(lambda: codec.compress(image, model, lv.scale, lv.lam, lv.stages, lv.quality, skip=lv.skip))
+        model = zoo.load(lv.point.model)
+        data, enc = _timed(lambda: codec.compress(image, model, lv.point, quality=lv.quality))
         decoded, dec = _timed(codec.decompress, data, model)
         est = sum(codec.estimated_bits(model, decoded.codes).values())
         return _point(unit, pixels, data, np.asarray(decoded.image.convert("RGB")), enc, dec, est)
@@ -319,7 +319,7 @@ class Run:
     dataset: str
     images: int
     vqzip: str
-    levels: list[dict]  # quality, model, scale, stages, lambda, model sha256
+    levels: list[dict]  # quality, model, scale, maps, lambda, skip, model sha256
     codecs: dict[str, dict]  # baseline name -> label, library, settings, description
     libraries: dict[str, str]
     cores: int
@@ -347,8 +347,8 @@ def record(dataset: str, images: int, levels: list[zoo.Level], baselines: list[B
         except metadata.PackageNotFoundError:
             pass
     return Run(dataset, images, __version__,
-               [{"quality": lv.quality, "model": lv.model, "scale": str(lv.scale), "stages": lv.stages, "lambda": lv.lam, "skip": lv.skip,
-                 "sha256": models[lv.model]["sha256"]} for lv in levels],
+               [{"quality": lv.quality, "model": lv.point.model, "scale": str(lv.point.scale), "maps": lv.point.maps,
+                 "lambda": lv.point.lam, "skip": lv.point.skip, "sha256": models[lv.point.model]["sha256"]} for lv in levels],
                {b.name: {"label": b.label or b.name, "library": b.library(), "setting": b.setting_name,
                          "settings": list(b.settings), "description": b.description} for b in baselines},
                libs, cores(), threads, jobs,

@@ -7,7 +7,7 @@ the probabilities the decoder will compute, among the nearest few codebook entri
 decoder's own wavefront walk (`vqzip.priors.decode.walk`) with a step that picks the code and codes it
 at once, so the stream is exactly what the decoder will read, and a choice changes the
 probabilities of every later code as it will at the decoder. Maps are chosen coarsest first; a
-level's latent is computed from the codes chosen for the coarser levels, and each residual
+latent is computed from the codes chosen for the coarser latents, and each residual
 stage from what the chosen earlier stages left, tile by tile, keeping only each position's
 candidates (so memory does not hold a large image's latents). The decoder does not change;
 λ = 0 is the nearest code everywhere.
@@ -26,7 +26,7 @@ CANDIDATES = 8  # nearest codes considered per position
 # Images of at most this many tiles keep each tile's encoder features from one map to the next
 # (about 100 MB a tile); larger ones compute them again per map, in bounded memory.
 CACHED_TILES = 4
-# A tile of the fine level decodes the coarser levels over its context first (hundreds of MB);
+# A tile of vqz-l3's fine latent decodes the coarser latents over its context first (hundreds of MB);
 # when the candidates held are large too (a 40 MP fine map's eight take 480 MB), two such tiles
 # at once would pass 2 GB, so the tiles then run one at a time (the same results: one thread
 # each), trading that phase's speed on large images for memory, however many cores there are.
@@ -34,19 +34,19 @@ CANDIDATE_BUDGET = 256 << 20
 
 
 @torch.no_grad()
-def candidates(net, padded, level: int, stage: int, chosen: list[torch.Tensor], parts: list[tiles.Tile],
+def candidates(net, padded, latent: int, stage: int, chosen: list[torch.Tensor], parts: list[tiles.Tile],
                k: int = CANDIDATES, features: dict | None = None, store: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest codes of a level's stage at every position, and their squared distances:
+    """The k nearest codes of a latent's stage at every position, and their squared distances:
     (h, w, k) int16 and float32, nearest first (only the first `store` of them kept, if given:
     the same as those of the k, ties included). Computed tile by tile (`parts`, in image pixels
     of `padded`, a `vqzip.codec.EdgePadded` image or an array):
-    the level's latent from the chosen codes of the coarser levels (`chosen`, in coding order),
+    the latent from the chosen codes of the coarser latents (`chosen`, in coding order),
     less the vectors of the stages before this one chosen so far; so the latent of a large
     image is never whole, only k candidates per position. `features`, if given, keeps each
     tile's encoder features for the next call (the same for every map)."""
-    maps = [m for m in net.maps if m.level == level]
+    maps = [m for m in net.maps if m.latent == latent]
     stride, first = maps[0].stride, net.maps.index(maps[0])
-    quantizer = net.levels[level].stages[stage]
+    quantizer = net.quantizers[latent].stages[stage]
     k = min(k, quantizer.num_codes)
     store = min(store or k, k)
     # Filled in place, tile by tile: a fine map of a 40 MP image has 10 M positions, whose
@@ -62,9 +62,9 @@ def candidates(net, padded, level: int, stage: int, chosen: list[torch.Tensor], 
                 features[t] = feats  # tiles are distinct keys: the threads never share one
         crop = [c[t.context(down=m.stride)][None] for c, m in zip(chosen, net.maps)]
         rows, cols = t.inner(down=stride)
-        r = net.latent(level, feats, crop[:first])[0, :, rows, cols]
-        for s in range(stage):  # what the earlier stages of this level left
-            r = r - net.levels[level].stages[s].lookup(crop[first + s])[0, :, rows, cols]
+        r = net.latent(latent, feats, crop[:first])[0, :, rows, cols]
+        for s in range(stage):  # what the earlier stages of this latent left
+            r = r - net.quantizers[latent].stages[s].lookup(crop[first + s])[0, :, rows, cols]
         d, i = quantizer.nearest(r[None], k)  # (positions, k), row-major
         part = t.part(down=stride)
         idx[part] = i[:, :store].to(torch.int16).reshape(*r.shape[1:], store).numpy()
@@ -107,7 +107,7 @@ def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile], skip
            target: np.ndarray | None = None) -> tuple[list[torch.Tensor], list[bytes]]:
     """The first n_maps code maps of a padded image, chosen with multiplier lam, and their streams.
 
-    skip: mu of `vqzip.fine_skip` (0: the fine level whole): the fine map is chosen twice,
+    skip: mu of `vqzip.fine_skip` (0: every map whole): a skippable map is chosen twice,
     first whole to measure, per block, the squared error its codes save in the decoded pixels
     (decode(code maps) -> the image of `target`'s shape, uint8) and the bits they cost, then
     with the blocks that save less than skip per bit skipped."""
@@ -119,9 +119,9 @@ def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile], skip
     store = None if lam > 0 else 1
     for k in range(n_maps):
         m = net.maps[k]
-        cand, dist = candidates(net, padded, m.level, m.stage, codes, parts, features=features, store=store)
+        cand, dist = candidates(net, padded, m.latent, m.stage, codes, parts, features=features, store=store)
         conds = [codes[j] for j in m.conds]
-        if skip and m.name == "fine":
+        if skip and m.skippable:
             bits = np.zeros(cand.shape[:2])
             whole, _ = choose_map(model.priors[k], conds, cand, dist, lam, bits=bits)
             # The decodes need the memory more than the candidates do (eight a position take 480 MB
@@ -132,7 +132,7 @@ def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile], skip
             saved = _block_sse(decode(codes), target, side) - _block_sse(decode(codes + [whole]), target, side)
             del whole
             kept = fine_skip.keep_blocks(saved, fine_skip.block_sums(bits, fine_skip.BLOCK), skip)
-            cand, dist = candidates(net, padded, m.level, m.stage, codes, parts, features=features, store=store)
+            cand, dist = candidates(net, padded, m.latent, m.stage, codes, parts, features=features, store=store)
             c, s = choose_map(model.priors[k], conds, cand, dist, lam, (kept, fine_skip.positions(kept, cand.shape[:2])))
         else:
             c, s = choose_map(model.priors[k], conds, cand, dist, lam)

@@ -1,17 +1,21 @@
-"""Shipped models and quality levels: checkpoints/manifest.json names each model's folder and
-sha256, and maps each quality level to a model and the scale the image is coded at.
+"""Shipped models and quality levels: checkpoints/manifest.json names each model's folder, the
+sha256 of its weights and the digests of its config's decoding fields, and maps each quality
+level to an operating point of a model (`vqzip.operating_point`).
 
 A model folder holds `model.safetensors` (keys `net.*`: the network's float weights;
 `prior.K.*`: the integer tensors of code map K's prior, see `vqzip.priors.fixedpoint`),
 `config.json` (`arch`, the network's config `net`, one config per map in `priors`, and the
 training record) and `MODEL_CARD.md`. Weights are loaded without pickle and only after their
-sha256 matches the manifest. A .vqz file names its model by the first 8 bytes of that sha256,
+sha256 matches the manifest, and the config only if its decoding fields (all but `name` and
+`training`: they shape the network and the priors) match the manifest's digests of them
+(`config_digests`). A .vqz file names its model by the first 8 bytes of the weights' sha256,
 so a file made with another model is recognised as such. vqzip 0.2's weights file (keys
 `vqvae.*`, `top_prior.*`, `bottom_prior.*`) is read as it is, renamed on load, so its sha256
 and the files made with it stay valid.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
@@ -33,6 +37,10 @@ from vqzip import models
 from vqzip.errors import ModelError
 from vqzip.fileio import write_atomic
 from vqzip.models import MapSpec, VQVAE2
+from vqzip.operating_point import OperatingPoint
+
+# config.json's fields that do not change what a model decodes to: the rest are digested.
+UNDIGESTED = ("name", "training")
 
 def checkpoints_dir() -> Path:
     """Where the models are: $VQZIP_CHECKPOINTS if set; else `vqzip/checkpoints/` of an installed
@@ -69,9 +77,34 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def config_digests(cfg: dict) -> dict[str, str]:
+    """sha256 of each of a model config's decoding fields (every field but UNDIGESTED), as
+    canonical JSON (sorted keys, no spaces): what the manifest records and `load_folder` checks."""
+    return {k: hashlib.sha256(json.dumps(v, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+            for k, v in sorted(cfg.items()) if k not in UNDIGESTED}
+
+
 def manifest() -> dict:
-    """checkpoints/manifest.json, every field vqzip reads checked (`check_manifest`)."""
+    """checkpoints/manifest.json, every field vqzip reads checked (`check_manifest`); a copy the
+    caller may change."""
+    return copy.deepcopy(_manifest())
+
+
+def _manifest() -> dict:
+    """The manifest, read and checked once per version of the file (its path, mtime and size):
+    not to be changed."""
     path = checkpoints_dir() / "manifest.json"
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ModelError(f"no model manifest at {path}") from None
+    except OSError as e:
+        raise ModelError(f"cannot read model manifest {path}: {e.strerror or e}") from None
+    return _read_manifest(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_manifest(path: Path, mtime_ns: int, size: int) -> dict:
     try:
         m = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -87,7 +120,8 @@ def manifest() -> dict:
 def check_manifest(m, path: Path) -> None:
     """A ModelError naming the manifest and the field for the first field that is missing, of the
     wrong type, or out of range: `default` (a level's number), `levels` ({"N": {model, scale,
-    stages?, lam?, skip?}}, at least one) and `models` ({name: {folder, sha256, ...}})."""
+    maps?, lam?, skip?}}, at least one) and `models` ({name: {folder, sha256, config_sha256,
+    ...}})."""
     def bad(field: str, problem: str):
         raise ModelError(f"model manifest {path}: " + (f"{field}: " if field else "") + problem)
 
@@ -111,6 +145,10 @@ def check_manifest(m, path: Path) -> None:
         sha = need(entry, "sha256", where, str, "a sha256 in hex")
         if not re.fullmatch("[0-9a-f]{64}", sha):
             bad(f"{where}sha256", f"{sha!r} is not a sha256 (64 lowercase hex digits)")
+        digests = need(entry, "config_sha256", where, dict, "an object of sha256 by config field")
+        for field, digest in digests.items():
+            if not isinstance(digest, str) or not re.fullmatch("[0-9a-f]{64}", digest):
+                bad(f"{where}config_sha256.{field}", f"{json.dumps(digest)} is not a sha256 (64 lowercase hex digits)")
     levels = need(m, "levels", "", dict, "an object of quality levels by number")
     if not levels:
         bad("levels", "no quality levels")
@@ -130,8 +168,10 @@ def check_manifest(m, path: Path) -> None:
             ok = False
         if not ok:
             bad(f"{where}scale", f"{json.dumps(scale)} is not a positive fraction such as \"3/4\"")
-        if entry.get("stages") is not None and need(entry, "stages", where, int, "a number of stages") < 1:
-            bad(f"{where}stages", f"{entry['stages']} is not at least 1")
+        if "stages" in entry:  # vqzip 0.3.0's name, counted after the first latent's maps: not guessed at
+            bad(f"{where}stages", "renamed: give maps, the number of code maps coded counted from the first")
+        if entry.get("maps") is not None and need(entry, "maps", where, int, "a number of maps") < 2:
+            bad(f"{where}maps", f"{entry['maps']} is not at least 2")
         for knob in ("lam", "skip"):
             if knob in entry:
                 value = need(entry, knob, where, (int, float), "a number")
@@ -144,31 +184,23 @@ def check_manifest(m, path: Path) -> None:
 
 @dataclass(frozen=True)
 class Level:
-    """A quality level: an operating point of a model. The image is resampled by `scale` before
-    coding, `stages` maps after the first level's are coded (residual stages, then finer levels,
-    in coding order; None: all), codes are chosen with the RDO multiplier `lam` (0: nearest
-    code; see `vqzip.rdo`), and the fine level is skipped in the blocks where it saves less
-    than `skip` squared error per bit (0: coded whole; see `vqzip.fine_skip`)."""
+    """A quality level: its number, and the operating point of a model it codes at."""
 
     quality: int
-    model: str
-    scale: Fraction
-    stages: int | None = None
-    lam: float = 0.0
-    skip: float = 0.0
+    point: OperatingPoint
 
 
 def levels() -> list[Level]:
     """Every shipped quality level, in increasing order."""
-    return sorted((Level(int(q), e["model"], Fraction(e["scale"]), e.get("stages"), float(e.get("lam", 0.0)),
-                         float(e.get("skip", 0.0)))
-                   for q, e in manifest()["levels"].items()), key=lambda lv: lv.quality)
+    return sorted((Level(int(q), OperatingPoint(e["model"], e.get("maps"), Fraction(e["scale"]),
+                                                float(e.get("lam", 0.0)), float(e.get("skip", 0.0))))
+                   for q, e in _manifest()["levels"].items()), key=lambda lv: lv.quality)
 
 
 def level(quality: int | None) -> Level:
     """The level of that number, or the default level for None."""
     if quality is None:
-        quality = manifest()["default"]
+        quality = _manifest()["default"]
     for lv in levels():
         if lv.quality == quality:
             return lv
@@ -176,31 +208,36 @@ def level(quality: int | None) -> Level:
 
 
 def name_for_hash(hash8: bytes) -> str | None:
-    for name, entry in manifest()["models"].items():
+    for name, entry in _manifest()["models"].items():
         if bytes.fromhex(entry["sha256"])[:8] == hash8:
             return name
     return None
 
 
 def load(name: str) -> CodecModel:
-    """A shipped model by name, its weights checked against the manifest's sha256; loaded once."""
+    """A shipped model by name, its weights and config checked against the manifest; loaded once."""
     return _load_cached(str(checkpoints_dir()), name)
 
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(root: str, name: str) -> CodecModel:
-    entries = manifest()["models"]
+    entries = _manifest()["models"]
     if name not in entries:
         raise ModelError(f"unknown model {name!r}; shipped: {', '.join(sorted(entries))}")
     folder = Path(root) / entries[name]["folder"]
     if not folder.is_dir():
         raise ModelError(f"model manifest {Path(root) / 'manifest.json'}: models.{name}.folder: no folder {folder}")
     with one_thread():  # thousands of small tensor conversions: a second thread only waits (0.08 s -> 0.6-0.9 s beside other work)
-        return load_folder(folder, expected_sha256=entries[name]["sha256"], name=name)
+        return load_folder(folder, expected_sha256=entries[name]["sha256"], name=name,
+                           expected_config=entries[name]["config_sha256"])
 
 
-def load_folder(folder: str | Path, expected_sha256: str | None = None, name: str | None = None) -> CodecModel:
-    """A model from a folder with model.safetensors and config.json (as `vqzip train export` writes)."""
+def load_folder(folder: str | Path, expected_sha256: str | None = None, name: str | None = None,
+                expected_config: dict[str, str] | None = None) -> CodecModel:
+    """A model from a folder with model.safetensors and config.json (as `vqzip train export`
+    writes). With expected_sha256 and expected_config (the manifest's), a ModelError naming the
+    model refuses weights of another sha256, or a config whose decoding fields differ from those
+    digests (a changed padding or prior kernel would silently change what files decode to)."""
     folder = Path(folder)
     weights = folder / "model.safetensors"
     if not weights.is_file():
@@ -213,6 +250,13 @@ def load_folder(folder: str | Path, expected_sha256: str | None = None, name: st
         tensors = load_file(str(weights))
     except (OSError, json.JSONDecodeError, SafetensorError) as e:
         raise ModelError(f"cannot read model in {folder}: {e}") from None
+    if expected_config is not None:
+        found = config_digests(cfg)
+        differ = sorted(k for k in found.keys() | expected_config.keys() if found.get(k) != expected_config.get(k))
+        if differ:
+            raise ModelError(f"model {name or folder.name!r}: config.json's {', '.join(differ)} differ"
+                             f"{'s' * (len(differ) == 1)} from what the manifest records for {folder / 'config.json'}: "
+                             "it would not decode files as the model they name")
     if "vqvae.enc_b.0.weight" in tensors:
         tensors = _from_v02(tensors)
     try:

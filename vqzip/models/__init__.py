@@ -3,15 +3,17 @@
 Every architecture is an `nn.Module` built from its `Config` dataclass, with this contract (the
 codec and the trainer use nothing else):
 
-- `STRIDE`: images are padded to a multiple of it;
-- `maps`: the `MapSpec` of each code map, in coding order; `levels`: one `ResidualVQ` per level;
+- `STRIDE`: images are padded to a multiple of it; the first map's stride;
+- `maps`: the `MapSpec` of each code map, in coding order, with its roles (skippable, preview);
+  `quantizers`: one `ResidualVQ` per latent, in coding order;
 - `normalize(x)`: uint8-range pixels -> model input;
 - `forward(x)` for training: a dict with `x_hat`, `preview`, `codes` (one map per `maps` entry)
   and `vq_loss`;
-- `features(x)`, then `latent(level, feats, coarser)`: the vectors a level quantizes, given the
-  coarser levels' codes;
-- `decode(codes)`: code maps (any number of a last level's stages from 1) -> image;
-- `decode_preview(top)`: the first map alone -> the image at 1/4 resolution.
+- `features(x)`, then `latent(index, feats, coarser)`: the vectors a latent quantizes, given the
+  coarser latents' codes;
+- `decode(codes)`: code maps (a prefix of `maps` past the first latent's) -> image; a skippable
+  map's positions holding its OUT token (num_codes) decode as a zero vector;
+- `decode_preview(codes)`: the preview map (`MapSpec.preview`) alone -> the image at 1/preview.
 """
 from __future__ import annotations
 

@@ -6,15 +6,24 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class MapSpec:
-    """One code map of a model, in coding order.
+    """One code map of a model, in coding order, and its roles, set by the architecture: the codec,
+    RDO, block skipping and the format read these fields and never a map's name.
 
-    A model's maps are grouped in levels (one latent each, at one resolution); a level holds one
-    map per residual stage. A map's prior is conditioned on the maps listed in `conds`
-    (indices of earlier maps): the coarser levels and the earlier stages of its own level."""
+    A model's maps are grouped by latent (one quantized latent each, at one resolution, index
+    `latent` in coding order); a latent holds one map per residual stage (`stage`). A map's prior
+    is conditioned on the maps listed in `conds` (indices of earlier maps): the coarser latents and
+    the earlier stages of its own.
 
-    name: str
-    level: int
+    skippable: the map may be coded only in blocks (`vqzip.fine_skip`), the rest holding the
+    prior's OUT token, which the decoder reads as a zero vector; only a latent's sole stage can be.
+    preview: the map decodes alone (`conds` empty) to a preview of the image at 1/preview of its
+    size each way (`net.decode_preview`); 0: it does not."""
+
+    name: str  # for messages and records only
+    latent: int
     stage: int
     stride: int  # image pixels per code, each way
     num_codes: int
     conds: tuple[int, ...]
+    skippable: bool = False
+    preview: int = 0

@@ -1,5 +1,5 @@
 """Hierarchical VQ-VAE (Razavi et al. 2019, "Generating Diverse High-Fidelity Images with VQ-VAE-2"),
-with residual stages at the bottom level and an optional fine level.
+with residual stages at the bottom latent and an optional fine latent.
 
     x ──enc_b──► h_b (1/4) ──enc_t──► z_t (1/8) ──VQ──► top codes
      │ (1/2: h_h) │                                   │ dec_t
@@ -14,20 +14,22 @@ with residual stages at the bottom level and an optional fine level.
     preview (1/4) ◄──head── dec_t(q_t)
 
 Code maps, in coding order: "top", then "bottom" (stage 0), "bottom.1", ..., then "fine" (stage
-0), "fine.1", ... Each map's prior is conditioned on every map before it: the coarser levels
+0), "fine.1", ... Each map's prior is conditioned on every map before it: the coarser latents
 (x2, x4) and the earlier stages (same resolution). A file may code any prefix of the maps that
-reaches the bottom level (training drops stages at random, and the fine level whole, so that the
-decoder does well with fewer); with `bottom_stages=1` and no fine level this is vqzip 0.2's model
+reaches the bottom latent (training drops stages at random, and the fine latent whole, so that the
+decoder does well with fewer); with `bottom_stages=1` and no fine latent this is vqzip 0.2's model
 exactly.
 
-The fine level codes at a quarter of the image's pixels what the coarser levels left: its
-latent sees the decoder's own 1/2-resolution picture of them, as the bottom level sees the
-top's. It adds resolution rather than depth, which is where bits buy the most quality (on the
+The fine latent codes at a quarter of the image's pixels what the coarser latents left: it
+sees the decoder's own 1/2-resolution picture of them, as the bottom latent sees the top's.
+It adds resolution rather than depth, which is where bits buy the most quality (on the
 validation split, coding at a finer scale gained 2.4 dB per doubling of rate where a second
-bottom stage gained 1.3).
+bottom stage gained 1.3). A fine latent of one stage is skippable in blocks (`MapSpec.skippable`):
+its zero vector is the coarser maps' own decode there.
 
 The preview head makes an image from the top codes alone; training it (weight `preview`) pushes a
-coarse picture into the top level, so a file's top map can be decoded by itself for a fast preview.
+coarse picture into the top latent, so a file's top map can be decoded by itself for a fast
+preview (`MapSpec.preview`).
 
 Fully convolutional: the codec pads images to a multiple of `STRIDE` and crops back.
 No entropy coding here.
@@ -54,16 +56,16 @@ class VQVAE2Config:
     commitment: float = 0.25
     decay: float = 0.99
     preview: float = 0.5  # weight of the preview head's loss (1/4-resolution image from top codes)
-    bottom_stages: int = 1  # residual VQ stages at the bottom level
+    bottom_stages: int = 1  # residual VQ stages at the bottom latent
     padding: str = "zeros"  # of the convolutions: "replicate" keeps image borders (and tiny images) from reading as gray
     rate: float = 0.0  # entropy-constrained assignment in training (`VectorQuantizer`); 0: nearest code
-    fine_stages: int = 0  # residual VQ stages of a fine level at 1/2 resolution; 0: none
+    fine_stages: int = 0  # residual VQ stages of a fine latent at 1/2 resolution; 0: none
     fine_codes: int = 512
     fine_res_blocks: int = 1
 
     def __post_init__(self):
         if self.fine_stages and self.bottom_stages != 1:
-            raise ValueError("a fine level follows a bottom level of one stage")
+            raise ValueError("a fine latent follows a bottom latent of one stage")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,8 +112,8 @@ class VQVAE2(nn.Module):
         vq = dict(decay=cfg.decay, commitment=cfg.commitment, rate=cfg.rate)
         self.vq_t = ResidualVQ(1, cfg.top_codes, d, **vq)
         self.vq_b = ResidualVQ(cfg.bottom_stages, cfg.bottom_codes, d, **vq)
-        self.levels = (self.vq_t, self.vq_b)
-        self.maps = [MapSpec("top", 0, 0, 8, cfg.top_codes, ())] + [
+        self.quantizers = (self.vq_t, self.vq_b)  # one per latent, in coding order
+        self.maps = [MapSpec("top", 0, 0, self.STRIDE, cfg.top_codes, (), preview=4)] + [
             MapSpec("bottom" if s == 0 else f"bottom.{s}", 1, s, 4, cfg.bottom_codes, tuple(range(s + 1)))
             for s in range(cfg.bottom_stages)]
         if cfg.fine_stages:
@@ -120,8 +122,11 @@ class VQVAE2(nn.Module):
             self.dec_f = nn.Sequential(conv(h + d, h, 3, p=1), *[ResBlock(h, pad) for _ in range(cfg.fine_res_blocks)],
                                        nn.ReLU(), nn.ConvTranspose2d(h, 3, 4, 2, 1))
             self.vq_f = ResidualVQ(cfg.fine_stages, cfg.fine_codes, d, optional=True, **vq)
-            self.levels += (self.vq_f,)
-            self.maps += [MapSpec("fine" if s == 0 else f"fine.{s}", 2, s, 2, cfg.fine_codes, tuple(range(before + s)))
+            self.quantizers += (self.vq_f,)
+            # Skipped positions zero the fine vectors of every stage (`decode`): only a fine
+            # latent of one stage can be coded in blocks.
+            self.maps += [MapSpec("fine" if s == 0 else f"fine.{s}", 2, s, 2, cfg.fine_codes, tuple(range(before + s)),
+                                  skippable=cfg.fine_stages == 1)
                           for s in range(cfg.fine_stages)]
 
     @staticmethod
@@ -130,7 +135,7 @@ class VQVAE2(nn.Module):
         return x / 255.0 - 0.5
 
     def forward(self, x: torch.Tensor) -> dict:
-        """x: normalized (B, 3, H, W), H and W multiples of 8. Returns x_hat, the 1/4-resolution
+        """x: normalized (B, 3, H, W), H and W multiples of STRIDE. Returns x_hat, the 1/4-resolution
         preview, the code maps and the VQ loss."""
         h_h = self.enc_h(x)
         h_b = self.enc_q(h_h)
@@ -146,19 +151,19 @@ class VQVAE2(nn.Module):
 
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalized x (B, 3, H, W) -> what every level's latent is computed from: the
+        """Normalized x (B, 3, H, W) -> what every latent is computed from: the
         encoder's features at 1/2 and at 1/4 resolution."""
         h_h = self.enc_h(x)
         return h_h, self.enc_q(h_h)
 
     @torch.no_grad()
-    def latent(self, level: int, feats: tuple[torch.Tensor, torch.Tensor], coarser: list[torch.Tensor]) -> torch.Tensor:
-        """The vectors level `level` quantizes (B, D, h, w), from `features`, given the code maps
-        of the coarser levels (in coding order)."""
+    def latent(self, index: int, feats: tuple[torch.Tensor, torch.Tensor], coarser: list[torch.Tensor]) -> torch.Tensor:
+        """The vectors latent `index` quantizes (B, D, h, w), from `features`, given the code maps
+        of the coarser latents (in coding order)."""
         h_h, h_b = feats
-        if level == 0:
+        if index == 0:
             return self.enc_t(h_b)
-        if level == 1:
+        if index == 1:
             return self.pre_b(torch.cat([h_b, self.dec_t(self.vq_t.lookup(coarser[:1]))], 1))
         return self.pre_f(torch.cat([h_h, self._coarse(coarser)], 1))
 
@@ -184,7 +189,8 @@ class VQVAE2(nn.Module):
 
     @torch.no_grad()
     def decode_preview(self, top: torch.Tensor) -> torch.Tensor:
-        """Top codes (B, h, w) -> normalized preview (B, 3, 2h, 2w): the image at 1/4 resolution."""
+        """The preview map's codes, top (B, h, w) -> normalized preview (B, 3, 2h, 2w): the image
+        at 1/4 resolution (`maps[0].preview`)."""
         return self.head(self.dec_t(self.vq_t.lookup([top])))
 
     def enc_h(self, x: torch.Tensor) -> torch.Tensor:
@@ -198,13 +204,13 @@ class VQVAE2(nn.Module):
         return h_h
 
     def _coarse(self, codes: list[torch.Tensor]) -> torch.Tensor:
-        """`dec` of the top and bottom maps among codes: the image, or with a fine level the
+        """`dec` of the top and bottom maps among codes: the image, or with a fine latent the
         decoder's 1/2-resolution features."""
         q_b = self.vq_b.lookup(codes[1 : 1 + self.cfg.bottom_stages])
         return self.dec(torch.cat([self.up_t(self.vq_t.lookup(codes[:1])), q_b], 1))
 
     @staticmethod
     def from_v02(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """A vqzip 0.2 VQ-VAE's state (one quantizer per level) under this module's names."""
+        """A vqzip 0.2 VQ-VAE's state (one quantizer per latent) under this module's names."""
         return {k.replace("vq_t.", "vq_t.stages.0.", 1).replace("vq_b.", "vq_b.stages.0.", 1)
                 if k.startswith(("vq_t.", "vq_b.")) else k: v for k, v in state.items()}

@@ -119,18 +119,18 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
                   "with every stage and nearest codes."]
     else:
         lines += ["## Quality levels",
-                  "Each level codes the image resampled (Lanczos) by its scale (the decoder resamples back), the maps"
-                  " after the first level's that it names (all: every map), its codes chosen with the RDO multiplier"
+                  "Each level codes the image resampled (Lanczos) by its scale (the decoder resamples back), the first"
+                  " maps, as many as it names (all: every map), its codes chosen with the RDO multiplier"
                   " lambda (0: nearest codes), and the fine level skipped in the blocks where it saves less than"
                   " `skip` squared error per bit (0: coded whole).", "",
-                  "| level | scale | maps after first | lambda | skip | Kodak bpp | Kodak PSNR-RGB | Kodak MS-SSIM | compress s | decompress s |",
+                  "| level | scale | maps | lambda | skip | Kodak bpp | Kodak PSNR-RGB | Kodak MS-SSIM | compress s | decompress s |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         r = rd["results"] if rd else {"setting": []}
         for q, lv in levels.items():
             k = r["setting"].index(q) if q in r["setting"] else None
             cells = ("",) * 5 if k is None else (f"{r['bpp'][k]:.4f}", f"{r['psnr-rgb'][k]:.2f} dB", f"{r['ms-ssim-rgb-db'][k]:.2f} dB",
                                                   f"{r['encoding_time'][k]:.2f}", f"{r['decoding_time'][k]:.2f}")
-            lines.append(f"| {q} | {lv['scale']} | {lv.get('stages', 'all')} | {lv.get('lam', 0):g} | {lv.get('skip', 0):g} | " + " | ".join(cells) + " |")
+            lines.append(f"| {q} | {lv['scale']} | {lv.get('maps', 'all')} | {lv.get('lam', 0):g} | {lv.get('skip', 0):g} | " + " | ".join(cells) + " |")
         if rd:
             lines += ["", "Kodak figures: `vqzip rd-curve ../shared/data/kodak --out results/kodak` (real files, decoded pixels;"
                       " seconds per image as that run measured them, its `run.json` says with how many jobs and threads)."]

@@ -14,7 +14,7 @@ from vqzip.priors.calibrate import calibrate
 from vqzip.priors.pixelcnn import PixelCNN
 from vqzip import data, metrics, zoo
 from vqzip.errors import VqzError
-from vqzip.codec import decode_pixels, encode_codes, ideal_bits, preview_pixels
+from vqzip.codec import decode_pixels, encode_codes, ideal_bits, preview_map, preview_pixels
 from vqzip.models import MapSpec
 from vqzip.training.autoencoder import load_net
 from vqzip.training.priors import CodeMaps, load_codes, load_priors
@@ -105,7 +105,7 @@ def validate(folder: Path, data_dir) -> dict:
         h, w = pixels.shape[:2]
         codes = encode_codes(model.net, pixels)
         psnr.append(metrics.psnr(decode_pixels(model.net, codes, w, h), pixels))
-        preview.append(metrics.preview_psnr(preview_pixels(model.net, codes[0], w, h), pixels))
+        preview.append(metrics.preview_psnr(preview_pixels(model.net, codes[preview_map(model.maps)], w, h), pixels))
         bits = sum(ideal_bits(p, codes[k], [codes[j] for j in m.conds]) for k, (m, p) in enumerate(zip(model.maps, model.priors)))
         bpp.append(bits / (h * w))
     return {"images": len(psnr), "psnr": float(np.mean(psnr)), "estimated_bpp": float(np.mean(bpp)),
@@ -114,12 +114,14 @@ def validate(folder: Path, data_dir) -> dict:
 
 def register(root: Path, name: str, scales: list[Fraction], default_scale: Fraction | None = None,
              validation: dict | None = None) -> dict:
-    """Record checkpoints/NAME in manifest.json with the sha256 of its weights, and give it one
+    """Record checkpoints/NAME in manifest.json with the sha256 of its weights and the digests of
+    its config's decoding fields (`zoo.config_digests`), and give it one
     quality level per scale, numbered after the levels of the other models; with default_scale,
     that level becomes the default."""
     path = root / "manifest.json"
     manifest = json.loads(path.read_text()) if path.exists() else {"default": 1, "levels": {}, "models": {}}
     entry = {"folder": name, "sha256": zoo.sha256_file(root / name / "model.safetensors"),
+             "config_sha256": zoo.config_digests(json.loads((root / name / "config.json").read_text())),
              "size_bytes": (root / name / "model.safetensors").stat().st_size}
     if validation:
         entry["validation"] = validation
@@ -141,7 +143,7 @@ def check_ladder(root: Path, levels: dict[str, dict], default: int, adding: str)
 
 def set_ladder(root: Path, levels: dict[str, dict], default: int) -> None:
     """Replace every quality level of root/manifest.json with `levels` ({"N": {model, scale,
-    stages?, lam?, skip?}}, as `bench/choose_levels.py` prints them: a family's ladder, possibly across
+    maps?, lam?, skip?}}, as `bench/choose_levels.py` prints them: a family's ladder, possibly across
     models) and make level `default` the default. The new manifest is checked whole first (a
     ModelError names the bad field), so a bad ladder leaves the old one in place."""
     path = root / "manifest.json"
@@ -156,7 +158,7 @@ def _laddered(root: Path, levels: dict[str, dict], default: int, adding: str | N
     path = root / "manifest.json"
     manifest = json.loads(path.read_text()) if path.exists() else {"models": {}}
     if adding is not None:
-        manifest["models"][adding] = {"folder": adding, "sha256": "0" * 64}
+        manifest["models"][adding] = {"folder": adding, "sha256": "0" * 64, "config_sha256": {}}
     manifest.update(levels=levels, default=default)
     zoo.check_manifest(manifest, path)
     return manifest

@@ -17,7 +17,7 @@ from torch import nn
 from vqzip.models.spec import MapSpec
 from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig
 from vqzip import data
-from vqzip.codec import STRIDE, encode_codes
+from vqzip.codec import encode_codes
 from vqzip.training.autoencoder import load_net
 from vqzip.training import distributed
 from vqzip.errors import VqzError
@@ -50,10 +50,12 @@ def load_codes(run: Path) -> CodeMaps:
 
 
 class CodeCropSampler:
-    """Random crops of crop x crop image pixels, at positions aligned to STRIDE, as (image, y, x)."""
+    """Random crops of crop x crop image pixels, at positions aligned to `stride` (the network's
+    STRIDE, its first map's), as (image, y, x)."""
 
-    def __init__(self, maps: CodeMaps, crop: int, seed: int):
-        self.sizes = [(STRIDE * m[0].shape[0], STRIDE * m[0].shape[1]) for m in maps]  # first map: stride STRIDE
+    def __init__(self, maps: CodeMaps, crop: int, seed: int, stride: int):
+        self.sizes = [(stride * m[0].shape[0], stride * m[0].shape[1]) for m in maps]
+        self.stride = stride
         self.crop = crop
         self.rng = np.random.default_rng(seed)
 
@@ -62,8 +64,8 @@ class CodeCropSampler:
         for _ in range(n):
             k = int(self.rng.integers(len(self.sizes)))
             h, w = self.sizes[k]
-            y = STRIDE * int(self.rng.integers(max(h - self.crop, 0) // STRIDE + 1))
-            x = STRIDE * int(self.rng.integers(max(w - self.crop, 0) // STRIDE + 1))
+            y = self.stride * int(self.rng.integers(max(h - self.crop, 0) // self.stride + 1))
+            x = self.stride * int(self.rng.integers(max(w - self.crop, 0) // self.stride + 1))
             out.append((k, y, x))
         return out
 
@@ -184,7 +186,7 @@ def train_prior(data_dir, out, cfgs: list[PixelCNNConfig], cfg: TrainConfig, pro
     for k, prior in enumerate(stack.priors):
         prior.requires_grad_(k in trained)
     stack = stack.to(device)
-    sampler = CodeCropSampler(maps, cfg.crop, cfg.seed)
+    sampler = CodeCropSampler(maps, cfg.crop, cfg.seed, net.STRIDE)
     tensors = [[torch.from_numpy(m.astype(np.int64)).to(device) for m in ms] for ms in maps]
 
     def step_fn(batch):

@@ -104,7 +104,7 @@ def _code_one(job: tuple[int, Path, list[float], Path]) -> None:
         if lam == 0:
             codes = encode_codes(_model.net, pixels)
         else:
-            padded = EdgePadded(pixels)
+            padded = EdgePadded(pixels, _model.net.STRIDE)
             codes, _ = rdo.encode(_model, padded, lam, n, tiles.tiles(*padded.shape[:2]))
         found.update({f"l{j}_m{k}": c.numpy().astype(np.int16) for k, c in enumerate(codes)})
     tmp = parts / f".{i}.{os.getpid()}.npz"
