@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vqzip import codec, fuzz, zoo
+from vqzip.operating_point import OperatingPoint
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "tiger.png"
 VERDICTS = ("error", "exact", "consistent", "wrong", "crash", "hang")

@@ -259,6 +259,12 @@ def test_fewer_maps_code_fewer_maps(tiny_residual):
     assert len(one) < len(two)
     with pytest.raises(ValueError, match="codes 2 to 3 maps, not 4"):
         codec.compress(im, tiny_residual, OperatingPoint(tiny_residual.name, maps=4))
+    assert codec.compress(im, tiny_residual, OperatingPoint(tiny_residual.name)) == codec.compress(im, tiny_residual, None)
+
+
+def test_a_point_of_another_model_is_refused(tiny, tiny_residual):
+    with pytest.raises(ValueError, match="an operating point of model 'tiny' given to model 'tiny-residual'"):
+        codec.compress(photo(16, 16), tiny_residual, OperatingPoint(tiny.name))
 
 
 def test_several_tiles_code_the_same_at_any_thread_count(tiny):

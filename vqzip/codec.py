@@ -1,6 +1,6 @@
 """The codec: image -> network codes -> priors -> range coder -> container, and back.
 
-    compress:   RGB pixels ─pad─► net.features ─► level latents ─► code maps, coarsest first
+    compress:   RGB pixels ─pad─► net.features ─► latents ────────► code maps, coarsest first
                 map k ─prior k | the maps it sees─► probabilities ─► range coder ─► stream k
                 header + streams ─► .vqz bytes
     decompress: stream k ─range decoder + prior k, one wavefront at a time─► map k, in order

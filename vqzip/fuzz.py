@@ -80,7 +80,7 @@ def judge(data: bytes, kind: str, original: np.ndarray, seconds: int = 10, previ
     if pixels.shape == original.shape and np.array_equal(pixels, original):
         return Outcome(kind, "exact", "")
     h = container.unpack(data)[0]
-    size = container.preview_size(h.width, h.height) if preview else (h.width, h.height)
+    size = codec.preview_size(h) if preview else (h.width, h.height)
     if kind.endswith("crc") and decoded.image.size == size and decoded.image.mode == h.mode:
         return Outcome(kind, "consistent", "")
     return Outcome(kind, "wrong", f"{decoded.image.mode} {decoded.image.size}")
