@@ -571,7 +571,7 @@ def train_prior(
 
     with _reported():
         maps = training.load_net(out).maps
-        fine = [m.name.startswith("fine") for m in maps]
+        fine = [m.stride == 2 for m in maps]  # the fine latent's maps: a code per 2x2 pixels, a quarter of the image's
         cfgs = [models.prior_config(maps, k, channels=(fine_channels or channels) if fine[k] else channels,
                                     blocks=(fine_blocks or blocks) if fine[k] else blocks,
                                     **({"first_kernel": 1} if free_stages and m.stage else {}))
