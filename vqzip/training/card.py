@@ -6,8 +6,7 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-from vqzip.priors.pixelcnn import PixelCNN
-from vqzip import zoo
+from vqzip import priors, zoo
 from vqzip.training.export import CALIBRATION_MAPS
 from vqzip.training.loop import command_line
 
@@ -41,7 +40,7 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
     cfg = json.loads((folder / "config.json").read_text())
     tr, net_cfg = cfg["training"], cfg["net"]
     net, prior_cfgs = zoo.build(cfg)
-    prior_params = sum(p.numel() for c in prior_cfgs for p in PixelCNN(c).parameters())
+    prior_params = sum(p.numel() for c in prior_cfgs for p in priors.float_prior(c).parameters())
     maps = ", ".join(f"{m.name} (1/{m.stride}, {m.num_codes} codes)" for m in net.maps)
     lines = [
         f"# {cfg['name']}",
