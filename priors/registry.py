@@ -84,8 +84,8 @@ class PriorKind:
 
 KINDS: dict[str, PriorKind] = {k.name: k for k in (
     PriorKind("pixelcnn", PixelCNNConfig, PixelCNN, FixedPointPrior, pixelcnn_calibrate,
-              lambda c: f"a PixelCNN of {c.channels} channels and {c.blocks} gated blocks reaching {c.reach} rows up and "
-                        "columns aside, conditioned on the maps before it", pixelcnn_cut),
+              lambda c: f"a PixelCNN of {c.channels} channels and {c.blocks} gated block{'s' * (c.blocks != 1)} reaching "
+                        f"{c.reach} rows up and columns aside, conditioned on the maps before it", pixelcnn_cut),
     PriorKind("factorized", factorized.FactorizedConfig, factorized.Factorized, factorized.FixedFactorized,
               factorized.calibrate, factorized.describe),
 )}

@@ -431,8 +431,10 @@ def test_a_cut_prior_trains_alone_and_exports_beside_the_priors_it_keeps(images,
     assert not any(k.startswith("prior.1.blocks.1.") for k in new)
     entry = training.register(root, "m2", [Fraction(1)])
     card = training.write_card(folder, entry, None).read_text()
-    assert "(bottom only)" in card and "(top: kept)" in card and "priors of the top map(s) are those of m" in card
-    assert "the last of them on the code maps RDO chose (`vqzip train rdo-codes --lambdas 0,0.01`" in card
+    assert "(bottom only)" in card and "priors of the top map(s) are those of m" in card
+    assert "their training is the first 1 prior row(s), which trained every map's prior; the last of them on the code maps RDO" \
+           " chose (`vqzip train rdo-codes --lambdas 0,0.01`" in card
+    assert card.count("| prior |") == 1  # the training m and this run share is one row
     assert "The last prior row" not in card  # the run's own rows trained on the nearest codes
     model = zoo.load_folder(folder)
     assert codec.decompress(codec.compress(photo(30, 20), model), model).image.size == (30, 20)

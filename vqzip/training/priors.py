@@ -130,12 +130,12 @@ def init_priors(stack: PriorStack, init: Path, specs: list[MapSpec], maps: CodeM
 
 
 def train_prior(data_dir, out, cfgs: list, cfg: TrainConfig, progress=None, init: Path | None = None,
-                maps_trained: list[str] | None = None) -> dict:
+                maps_trained: list[str] | None = None, stop_after: int | None = None) -> dict:
     """Phase II: the priors (one config per code map of the run's network) on crops of the code
     maps of the training images. With `init` (a run folder), start from that run's priors
     (`init_priors`: the same configs, or cut smaller). With `maps_trained` (map names), train
     only those maps' priors; the others stay as `init` left them (and the run's prior.json says
-    which were trained, for `export --keep-priors`)."""
+    which were trained, for `export --keep-priors`). `stop_after`: as `run_loop`'s."""
     device = pick_device()
     distributed.setup(device)
     torch.manual_seed(cfg.seed)
@@ -181,7 +181,7 @@ def train_prior(data_dir, out, cfgs: list, cfg: TrainConfig, progress=None, init
     config = {"priors": [priors.config_to_dict(c) for c in cfgs]}
     if maps_trained is not None:
         config["maps_trained"] = [names[k] for k in trained]
-    return run_loop("prior", out, stack, cfg, sampler, step_fn, config, progress, extra)
+    return run_loop("prior", out, stack, cfg, sampler, step_fn, config, progress, extra, stop_after)
 
 
 def prior_configs(maps: list[MapSpec], kind: str = priors.DEFAULT, per_map: dict[str, dict] | None = None,
