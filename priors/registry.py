@@ -28,14 +28,13 @@ from torch import nn
 from vqzip.priors import factorized
 from vqzip.priors.calibrate import calibrate as pixelcnn_calibrate
 from vqzip.priors.cut import cut as pixelcnn_cut
+from vqzip.priors.decode import Step
 from vqzip.priors.fixedpoint import FixedPointPrior
 from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig
 
 DEFAULT = "pixelcnn"  # the kind of a prior config that names none
 
 Maps = list[tuple[torch.Tensor, list[torch.Tensor]]]  # (codes (H, W), its conditioning maps)
-# step(probs (n, K) float32, rows (n,), cols (n,)) -> the n symbols at those positions
-Step = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 class FloatPrior(Protocol):

@@ -31,8 +31,9 @@ def test_the_shipped_models_recipes_read_and_match_their_models(name):
     assert last_net == shipped["net"]
     last_export = [p for p in r.phases if p.kind == "export"][-1]
     assert last_export.options["model"] == name
-    if r.ladder:
-        assert r.ladder == {k: json.loads((ROOT / "checkpoints" / "manifest.json").read_text())[k] for k in ("default", "levels")}
+    manifest = json.loads((ROOT / "checkpoints" / "manifest.json").read_text())
+    ours = {q: lv for q, lv in manifest["levels"].items() if lv["model"] == name}
+    assert not ours or r.ladder == {"default": manifest["default"], "levels": ours}  # vqz-base's ladder was replaced
 
 
 def test_a_recipe_names_its_bad_field_in_one_line(tmp_path):
@@ -41,7 +42,10 @@ def test_a_recipe_names_its_bad_field_in_one_line(tmp_path):
              (text.replace('run = "bottom-cut"', 'run = "export-rdo"'), "phase 'export'.run: 'export-rdo' is a export phase, not prior"),
              (text.replace('network = "rdo-codes"', 'network = "later"'), "phase 'priors-rdo'.network: 'later' is no phase before it"),
              (text.replace("steps = 3\n", "steps = 3\nsteps_per = 1\n"), "phase 'priors'.steps_per: not an option of a prior phase"),
-             (text.replace('scale = "1/2"', 'scale = "0"'), "ladder: levels.1.scale: \"0\" is not a positive fraction")]
+             (text.replace('scale = "1/2"', 'scale = "0"'), "ladder: levels.1.scale: \"0\" is not a positive fraction"),
+             (text.replace("steps = 3\n", "steps = 2.5\n"), "phase 'priors'.steps: 2.5 is not a whole number"),
+             (text.replace('[data.sha256]', '[other]'), "other: not a field of a recipe"),
+             (text.replace('[data.sha256]', '[data.files]'), "data.sha256: missing")]
     for bad, message in cases:
         (tmp_path / "r.toml").write_text(bad)
         with pytest.raises(VqzError, match=message.replace("(", r"\(")):

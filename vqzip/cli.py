@@ -698,7 +698,7 @@ def train_run(
     with _reported():
         bar, update = _progress("train")
         with bar:
-            done = recipes.run(recipes.load(recipe), data, out, max_steps, update, err.print)
+            done = recipes.run(recipes.load(recipe), data, out, max_steps, update, lambda line: err.print(line, markup=False))
         err.print(f"done: {out / 'checkpoints'}" if done else "stopped: run the command again to go on")
 
 

@@ -47,7 +47,7 @@ def features_of(net: nn.Module, pixels: np.ndarray) -> torch.Tensor:
 def prior_config(maps: list[MapSpec], k: int, kind: str = priors.DEFAULT, **kwargs):
     """The config of a prior of kind `kind` (`vqzip.priors.registry`) for map k: its alphabet, and
     one conditioning input per map it sees, at that map's stride over its own; kwargs set the
-    rest (a PixelCNN's channels, blocks, ...)."""
+    rest (the kind's own options: channels, blocks, ...)."""
     m = maps[k]
     return priors.kind(kind).Config(num_codes=m.num_codes, conds=tuple((maps[j].num_codes, maps[j].stride // m.stride)
                                                                        for j in m.conds), **kwargs)

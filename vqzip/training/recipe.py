@@ -34,6 +34,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from vqzip import data, zoo
 from vqzip.errors import ModelError, VqzError
 from vqzip.training.autoencoder import load_net, train_vqvae
@@ -50,6 +52,13 @@ KINDS = {  # a phase kind's options beside `name` and `kind`, and those it needs
     "rdo-codes": ({"priors", "lambdas", "jobs"}, {"priors", "lambdas"}),
     "export": ({"run", "model", "keep", "tile", "register", "validate"}, {"run", "model"}),
 }
+# each option's type (float options take integers too)
+TYPES = {**{f.name: {"int": int, "float": (int, float), "str": str}[f.type] for f in fields(TrainConfig)},
+         "arch": str, "net": dict, "init": str, "network": str, "prior_kind": str, "prior": dict, "per_map": dict,
+         "maps": list, "priors": str, "lambdas": list, "jobs": int, "run": str, "model": str, "keep": str, "tile": list,
+         "register": bool, "validate": bool}
+TYPE_NAMES = {int: "a whole number", (int, float): "a number", str: "text", dict: "a table", list: "a list",
+              bool: "true or false"}
 # options naming an earlier phase, and the kinds it may be of ("init": the phase's own kind)
 REFERENCES = {"init": None, "network": {"vqvae", "prior", "rdo-codes"}, "priors": {"prior"}, "run": {"prior"},
               "keep": {"export"}}
@@ -71,9 +80,6 @@ class Recipe:
     about: str  # what the images are, in words (the card's)
     phases: list[Phase]
     ladder: dict | None  # {"default": N, "levels": {"N": {...}}}
-
-    def phase(self, name: str) -> Phase:
-        return next(p for p in self.phases if p.name == name)
 
     def exports(self) -> list[Phase]:
         """The export phases whose models are registered in the run's checkpoints."""
@@ -97,9 +103,11 @@ def load(path: str | Path) -> Recipe:
     def bad(field: str, problem: str) -> VqzError:
         return VqzError(f"recipe {path}: {field}: {problem}")
 
+    if unknown := sorted(set(raw) - {"name", "data", "phase", "ladder"}):
+        raise bad(unknown[0], "not a field of a recipe (name, data, phase, ladder)")
     if not isinstance(raw.get("name"), str) or not raw["name"]:
         raise bad("name", "missing (the model's name)")
-    sha = raw.get("data", {}).get("sha256")
+    sha = raw["data"].get("sha256") if isinstance(raw.get("data"), dict) else None
     if not isinstance(sha, dict) or not sha:
         raise bad("data.sha256", "missing (each training image's file name and sha256)")
     for f, h in sha.items():
@@ -121,6 +129,9 @@ def load(path: str | Path) -> Recipe:
             raise bad(f"{where}.{unknown[0]}", f"not an option of a {kind} phase")
         if missing := sorted(needed - set(options)):
             raise bad(f"{where}.{missing[0]}", "missing")
+        for key, value in options.items():
+            if not isinstance(value, TYPES[key]) or (isinstance(value, bool) and TYPES[key] is not bool):
+                raise bad(f"{where}.{key}", f"{json.dumps(value)} is not {TYPE_NAMES[TYPES[key]]}")
         for ref in sorted(set(REFERENCES) & set(options)):
             if options[ref] not in seen:
                 raise bad(f"{where}.{ref}", f"{options[ref]!r} is no phase before it")
@@ -182,6 +193,9 @@ def run(recipe: Recipe, data_dir: str | Path, out: str | Path, max_steps: int | 
         if _done(folder, phase):
             say(f"{phase.name}: done")
             continue
+        if budget[0] == 0:
+            say(f"{phase.name}: not started (the step budget is spent); run again to go on")
+            return False
         say(f"{phase.name}: {phase.kind}")
         record = RUNNERS[phase.kind](phase, Path(data_dir), out, folder, budget, progress)
         if record.get("stopped"):
@@ -220,8 +234,6 @@ def _spend(budget: list, record: dict, start: int) -> None:
 
 def _steps_before(folder: Path, name: str, cfg: TrainConfig) -> int:
     """The step a phase resumes at: its saved state's, else the schedule's first."""
-    import torch
-
     state = folder / f"{name}-state.pt"
     return int(torch.load(state, weights_only=True)["step"]) if state.exists() else cfg.start
 
@@ -229,8 +241,11 @@ def _steps_before(folder: Path, name: str, cfg: TrainConfig) -> int:
 def _vqvae(phase: Phase, data_dir: Path, out: Path, folder: Path, budget: list, progress) -> dict:
     o, cfg = phase.options, _train_config(phase)
     start = _steps_before(folder, "vqvae", cfg)
-    record = train_vqvae(data_dir, folder, o.get("arch", "vqvae2"), o.get("net", {}), cfg, progress,
-                         out / o["init"] if "init" in o else None, budget[0])
+    try:
+        record = train_vqvae(data_dir, folder, o.get("arch", "vqvae2"), o.get("net", {}), cfg, progress,
+                             out / o["init"] if "init" in o else None, budget[0])
+    except TypeError as e:  # a net option the architecture's config does not take
+        raise VqzError(f"phase {phase.name!r}: {e}") from None
     _spend(budget, record, start)
     return record
 
