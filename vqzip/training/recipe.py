@@ -16,7 +16,8 @@ A recipe holds
   - `rdo-codes`: phase III (`rdo_codes`) under the priors of phase `priors`: `lambdas`, `jobs`;
   - `export`: the priors of phase `run` made integer into a model folder `model` (`export`):
     `keep` (an export phase whose model gives the maps `run` did not train), `tile`, `register`
-    (default true: into RUN/checkpoints with its validation figures; false: RUN/NAME/MODEL);
+    (default true: into RUN/checkpoints, with its figures on the validation images unless `validate`
+    is false; false: RUN/NAME/MODEL);
 - `[ladder]`: `default` and `[ladder.levels.N]` ({model, scale, stages?, lam?, skip?}), set on
   RUN/checkpoints/manifest.json once every phase is done; then each registered model's card.
 
@@ -26,7 +27,6 @@ interrupts a run anywhere and the next call goes on from there.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
