@@ -5,7 +5,8 @@
 The simplest prior kind, and the example of one (`vqzip.priors.registry`): training fits its
 logits (K,) to the codes of the training maps; calibration turns their softmax into fixed-point
 counts, every code at least 1 so that any code can be coded; the walk is raster order, in bands
-of rows that share one probability row. Its rate is the codes' entropy, far above a PixelCNN's:
+of rows that share one probability row (an export's `walk.tile` does not apply to it, as to a
+context-free PixelCNN). Its rate is the codes' entropy, far above a PixelCNN's:
 it is a baseline and a template, not a shipped model's prior.
 """
 from __future__ import annotations
