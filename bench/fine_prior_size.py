@@ -3,7 +3,7 @@ every level decodes in at most 2x the default's time; the fine map's walk is mos
 levels' decode).
 
 Each variant CxB (C channels, B gated blocks) is cut from a run's trained float priors
-(`vqzip.training.prior_cut`, channels ranked on six validation images' maps), then fine-tuned on the fine maps
+(`vqzip.priors.cut`, channels ranked on six validation images' maps), then fine-tuned on the fine maps
 of the training split's nearest codes for the same CPU time, the original architecture as the
 control. Rate: the float prior's ideal bits per fine code on the validation split (nearest
 codes). Time: the integer walk of one validation image's fine map, one thread, under an
@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +36,10 @@ from safetensors.torch import load_file
 
 from vqzip import data, models
 from vqzip.priors.calibrate import calibrate
-from vqzip.priors.decode import walk
+from vqzip.priors.cut import cut
 from vqzip.priors.fixedpoint import FixedPointPrior
 from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig
 from vqzip.training.autoencoder import load_net
-from vqzip.training.prior_cut import cut
 from vqzip.training.priors import CodeCropSampler, cached_codes, crop_batch, extract_codes, summed_cross_entropy
 
 FINE = -1  # the fine map is the last
@@ -61,9 +61,9 @@ def fine_tune(prior: PixelCNN, maps: list[list[np.ndarray]], spec, minutes: floa
     budget = minutes * 60
     t0, steps = time.process_time(), 0
     while (spent := time.process_time() - t0) < budget:
-        canvases, conds, targets = crop_batch(prior, spec, FINE, tensors, sampler.batch(16), 128)
+        inputs, targets = crop_batch(prior, spec, FINE, tensors, sampler.batch(16), 128)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = prior(canvases, conds)
+            logits = prior(*inputs)
         loss = summed_cross_entropy(logits, targets) / targets.numel()
         for group in opt.param_groups:
             group["lr"] = max(3e-4 * 0.5 * (1 + math.cos(math.pi * spent / budget)), 1e-5)
@@ -91,7 +91,7 @@ def walk_seconds(net, shapes: list[tuple[int, int]], codes: list[torch.Tensor], 
     for _ in range(3):
         for k, p in priors.items():
             t0 = time.perf_counter()
-            walk(p, *known.shape, lambda probs, i, j: known[i, j], conds)
+            p.walk(*known.shape, lambda probs, i, j: known[i, j], conds)
             best[k] = min(best[k], time.perf_counter() - t0)
     return best
 
@@ -136,7 +136,7 @@ def main() -> None:
         record.update({"variant": f"{c}x{b}", "walk_s": seconds[(c, b)], "walk_ratio": seconds[(c, b)] / base,
                        "timed_map": list(timed[FINE].shape)})
         if not args.speed_only:
-            prior = cut(full, c, b, [(m[FINE], [m[j] for j in spec.conds]) for m in val[:6]])
+            prior = cut(full, replace(full.cfg, channels=c, blocks=b), [(m[FINE], [m[j] for j in spec.conds]) for m in val[:6]])
             record["cut_bits_per_code"] = bits_per_code(prior, val, spec.conds)
             record["steps"] = fine_tune(prior, maps, spec, args.minutes, seed=7)
             record["minutes"] = args.minutes

@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from vqzip.priors import decode
 from vqzip.priors.pixelcnn import PixelCNNConfig
 
 EXACT = 1 << 24  # float32 holds every integer of smaller magnitude, so such sums are exact
@@ -122,6 +123,15 @@ class FixedPointPrior:
         """No code reaches the first layer (a 1x1 first kernel): every position's probabilities
         depend on the conditioning maps alone, so a whole map can be computed at once."""
         return len(self.taps) == 0
+
+    def walk(self, height: int, width: int, step: decode.Step, conds: list[torch.Tensor] = (),
+             skip: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder's walk over a map (`vqzip.priors.registry.ExactPrior`): `decode.walk`."""
+        return decode.walk(self, height, width, step, conds, skip)
+
+    def teacher_forced(self, codes: torch.Tensor, conds: list[torch.Tensor] = (), batch: int = 4096):
+        """The walk over known codes (`vqzip.priors.registry.ExactPrior`): `decode.teacher_forced`."""
+        return decode.teacher_forced(self, codes, conds, batch)
 
     # Each method below takes the inputs of a set of positions, gathered by the caller, and
     # returns their outputs.

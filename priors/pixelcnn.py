@@ -140,6 +140,38 @@ class PixelCNN(nn.Module):
             h = block(h, cond_canvas)
         return self.head(h)
 
+    def cond_canvas_crop(self, conds: list[torch.Tensor], y: int, x: int, size: int) -> list[torch.Tensor]:
+        """Rows [y, y+size+R) and columns [x, x+size+2R) of `self.cond_canvas(self.condition(conds))`
+        (one tensor per group), computed from just the conditioning codes they depend on (the
+        condition nets reach 2 codes)."""
+        r = self.cfg.reach
+        a0, a1, b0, b1 = y - r, y + size, x - r, x + size + r  # map coordinates of the crop
+        out = []
+        for net, (f, idx) in zip(self.cond_nets, self.cfg.groups):
+            maps = [conds[i] for i in idx]
+            (hg, wg), (h, w) = maps[0].shape, (f * maps[0].shape[0], f * maps[0].shape[1])
+            ca0, ca1, cb0, cb1 = max(a0, 0), min(a1, h), max(b0, 0), min(b1, w)
+            t0, t1 = max(ca0 // f - 2, 0), min(-(-ca1 // f) + 2, hg)
+            u0, u1 = max(cb0 // f - 2, 0), min(-(-cb1 // f) + 2, wg)
+            feats = net([m[None, t0:t1, u0:u1] for m in maps])
+            if f > 1:
+                feats = F.interpolate(feats, scale_factor=f, mode="nearest")
+            part = feats[0][:, ca0 - f * t0 : ca1 - f * t0, cb0 - f * u0 : cb1 - f * u0]
+            out.append(F.pad(part, (cb0 - b0, b1 - cb1, ca0 - a0, a1 - ca1)))
+        return out
+
+    def crops(self, codes: list[torch.Tensor], conds: list[list[torch.Tensor]], corners: list[tuple[int, int, int]],
+              size: int) -> tuple[tuple, torch.Tensor]:
+        """Training crops (`vqzip.priors.registry.FloatPrior`): each crop's canvas (B, size + R,
+        size + 2R), its conditioning canvases (one per group), and its codes (B, size, size)."""
+        r = self.cfg.reach
+        canvases, targets, feats = [], [], []
+        for i, y, x in corners:
+            canvases.append(self.canvas(codes[i][None])[0, y : y + size + r, x : x + size + 2 * r])
+            targets.append(codes[i][y : y + size, x : x + size])
+            feats.append(self.cond_canvas_crop(conds[i], y, x, size))
+        return (torch.stack(canvases), [torch.stack(g) for g in zip(*feats)]), torch.stack(targets)
+
     def nll_bits(self, codes: torch.Tensor, conds: list[torch.Tensor] = ()) -> torch.Tensor:
         """Teacher-forced ideal code length of whole maps (B, H, W), in bits, per map (B,)."""
         logits = self(self.canvas(codes), self.cond_canvas(self.condition(list(conds))))

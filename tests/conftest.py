@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig
-from vqzip import training, zoo
+from vqzip.priors.pixelcnn import PixelCNNConfig
+from vqzip import priors, training, zoo
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -32,7 +32,7 @@ def tiny_model(cfg: dict, root: Path, name: str) -> Path:
     net, prior_cfgs = zoo.build(cfg)
     rng = np.random.default_rng(0)
     maps = [[rng.integers(0, m.num_codes, (6 * 8 // m.stride, 8 * 8 // m.stride)) for m in net.maps] for _ in range(4)]
-    fixed = training.fixed_point_priors([PixelCNN(c) for c in prior_cfgs], net.maps, maps)
+    fixed = training.fixed_point_priors([priors.float_prior(c) for c in prior_cfgs], net.maps, maps)
     return zoo.save_folder(root / name, zoo.model_tensors(net, fixed), {"name": name, **cfg})
 
 

@@ -434,11 +434,13 @@ def test_skipped_positions_are_out_and_never_coded(kind):
 
 
 def test_a_prior_cut_keeps_the_function_at_full_size_and_the_blocks_kept():
-    """`vqzip.training.prior_cut.cut`: to the prior's own shape it is the same prior (every
+    """`vqzip.priors.cut.cut`: to the prior's own shape it is the same prior (every
     channel kept, only reordered never); to fewer blocks at full width it is the prior with its
     last blocks removed (a residual stream: the head reads what the kept blocks left); to fewer
     channels it has the shape asked for and runs; to more, or another config, it refuses."""
-    from vqzip.training.prior_cut import cut
+    from dataclasses import replace
+
+    from vqzip.priors.cut import cut
 
     full = make(True)
     with torch.no_grad():  # non-zero weights everywhere, so a wrong channel would show
@@ -447,9 +449,9 @@ def test_a_prior_cut_keeps_the_function_at_full_size_and_the_blocks_kept():
     g = torch.Generator().manual_seed(3)
     maps = [(torch.randint(0, 12, (8, 12), generator=g), [torch.randint(0, 7, (4, 6), generator=g)]) for _ in range(2)]
     codes, top = maps[0][0][None], maps[0][1][0][None]
-    same = cut(full, 16, 2, maps)
+    same = cut(full, replace(full.cfg, channels=16, blocks=2), maps)
     assert torch.allclose(logits(same, codes, top), logits(full, codes, top), atol=1e-5)
-    shorter = cut(full, 16, 1, maps)
+    shorter = cut(full, replace(full.cfg, channels=16, blocks=1), maps)
     canvas = full.canvas(codes)
     cond = full.cond_canvas(full.condition([top]))
     with torch.no_grad():
@@ -457,8 +459,8 @@ def test_a_prior_cut_keeps_the_function_at_full_size_and_the_blocks_kept():
         ref = full.head(h)[0, :, 1:, 1:-1]  # the full canvas reaches a row and a column further
     got = logits(shorter, codes, top)
     assert got.shape == ref.shape and torch.allclose(got, ref, atol=1e-5)
-    narrow = cut(full, 8, 1, maps)
+    narrow = cut(full, replace(full.cfg, channels=8, blocks=1), maps)
     assert narrow.cfg.channels == 8 and narrow.cfg.blocks == 1
     assert logits(narrow, codes, top).shape == (12, 8, 12)
-    with pytest.raises(ValueError, match="cannot be cut"):
-        cut(full, 32, 1, maps)
+    with pytest.raises(ValueError, match="can be cut"):
+        cut(full, replace(full.cfg, channels=32, blocks=1), maps)

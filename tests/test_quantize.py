@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from vqzip.quantize import VectorQuantizer
-from vqzip.residual_vq import ResidualVQ
+from vqzip.models.quantize import VectorQuantizer
+from vqzip.models.residual_vq import ResidualVQ
 
 
 def usage_entropy(idx: torch.Tensor, k: int) -> float:

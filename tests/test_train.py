@@ -68,7 +68,7 @@ def test_prior_crops_match_the_codec_condition():
     with torch.no_grad():
         for y in range(0, 14 - s + 1, 2):
             for x in range(0, 18 - s + 1, 2):
-                crops = training.cond_canvas_crop(prior, conds, y, x, s)
+                crops = prior.cond_canvas_crop(conds, y, x, s)
                 assert len(crops) == 2
                 for crop, f in zip(crops, full):
                     assert torch.allclose(crop, f[0, :, y : y + s + r, x : x + s + 2 * r], atol=1e-6)
@@ -398,10 +398,10 @@ def test_a_cut_prior_trains_alone_and_exports_beside_the_priors_it_keeps(images,
     training.train_prior(images, still, smaller, training.TrainConfig(steps=1, lr=0.0, min_lr=0.0, **small), init=base,
                          maps_trained=["bottom"])
     from vqzip.training.priors import RANK_MAPS, load_codes
-    from vqzip.training.prior_cut import cut
+    from vqzip.priors.cut import cut
 
     ranking = [(torch.from_numpy(m[1].astype(np.int64)), [torch.from_numpy(m[0].astype(np.int64))]) for m in load_codes(still)[:RANK_MAPS]]
-    expected = cut(training.load_priors(base)[1], 8, 1, ranking).state_dict()
+    expected = cut(training.load_priors(base)[1], smaller[1], ranking).state_dict()
     got = training.load_priors(still)[1].state_dict()
     assert expected.keys() == got.keys() and all(torch.equal(expected[k], got[k]) for k in got)
 
@@ -432,8 +432,10 @@ def test_a_cut_prior_trains_alone_and_exports_beside_the_priors_it_keeps(images,
     assert not any(k.startswith("prior.1.blocks.1.") for k in new)
     entry = training.register(root, "m2", [Fraction(1)])
     card = training.write_card(folder, entry, None).read_text()
-    assert "(bottom only)" in card and "(top: kept)" in card and "priors of the top map(s) are those of m" in card
-    assert "the last of them on the code maps RDO chose (`vqzip train rdo-codes --lambdas 0,0.01`" in card
+    assert "(bottom only)" in card and "priors of the top map(s) are those of m" in card
+    assert "their training is the first 1 prior row(s), which trained every map's prior; the last of them on the code maps RDO" \
+           " chose (`vqzip train rdo-codes --lambdas 0,0.01`" in card
+    assert card.count("| prior |") == 1  # the training m and this run share is one row
     assert "The last prior row" not in card  # the run's own rows trained on the nearest codes
     model = zoo.load_folder(folder)
     assert codec.decompress(codec.compress(photo(30, 20), model), model).image.size == (30, 20)

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Issue 12's long run, L3: the exact commands, resumable across sessions and machines.
+# recipes/vqz-l3.toml is vqz-l3's whole training as one declarative file (`vqzip train run`);
+# this script is how the run was driven across sessions, landing its weights in the tree.
 #
 #   nohup training-runs/long.sh >> ~/vqzip-runs/long.log 2>&1 &
 #

@@ -682,6 +682,24 @@ def train_export(
         err.print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
 
 
+@train_app.command("run", cls=_Command)
+def train_run(
+    recipe: Path = typer.Argument(..., metavar="RECIPE", help="A training recipe (recipes/*.toml)."),
+    data: Path = typer.Option(..., "--data", metavar="FOLDER", help="The training images the recipe lists (checked by sha256)."),
+    out: Path = typer.Option(..., "--out", metavar="FOLDER", help="Run folder; rerunning the command resumes from it."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", metavar="N", min=0,
+                                            help="Stop after N training steps in all; the next run goes on from there."),
+):
+    """Train a model by its recipe, phase by phase: every phase resumes from its state, a finished one is skipped."""
+    from vqzip.training import recipe as recipes
+
+    with _reported():
+        bar, update = _progress("train")
+        with bar:
+            done = recipes.run(recipes.load(recipe), data, out, max_steps, update, lambda line: err.print(line, markup=False))
+        err.print(f"done: {out / 'checkpoints'}" if done else "stopped: run the command again to go on")
+
+
 def _tile(text: str) -> tuple[int, int]:
     """--tile's ROWSxCOLS as two sizes >= 0."""
     try:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vqzip.priors.decode import one_thread, teacher_forced, walk
+from vqzip.priors.decode import one_thread
 from vqzip import chroma_gain, colour_offsets, container, fine_skip, flat_blocks, intake, rdo, tiles, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
@@ -264,7 +264,7 @@ def _streams(model: zoo.CodecModel, codes: list[torch.Tensor]) -> list[bytes]:
     with one_thread():
         for k, m in enumerate(model.maps[: len(codes)]):
             enc = SymbolEncoder()
-            for probs, symbols in teacher_forced(model.priors[k], codes[k], [codes[j] for j in m.conds]):
+            for probs, symbols in model.priors[k].teacher_forced(codes[k], [codes[j] for j in m.conds]):
                 enc.encode(symbols, probs)
             streams.append(enc.to_bytes())
     return streams
@@ -329,7 +329,7 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, *, preview: b
             if skip is not None and m.skippable:
                 kept = fine_skip.decode(dec, *fine_skip.blocks_of(expected[k], block))
                 skipped = torch.from_numpy(~fine_skip.positions(kept, expected[k], block))
-            c = walk(model.priors[k], *expected[k], lambda p, i, j: dec.decode(p), [codes[j] for j in m.conds], skipped)
+            c = model.priors[k].walk(*expected[k], lambda p, i, j: dec.decode(p), [codes[j] for j in m.conds], skipped)
             if container.codes_crc(c.numpy()) != header.crcs[k]:
                 raise FormatError(f"decoded {m.name} codes fail their checksum: the coded stream is damaged")
             codes.append(c)
@@ -375,7 +375,7 @@ def ideal_bits(prior, codes: torch.Tensor, conds: list[torch.Tensor] = ()) -> fl
     """-sum log2 p(code) of a map under the probabilities the codec codes it with."""
     bits = 0.0
     with one_thread():
-        for probs, symbols in teacher_forced(prior, codes, conds):  # skipped positions (OUT) are not coded
+        for probs, symbols in prior.teacher_forced(codes, conds):  # skipped positions (OUT) are not coded
             p = probs.astype(np.float64)
             bits -= float(np.log2(p[np.arange(len(symbols)), symbols] / p.sum(1)).sum())
     return bits

@@ -4,7 +4,7 @@ the probabilities the decoder will compute, among the nearest few codebook entri
     ‖r − e_c‖² + λ · (−log2 p(c))          r: what this map's stage is to quantize
 
 (entropy-constrained VQ, Chou, Lookabaugh & Gray 1989, made causal). The encoder runs the
-decoder's own wavefront walk (`vqzip.priors.decode.walk`) with a step that picks the code and codes it
+decoder's own walk (the prior's `walk`, `vqzip.priors.registry`) with a step that picks the code and codes it
 at once, so the stream is exactly what the decoder will read, and a choice changes the
 probabilities of every later code as it will at the decoder. Maps are chosen coarsest first; a
 latent is computed from the codes chosen for the coarser latents, and each residual
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vqzip.priors.decode import one_thread, walk
+from vqzip.priors.decode import one_thread
 from vqzip.coder import SymbolEncoder
 from vqzip.models import features_of
 from vqzip import fine_skip, tiles
@@ -99,7 +99,7 @@ def choose_map(prior, conds: list[torch.Tensor], cand: np.ndarray, dist: np.ndar
         return symbols
 
     with one_thread():
-        codes = walk(prior, cand.shape[0], cand.shape[1], step, conds, None if keep is None else torch.from_numpy(~keep[1]))
+        codes = prior.walk(cand.shape[0], cand.shape[1], step, conds, None if keep is None else torch.from_numpy(~keep[1]))
     return codes, enc.to_bytes()
 
 

@@ -3,7 +3,7 @@ sha256 of its weights and the digests of its config's decoding fields, and maps 
 level to an operating point of a model (`vqzip.operating_point`).
 
 A model folder holds `model.safetensors` (keys `net.*`: the network's float weights;
-`prior.K.*`: the integer tensors of code map K's prior, see `vqzip.priors.fixedpoint`),
+`prior.K.*`: the integer tensors of code map K's prior, of its kind: `vqzip.priors.registry`),
 `config.json` (`arch`, the network's config `net`, one config per map in `priors`, and the
 training record) and `MODEL_CARD.md`. Weights are loaded without pickle and only after their
 sha256 matches the manifest, and the config only if its decoding fields (all but `name` and
@@ -29,10 +29,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
+from vqzip import priors as prior_kinds
 from vqzip.priors import fixedpoint
 from vqzip.priors.decode import one_thread
-from vqzip.priors.fixedpoint import FixedPointPrior
-from vqzip.priors.pixelcnn import PixelCNNConfig
 from vqzip import models
 from vqzip.errors import ModelError
 from vqzip.fileio import write_atomic
@@ -58,7 +57,7 @@ class CodecModel:
     name: str
     sha256: str
     net: torch.nn.Module  # an architecture of `vqzip.models`
-    priors: list[FixedPointPrior]  # one per code map, in coding order
+    priors: list[prior_kinds.ExactPrior]  # one per code map, in coding order
 
     @property
     def maps(self) -> list[MapSpec]:
@@ -262,7 +261,7 @@ def load_folder(folder: str | Path, expected_sha256: str | None = None, name: st
     try:
         net, prior_cfgs = build(cfg)
         net.load_state_dict(_part(tensors, "net"))
-        priors = [FixedPointPrior(c, _part(tensors, f"prior.{k}")) for k, c in enumerate(prior_cfgs)]
+        priors = [prior_kinds.exact_prior(c, _part(tensors, f"prior.{k}")) for k, c in enumerate(prior_cfgs)]
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ModelError(f"weights in {weights} do not fit config.json: {str(e).splitlines()[0]}") from None
     # channels-last convolutions run the VQ-VAE ~1.4x faster on CPU (same codes on Kodak)
@@ -283,11 +282,11 @@ def _from_v02(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def build(cfg: dict) -> tuple[torch.nn.Module, list[PixelCNNConfig]]:
-    """A fresh network and the prior configs (one per code map) from a model config dict; the
-    priors must fit the network's maps."""
+def build(cfg: dict) -> tuple[torch.nn.Module, list]:
+    """A fresh network and the prior configs (one per code map, of the kind each names:
+    `vqzip.priors.registry`) from a model config dict; the priors must fit the network's maps."""
     net = models.build(cfg.get("arch", "vqvae2"), cfg["net"])
-    prior_cfgs = [PixelCNNConfig(**c) for c in cfg["priors"]]
+    prior_cfgs = [prior_kinds.config_from_dict(c) for c in cfg["priors"]]
     if len(prior_cfgs) != len(net.maps):
         raise ValueError(f"{len(prior_cfgs)} prior configs for {len(net.maps)} code maps")
     for m, c in zip(net.maps, prior_cfgs):

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vqzip.priors.pixelcnn import PixelCNNConfig
+from vqzip import priors
 from vqzip.models.spec import MapSpec
 from vqzip.models.vqvae2 import VQVAE2
 
@@ -46,9 +46,10 @@ def features_of(net: nn.Module, pixels: np.ndarray) -> torch.Tensor:
     return net.features(net.normalize(x).contiguous(memory_format=torch.channels_last))
 
 
-def prior_config(maps: list[MapSpec], k: int, **kwargs) -> PixelCNNConfig:
-    """The PixelCNN config for map k: its alphabet, and one conditioning input per map it sees,
-    at that map's stride over its own; kwargs set the rest (channels, blocks, ...)."""
+def prior_config(maps: list[MapSpec], k: int, kind: str = priors.DEFAULT, **kwargs):
+    """The config of a prior of kind `kind` (`vqzip.priors.registry`) for map k: its alphabet, and
+    one conditioning input per map it sees, at that map's stride over its own; kwargs set the
+    rest (the kind's own options: channels, blocks, ...)."""
     m = maps[k]
-    return PixelCNNConfig(num_codes=m.num_codes, conds=tuple((maps[j].num_codes, maps[j].stride // m.stride) for j in m.conds),
-                          **kwargs)
+    return priors.kind(kind).Config(num_codes=m.num_codes, conds=tuple((maps[j].num_codes, maps[j].stride // m.stride)
+                                                                       for j in m.conds), **kwargs)

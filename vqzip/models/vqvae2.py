@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from vqzip.models.spec import MapSpec
-from vqzip.residual_vq import ResidualVQ
+from vqzip.models.residual_vq import ResidualVQ
 
 
 @dataclass(frozen=True)

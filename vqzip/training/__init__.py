@@ -1,5 +1,5 @@
-"""Training: phase I fits a network of `vqzip.models` on image crops; phase II fits one PixelCNN
-prior per code map on the maps the trained network gives for the training images; export makes
+"""Training: phase I fits a network of `vqzip.models` on image crops; phase II fits one prior
+(of a kind of `vqzip.priors`) per code map on the maps the trained network gives for the training images; export makes
 the priors integer and packs a model folder with its card.
 
     vqzip train vqvae --data ../shared/data/train --out runs/base --steps 4000
@@ -15,7 +15,7 @@ from vqzip.training.autoencoder import load_net, train_vqvae
 from vqzip.training.card import write_card
 from vqzip.training.export import check_ladder, export, fixed_point_priors, register, set_ladder, validate
 from vqzip.training.loop import TrainConfig, lr_at, snapshot
-from vqzip.training.priors import cond_canvas_crop, load_priors, train_prior
+from vqzip.training.priors import load_priors, prior_configs, train_prior
 
-__all__ = ["TrainConfig", "cond_canvas_crop", "export", "fixed_point_priors", "load_net", "load_priors", "register",
+__all__ = ["TrainConfig", "export", "fixed_point_priors", "load_net", "load_priors", "prior_configs", "register",
            "snapshot", "train_prior", "train_vqvae", "validate", "write_card"]

@@ -27,11 +27,13 @@ def _addable(key: str) -> bool:
     return key.startswith("head.") or re.match(r"vq_\w+\.stages\.[1-9]", key) is not None
 
 
-def train_vqvae(data_dir, out, arch: str, net_cfg: dict, cfg: TrainConfig, progress=None, init: Path | None = None) -> dict:
+def train_vqvae(data_dir, out, arch: str, net_cfg: dict, cfg: TrainConfig, progress=None, init: Path | None = None,
+                stop_after: int | None = None) -> dict:
     """Train the network of architecture `arch` and config `net_cfg` into run folder `out`. With
     `init` (a run folder), start from that run's weights: parts the new config adds start fresh
     (the preview head, and residual stages after a level's first: `--fine-stages 2` from a run
-    with one grows its fine level), and the card keeps that run's record."""
+    with one grows its fine level), and the card keeps that run's record. `stop_after`: as
+    `run_loop`'s."""
     device = pick_device()
     distributed.setup(device)
     torch.manual_seed(cfg.seed)
@@ -53,7 +55,7 @@ def train_vqvae(data_dir, out, arch: str, net_cfg: dict, cfg: TrainConfig, progr
         stats.update({f"used_{m.name}": int(c.unique().numel()) for m, c in zip(model.maps, o["codes"])})
         return mse + preview_weight * preview + o["vq_loss"], stats
 
-    return run_loop("vqvae", Path(out), model, cfg, sampler, step_fn, model.cfg.to_dict(), progress, extra)
+    return run_loop("vqvae", Path(out), model, cfg, sampler, step_fn, model.cfg.to_dict(), progress, extra, stop_after)
 
 
 def load_net(run: Path) -> torch.nn.Module:

@@ -1,13 +1,16 @@
-"""MODEL_CARD.md: what a shipped model is, how it was trained (every command), and its figures."""
+"""MODEL_CARD.md: what a shipped model is, its recipe, how it was trained (every command, from the
+records in its config.json), and its figures. The card holds no machine's paths: commands and
+notes are made portable (`portable`), and a training shared by several maps' priors is one row."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from safetensors import safe_open
 
-from vqzip.priors.pixelcnn import PixelCNN
-from vqzip import zoo
+from vqzip import priors, zoo
+from vqzip.data import VAL_EVERY
 from vqzip.training.export import CALIBRATION_MAPS
 from vqzip.training.loop import command_line
 
@@ -15,6 +18,52 @@ from vqzip.training.loop import command_line
 def _stages(meta: dict) -> list[dict]:
     """A phase's training record and those it was fine-tuned from (`init`), oldest first."""
     return (_stages(meta["init"]) if "init" in meta else []) + [meta]
+
+
+_ABSOLUTE = re.compile(r"(?<![\w.])/(?:root|home/[^/\s]+|work|tmp)(?:/[^\s'\")]*)?")
+
+
+def _relative(path: str) -> str:
+    """A machine's absolute path as the repository's conventions write it: the training images as
+    ../shared/data/..., a run folder under runs/, a file of the source tree by its own path."""
+    for marker, prefix in (("/shared/data/", "../shared/data/"), ("/vqzip-runs/", "runs/"), ("/work/main/", "")):
+        if marker in path:
+            return prefix + path.split(marker, 1)[1]
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def portable(text: str) -> str:
+    """A recorded command or note without machine paths: `python /…/vqzip/__main__.py` is `vqzip`,
+    and every other absolute path under /root, /home, /work or /tmp is made relative (`_relative`)."""
+    text = re.sub(r"'?python \S*vqzip/__main__\.py'?", "vqzip", text)
+    return _ABSOLUTE.sub(lambda m: _relative(m.group(0)), text)
+
+
+def _same(a: dict, b: dict) -> bool:
+    """Whether two training records are the same training (their own fields, not their history)."""
+    return {k: v for k, v in a.items() if k not in ("init", "config")} == {k: v for k, v in b.items() if k not in ("init", "config")}
+
+
+def _shared_rows(tr: dict) -> int:
+    """How many of its first prior trainings this run shares with the model its kept priors come from."""
+    own, theirs = _stages(tr["prior"]), _stages(tr["kept_priors"]["training"]["prior"])
+    n = 0
+    while n < min(len(own), len(theirs)) and _same(own[n], theirs[n]):
+        n += 1
+    return n
+
+
+def _prior_rows(tr: dict) -> list[tuple[int, dict, str]]:
+    """(position in its chain, record, label) of each prior training, oldest first: with kept priors
+    (`export --keep-priors`), the trainings both chains share once, then the kept maps' own, then
+    this run's own (so that the last row is the last training of this run)."""
+    own, kept = _stages(tr["prior"]), tr.get("kept_priors")
+    if not kept:
+        return [(k, m, "") for k, m in enumerate(own)]
+    theirs, n = _stages(kept["training"]["prior"]), _shared_rows(tr)
+    label = f" ({', '.join(kept['maps'])}: kept)"
+    return ([(k, m, "") for k, m in enumerate(own[:n])] + [(k, m, label) for k, m in enumerate(theirs[n:], n)]
+            + [(k, m, "") for k, m in enumerate(own[n:], n)])
 
 
 def _walk_tiles(folder: Path) -> str | None:
@@ -34,70 +83,71 @@ def _rdo_codes(c: dict) -> str:
             f" sha256 `{c['chooser_sha256'][:16]}…`{wall})")
 
 
-def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = None) -> Path:
+def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = None, recipe=None,
+               packed_by: str | None = None, former_levels: tuple[dict, str] | None = None) -> Path:
     """MODEL_CARD.md from the model's config.json (training record), its quality levels in the
-    manifest beside it, a bench/kodak.py result, a `vqzip rd-curve` vqzip.json, and the running
-    export command."""
+    manifest beside it, a bench/kodak.py result, a `vqzip rd-curve` vqzip.json, the recipe it was
+    trained by (`vqzip.training.recipe.Recipe`, None: none) and the command that packed it
+    (default: the one running). `former_levels`: (levels, when they ended) for a model whose
+    quality levels the manifest no longer holds, with `rd` measured on them: shown as they were."""
     cfg = json.loads((folder / "config.json").read_text())
     tr, net_cfg = cfg["training"], cfg["net"]
     net, prior_cfgs = zoo.build(cfg)
-    prior_params = sum(p.numel() for c in prior_cfgs for p in PixelCNN(c).parameters())
+    prior_params = sum(p.numel() for c in prior_cfgs for p in priors.float_prior(c).parameters())
     maps = ", ".join(f"{m.name} (1/{m.stride}, {m.num_codes} codes)" for m in net.maps)
     lines = [
         f"# {cfg['name']}",
         "",
         f"Architecture `{cfg['arch']}`: a hierarchical VQ-VAE with {len(net.maps)} code maps, {maps}, each",
-        "with a PixelCNN prior conditioned on the maps before it, and a preview head that makes a",
-        f"quarter-size image from the top codes alone (trained with loss weight {net_cfg['preview']}).",
+        "with a prior conditioned on the maps before it, and a preview head that makes a",
+        f"quarter-size image from the top codes alone (trained with loss weight {net_cfg.get('preview', 0)}).",
         "",
         f"- weights: `model.safetensors`, sha256 `{entry['sha256']}`",
         f"- parameters: network {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M, priors {prior_params / 1e6:.2f} M",
         f"- code vectors of dimension {net_cfg['code_dim']}",
-        f"- prior reach: {prior_cfgs[0].reach} rows up and columns aside",
+        *(f"- the {m.name} map's prior: {priors.kind_of(c).describe(c)}" for m, c in zip(net.maps, prior_cfgs)),
         *([f"- each code map is decoded in independent {tiles} (a tile's first rows and columns do not see its neighbours)"]
           if (tiles := _walk_tiles(folder)) else []),
-        "- the priors ship in integer form (`priors/fixedpoint.py`): int8 weights and integer activations,",
-        f"  calibrated at export on {CALIBRATION_MAPS} code maps of training images (`priors/calibrate.py`); every rate",
-        "  below is from these integer priors, which is what the codec codes with",
+        "- the priors ship in integer form (`vqzip.priors`: each kind's exact arithmetic), calibrated at export on",
+        f"  {CALIBRATION_MAPS} code maps of training images; every rate below is from these integer priors, which is",
+        "  what the codec codes with",
         "",
-        "## Data",
-        "`../shared/data/train` (618 photos: BSDS500, Urban100, McMaster), less every 20th image in sorted",
-        "order, which is held out for validation: 587 training images, 31 validation images. Kodak was",
-        "never used in training or in choosing the design.",
-        "",
+        *_data(recipe),
         "## Training",
         "| phase | steps | batch | crop | lr | wall time | hardware | command |",
         "|---|---|---|---|---|---|---|---|",
     ]
     kept = tr.get("kept_priors")
-    # kept priors' rows before the run's own, so that the last row is the last training of this run
-    for phase, record, label in [("vqvae", tr["vqvae"], ""),
-                                 *([("prior", kept["training"]["prior"], f" ({', '.join(kept['maps'])}: kept)")] if kept else []),
-                                 ("prior", tr["prior"], "")]:
-        for k, m in enumerate(_stages(record)):
+    for phase, rows in (("vqvae", [(k, m, "") for k, m in enumerate(_stages(tr["vqvae"]))]), ("prior", _prior_rows(tr))):
+        for k, m, label in rows:
             t = m["train"]
             start = t.get("start", 0)
             name = phase if k == 0 else f"{phase}, continued from step {start}" if start else f"{phase}, fine-tuned"
             only = m.get("maps_trained") or m.get("config", {}).get("maps_trained")
             name += f" ({', '.join(only)} only)" if only else label
             lines.append(f"| {name} | {m['steps_done'] - start} | {t['batch']} | {t['crop']} px | {t['lr']} cosine to {t['min_lr']} | "
-                         f"{m['wall_seconds'] / 60:.1f} min | {m.get('hardware', '?')}, {m['torch_threads']} threads | `{m['command']}` |")
-    lines += [""] + [f"- {p}: {m['launched_as']}" for p in ("vqvae", "prior") for m in _stages(tr[p]) if "launched_as" in m]
+                         f"{m['wall_seconds'] / 60:.1f} min | {m.get('hardware', '?')}, {m['torch_threads']} threads | "
+                         f"`{portable(m['command'])}` |")
+    lines += [""] + [f"- {p}: {portable(m['launched_as'])}" for p in ("vqvae", "prior") for m in _stages(tr[p]) if "launched_as" in m]
     if "codes" in tr:
         lines.append(f"- The last prior row trained on {_rdo_codes(tr['codes'])}; the rows before it on the nearest codes.")
     if kept:
         kc = kept["training"].get("codes")
+        shared, theirs = _shared_rows(tr), len(_stages(kept["training"]["prior"]))
         lines.append(f"- The priors of the {', '.join(kept['maps'])} map(s) are those of {kept['model']} as it was (sha256"
-                     f" `{kept['sha256'][:16]}…`), unchanged, integer tensors included; the rows marked kept are their training"
-                     + (f", the last of them on {_rdo_codes(kc)}, the others on the nearest codes" if kc else "")
-                     + ". The other rows trained the rest.")
-    lines += [f"- {p}: a snapshot, {m['snapshot']}: its learning rate had not finished its schedule"
+                     f" `{kept['sha256'][:16]}…`), unchanged, integer tensors included: their training is the first {shared}"
+                     " prior row(s), which trained every map's prior"
+                     + (f", then the {theirs - shared} marked kept" if theirs > shared else "")
+                     + (f"; the last of them on {_rdo_codes(kc)}" if kc else "")
+                     + ". The rows after them, this run's own, trained the maps they name; the other prior rows trained on the"
+                     " nearest codes.")
+    lines += [f"- {p}: a snapshot, {portable(m['snapshot'])}: its learning rate had not finished its schedule"
               for p in ("vqvae", "prior") for m in _stages(tr[p]) if "snapshot" in m]
     if any(len(_stages(tr[p])) > 1 for p in ("vqvae", "prior")):
         lines.append("- A fine-tuned or continued phase started from the weights of the row above it (`--init`); a continued"
                      " one took up its learning-rate schedule at the step it names (`--start-step`).")
     lines += ["- Wall times are as measured on a shared machine: other work ran on the same cores at times.",
-              f"- Packed by `{command_line()}`.", ""]
+              f"- Packed by `{portable(packed_by or command_line())}`.", ""]
     val = entry.get("validation")
     if val:
         lines += [f"## Validation ({val['images']} held-out training-set images)",
@@ -110,15 +160,20 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
                   "|---|---|---|---|---|---|---|",
                   f"| {k['bpp']:.4f} | {k['estimated_bpp']:.4f} | {k['psnr']:.2f} dB | {k['encode_s']:.2f} | {k['decode_s']:.2f} "
                   f"| {k['preview_s']:.3f} | {k['preview_psnr']:.2f} dB |",
-                  "", f"Measured by `python bench/kodak.py {kodak['images']} --json {kodak['json']}` with the model loaded once,",
+                  "", f"Measured by `python bench/kodak.py {portable(kodak['images'])} --json {portable(kodak['json'])}` with the model"
+                  " loaded once,",
                   f"{kodak['threads']} torch threads.", ""]
     levels = {q: lv for q, lv in json.loads((folder.parent / "manifest.json").read_text())["levels"].items()
               if lv["model"] == cfg["name"]}
+    if not levels and former_levels:
+        levels, until = former_levels
+        lines += ["## Quality levels", f"None now: the model is used by name (`vqzip compress -m {folder.name}`). Until {until}"
+                  " it had these levels, measured on Kodak then:", ""]
     if not levels:
         lines += ["## Quality levels", f"None: the model is used by name (`vqzip compress -m {folder.name}`), at scale 1 "
                   "with every stage and nearest codes."]
     else:
-        lines += ["## Quality levels",
+        lines += ([] if former_levels else ["## Quality levels"]) + [
                   "Each level codes the image resampled (Lanczos) by its scale (the decoder resamples back), the first"
                   " maps, as many as it names (all: every map), its codes chosen with the RDO multiplier"
                   " lambda (0: nearest codes), and the fine level skipped in the blocks where it saves less than"
@@ -137,3 +192,27 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
     path = folder / "MODEL_CARD.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _data(recipe) -> list[str]:
+    """The card's Data section, and its Recipe section where there is a recipe."""
+    if recipe is None:
+        return ["## Data", "The images given to `--data`, less every 20th in sorted order (held out for validation);",
+                "no recipe lists them.", ""]
+    names = sorted(recipe.data)
+    val = len(names[::VAL_EVERY])
+    lines = ["## Data",
+             f"{recipe.about + '. ' if recipe.about else ''}{len(names)} images, each listed with its sha256 in the recipe,"
+             f" less every {VAL_EVERY}th in sorted order, held out for validation: {len(names) - val} training images,"
+             f" {val} validation images.", "",
+             "## Recipe",
+             f"`vqzip train run {recipe.path.parent.name}/{recipe.path.name} --data DATA --out RUN` runs these phases in order"
+             " (each resumable; see the"
+             " recipe file for what each row could not record):", "",
+             "| phase | kind | from | steps | options |", "|---|---|---|---|---|"]
+    for p in recipe.phases:
+        refs = ", ".join(f"{k}: {v}" for k, v in p.options.items() if k in ("init", "network", "priors", "run", "keep"))
+        opts = "; ".join(f"{k} {json.dumps(v, separators=(', ', ': '))}" for k, v in p.options.items()
+                         if k not in ("init", "network", "priors", "run", "keep", "steps"))
+        lines.append(f"| {p.name} | {p.kind} | {refs} | {p.options.get('steps', '')} | {opts} |")
+    return lines + [""]

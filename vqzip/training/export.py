@@ -10,9 +10,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from vqzip.priors.calibrate import calibrate
-from vqzip.priors.pixelcnn import PixelCNN
-from vqzip import data, metrics, zoo
+from torch import nn
+
+from vqzip import data, metrics, priors as prior_kinds, zoo
 from vqzip.errors import VqzError
 from vqzip.codec import decode_pixels, encode_codes, ideal_bits, preview_map, preview_pixels
 from vqzip.models import MapSpec
@@ -22,14 +22,15 @@ from vqzip.training.priors import CodeMaps, load_codes, load_priors
 CALIBRATION_MAPS = 16
 
 
-def fixed_point_priors(priors: list[PixelCNN], specs: list[MapSpec], maps: CodeMaps,
+def fixed_point_priors(priors: list[nn.Module], specs: list[MapSpec], maps: CodeMaps,
                        ks: list[int] | None = None) -> list[dict[str, torch.Tensor]]:
     """The integer tensors of the priors of maps ks (default: every map, in order), calibrated on
-    the code maps of CALIBRATION_MAPS images spread evenly over the list."""
+    the code maps of CALIBRATION_MAPS images spread evenly over the list (each by its kind's
+    calibration, `vqzip.priors.registry`)."""
     ks = list(range(len(priors))) if ks is None else ks
     picked = [[torch.from_numpy(m.astype(np.int64)) for m in maps[i]]
               for i in np.linspace(0, len(maps) - 1, min(CALIBRATION_MAPS, len(maps))).astype(int)]
-    return [calibrate(prior, [(ms[k], [ms[j] for j in specs[k].conds]) for ms in picked]) for prior, k in zip(priors, ks)]
+    return [prior_kinds.calibrate(prior, [(ms[k], [ms[j] for j in specs[k].conds]) for ms in picked]) for prior, k in zip(priors, ks)]
 
 
 def export(run, folder, tile: tuple[int, int] = (0, 0), keep: Path | None = None) -> Path:

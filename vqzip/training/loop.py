@@ -124,10 +124,14 @@ def run_loop(
     config: dict,
     progress: Callable[[int, int, dict], None] | None,
     extra: dict | None = None,
+    stop_after: int | None = None,
 ) -> dict:
     """Train `model` for cfg.steps on sampler.batch(cfg.batch) through step_fn (loss, stats),
     resuming from out/NAME-state.pt; write out/NAME.safetensors and NAME.json at the end. Under
-    torchrun, each rank trains on its slice of the batch (`distributed`); rank 0 writes."""
+    torchrun, each rank trains on its slice of the batch (`distributed`); rank 0 writes.
+    With `stop_after`, train at most that many steps in this call: stopped short of cfg.steps,
+    the state is saved (a later call resumes from it), no weights are written, and the record
+    returned has "stopped": True."""
     main = distributed.is_main()
     out.mkdir(parents=True, exist_ok=True)
     state_path, log_path = out / f"{name}-state.pt", out / f"{name}-log.jsonl"
@@ -158,7 +162,8 @@ def run_loop(
 
     model.train()
     t0, stats = time.time() - elapsed, {}
-    while step < cfg.steps:
+    end = cfg.steps if stop_after is None else min(cfg.steps, step + stop_after)
+    while step < end:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         loss, stats = step_fn(distributed.shard(sampler.batch(cfg.batch), cfg.batch))
@@ -176,9 +181,11 @@ def run_loop(
                     f.write(json.dumps({"step": step, "seconds": round(elapsed, 1), **stats}) + "\n")
         if progress and main:
             progress(step, cfg.steps, stats)
-        if main and (step % cfg.save_every == 0 or step == cfg.steps):
+        if main and (step % cfg.save_every == 0 or step == end):
             save_state()
     meta = record()
+    if step < cfg.steps:
+        return {**meta, "stopped": True}
     if main:
         save_weights(model, out / f"{name}.safetensors", config, meta)
     distributed.barrier()  # no rank returns before the weights are written

@@ -1,6 +1,6 @@
-"""Phase II: one PixelCNN prior per code map, on random aligned crops of the code maps the
-trained network gives for the training images (through the codec's own encoder), each
-conditioned on the maps its `MapSpec` names."""
+"""Phase II: one prior per code map (of the kind its config names, `vqzip.priors.registry`), on
+random aligned crops of the code maps the trained network gives for the training images (through
+the codec's own encoder), each conditioned on the maps its `MapSpec` names."""
 from __future__ import annotations
 
 import json
@@ -15,14 +15,12 @@ from safetensors.torch import load_file
 from torch import nn
 
 from vqzip.models.spec import MapSpec
-from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig
-from vqzip import data
+from vqzip import data, models, priors
 from vqzip.codec import encode_codes
 from vqzip.training.autoencoder import load_net
 from vqzip.training import distributed
 from vqzip.errors import VqzError
 from vqzip.training.loop import TrainConfig, autocast, pick_device, run_loop
-from vqzip.training.prior_cut import cut, cuttable
 
 CodeMaps = list[list[np.ndarray]]  # per image, its code maps in coding order
 
@@ -70,42 +68,14 @@ class CodeCropSampler:
         return out
 
 
-def cond_canvas_crop(prior: PixelCNN, conds: list[torch.Tensor], y: int, x: int, size: int) -> list[torch.Tensor]:
-    """Rows [y, y+size+R) and columns [x, x+size+2R) of `prior.cond_canvas(prior.condition(conds))`
-    (one tensor per group), computed from just the conditioning codes they depend on (the
-    condition nets reach 2 codes)."""
-    r = prior.cfg.reach
-    a0, a1, b0, b1 = y - r, y + size, x - r, x + size + r  # map coordinates of the crop
-    out = []
-    for net, (f, idx) in zip(prior.cond_nets, prior.cfg.groups):
-        maps = [conds[i] for i in idx]
-        (hg, wg), (h, w) = maps[0].shape, (f * maps[0].shape[0], f * maps[0].shape[1])
-        ca0, ca1, cb0, cb1 = max(a0, 0), min(a1, h), max(b0, 0), min(b1, w)
-        t0, t1 = max(ca0 // f - 2, 0), min(-(-ca1 // f) + 2, hg)
-        u0, u1 = max(cb0 // f - 2, 0), min(-(-cb1 // f) + 2, wg)
-        feats = net([m[None, t0:t1, u0:u1] for m in maps])
-        if f > 1:
-            feats = F.interpolate(feats, scale_factor=f, mode="nearest")
-        part = feats[0][:, ca0 - f * t0 : ca1 - f * t0, cb0 - f * u0 : cb1 - f * u0]
-        out.append(F.pad(part, (cb0 - b0, b1 - cb1, ca0 - a0, a1 - ca1)))
-    return out
-
-
-def crop_batch(prior: PixelCNN, spec: MapSpec, k: int, tensors: list[list[torch.Tensor]], batch: list[tuple[int, int, int]],
-               crop: int) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+def crop_batch(prior: nn.Module, spec: MapSpec, k: int, tensors: list[list[torch.Tensor]], batch: list[tuple[int, int, int]],
+               crop: int) -> tuple[tuple, torch.Tensor]:
     """Map k's part of the crops `batch` ((image, y, x) of crop x crop image pixels, as
-    `CodeCropSampler` gives them; tensors: each image's code maps): its canvases (B, size + R,
-    size + 2R), its conditioning canvases (one per group) and its codes (B, size, size), size
-    being crop // spec.stride."""
-    r, size = prior.cfg.reach, crop // spec.stride
-    canvases, targets, conds = [], [], []
-    for i, y, x in batch:
-        codes = tensors[i]
-        yk, xk = y // spec.stride, x // spec.stride
-        canvases.append(prior.canvas(codes[k][None])[0, yk : yk + size + r, xk : xk + size + 2 * r])
-        targets.append(codes[k][yk : yk + size, xk : xk + size])
-        conds.append(cond_canvas_crop(prior, [codes[j] for j in spec.conds], yk, xk, size))
-    return torch.stack(canvases), [torch.stack(g) for g in zip(*conds)], torch.stack(targets)
+    `CodeCropSampler` gives them; tensors: each image's code maps): the prior's inputs for its
+    crops of crop // spec.stride codes, and their codes (`vqzip.priors.registry.FloatPrior.crops`)."""
+    s = spec.stride
+    return prior.crops([ms[k] for ms in tensors], [[ms[j] for j in spec.conds] for ms in tensors],
+                       [(i, y // s, x // s) for i, y, x in batch], crop // s)
 
 
 def summed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -119,18 +89,18 @@ def summed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.T
 class PriorStack(nn.Module):
     """The priors of every code map, trained together."""
 
-    def __init__(self, cfgs: list[PixelCNNConfig]):
+    def __init__(self, cfgs: list):
         super().__init__()
-        self.priors = nn.ModuleList(PixelCNN(c) for c in cfgs)
+        self.priors = nn.ModuleList(priors.float_prior(c) for c in cfgs)
 
 
-RANK_MAPS = 6  # training images whose maps rank a cut prior's channels (`prior_cut`)
+RANK_MAPS = 6  # training images whose maps a cut prior's kind ranks its parts on (`PriorKind.cut`)
 
 
 def init_priors(stack: PriorStack, init: Path, specs: list[MapSpec], maps: CodeMaps, trained: list[int]) -> dict:
     """Start every prior of `stack` from run `init`'s prior for the same map: its weights where
-    the configs are the same, else, for a map in `trained`, cut from it (`vqzip.training.prior_cut`:
-    fewer channels or blocks, channels ranked on the first RANK_MAPS images' maps); a map left
+    the configs are the same, else, for a map in `trained`, cut from it (its kind's `cut`, given
+    the first RANK_MAPS images' maps: e.g. fewer channels or blocks); a map left
     untrained must have init's config. Returns init's training record."""
     init = Path(init)
     try:
@@ -140,26 +110,34 @@ def init_priors(stack: PriorStack, init: Path, specs: list[MapSpec], maps: CodeM
     if len(old) != len(stack.priors):
         raise VqzError(f"{init} has {len(old)} priors, this run's network {len(stack.priors)} code maps")
     for k, (prior, src, spec) in enumerate(zip(stack.priors, old, specs)):
+        def misfit(how: str) -> VqzError:
+            return VqzError(f"{init} does not fit this prior config: the {spec.name} map's prior is {src.cfg}, "
+                            f"asked for {prior.cfg} ({how})")
+
         if prior.cfg == src.cfg:
             prior.load_state_dict(src.state_dict())
-        elif k in trained and cuttable(src.cfg, prior.cfg):
-            ranking = [(torch.from_numpy(ms[k].astype(np.int64)), [torch.from_numpy(ms[j].astype(np.int64)) for j in spec.conds])
-                       for ms in maps[:RANK_MAPS]]
-            prior.load_state_dict(cut(src, prior.cfg.channels, prior.cfg.blocks, ranking).state_dict())
-        else:
-            how = "only fewer channels or blocks can be cut from it" if k in trained else "a map not trained keeps its config"
-            raise VqzError(f"{init} does not fit this prior config: the {spec.name} map's prior is {src.cfg}, "
-                           f"asked for {prior.cfg} ({how})")
+            continue
+        if k not in trained:
+            raise misfit("a map not trained keeps its config")
+        cut = priors.kind_of(src.cfg).cut if type(src.cfg) is type(prior.cfg) else None
+        if cut is None:
+            raise misfit("no prior of this kind can be cut from it")
+        ranking = [(torch.from_numpy(ms[k].astype(np.int64)), [torch.from_numpy(ms[j].astype(np.int64)) for j in spec.conds])
+                   for ms in maps[:RANK_MAPS]]
+        try:
+            prior.load_state_dict(cut(src, prior.cfg, ranking).state_dict())
+        except ValueError as e:
+            raise misfit(str(e)) from None
     return json.loads((init / "prior.json").read_text())
 
 
-def train_prior(data_dir, out, cfgs: list[PixelCNNConfig], cfg: TrainConfig, progress=None, init: Path | None = None,
-                maps_trained: list[str] | None = None) -> dict:
+def train_prior(data_dir, out, cfgs: list, cfg: TrainConfig, progress=None, init: Path | None = None,
+                maps_trained: list[str] | None = None, stop_after: int | None = None) -> dict:
     """Phase II: the priors (one config per code map of the run's network) on crops of the code
     maps of the training images. With `init` (a run folder), start from that run's priors
     (`init_priors`: the same configs, or cut smaller). With `maps_trained` (map names), train
     only those maps' priors; the others stay as `init` left them (and the run's prior.json says
-    which were trained, for `export --keep-priors`)."""
+    which were trained, for `export --keep-priors`). `stop_after`: as `run_loop`'s."""
     device = pick_device()
     distributed.setup(device)
     torch.manual_seed(cfg.seed)
@@ -193,24 +171,35 @@ def train_prior(data_dir, out, cfgs: list[PixelCNNConfig], cfg: TrainConfig, pro
         losses, stats = [], {}
         for k in trained:
             spec, prior = net.maps[k], stack.priors[k]
-            canvases, conds, targets = crop_batch(prior, spec, k, tensors, batch, cfg.crop)
+            inputs, targets = crop_batch(prior, spec, k, tensors, batch, cfg.crop)
             with autocast(cfg, device):
-                logits = prior(canvases, conds)
+                logits = prior(*inputs)
             ce = summed_cross_entropy(logits, targets)
             losses.append(ce)
             stats[f"bits_{spec.name}"] = ce.item() / targets.numel() / math.log(2)
         loss = sum(losses) / (len(batch) * cfg.crop**2) / math.log(2)  # bits per pixel
         return loss, {"bpp": loss.item(), **stats}
 
-    config = {"priors": [c.to_dict() for c in cfgs]}
+    config = {"priors": [priors.config_to_dict(c) for c in cfgs]}
     if maps_trained is not None:
         config["maps_trained"] = [names[k] for k in trained]
-    return run_loop("prior", out, stack, cfg, sampler, step_fn, config, progress, extra)
+    return run_loop("prior", out, stack, cfg, sampler, step_fn, config, progress, extra, stop_after)
 
 
-def load_priors(run: Path) -> list[PixelCNN]:
+def prior_configs(maps: list[MapSpec], kind: str = priors.DEFAULT, per_map: dict[str, dict] | None = None,
+                  **options) -> list:
+    """One prior config of kind `kind` per map (`vqzip.models.prior_config`): `options` for every
+    map, and per_map's options (by map name) over them for the maps it names; ValueError naming a
+    map the network does not have."""
+    per_map = per_map or {}
+    if unknown := sorted(set(per_map) - {m.name for m in maps}):
+        raise ValueError(f"the network has no map {unknown[0]!r} (its maps: {', '.join(m.name for m in maps)})")
+    return [models.prior_config(maps, k, kind, **{**options, **per_map.get(m.name, {})}) for k, m in enumerate(maps)]
+
+
+def load_priors(run: Path) -> list[nn.Module]:
     """A run's trained float priors, one per code map, in eval mode."""
-    cfgs = [PixelCNNConfig(**c) for c in json.loads((run / "prior.json").read_text())["config"]["priors"]]
+    cfgs = [priors.config_from_dict(c) for c in json.loads((run / "prior.json").read_text())["config"]["priors"]]
     stack = PriorStack(cfgs)
     stack.load_state_dict(load_file(str(run / "prior.safetensors")))
     return [p.eval() for p in stack.priors]

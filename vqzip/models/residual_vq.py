@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vqzip.quantize import VectorQuantizer
+from vqzip.models.quantize import VectorQuantizer
 
 
 class ResidualVQ(nn.Module):

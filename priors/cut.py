@@ -1,4 +1,4 @@
-"""A smaller prior cut from a trained one, as the start of its fine-tuning.
+"""A smaller PixelCNN prior cut from a trained one, as the start of its fine-tuning (the kind's `cut`).
 
 The fine map holds 4x the bottom's codes, so its prior's size sets the decode time of every
 level that codes it (`bench/fine_prior_size.py`). A prior of fewer channels or blocks starts
@@ -20,13 +20,14 @@ def cuttable(full: PixelCNNConfig, cfg: PixelCNNConfig) -> bool:
     return same and 0 < cfg.channels <= full.channels and 0 < cfg.blocks <= full.blocks
 
 
-def cut(full: PixelCNN, channels: int, blocks: int, maps: list[tuple[torch.Tensor, list[torch.Tensor]]]) -> PixelCNN:
-    """A prior of `channels` and `blocks` from `full`'s weights, its residual channels ranked on
-    `maps` ((codes (H, W), conditioning maps) of the map `full` codes)."""
-    cfg = PixelCNNConfig(**{**full.cfg.to_dict(), "channels": channels, "blocks": blocks})
+def cut(full: PixelCNN, cfg: PixelCNNConfig, maps: list[tuple[torch.Tensor, list[torch.Tensor]]]) -> PixelCNN:
+    """A prior of config `cfg` (fewer channels or blocks) from `full`'s weights, its residual
+    channels ranked on `maps` ((codes (H, W), conditioning maps) of the map `full` codes);
+    ValueError where cfg is not `full`'s config with at most its channels and blocks."""
     if not cuttable(full.cfg, cfg):
-        raise ValueError(f"a prior of {channels} channels and {blocks} blocks cannot be cut from one of "
-                         f"{full.cfg.channels} and {full.cfg.blocks}")
+        raise ValueError(f"only fewer channels or blocks can be cut from a prior of {full.cfg.channels} channels and "
+                         f"{full.cfg.blocks} blocks")
+    channels, blocks = cfg.channels, cfg.blocks
     sd, c = full.state_dict(), full.cfg.channels
     acts = []
     hook = full.blocks[blocks - 1].register_forward_hook(lambda m, i, o: acts.append(o.abs().mean((0, 2, 3))))

@@ -1,0 +1,117 @@
+"""A factorized prior: one distribution over a map's codes, the same at every position.
+
+    p(code at y, x) = counts[code] / sum(counts)          no spatial context, no conditioning
+
+The simplest prior kind, and the example of one (`vqzip.priors.registry`): training fits its
+logits (K,) to the codes of the training maps; calibration turns their softmax into fixed-point
+counts, every code at least 1 so that any code can be coded; the walk is raster order, in bands
+of rows that share one probability row (an export's `walk.tile` does not apply to it, as to a
+context-free PixelCNN). Its rate is the codes' entropy, far above a PixelCNN's:
+it is a baseline and a template, not a shipped model's prior.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+COUNT_BITS = 16  # counts in units of 2**-16: they sum to about 2**16 + K, exact in float32 (below 2**24)
+BAND = 4096  # positions per step of the walk
+
+
+@dataclass(frozen=True)
+class FactorizedConfig:
+    num_codes: int = 512
+    # the maps this map's prior may be conditioned on, as every kind's config takes them (so that
+    # it fits the map's MapSpec); a factorized prior reads none of them
+    conds: tuple[tuple[int, int], ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "conds", tuple((int(k), int(f)) for k, f in self.conds))  # JSON gives lists
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def describe(cfg: FactorizedConfig) -> str:
+    return f"a factorized prior (one distribution over its {cfg.num_codes} codes, no spatial context)"
+
+
+class Factorized(nn.Module):
+    """The float prior: learned logits over the codes."""
+
+    def __init__(self, cfg: FactorizedConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.logits = nn.Parameter(torch.zeros(cfg.num_codes))
+
+    def crops(self, codes: list[torch.Tensor], conds: list[list[torch.Tensor]], corners: list[tuple[int, int, int]],
+              size: int) -> tuple[tuple, torch.Tensor]:
+        """Training crops (`vqzip.priors.registry.FloatPrior`): the crops' codes are the only input
+        (for their shape) and the targets."""
+        targets = torch.stack([codes[i][y : y + size, x : x + size] for i, y, x in corners])
+        return (targets,), targets
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes (B, h, w) -> logits (B, K, h, w), the same at every position."""
+        b, h, w = codes.shape
+        return self.logits.view(1, -1, 1, 1).expand(b, -1, h, w)
+
+    def nll_bits(self, codes: torch.Tensor, conds: list[torch.Tensor] = ()) -> torch.Tensor:
+        """Ideal code length of whole maps (B, H, W), in bits, per map (B,)."""
+        nats = -F.log_softmax(self.logits, 0)[codes]
+        return nats.flatten(1).sum(1) / torch.log(torch.tensor(2.0))
+
+
+@torch.no_grad()
+def calibrate(prior: Factorized, maps: list[tuple[torch.Tensor, list[torch.Tensor]]]) -> dict[str, torch.Tensor]:
+    """The integer tensors of `FixedFactorized`: the float prior's probabilities in fixed point.
+    `maps` (the calibration maps every kind is given) go unused: this prior has no activations
+    whose range they would measure."""
+    p = torch.softmax(prior.logits.double(), 0)
+    return {"counts": torch.round(p * 2**COUNT_BITS).clamp_(min=1).to(torch.int32)}
+
+
+class FixedFactorized:
+    """The integer form: counts (K,) >= 1, the probability row of every position."""
+
+    def __init__(self, cfg: FactorizedConfig, t: dict[str, torch.Tensor]):
+        self.cfg = cfg
+        counts = t["counts"]
+        if counts.shape != (cfg.num_codes,) or bool((counts < 1).any()) or int(counts.sum()) >= 1 << 24:
+            raise ValueError(f"counts must be {cfg.num_codes} integers >= 1 summing below 2**24")
+        self.row = counts.to(torch.float32).numpy()  # exact integers: the coder normalizes them
+
+    def _raster(self, height: int, width: int, conds: list[torch.Tensor], skip: torch.Tensor | None
+                ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(probability rows, map rows, map columns) of every coded position, raster order, BAND at a time."""
+        if len(conds) != len(self.cfg.conds):
+            raise ValueError(f"this prior takes {len(self.cfg.conds)} conditioning maps, not {len(conds)}")
+        rows, cols = (a.ravel() for a in np.meshgrid(np.arange(height), np.arange(width), indexing="ij"))
+        if skip is not None:
+            on = ~skip.numpy().ravel()
+            rows, cols = rows[on], cols[on]
+        for n in range(0, len(rows), BAND):
+            r, c = rows[n : n + BAND], cols[n : n + BAND]
+            yield np.tile(self.row, (len(r), 1)), r, c
+
+    def walk(self, height: int, width: int, step: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+             conds: list[torch.Tensor] = (), skip: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode a (height, width) map in raster order (`vqzip.priors.registry.ExactPrior`)."""
+        out = torch.full((height, width), self.cfg.num_codes, dtype=torch.long)
+        for probs, rows, cols in self._raster(height, width, list(conds), skip):
+            out[rows, cols] = torch.from_numpy(np.asarray(step(probs, rows, cols), dtype=np.int64))
+        return out
+
+    def teacher_forced(self, codes: torch.Tensor, conds: list[torch.Tensor] = (), batch: int = 4096
+                       ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(probability rows, symbols) of the known codes (OUT: not coded), in `walk`'s order."""
+        skip = codes >= self.cfg.num_codes
+        known = codes.numpy()
+        for probs, rows, cols in self._raster(*known.shape, list(conds), skip if skip.any() else None):
+            for n in range(0, len(rows), batch):
+                yield probs[n : n + batch], known[rows[n : n + batch], cols[n : n + batch]]

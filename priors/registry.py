@@ -1,0 +1,134 @@
+"""Prior kinds by name: what a model's config.json names in each map's prior config (`"kind"`,
+absent for PixelCNN, so configs written before kinds existed read as they are).
+
+A kind is one implementation of this protocol (`PriorKind`), and nothing else names it:
+
+- `Config`: a frozen dataclass taking `num_codes` (the map's alphabet; OUT = num_codes) and
+  `conds` ((alphabet, factor) per map it may be conditioned on, as `vqzip.models.prior_config`
+  gives them) and its own fields with defaults; `to_dict()` gives the fields JSON can hold.
+- `Float(cfg)`: the `nn.Module` training fits (`FloatPrior`).
+- `Exact(cfg, tensors)`: its integer form, what export makes and the codec walks
+  (`ExactPrior`): ValueError where the tensors do not fit cfg.
+- `calibrate(float_prior, maps)`: the integer tensors of `Exact` from a trained float prior,
+  given (codes, conditioning maps) pairs it is typical on.
+- `describe(cfg)`: the card's words for it; `cut(full, cfg, maps)`, or None: a smaller prior
+  started from a trained one's weights (ValueError where cfg cannot be cut from it).
+
+Adding a kind: a module of its own with those pieces, and one entry in `KINDS` below.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from vqzip.priors import factorized
+from vqzip.priors.calibrate import calibrate as pixelcnn_calibrate
+from vqzip.priors.cut import cut as pixelcnn_cut
+from vqzip.priors.decode import Step
+from vqzip.priors.fixedpoint import FixedPointPrior
+from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig
+
+DEFAULT = "pixelcnn"  # the kind of a prior config that names none
+
+Maps = list[tuple[torch.Tensor, list[torch.Tensor]]]  # (codes (H, W), its conditioning maps)
+
+
+class FloatPrior(Protocol):
+    """A prior as training fits it (an `nn.Module`)."""
+
+    cfg: object
+
+    def crops(self, codes: list[torch.Tensor], conds: list[list[torch.Tensor]], corners: list[tuple[int, int, int]],
+              size: int) -> tuple[tuple, torch.Tensor]:
+        """The training inputs of size x size crops of this prior's map: codes: the map of each
+        image; conds: each image's conditioning maps; corners: (image, row, column) of each crop
+        in map coordinates -> (inputs for `forward`, the crops' codes (B, size, size))."""
+
+    def forward(self, *inputs) -> torch.Tensor:
+        """`crops`' inputs -> logits (B, K, size, size) of the crops' codes."""
+
+    def nll_bits(self, codes: torch.Tensor, conds: list[torch.Tensor] = ()) -> torch.Tensor:
+        """Ideal code length of whole maps (B, H, W) in bits, per map (B,)."""
+
+
+class ExactPrior(Protocol):
+    """A prior's integer form: the same probabilities on every machine, encoder and decoder."""
+
+    cfg: object
+
+    def walk(self, height: int, width: int, step: Step, conds: list[torch.Tensor] = (),
+             skip: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode a (height, width) map in this kind's scan order, calling step with each batch of
+        positions (never one in `skip`, which holds OUT) -> the int64 map of step's symbols."""
+
+    def teacher_forced(self, codes: torch.Tensor, conds: list[torch.Tensor] = (),
+                       batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(probability rows, symbols) of every code of `codes` (OUT: not coded), in `walk`'s order."""
+
+
+@dataclass(frozen=True)
+class PriorKind:
+    name: str
+    Config: type
+    Float: Callable[[object], nn.Module]
+    Exact: Callable[[object, dict[str, torch.Tensor]], ExactPrior]
+    calibrate: Callable[[nn.Module, Maps], dict[str, torch.Tensor]]
+    describe: Callable[[object], str]
+    cut: Callable[[nn.Module, object, Maps], nn.Module] | None = None
+
+
+KINDS: dict[str, PriorKind] = {k.name: k for k in (
+    PriorKind("pixelcnn", PixelCNNConfig, PixelCNN, FixedPointPrior, pixelcnn_calibrate,
+              lambda c: f"a PixelCNN of {c.channels} channels and {c.blocks} gated block{'s' * (c.blocks != 1)} reaching "
+                        f"{c.reach} rows up and columns aside, conditioned on the maps before it", pixelcnn_cut),
+    PriorKind("factorized", factorized.FactorizedConfig, factorized.Factorized, factorized.FixedFactorized,
+              factorized.calibrate, factorized.describe),
+)}
+
+
+def kind(name: str) -> PriorKind:
+    """The kind of that name; ValueError naming the known ones for another."""
+    if name not in KINDS:
+        raise ValueError(f"unknown prior kind {name!r}; known: {', '.join(sorted(KINDS))}")
+    return KINDS[name]
+
+
+def kind_of(cfg) -> PriorKind:
+    """The kind whose config `cfg` is."""
+    for k in KINDS.values():
+        if type(cfg) is k.Config:
+            return k
+    raise ValueError(f"{type(cfg).__name__} is the config of no registered prior kind")
+
+
+def config_from_dict(d: dict):
+    """A prior config from its config.json form (`kind` absent: PixelCNN); ValueError or
+    TypeError where it is not one."""
+    d = dict(d)
+    return kind(d.pop("kind", DEFAULT)).Config(**d)
+
+
+def config_to_dict(cfg) -> dict:
+    """A prior config's config.json form: its fields, after `kind` unless it is the default
+    (so a PixelCNN's config is what it was before kinds existed, byte for byte)."""
+    name = kind_of(cfg).name
+    return cfg.to_dict() if name == DEFAULT else {"kind": name, **cfg.to_dict()}
+
+
+def float_prior(cfg) -> nn.Module:
+    """A fresh float prior of config `cfg`."""
+    return kind_of(cfg).Float(cfg)
+
+
+def exact_prior(cfg, tensors: dict[str, torch.Tensor]) -> ExactPrior:
+    """The integer form of a prior of config `cfg` from its tensors in a model file."""
+    return kind_of(cfg).Exact(cfg, tensors)
+
+
+def calibrate(prior: nn.Module, maps: Maps) -> dict[str, torch.Tensor]:
+    """The integer tensors of a trained float prior, calibrated on `maps`."""
+    return kind_of(prior.cfg).calibrate(prior, maps)

@@ -1,0 +1,92 @@
+"""Prior kinds (`vqzip.priors.registry`): config.json names a map's kind, PixelCNN by default, and
+a kind added beside it (the factorized prior, `priors/factorized.py`) trains, exports, loads and
+codes through the same protocol."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY, TINY_NET, photo
+from vqzip import codec, models, priors, training, zoo
+from vqzip.errors import VqzError
+from vqzip.priors.factorized import FactorizedConfig, FixedFactorized
+from vqzip.priors.pixelcnn import PixelCNNConfig
+
+
+def test_a_config_without_a_kind_is_a_pixelcnn_and_stays_as_it_was():
+    for d in TINY["priors"]:
+        cfg = priors.config_from_dict(d)
+        assert isinstance(cfg, PixelCNNConfig) and priors.config_to_dict(cfg) == d  # no "kind" written
+    f = priors.config_from_dict({"kind": "factorized", "num_codes": 16, "conds": [[8, 2]]})
+    assert f == FactorizedConfig(16, ((8, 2),))
+    assert priors.config_to_dict(f) == {"kind": "factorized", "num_codes": 16, "conds": ((8, 2),)}
+    with pytest.raises(ValueError, match="unknown prior kind 'mixture'; known: factorized, pixelcnn"):
+        priors.config_from_dict({"kind": "mixture", "num_codes": 16})
+
+
+def test_the_factorized_walk_is_raster_order_over_its_counts_skipping_out():
+    prior = FixedFactorized(FactorizedConfig(4), {"counts": torch.tensor([1, 2, 3, 4], dtype=torch.int32)})
+    codes = torch.tensor([[0, 1, 2], [3, 4, 1]])  # 4: OUT, never coded
+    seen = []
+
+    def step(probs, rows, cols):
+        assert (probs == [1, 2, 3, 4]).all()
+        seen.extend(zip(rows.tolist(), cols.tolist()))
+        return codes[rows, cols].numpy()
+
+    assert torch.equal(prior.walk(2, 3, step, skip=codes == 4), codes)
+    assert seen == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 2)]
+    assert [int(s) for _, symbols in prior.teacher_forced(codes) for s in symbols] == [0, 1, 2, 3, 1]
+    with pytest.raises(ValueError, match="counts must be 4 integers >= 1"):
+        FixedFactorized(FactorizedConfig(4), {"counts": torch.tensor([0, 2, 3, 4], dtype=torch.int32)})
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train")
+    for k in range(3):  # index 0 is held out for validation
+        photo(48, 32, seed=k).save(folder / f"im{k}.png")
+    return folder
+
+
+def test_a_factorized_model_trains_exports_and_codes_bit_exactly(images, tmp_path):
+    """The example kind end to end: phase II fits its logits, export calibrates them to counts,
+    the model folder loads and a file decodes to the codes the encoder chose."""
+    run = tmp_path / "run"
+    small = dict(batch=2, crop=32, log_every=1, warmup=1)
+    training.train_vqvae(images, run, "vqvae2", TINY_NET, training.TrainConfig(steps=1, **small))
+    maps = training.load_net(run).maps
+    cfgs = training.prior_configs(maps, "factorized")
+    before = training.train_prior(images, run, cfgs, training.TrainConfig(steps=3, lr=0.1, **small))
+    assert before["steps_done"] == 3
+    folder = training.export(run, tmp_path / "ckpt" / "fact")
+    config = json.loads((folder / "config.json").read_text())
+    assert [p["kind"] for p in config["priors"]] == ["factorized"] * len(maps)
+    model = zoo.load_folder(folder)
+    assert all(isinstance(p, FixedFactorized) for p in model.priors)
+    assert not all(bool((p.row == p.row[0]).all()) for p in model.priors)  # trained away from uniform
+
+    pixels = np.asarray(photo(40, 24, seed=5))
+    data = codec.compress(photo(40, 24, seed=5), model)
+    _, _, decoded, _ = codec.decode_codes(data, model)
+    assert all(torch.equal(a, b) for a, b in zip(decoded, codec.encode_codes(model.net, pixels)))
+    rdo = codec.compress(photo(40, 24, seed=5), model, lam=0.05)  # RDO walks the same protocol
+    assert codec.decompress(rdo, model).image.size == (40, 24)
+
+
+def test_a_pixelcnn_run_cannot_start_a_factorized_prior(images, tmp_path):
+    """--init across kinds is refused in one line: nothing can be cut from another kind."""
+    run = tmp_path / "run"
+    small = dict(batch=2, crop=32, log_every=1, warmup=1)
+    training.train_vqvae(images, run, "vqvae2", TINY_NET, training.TrainConfig(steps=1, **small))
+    maps = training.load_net(run).maps
+    pixel = [models.prior_config(maps, k, channels=8, first_kernel=3, blocks=1, cond_channels=4) for k in range(len(maps))]
+    training.train_prior(images, run, pixel, training.TrainConfig(steps=1, **small))
+    other = tmp_path / "other"
+    other.mkdir()
+    for f in ("vqvae.safetensors", "vqvae.json"):
+        (other / f).write_bytes((run / f).read_bytes())
+    with pytest.raises(VqzError, match="no prior of this kind can be cut from it"):
+        training.train_prior(images, other, training.prior_configs(maps, "factorized"), training.TrainConfig(steps=1, **small),
+                             init=run)
