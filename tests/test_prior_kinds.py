@@ -10,6 +10,7 @@ import torch
 from conftest import TINY, TINY_NET, photo
 from vqzip import codec, models, priors, training, zoo
 from vqzip.errors import VqzError
+from vqzip.operating_point import OperatingPoint
 from vqzip.priors.factorized import FactorizedConfig, FixedFactorized
 from vqzip.priors.pixelcnn import PixelCNNConfig
 
@@ -71,7 +72,7 @@ def test_a_factorized_model_trains_exports_and_codes_bit_exactly(images, tmp_pat
     data = codec.compress(photo(40, 24, seed=5), model)
     _, _, decoded, _ = codec.decode_codes(data, model)
     assert all(torch.equal(a, b) for a, b in zip(decoded, codec.encode_codes(model.net, pixels)))
-    rdo = codec.compress(photo(40, 24, seed=5), model, lam=0.05)  # RDO walks the same protocol
+    rdo = codec.compress(photo(40, 24, seed=5), model, OperatingPoint(model.name, lam=0.05))  # RDO walks the same protocol
     assert codec.decompress(rdo, model).image.size == (40, 24)
 
 

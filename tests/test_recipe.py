@@ -104,7 +104,7 @@ def test_train_run_interrupted_resumed_exported_and_used(tmp_path, monkeypatch):
     model = zoo.load("tiny")
     for quality in (1, 2):
         level = zoo.level(quality)
-        data = codec.compress(photo(40, 24, seed=9), model, level.scale, level.lam)
+        data = codec.compress(photo(40, 24, seed=9), model, level.point)
         assert codec.decompress(data, model).image.size == (40, 24)
 
     third = cli.invoke(app, args)

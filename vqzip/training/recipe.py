@@ -143,7 +143,8 @@ def load(path: str | Path) -> Recipe:
         raise bad("phase", "no phases")
     recipe = Recipe(path, raw["name"], dict(sha), str(raw["data"].get("about", "")), phases, raw.get("ladder"))
     if recipe.ladder is not None:
-        models = {p.options["model"]: {"folder": p.options["model"], "sha256": "0" * 64} for p in recipe.exports()}
+        models = {p.options["model"]: {"folder": p.options["model"], "sha256": "0" * 64, "config_sha256": {}}
+                  for p in recipe.exports()}
         try:
             zoo.check_manifest({"models": models, **recipe.ladder}, path)
         except ModelError as e:
