@@ -166,11 +166,11 @@ def test_a_finished_batch_lets_its_workers_leave_without_sigterm(tmp_path, monke
     and the batch then waited on it for ever (seen once in CI)."""
     import multiprocessing.process
 
-    from vqzip import cli
+    from vqzip import runtime
     from vqzip.jobs import Job
 
     killed = []
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "terminate", lambda self: killed.append(self.pid))
     jobs = [Job(tmp_path / f"{i}.png", tmp_path / f"{i}.vqz") for i in range(4)]
-    got = sorted(result for _, result, _ in cli._results(jobs, lambda job: job.src.name, 2, 1))
+    got = sorted(runtime.pool_map(lambda job: job.src.name, jobs, 2, 1))
     assert got == ["0.png", "1.png", "2.png", "3.png"] and killed == []

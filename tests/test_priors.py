@@ -326,7 +326,7 @@ def test_one_thread_nested_across_threads_restores_the_count():
     (process-wide) thread count is 1 while any is inside and what it was once all have left."""
     import threading
 
-    from vqzip.priors.decode import one_thread
+    from vqzip.runtime import one_thread
 
     before = torch.get_num_threads()
     torch.set_num_threads(3)

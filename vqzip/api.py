@@ -105,18 +105,18 @@ def compress(image: ImageLike, quality: int | None = None, *, model: str | None 
         return codec.compress(im, zoo.load(lv.model), lv.scale, lv.lam, lv.stages, lv.quality, skip=lv.skip)
 
 
-def decompress(data: bytes | str | Path, *, preview: bool = False) -> Image.Image:
+def decompress(data: bytes | str | Path, *, preview: bool = False, parsed=None) -> Image.Image:
     """.vqz bytes (or a path to a .vqz file) -> the image, at its original size and mode.
 
     preview: decode the top level only, a quarter of the size each way and several times faster
-    (`codec.preview`)."""
+    (`codec.preview`). parsed: `container.unpack` of the bytes, where the caller has it already."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         check_input(Path(data))
         try:
             data = Path(data).read_bytes()
         except OSError as e:
             raise VqzError(f"{data}: {e.strerror or e}") from None
-    return (codec.preview if preview else codec.decompress)(bytes(data)).image
+    return (codec.preview if preview else codec.decompress)(bytes(data), parsed=parsed).image
 
 
 def levels() -> list[zoo.Level]:

@@ -14,7 +14,6 @@ file I/O.
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,21 +22,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vqzip.priors.decode import one_thread, teacher_forced, walk
+from vqzip.priors.decode import teacher_forced, walk
+from vqzip.runtime import one_thread
 from vqzip import chroma_gain, colour_offsets, container, fine_skip, flat_blocks, intake, rdo, tiles, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
 from vqzip.models import MapSpec, features_of
 from vqzip.tiles import DECODE_MARGIN, DECODE_TILE, TILE, Tile
 
-
-def _after_fork_in_child() -> None:
-    """A child forked after the parent ran torch's OpenMP regions deadlocks in the next one
-    (libgomp's thread pool does not survive fork); with one thread torch runs none."""
-    torch.set_num_threads(1)
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 STRIDE = 8
 # Decompression-bomb guard, as Pillow's Image.MAX_IMAGE_PIXELS: images (given, coded, or named
@@ -267,12 +259,13 @@ def model_for(header: container.Header) -> zoo.CodecModel:
     return zoo.load(name)
 
 
-def decode_codes(data: bytes, model: zoo.CodecModel | None = None, maps: int | None = None):
+def decode_codes(data: bytes, model: zoo.CodecModel | None = None, maps: int | None = None, parsed=None):
     """Decode .vqz bytes to (header, model, code maps, alpha plane or None). `model` defaults to
     the shipped model the header names. Every size is checked before anything is allocated,
     and each decoded map against the file's checksum of it. With `maps`, only the first that
-    many maps are decoded (1 for a preview)."""
-    header, streams, alpha = container.unpack(data)
+    many maps are decoded (1 for a preview). `parsed`: container.unpack(data), where the caller
+    has it already (the header is then not parsed again)."""
+    header, streams, alpha = parsed or container.unpack(data)
     check_pixels(header.width, header.height, "image")
     check_pixels(*header.coded_size, "coded image")
     if model is None:
@@ -309,9 +302,9 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, maps: int | N
     return header, model, codes, plane
 
 
-def decompress(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
-    """Decode .vqz bytes to an image of the original size and mode."""
-    header, model, codes, alpha = decode_codes(data, model)
+def decompress(data: bytes, model: zoo.CodecModel | None = None, parsed=None) -> Decoded:
+    """Decode .vqz bytes to an image of the original size and mode (`parsed`: as decode_codes)."""
+    header, model, codes, alpha = decode_codes(data, model, parsed=parsed)
     pixels = resample(decode_pixels(model.net, codes, *header.coded_size), (header.width, header.height))
     extensions = dict(header.extensions)
     for tag, tool in CORRECTIONS:
@@ -323,11 +316,11 @@ def decompress(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
     return Decoded(intake.restore(pixels, header.mode, alpha), header, codes)
 
 
-def preview(data: bytes, model: zoo.CodecModel | None = None) -> Decoded:
+def preview(data: bytes, model: zoo.CodecModel | None = None, parsed=None) -> Decoded:
     """Decode .vqz bytes to a preview: the top code map alone (about a fifth of the codes, and
     no bottom walk) through the VQ-VAE's preview head, at a quarter of the image's size each
-    way (`container.preview_size`), in the image's mode."""
-    header, model, (top,), alpha = decode_codes(data, model, maps=1)
+    way (`container.preview_size`), in the image's mode (`parsed`: as decode_codes)."""
+    header, model, (top,), alpha = decode_codes(data, model, maps=1, parsed=parsed)
     size = container.preview_size(header.width, header.height)
     pixels = resample(preview_pixels(model.net, top, *header.coded_size), size)
     if alpha is not None:

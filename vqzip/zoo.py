@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from vqzip.priors import fixedpoint
-from vqzip.priors.decode import one_thread
+from vqzip.runtime import one_thread
 from vqzip.priors.fixedpoint import FixedPointPrior
 from vqzip.priors.pixelcnn import PixelCNNConfig
 from vqzip import models

@@ -1,4 +1,4 @@
-"""The vqzip command's allocator rules: large images get glibc's mmap threshold fixed, small ones
+"""The vqzip command's runtime rules: large images get glibc's mmap threshold fixed, small ones
 keep its moving threshold (faster); training keeps its freed blocks."""
 import os
 import platform
@@ -8,34 +8,34 @@ import sys
 
 import pytest
 
-from vqzip import allocator
+from vqzip import runtime
 
 
 def test_fixed_mmap_threshold_only_from_large_images_on(monkeypatch):
     calls = []
-    monkeypatch.setattr(allocator, "_mallopt", lambda param, value: calls.append((param, value)))
-    allocator.for_image(768 * 512)
-    allocator.for_image(allocator.LARGE_IMAGE - 1)
+    monkeypatch.setattr(runtime, "_mallopt", lambda param, value: calls.append((param, value)))
+    runtime.for_image(768 * 512)
+    runtime.for_image(runtime.LARGE_IMAGE - 1)
     assert calls == []
-    allocator.for_image(allocator.LARGE_IMAGE)
-    assert calls == [(allocator._M_MMAP_THRESHOLD, allocator.MMAP_THRESHOLD)]
+    runtime.for_image(runtime.LARGE_IMAGE)
+    assert calls == [(runtime._M_MMAP_THRESHOLD, runtime.MMAP_THRESHOLD)]
 
 
 def test_mallopt_is_a_no_op_where_there_is_no_glibc(monkeypatch):
     def missing(name):
         raise OSError(name)
 
-    monkeypatch.setattr(allocator.ctypes, "CDLL", missing)
-    allocator.for_image(allocator.LARGE_IMAGE)  # nothing raised
+    monkeypatch.setattr(runtime.ctypes, "CDLL", missing)
+    runtime.for_image(runtime.LARGE_IMAGE)  # nothing raised
 
 
 FAULTS = """
 import ctypes, resource, sys
 ctypes.CDLL("libc.so.6").prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE: pages of 4 KB, as the counts assume
 import torch
-from vqzip import allocator
+from vqzip import runtime
 if sys.argv[1] == "training":
-    allocator.for_training()
+    runtime.for_training()
 for _ in range(12):  # the first steps: glibc's bins settle (measured: after 7-9 blocks)
     a = torch.empty(1 << 26, dtype=torch.uint8).fill_(1); del a
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -67,7 +67,7 @@ def test_the_command_sets_its_rule_before_anything_runs(monkeypatch, argv, rule)
 
     called = []
     for name in ("for_training", "one_arena"):
-        monkeypatch.setattr(allocator, name, lambda name=name: called.append(name))
+        monkeypatch.setattr(runtime, name, lambda name=name: called.append(name))
     monkeypatch.setattr(sys, "argv", ["vqzip", *argv])
     monkeypatch.setattr(cli.signal, "signal", lambda *args: None)  # the test process keeps its own
     with pytest.raises(SystemExit):
