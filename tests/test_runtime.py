@@ -1,5 +1,6 @@
-"""The vqzip command's runtime rules: large images get glibc's mmap threshold fixed, small ones
-keep its moving threshold (faster); training keeps its freed blocks."""
+"""vqzip.runtime: the vqzip command's allocator rules (large images get glibc's mmap threshold
+fixed, small ones keep its moving threshold, faster; training keeps its freed blocks), the worker
+pool, and forked children on one torch thread."""
 import os
 import platform
 import resource
@@ -73,3 +74,49 @@ def test_the_command_sets_its_rule_before_anything_runs(monkeypatch, argv, rule)
     with pytest.raises(SystemExit):
         cli.run()
     assert called == ([rule] if rule else [])
+
+
+def test_a_finished_pool_lets_its_workers_leave_without_sigterm(monkeypatch):
+    """Workers of a finished batch exit on their own: terminating them (SIGTERM, which a worker
+    takes as the CLI's handler) could catch one just before it blocks on the task queue's lock,
+    and the batch then waited on it for ever (seen once in CI)."""
+    import multiprocessing.process
+
+    killed = []
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "terminate", lambda self: killed.append(self.pid))
+    names = [f"{i}.png" for i in range(4)]
+    assert sorted(runtime.pool_map(lambda name: name.upper(), names, 2, 1)) == sorted(n.upper() for n in names)
+    assert killed == []
+
+
+def test_forked_workers_run_the_threads_asked_and_share_what_was_loaded():
+    import torch
+
+    loaded = {"model": object()}  # inherited by fork, never pickled
+    seen = set(runtime.pool_map(lambda k: (os.getpid(), torch.get_num_threads(), id(loaded["model"])), range(6), 2, 1))
+    assert {t for _, t, _ in seen} == {1} and {m for _, _, m in seen} == {id(loaded["model"])}
+    assert os.getpid() not in {p for p, _, _ in seen}
+
+
+def _threads_here(_) -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+@pytest.mark.slow  # two interpreters import torch
+def test_fresh_workers_are_spawned_with_their_threads_and_one_worker_is_this_process():
+    assert list(runtime.pool_map(_threads_here, [0, 1], 2, 2, fresh=True)) == [2, 2]
+    assert [p for p in runtime.pool_map(lambda _: os.getpid(), [0, 1], 1)] == [os.getpid()] * 2
+
+
+def test_a_child_forked_after_torch_ran_starts_on_one_thread():
+    """libgomp's thread pool does not survive fork: the child must not open a parallel region."""
+    code = ("import os, torch, vqzip.runtime\n"
+            "torch.set_num_threads(2); torch.ones(1 << 20).sum()\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    os._exit(torch.get_num_threads())\n"
+            "print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "1"
