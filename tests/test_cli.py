@@ -274,6 +274,7 @@ def _on_a_terminal(args, stdin=None):
     return done.returncode, done.stderr.decode(), shown
 
 
+@pytest.mark.slow  # processes
 def test_no_binary_to_a_terminal(workdir, tiny_checkpoints, monkeypatch):
     monkeypatch.setenv("VQZIP_CHECKPOINTS", str(tiny_checkpoints))
     with open(workdir / "img.png", "rb") as f:

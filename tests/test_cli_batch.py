@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from conftest import photo
@@ -72,6 +73,7 @@ def test_folder_without_r_is_an_error_and_stdout_with_many_bad_usage(tiny, tmp_p
     assert "Invalid value for -c/--stdout: takes one input, not several" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # processes
 def test_stdin_to_stdout_through_a_pipe(tiny_checkpoints, tmp_path):
     photo(40, 30).save(tmp_path / "a.png")
     env = {**os.environ, "VQZIP_CHECKPOINTS": str(tiny_checkpoints)}
@@ -147,6 +149,7 @@ def test_targets_print_what_they_reached(tiny, tmp_path, capsys):
     assert f": {size:,} bytes, {8 * size / n:.4f} bpp, {psnr:.2f} dB, quality " in err and "chosen for 5.0 dB" in err
 
 
+@pytest.mark.slow  # worker processes
 def test_jobs_write_the_bytes_of_a_serial_run(tiny, tmp_path):
     for k in range(3):
         photo(30 + 7 * k, 20 + 5 * k, seed=k).save(tmp_path / f"{k}.png")

@@ -273,7 +273,8 @@ def test_condition_in_boxes_equals_the_whole_cut():
             assert torch.equal(prior.condition([top], band=band, boxes=[(y0, y1, x0, x1)])[0], whole[y0:y1, x0:x1])
 
 
-@pytest.mark.parametrize("tile,together,windowed", [((3, 0), 64, True), ((3, 5), 1, True), ((3, 5), 64, False), ((0, 0), 64, False)],
+@pytest.mark.parametrize("tile,together,windowed", [((3, 0), 64, True), pytest.param((3, 5), 1, True, marks=pytest.mark.slow),
+                                                     ((3, 5), 64, False), ((0, 0), 64, False)],
                          ids=["bands", "one tile at a time", "tiles side by side", "whole map"])
 def test_a_window_of_conditioning_columns_changes_no_probability(tile, together, windowed, monkeypatch):
     """The walk holds the conditioning features of a window of columns, moved right with the

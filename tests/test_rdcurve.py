@@ -26,6 +26,7 @@ def test_psnr_known_values():
     assert metrics.psnr(a, a + 1) == pytest.approx(20 * math.log10(255), abs=1e-9)  # MSE 1: 48.13 dB
 
 
+@pytest.mark.slow  # whole sweeps, or MS-SSIM on a 176x176 crop
 def test_ms_ssim_is_one_for_identical_images_and_falls_with_noise():
     a = np.asarray(photo(176, 176))
     rng = np.random.default_rng(0)
@@ -63,6 +64,7 @@ def test_bd_rate_known_answers():
         bd_rate(r[:1], d[:1], r, d)
 
 
+@pytest.mark.slow  # whole sweeps, or MS-SSIM on a 176x176 crop
 def test_rd_curve_end_to_end(tiny, tmp_path, capsys, monkeypatch):
     """Real bytes and decoded pixels: vqzip's rate is its file's size; outputs agree."""
     monkeypatch.setattr(os, "getloadavg", lambda: (0.25, 0.5, 0.5))
@@ -130,6 +132,7 @@ def test_preview_psnr_compares_with_the_box_reduced_image_over_whole_blocks():
     assert metrics.preview_psnr(preview, pixels) == pytest.approx(10 * np.log10(255**2 / (3 / 12)))
 
 
+@pytest.mark.slow  # whole sweeps, or MS-SSIM on a 176x176 crop
 def test_a_busy_machine_is_warned_about_and_recorded(tiny, tmp_path, capsys, monkeypatch):
     """A load average above the cores at the start, or other processes busy during the run
     (the machine's CPU time growing faster than the run's own), each mark the timings."""
@@ -176,6 +179,7 @@ def summary_and_run(tmp_path):
     return summary, run
 
 
+@pytest.mark.slow  # matplotlib, three formats
 def test_the_figure_is_titled_labelled_and_holds_every_point(tmp_path):
     summary, run = summary_and_run(tmp_path)
     fig = figure(summary, run)
@@ -216,6 +220,7 @@ def test_the_time_left_costs_each_unit_by_what_its_codec_and_setting_took():
     assert clock(3725) == "1h02m" and clock(185) == "3m05s" and clock(12.4) == "12s"
 
 
+@pytest.mark.slow  # whole sweeps, or MS-SSIM on a 176x176 crop
 def test_jobs_give_the_serial_results(tiny, tmp_path, capsys):
     """Worker processes (spawned) code the same bytes: rd.csv is the serial one but for times."""
     folder = tmp_path / "images"

@@ -3,6 +3,10 @@ import doctest
 import os
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the shipped model on the README's examples and shell session
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -47,6 +47,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc settings")
+@pytest.mark.slow  # a process of its own
 def test_training_keeps_its_large_blocks_mapped_from_step_to_step():
     """64 MB blocks allocated, written and freed in turn, as a training step's tensors are: by
     default each is a new mapping whose 16,384 pages fault in again; for training, once the
@@ -110,6 +111,7 @@ def test_fresh_workers_are_spawned_with_their_threads_and_one_worker_is_this_pro
     assert [p for p in runtime.pool_map(lambda _: os.getpid(), [0, 1], 1)] == [os.getpid()] * 2
 
 
+@pytest.mark.slow  # a process of its own
 def test_a_child_forked_after_torch_ran_starts_on_one_thread():
     """libgomp's thread pool does not survive fork: the child must not open a parallel region."""
     code = ("import os, torch, vqzip.runtime\n"

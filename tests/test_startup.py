@@ -27,6 +27,7 @@ def test_importing_loads_nothing_heavy(module):
                 {"vqzip.pillow_plugin", "vqzip.container", "vqzip.errors", "vqzip.fileio", "vqzip.runtime"}}
 
 
+@pytest.mark.slow  # a process of its own
 def test_a_decompress_loads_no_plotting_and_few_image_plugins(tiny_checkpoints, tmp_path, monkeypatch):
     monkeypatch.setenv("VQZIP_CHECKPOINTS", str(tiny_checkpoints))
     from PIL import Image

@@ -37,6 +37,9 @@ class Run:
 
 def record(dataset: str, images: int, levels: list[zoo.Level], baselines: list[Baseline], threads: int | None,
            jobs: int) -> Run:
+    """The record of a sweep about to run: the levels with their models' sha256, the baselines
+    with their libraries, the library versions, the cores, threads and jobs, the date and machine
+    (the load is filled in as it is measured)."""
     from vqzip import __version__
 
     models = zoo.manifest()["models"]
