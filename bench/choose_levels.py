@@ -1,4 +1,4 @@
-"""A family's quality levels from validation measurements (`vqzip.ladder`): the operating points
+"""A family's quality levels from validation measurements (`vqzip.eval.levels`): the operating points
 of `bench/validate_rd.py --json` runs, their front, and `count` of them evenly spaced in log
 rate, none that upsamples, each decoding within a bound. Prints the table (on stderr) and the
 manifest's "levels" entries (on stdout: `> ladder.json`, then `vqzip train export --levels`).
@@ -19,21 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vqzip import ladder
-from vqzip.baselines import CODECS
-
-
-def points_of(path: Path) -> list[ladder.Measured]:
-    """Every measured point of a validate_rd JSON: its curves are MODEL[=POINTS], its points
-    SCALE:LAMBDA:STAGES[:SKIP] (STAGES 'None': all maps); the curves of classical codecs (`--baselines`)
-    and per-image curves are not levels, and are skipped."""
-    out = []
-    for curve, rows in json.loads(path.read_text())["results"].items():
-        if curve in CODECS or curve.endswith(" (per image)"):
-            continue
-        model = curve.partition("=")[0]
-        for r in rows:
-            out.append(ladder.Measured(ladder.parse_point(model, r["point"]), r["bpp"], r["psnr"], r["decode_s"]))
-    return out
+from vqzip.eval.levels import choose, points_of
 
 
 def main(argv=None) -> None:
@@ -47,7 +33,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     points = [p for path in args.json for p in points_of(path)]
     try:
-        chosen = ladder.choose(points, args.count, args.lo, args.hi, args.max_decode)
+        chosen, levels = choose(points, args.count, args.lo, args.hi, args.max_decode,
+                                dict(n.split("=", 1) for n in args.name))
     except ValueError as e:
         raise SystemExit(str(e)) from None
     table = Table("level", "target bpp", "model", "scale", "maps", "lambda", "skip", "bpp", "PSNR", "dec s",
@@ -57,8 +44,7 @@ def main(argv=None) -> None:
         table.add_row(str(q), f"{t:.3f}", p.model, str(p.scale), "all" if p.maps is None else str(p.maps), f"{p.lam:g}",
                       f"{p.skip:g}", f"{m.bpp:.4f}", f"{m.psnr:.2f}", f"{m.decode_s:.2f}")
     Console(stderr=True).print(table)  # stdout is the levels JSON, for `train export --levels`
-    names = dict(n.split("=", 1) for n in args.name)
-    print(json.dumps({"levels": ladder.manifest_levels(chosen, names)}, indent=1))
+    print(json.dumps({"levels": levels}, indent=1))
 
 
 if __name__ == "__main__":

@@ -16,12 +16,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from vqzip import codec, data, metrics, zoo
+from vqzip import codec, data, metrics, runtime, zoo
 
 
 def evaluate(path: Path, model: zoo.CodecModel) -> dict:
@@ -55,7 +54,7 @@ def main(argv=None) -> None:
     ap.add_argument("--limit", type=int, help="only the first N images")
     ap.add_argument("--json", type=Path, help="write per-image rows and means here")
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    runtime.set_threads(args.threads)
     name = args.model or zoo.level(None).point.model
     model = zoo.load(name)
     codec.compress(Image.new("RGB", (64, 64)), model)  # first calls at new shapes are slow: warm up

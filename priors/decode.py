@@ -35,13 +35,10 @@ is computed in row bands, every layer at once over the same canvas, and coded in
 """
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 if TYPE_CHECKING:  # fixedpoint's prior walks through this module
     from vqzip.priors.fixedpoint import FixedPointPrior
@@ -50,35 +47,6 @@ if TYPE_CHECKING:  # fixedpoint's prior walks through this module
 Step = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 RING = 8  # wavefronts the walk's caches keep (more if a prior's slope k needs: k + 2)
-
-
-_lock = threading.Lock()
-_inside = 0  # threads inside one_thread
-_saved = 1  # the thread count the first of them found
-
-
-@contextmanager
-def one_thread():
-    """Run the priors on one torch thread. The walk is thousands of small matrix products: a
-    second OpenMP thread gains nothing on them, and when the other core is busy every parallel
-    region waits for it (a Kodak image's walk took 45 s instead of 0.5 s beside a training run).
-    Threads only change speed here, never results: the arithmetic is exact. Torch's thread
-    count is the process's: with several Python threads inside at once (the encoder walks
-    beside the network's decode), the last to leave restores what the first found."""
-    global _inside, _saved
-    with _lock:
-        if _inside == 0:
-            _saved = torch.get_num_threads()
-            if _saved != 1:
-                torch.set_num_threads(1)
-        _inside += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _inside -= 1
-            if _inside == 0 and _saved != 1:
-                torch.set_num_threads(_saved)
 
 
 def wavefronts(height: int, width: int, k: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -86,7 +86,7 @@ def test_pillow_draft_and_thumbnail_use_the_preview(tiny, tmp_path, monkeypatch)
         assert im.size == (20, 12)
         assert np.array_equal(np.asarray(im), np.asarray(vqzip.decompress(tmp_path / "p.vqz", preview=True)))
     previews = []
-    monkeypatch.setattr(codec, "preview", lambda data, **kw: previews.append(1) or preview(data, **kw))
+    monkeypatch.setattr(codec, "preview", lambda data, **k: previews.append(1) or preview(data, **k))
     with Image.open(tmp_path / "p.vqz") as im:
         im.thumbnail((10, 6))  # asks draft() for (20, 12): the preview
         assert im.size == (10, 6) and previews == [1]
@@ -95,6 +95,7 @@ def test_pillow_draft_and_thumbnail_use_the_preview(tiny, tmp_path, monkeypatch)
         assert im.draft("RGB", (20, 12)) is None and im.size == (80, 48)  # loaded: too late
 
 
+@pytest.mark.slow  # many codings to reach the target
 def test_target_bpp_lands_just_under_between_levels(tiny):
     """Between two levels, the target is met within 5% under it: by the upper level's RDO
     multiplier when that reaches, else by a scale between the levels'; the file records what

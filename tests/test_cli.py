@@ -274,6 +274,7 @@ def _on_a_terminal(args, stdin=None):
     return done.returncode, done.stderr.decode(), shown
 
 
+@pytest.mark.slow  # processes
 def test_no_binary_to_a_terminal(workdir, tiny_checkpoints, monkeypatch):
     monkeypatch.setenv("VQZIP_CHECKPOINTS", str(tiny_checkpoints))
     with open(workdir / "img.png", "rb") as f:
@@ -284,11 +285,11 @@ def test_no_binary_to_a_terminal(workdir, tiny_checkpoints, monkeypatch):
 
 
 def test_no_binary_to_or_from_a_terminal_unless_forced(workdir, capsysbinary, monkeypatch):
-    from vqzip import cli
+    from vqzip.cli import batch
 
     assert main(["compress", str(workdir / "img.png")]) == 0
     capsysbinary.readouterr()
-    monkeypatch.setattr(cli, "_terminal", lambda stream: True)
+    monkeypatch.setattr(batch, "terminal", lambda stream: True)
     assert main(["decompress", "-c", str(workdir / "img.vqz")]) == 1
     out = capsysbinary.readouterr()
     assert out.out == b"" and b"<stdout>: is a terminal; not writing a PNG image to it" in out.err

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from conftest import photo
@@ -72,6 +73,7 @@ def test_folder_without_r_is_an_error_and_stdout_with_many_bad_usage(tiny, tmp_p
     assert "Invalid value for -c/--stdout: takes one input, not several" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # processes
 def test_stdin_to_stdout_through_a_pipe(tiny_checkpoints, tmp_path):
     photo(40, 30).save(tmp_path / "a.png")
     env = {**os.environ, "VQZIP_CHECKPOINTS": str(tiny_checkpoints)}
@@ -147,6 +149,7 @@ def test_targets_print_what_they_reached(tiny, tmp_path, capsys):
     assert f": {size:,} bytes, {8 * size / n:.4f} bpp, {psnr:.2f} dB, quality " in err and "chosen for 5.0 dB" in err
 
 
+@pytest.mark.slow  # worker processes
 def test_jobs_write_the_bytes_of_a_serial_run(tiny, tmp_path):
     for k in range(3):
         photo(30 + 7 * k, 20 + 5 * k, seed=k).save(tmp_path / f"{k}.png")
@@ -160,17 +163,22 @@ def test_jobs_write_the_bytes_of_a_serial_run(tiny, tmp_path):
         assert (tmp_path / "back" / f"{k}.png").read_bytes() == (tmp_path / "back1" / f"{k}.png").read_bytes()
 
 
-def test_a_finished_batch_lets_its_workers_leave_without_sigterm(tmp_path, monkeypatch):
-    """Workers of a finished batch exit on their own: terminating them (SIGTERM, which a worker
-    takes as the CLI's handler) could catch one just before it blocks on the task queue's lock,
-    and the batch then waited on it for ever (seen once in CI)."""
-    import multiprocessing.process
+def test_a_decompress_parses_each_file_once(tiny, tmp_path, monkeypatch):
+    """The check's parse (checksum, header: before anything is decoded) is the one the decoder
+    uses: container.unpack runs once per file, whether read from a file or from stdin."""
+    import io
 
-    from vqzip import cli
-    from vqzip.jobs import Job
+    from vqzip import container
 
-    killed = []
-    monkeypatch.setattr(multiprocessing.process.BaseProcess, "terminate", lambda self: killed.append(self.pid))
-    jobs = [Job(tmp_path / f"{i}.png", tmp_path / f"{i}.vqz") for i in range(4)]
-    got = sorted(result for _, result, _ in cli._results(jobs, lambda job: job.src.name, 2, 1))
-    assert got == ["0.png", "1.png", "2.png", "3.png"] and killed == []
+    images(tmp_path, ["a.png", "b.png"])
+    assert main(["compress", "-q", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 0
+    calls = []
+    unpack = container.unpack
+    monkeypatch.setattr(container, "unpack", lambda data: calls.append(len(data)) or unpack(data))
+    assert main(["decompress", "-q", "-j", "1", str(tmp_path / "a.vqz"), str(tmp_path / "b.vqz"), "-o", str(tmp_path / "out")]) == 0
+    assert sorted(calls) == sorted((tmp_path / f"{n}.vqz").stat().st_size for n in "ab")
+    calls.clear()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO((tmp_path / "a.vqz").read_bytes())))
+    assert main(["decompress", "-q", "-", "-o", str(tmp_path / "stdin.png")]) == 0
+    assert calls == [(tmp_path / "a.vqz").stat().st_size]
+    assert (tmp_path / "stdin.png").read_bytes() == (tmp_path / "out" / "a.png").read_bytes()

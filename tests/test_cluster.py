@@ -4,6 +4,8 @@ import pytest
 from conftest import photo
 from vqzip.cli import main
 
+pytestmark = pytest.mark.slow  # a Dask cluster of processes
+
 distributed = pytest.importorskip("distributed")
 
 

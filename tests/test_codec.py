@@ -67,6 +67,7 @@ def test_file_from_another_model_names_it(tiny):
         codec.decompress(forged)
 
 
+@pytest.mark.slow  # processes, or several codings at each thread count
 def test_exact_across_processes(tiny_checkpoints, tmp_path):
     """Encoded in one process with 1 thread, decoded in another with 3: the same symbols."""
     import os
@@ -267,6 +268,7 @@ def test_a_point_of_another_model_is_refused(tiny, tiny_residual):
         codec.compress(photo(16, 16), tiny_residual, OperatingPoint(tiny.name))
 
 
+@pytest.mark.slow  # processes, or several codings at each thread count
 def test_several_tiles_code_the_same_at_any_thread_count(tiny):
     """Above one tile (512 rows) the network's tiles run in parallel, one torch thread each:
     the same bytes and pixels at 1, 2 and 4 threads."""
@@ -283,6 +285,7 @@ def test_several_tiles_code_the_same_at_any_thread_count(tiny):
         torch.set_num_threads(n)
 
 
+@pytest.mark.slow  # codes twice over many tiles
 def test_candidates_over_the_budget_run_one_tile_at_a_time_with_the_same_bytes(tiny, monkeypatch):
     """Many candidates held (rdo.CANDIDATE_BUDGET) send their tiles one at a time, not one per
     thread: less memory, the same file."""

@@ -75,6 +75,7 @@ def skipped_blocks(codes: torch.Tensor, num_codes: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.05])
+@pytest.mark.slow  # several codings each
 def test_skipping_files_decode_exactly_and_skip_more_as_mu_grows(tiny_fine, lam):
     """Files that skip fine blocks decode (the maps' checksums hold) to code maps with OUT in
     whole blocks, to the network's decode of those maps; a larger mu skips more blocks and makes
@@ -119,6 +120,7 @@ def test_skip_needs_a_coded_skippable_map(tiny_fine):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.slow  # several codings each
 def test_skipping_files_decode_the_same_at_any_thread_count(tiny_fine, threads):
     data = codec.compress(photo(200, 136, seed=14), tiny_fine, OperatingPoint(tiny_fine.name, lam=0.05, skip=30.0))
     n = torch.get_num_threads()
@@ -138,6 +140,7 @@ def test_estimated_bits_leave_skipped_positions_out(tiny_fine):
     assert codec.estimated_bits(tiny_fine, decoded.codes)["fine"] == 0.0
 
 
+@pytest.mark.slow  # many codings to reach the target
 def test_target_bpp_between_a_two_map_level_and_a_skipping_one_raises_the_threshold(tmp_path, monkeypatch):
     """Between a two-map level and a level that skips fine blocks, --target-bpp raises the
     upper level's threshold: the file lands within 5% under the target and records the skip

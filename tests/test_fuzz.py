@@ -6,6 +6,7 @@ from vqzip import codec, fuzz
 
 
 @pytest.mark.parametrize("preview", [False, True])
+@pytest.mark.slow  # hundreds of mutated files
 def test_mutated_files_give_clean_errors_or_exact_decodes(tiny, preview):
     files = [codec.compress(photo(24, 16, seed=1), tiny), codec.compress(photo(10, 7, "RGBA", seed=2), tiny),
              codec.compress(photo(9, 13, "L", seed=3), tiny)]

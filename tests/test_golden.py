@@ -32,6 +32,7 @@ def test_every_golden_file_is_listed():
 
 
 @pytest.mark.parametrize("threads", [1, 2, 4])
+@pytest.mark.slow  # decodes at each thread count
 def test_pixels_do_not_depend_on_the_thread_count(threads):
     """The README's promise: a file decodes to the same pixels at any number of threads (the
     tiger file's pixels differed at 1 and 2 threads before the network ran one thread per stripe);

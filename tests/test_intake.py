@@ -37,6 +37,7 @@ def round_trip(im: Image.Image, model):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mode=st.sampled_from(sorted(PROMISED)), width=st.integers(1, 40), height=st.integers(1, 40),
        seed=st.integers(0, 9))
+@pytest.mark.slow  # many sizes and modes coded
 def test_any_size_and_mode_comes_back_as_promised(tiny, mode, width, height, seed):
     im = make(mode, width, height, seed)
     out = round_trip(im, tiny)

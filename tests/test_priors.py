@@ -273,7 +273,8 @@ def test_condition_in_boxes_equals_the_whole_cut():
             assert torch.equal(prior.condition([top], band=band, boxes=[(y0, y1, x0, x1)])[0], whole[y0:y1, x0:x1])
 
 
-@pytest.mark.parametrize("tile,together,windowed", [((3, 0), 64, True), ((3, 5), 1, True), ((3, 5), 64, False), ((0, 0), 64, False)],
+@pytest.mark.parametrize("tile,together,windowed", [((3, 0), 64, True), pytest.param((3, 5), 1, True, marks=pytest.mark.slow),
+                                                     ((3, 5), 64, False), ((0, 0), 64, False)],
                          ids=["bands", "one tile at a time", "tiles side by side", "whole map"])
 def test_a_window_of_conditioning_columns_changes_no_probability(tile, together, windowed, monkeypatch):
     """The walk holds the conditioning features of a window of columns, moved right with the
@@ -326,7 +327,7 @@ def test_one_thread_nested_across_threads_restores_the_count():
     (process-wide) thread count is 1 while any is inside and what it was once all have left."""
     import threading
 
-    from vqzip.priors.decode import one_thread
+    from vqzip.runtime import one_thread
 
     before = torch.get_num_threads()
     torch.set_num_threads(3)

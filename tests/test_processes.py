@@ -4,9 +4,12 @@ import multiprocessing as mp
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import vqzip
+
+pytestmark = pytest.mark.slow  # processes
 
 
 def _code(seed: int) -> bytes:

@@ -22,6 +22,7 @@ def trained(rate: float) -> tuple[VectorQuantizer, torch.Tensor]:
     return vq, z
 
 
+@pytest.mark.slow  # fits a codebook
 def test_entropy_constrained_assignment_spends_fewer_bits():
     """With a rate weight, training's assignment favours frequent codes: the codes' usage has
     lower entropy than the nearest-code assignment, for a larger quantization error."""

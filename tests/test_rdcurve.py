@@ -9,9 +9,14 @@ import numpy as np
 import pytest
 
 from conftest import photo
-from vqzip import codec, metrics, rdcurve, zoo
-from vqzip.baselines import CODECS
-from vqzip.bdrate import bd_rate
+from vqzip import codec, metrics, zoo
+from vqzip.eval import machine
+from vqzip.eval.baselines import CODECS
+from vqzip.eval.bdrate import bd_rate, bd_table
+from vqzip.eval.plot import figure, plot
+from vqzip.eval.points import Unit
+from vqzip.eval.progress import Eta, clock
+from vqzip.eval.record import Run
 from vqzip.cli import main
 from vqzip.operating_point import OperatingPoint
 
@@ -22,6 +27,7 @@ def test_psnr_known_values():
     assert metrics.psnr(a, a + 1) == pytest.approx(20 * math.log10(255), abs=1e-9)  # MSE 1: 48.13 dB
 
 
+@pytest.mark.slow  # whole sweeps, or MS-SSIM on a 176x176 crop
 def test_ms_ssim_is_one_for_identical_images_and_falls_with_noise():
     a = np.asarray(photo(176, 176))
     rng = np.random.default_rng(0)
@@ -59,10 +65,11 @@ def test_bd_rate_known_answers():
         bd_rate(r[:1], d[:1], r, d)
 
 
+@pytest.mark.slow  # whole sweeps, or MS-SSIM on a 176x176 crop
 def test_rd_curve_end_to_end(tiny, tmp_path, capsys, monkeypatch):
     """Real bytes and decoded pixels: vqzip's rate is its file's size; outputs agree."""
     monkeypatch.setattr(os, "getloadavg", lambda: (0.25, 0.5, 0.5))
-    monkeypatch.setattr(rdcurve, "cpu_seconds", lambda: (100.0, 1.0))  # an idle machine, whatever runs beside the test
+    monkeypatch.setattr(machine, "cpu_seconds", lambda: (100.0, 1.0))  # an idle machine, whatever runs beside the test
     folder = tmp_path / "images"
     folder.mkdir()
     im = photo(176, 168, seed=2)
@@ -127,11 +134,12 @@ def test_preview_psnr_compares_with_the_box_reduced_image_over_whole_blocks():
     assert metrics.preview_psnr(preview, pixels) == pytest.approx(10 * np.log10(255**2 / (3 / 12)))
 
 
+@pytest.mark.slow  # whole sweeps, or MS-SSIM on a 176x176 crop
 def test_a_busy_machine_is_warned_about_and_recorded(tiny, tmp_path, capsys, monkeypatch):
     """A load average above the cores at the start, or other processes busy during the run
     (the machine's CPU time growing faster than the run's own), each mark the timings."""
     photo(176, 168).save(tmp_path / "a.png")
-    monkeypatch.setattr(rdcurve, "cpu_seconds", lambda: (100.0, 1.0))
+    monkeypatch.setattr(machine, "cpu_seconds", lambda: (100.0, 1.0))
     args = ["rd-curve", str(tmp_path / "a.png"), "--quality", "1,2", "--codecs", "none", "--out"]
     monkeypatch.setattr(os, "getloadavg", lambda: (99.0, 1.0, 1.0))
     assert main(args + [str(tmp_path / "loaded")]) == 0
@@ -142,7 +150,7 @@ def test_a_busy_machine_is_warned_about_and_recorded(tiny, tmp_path, capsys, mon
 
     monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
     readings = iter([(1000.0, 5.0), (1e9, 6.0)])  # the machine used far more than the run's own second
-    monkeypatch.setattr(rdcurve, "cpu_seconds", lambda: next(readings))
+    monkeypatch.setattr(machine, "cpu_seconds", lambda: next(readings))
     assert main(args + [str(tmp_path / "shared")]) == 0
     assert "vqzip: warning: other processes kept" in capsys.readouterr().err
     run = json.loads((tmp_path / "shared" / "run.json").read_text())
@@ -150,10 +158,10 @@ def test_a_busy_machine_is_warned_about_and_recorded(tiny, tmp_path, capsys, mon
 
 
 def test_others_busy_is_the_machine_less_the_run():
-    assert rdcurve.others_busy((100.0, 10.0), (130.0, 30.0), 20.0) == pytest.approx(0.5)
-    assert rdcurve.others_busy((100.0, 10.0), (118.0, 30.0), 20.0) == 0.0  # never below 0
-    assert rdcurve.others_busy(None, (1.0, 1.0), 1.0) is None
-    reading = rdcurve.cpu_seconds()
+    assert machine.others_busy((100.0, 10.0), (130.0, 30.0), 20.0) == pytest.approx(0.5)
+    assert machine.others_busy((100.0, 10.0), (118.0, 30.0), 20.0) == 0.0  # never below 0
+    assert machine.others_busy(None, (1.0, 1.0), 1.0) is None
+    reading = machine.cpu_seconds()
     assert reading is None or (reading[0] > 0 and reading[1] > 0)
 
 
@@ -166,16 +174,17 @@ def summary_and_run(tmp_path):
     summary = {"vqzip": codec("vqzip", [0.1, 0.4, 1.1], [25.4, 29.3, 33.9], ["1", "4", "7"]),
                "jpeg": codec("jpeg", [0.17, 0.5, 1.2], [22.0, 29.1, 33.0], ["1", "18", "65"]),
                "webp": codec("webp", [0.12, 0.9, 2.71], [26.0, 31.9, 41.5], ["1", "55", "90"])}
-    run = rdcurve.Run("kodak", 24, "0.3.0", [{"quality": q, "model": "vqz-base", "scale": "1", "maps": None,
+    run = Run("kodak", 24, "0.3.0", [{"quality": q, "model": "vqz-base", "scale": "1", "maps": None,
                                               "lambda": 0.0, "sha256": "ab" * 32} for q in (1, 4, 7)],
                       {n: {"label": n.upper(), "library": f"lib{n} 1.0", "setting": "quality", "settings": [1],
                            "description": n} for n in ("jpeg", "webp")}, {"Pillow": "13.0.0"}, 2, None, 1)
     return summary, run
 
 
+@pytest.mark.slow  # matplotlib, three formats
 def test_the_figure_is_titled_labelled_and_holds_every_point(tmp_path):
     summary, run = summary_and_run(tmp_path)
-    fig = rdcurve.figure(summary, run)
+    fig = figure(summary, run)
     assert fig.get_suptitle() == "Rate-distortion on kodak (24 images)"
     for ax in fig.axes:
         (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
@@ -184,24 +193,24 @@ def test_the_figure_is_titled_labelled_and_holds_every_point(tmp_path):
         assert [t.get_text() for t in ax.texts] == ["q1", "q4", "q7"]
     legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     assert legend == ["vqzip 0.3.0 (vqz-base)", "JPEG (libjpeg 1.0)", "WEBP (libwebp 1.0)"]
-    files = rdcurve.plot(summary, run, tmp_path / "rd")
+    files = plot(summary, run, tmp_path / "rd")
     assert [f.name for f in files] == ["rd.png", "rd.pdf", "rd.svg"]
-    again = rdcurve.plot(summary, run, tmp_path / "again")  # no dates inside: the same bytes again
+    again = plot(summary, run, tmp_path / "again")  # no dates inside: the same bytes again
     assert files[1].read_bytes() == again[1].read_bytes() and files[2].read_bytes() == again[2].read_bytes()
 
 
 def test_bd_rate_table_marks_undefined_entries(tmp_path):
     _, run = summary_and_run(tmp_path)
-    table = rdcurve.bd_table({"jpeg": {"psnr-rgb": -27.84, "ms-ssim-rgb-db": None},
+    table = bd_table({"jpeg": {"psnr-rgb": -27.84, "ms-ssim-rgb-db": None},
                               "webp": {"psnr-rgb": 34.3, "ms-ssim-rgb-db": -13.4}}, run)
     assert "| | JPEG | WEBP |" in table and "| PSNR | −27.8% | +34.3% |" in table
     assert "| MS-SSIM | n/a | −13.4% |" in table and "n/a: fewer than two" in table
 
 
 def test_the_time_left_costs_each_unit_by_what_its_codec_and_setting_took():
-    units = [rdcurve.Unit(k, Path(f"{k // 3}.png"), 100 * (1 + k // 3), c, s)
+    units = [Unit(k, Path(f"{k // 3}.png"), 100 * (1 + k // 3), c, s)
              for k, (c, s) in enumerate([("jpeg", 1), ("jpeg", 2), ("webp", 1)] * 3)]
-    eta = rdcurve.Eta(units)
+    eta = Eta(units)
     assert eta.seconds_left() is None and eta.line(0) == "0/9 codings, 0s elapsed, time left not known yet"
     eta.done(units[0], 1.0)  # jpeg 1: 0.01 s per pixel; everything else costed at that too
     assert eta.seconds_left() == pytest.approx(0.01 * (100 + 100 + 200 * 3 + 300 * 3))
@@ -209,10 +218,11 @@ def test_the_time_left_costs_each_unit_by_what_its_codec_and_setting_took():
     eta.done(units[2], 0.5)
     # image 1 (200 px) and 2 (300 px): jpeg 1 at 0.01, jpeg 2 at 0.03, webp 1 at 0.005 s per pixel
     assert eta.seconds_left() == pytest.approx(500 * (0.01 + 0.03 + 0.005))
-    assert rdcurve.Eta(units[3:], workers=2).seconds_left() is None
-    assert rdcurve.clock(3725) == "1h02m" and rdcurve.clock(185) == "3m05s" and rdcurve.clock(12.4) == "12s"
+    assert Eta(units[3:], workers=2).seconds_left() is None
+    assert clock(3725) == "1h02m" and clock(185) == "3m05s" and clock(12.4) == "12s"
 
 
+@pytest.mark.slow  # whole sweeps, or MS-SSIM on a 176x176 crop
 def test_jobs_give_the_serial_results(tiny, tmp_path, capsys):
     """Worker processes (spawned) code the same bytes: rd.csv is the serial one but for times."""
     folder = tmp_path / "images"

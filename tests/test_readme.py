@@ -12,6 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the shipped model on the README's examples and shell session
+
 ROOT = Path(__file__).resolve().parent.parent
 MAIN_COMMANDS = ("compress", "decompress", "info", "levels")
 

@@ -10,6 +10,8 @@ from PIL import Image
 from conftest import ASSETS
 from vqzip import codec, container, metrics, tiles, zoo
 
+pytestmark = pytest.mark.slow  # the shipped model on real photo crops
+
 # At the default level vqz-l3 measured 26.68 dB at 0.383 bpp on this crop (vqz-base, 0.2's default:
 # 26.65 dB at 0.563 bpp), and its preview 31.58 dB against the crop reduced 4x (vqz-base 30.52); the
 # floors leave room for other CPUs' float rounding in the VQ-VAE, not for a worse model.

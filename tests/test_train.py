@@ -21,6 +21,7 @@ def images(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow  # trains
 def test_train_resume_export_and_use(images, tmp_path, monkeypatch):
     run = tmp_path / "run"
     small = dict(batch=2, crop=32, save_every=2, log_every=1, warmup=1)
@@ -52,6 +53,7 @@ def test_train_resume_export_and_use(images, tmp_path, monkeypatch):
     assert [lv.point.model for lv in zoo.levels()] == ["m"] and zoo.load("m2").name == "m2"
 
 
+@pytest.mark.slow  # trains
 def test_prior_crops_match_the_codec_condition():
     """Training's cropped condition equals the codec's whole-map condition, cropped."""
     import torch
@@ -74,6 +76,7 @@ def test_prior_crops_match_the_codec_condition():
                     assert torch.allclose(crop, f[0, :, y : y + s + r, x : x + s + 2 * r], atol=1e-6)
 
 
+@pytest.mark.slow  # trains
 def test_fine_tuning_starts_from_the_init_run_and_keeps_its_record(images, tmp_path):
     small = dict(batch=2, crop=32, log_every=1, warmup=1)
     base = tmp_path / "base"
@@ -90,6 +93,7 @@ def test_fine_tuning_starts_from_the_init_run_and_keeps_its_record(images, tmp_p
         training.train_vqvae(images, tmp_path / "bad", "vqvae2", other, training.TrainConfig(steps=1, **small), init=base)
 
 
+@pytest.mark.slow  # trains
 def test_a_run_continued_from_landed_weights_goes_on_with_its_schedule(images, tmp_path):
     """--start-step N with --init: the run logs steps N+1.. and follows the first run's learning
     rate once its new warm-up is over."""
@@ -110,6 +114,7 @@ def test_a_run_continued_from_landed_weights_goes_on_with_its_schedule(images, t
         training.train_vqvae(images, tmp_path / "none", "vqvae2", TINY_NET, training.TrainConfig(steps=8, start=8, **small))
 
 
+@pytest.mark.slow  # trains
 def test_fine_tuning_may_add_residual_stages(images, tmp_path):
     """A run with more residual stages than its init run starts the new stages fresh and keeps
     every other weight; a run with fewer does not fit."""
@@ -152,6 +157,7 @@ def test_colour_crops_paint_flat_colours():
     assert (painted == 255).mean() > (plain == 255).mean() + 0.02 and (painted == 0).mean() > (plain == 0).mean() + 0.02
 
 
+@pytest.mark.slow  # trains
 def test_torchrun_two_ranks_train_as_one_process_with_the_same_global_batch(images, tmp_path):
     """Data parallel under torchrun (gloo): 2 ranks of 2 crops each give the weights one process
     of 4 crops gives; rank 0 alone writes; a rerun resumes."""
@@ -185,6 +191,7 @@ def test_torchrun_two_ranks_train_as_one_process_with_the_same_global_batch(imag
         assert torch.allclose(one[k], two[k], atol=1e-4, rtol=1e-3), k  # codebooks too: EMA statistics all-reduced
 
 
+@pytest.mark.slow  # trains
 def test_a_snapshot_of_a_run_under_way_trains_priors_and_exports(images, tmp_path):
     """`train snapshot` takes a phase's weights as of its last saved state, while the run is cut
     short (here by an error at step 3 of 6; saved at step 2), as a run folder of their own; a
@@ -217,6 +224,7 @@ def test_a_snapshot_of_a_run_under_way_trains_priors_and_exports(images, tmp_pat
         training.snapshot(snap, "prior", snap)
 
 
+@pytest.mark.slow  # trains
 def test_export_sets_a_familys_ladder_from_choose_levels(images, tmp_path, capsys, monkeypatch):
     """`train export --levels FILE --default-level Q` replaces the manifest's levels with the
     ladder bench/choose_levels.py prints (stages and lambda kept); a bad ladder is refused in one
@@ -253,6 +261,7 @@ def test_export_sets_a_familys_ladder_from_choose_levels(images, tmp_path, capsy
     assert main(export + ["--levels", str(tmp_path / "levels.json"), "--default-level", "2", "--scales", "1"]) == 2
 
 
+@pytest.mark.slow  # trains
 def test_context_free_residual_stages_train_export_and_round_trip(images, tmp_path, monkeypatch):
     """`train prior --context-free-stages`: the second bottom stage's prior sees no codes (a 1x1
     first kernel), the first stages' keep their context, and files of the model decode exactly."""
@@ -276,6 +285,7 @@ def test_context_free_residual_stages_train_export_and_round_trip(images, tmp_pa
     assert codec.decompress(chosen, model).image.size == (40, 24)
 
 
+@pytest.mark.slow  # trains
 def test_export_tile_walks_maps_in_tiles_under_a_new_hash(images, tmp_path, monkeypatch):
     """`train export --tile ROWSxCOLS`: the same run exported whole and in tiles of 2x3 codes
     gives two models (the tiles are in the weights, so the hashes differ); files of the tiled
@@ -304,6 +314,7 @@ def test_export_tile_walks_maps_in_tiles_under_a_new_hash(images, tmp_path, monk
     assert codec.decompress(codec.compress(im, banded, OperatingPoint(banded.name, lam=0.05)), banded).image.size == (40, 56)
 
 
+@pytest.mark.slow  # trains
 def test_rdo_codes_give_the_priors_the_encoders_choices_to_fine_tune_on(images, tmp_path):
     """`train rdo-codes` (phase III): every training image's maps once per multiplier, chosen by
     RDO under the run's own priors; λ 0 gives phase II's nearest codes, a large λ maps the priors
@@ -353,6 +364,7 @@ def test_rdo_codes_give_the_priors_the_encoders_choices_to_fine_tune_on(images, 
         rdo_codes(run, run, images, [0.01])
 
 
+@pytest.mark.slow  # trains
 def test_a_cut_prior_trains_alone_and_exports_beside_the_priors_it_keeps(images, tmp_path):
     """`train prior --init RUN --maps bottom` with a smaller bottom prior: the bottom's starts cut
     from RUN's and trains, the top's stays RUN's; `export --keep-priors MODEL` ships the top's

@@ -110,19 +110,21 @@ def compress(image: ImageLike, quality: int | None = None, *, model: str | None 
         return codec.compress(im, zoo.load(lv.point.model), lv.point, quality=lv.quality, max_pixels=max_pixels)
 
 
-def decompress(data: bytes | str | Path, *, preview: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+def decompress(data: bytes | str | Path, *, preview: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               parsed=None) -> Image.Image:
     """.vqz bytes (or a path to a .vqz file) -> the image, at its original size and mode; files
     of images above max_pixels (None: no limit) are refused.
 
     preview: decode the model's preview map only, a quarter of the size each way (vqz-l3's) and
-    several times faster (`codec.preview`)."""
+    several times faster (`codec.preview`). parsed: `container.unpack` of the bytes, where the
+    caller has it already."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         check_input(Path(data))
         try:
             data = Path(data).read_bytes()
         except OSError as e:
             raise VqzError(f"{data}: {e.strerror or e}") from None
-    return (codec.preview if preview else codec.decompress)(bytes(data), max_pixels=max_pixels).image
+    return (codec.preview if preview else codec.decompress)(bytes(data), max_pixels=max_pixels, parsed=parsed).image
 
 
 def levels() -> list[zoo.Level]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vqzip import jobs
+from vqzip import jobs, runtime
 from vqzip.errors import VqzError
 from vqzip.fileio import check_input, check_output, write_atomic
 
@@ -44,7 +44,7 @@ def compress_bytes(raw: bytes, name: str, quality: int | None = None, threads: i
 
     from vqzip import api
 
-    _threads(threads)
+    runtime.set_threads(threads)
     with api.open_image(io.BytesIO(raw), name) as im:
         return api.compress(im, quality)
 
@@ -53,7 +53,7 @@ def decompress_bytes(data: bytes, suffix: str = ".png", threads: int | None = No
     """.vqz bytes -> the decoded image's file bytes in the format `suffix` names (on a worker)."""
     from vqzip import api
 
-    _threads(threads)
+    runtime.set_threads(threads)
     return api.encode_image(api.decompress(data), suffix)
 
 
@@ -74,13 +74,6 @@ def decompress_tree(client, src: str | Path, dst: str | Path, *, suffix: str = "
 
 def _as_folder(dst: str | Path) -> str:
     return str(dst).rstrip("/") + "/"
-
-
-def _threads(n: int | None) -> None:
-    if n is not None:
-        import torch
-
-        torch.set_num_threads(n)
 
 
 def _run(client, plan: list[jobs.Job], task, force: bool) -> list[Outcome]:

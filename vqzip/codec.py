@@ -15,7 +15,6 @@ file I/O.
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vqzip.priors.decode import one_thread
+from vqzip.runtime import one_thread
 from vqzip import chroma_gain, colour_offsets, container, fine_skip, flat_blocks, intake, rdo, tiles, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError, ModelError
@@ -31,14 +30,6 @@ from vqzip.models import MapSpec, features_of
 from vqzip.operating_point import OperatingPoint
 from vqzip.tiles import DECODE_MARGIN, DECODE_TILE, TILE, Tile
 
-
-def _after_fork_in_child() -> None:
-    """A child forked after the parent ran torch's OpenMP regions deadlocks in the next one
-    (libgomp's thread pool does not survive fork); with one thread torch runs none."""
-    torch.set_num_threads(1)
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 # Corrections of the decoded image the encoder measures and the file carries, applied in this
 # order by both ends: local mean colour, then saturation, then flat blocks painted exactly.
@@ -295,12 +286,13 @@ def model_for(header: container.Header) -> zoo.CodecModel:
 
 
 def decode_codes(data: bytes, model: zoo.CodecModel | None = None, *, preview: bool = False,
-                 max_pixels: int | None = container.DEFAULT_MAX_PIXELS):
+                 max_pixels: int | None = container.DEFAULT_MAX_PIXELS, parsed=None):
     """Decode .vqz bytes to (header, model, code maps, alpha plane or None). `model` defaults to
     the shipped model the header names. Every size is checked (against max_pixels, None: no
     limit) before anything is allocated, and each decoded map against the file's checksum of
-    it. With `preview`, only the maps up to the model's preview map (`preview_map`) are decoded."""
-    header, streams, alpha = container.unpack(data)
+    it. With `preview`, only the maps up to the model's preview map (`preview_map`) are decoded.
+    `parsed`: container.unpack(data), where the caller has it already (not parsed again)."""
+    header, streams, alpha = parsed or container.unpack(data)
     check_pixels(header.width, header.height, "image", max_pixels)
     check_pixels(*header.coded_size, "coded image", max_pixels)
     if model is None:
@@ -337,10 +329,11 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, *, preview: b
     return header, model, codes, plane
 
 
-def decompress(data: bytes, model: zoo.CodecModel | None = None, *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> Decoded:
+def decompress(data: bytes, model: zoo.CodecModel | None = None, *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS,
+               parsed=None) -> Decoded:
     """Decode .vqz bytes to an image of the original size and mode (a VqzError for one above
-    max_pixels, None: no limit)."""
-    header, model, codes, alpha = decode_codes(data, model, max_pixels=max_pixels)
+    max_pixels, None: no limit; `parsed`: as decode_codes)."""
+    header, model, codes, alpha = decode_codes(data, model, max_pixels=max_pixels, parsed=parsed)
     pixels = resample(decode_pixels(model.net, codes, *header.coded_size), (header.width, header.height))
     extensions = dict(header.extensions)
     for tag, tool in CORRECTIONS:
@@ -352,11 +345,12 @@ def decompress(data: bytes, model: zoo.CodecModel | None = None, *, max_pixels: 
     return Decoded(intake.restore(pixels, header.mode, alpha), header, codes)
 
 
-def preview(data: bytes, model: zoo.CodecModel | None = None, *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> Decoded:
+def preview(data: bytes, model: zoo.CodecModel | None = None, *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS,
+            parsed=None) -> Decoded:
     """Decode .vqz bytes to a preview: the model's preview map alone (vqz-l3's top map: about a
     fifth of the codes, and no finer walk) through the network's preview head, at 1/preview
-    of the image's size each way (`preview_size`), in the image's mode."""
-    header, model, codes, alpha = decode_codes(data, model, preview=True, max_pixels=max_pixels)
+    of the image's size each way (`preview_size`), in the image's mode (`parsed`: as decode_codes)."""
+    header, model, codes, alpha = decode_codes(data, model, preview=True, max_pixels=max_pixels, parsed=parsed)
     size = preview_size(header, model)
     pixels = resample(preview_pixels(model.net, codes[-1], *header.coded_size), size)
     if alpha is not None:

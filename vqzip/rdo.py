@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vqzip.priors.decode import one_thread
+from vqzip.runtime import one_thread
 from vqzip.coder import SymbolEncoder
 from vqzip.models import features_of
 from vqzip import fine_skip, tiles

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vqzip.priors.decode import one_thread
+from vqzip.runtime import one_thread
 
 TILE = (512, 1024)
 MARGIN = 128

@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save
 
 from vqzip import priors as prior_kinds
 from vqzip.priors import fixedpoint
-from vqzip.priors.decode import one_thread
+from vqzip.runtime import one_thread
 from vqzip import models
 from vqzip.errors import ModelError
 from vqzip.fileio import write_atomic

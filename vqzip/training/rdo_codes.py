@@ -13,7 +13,8 @@ round lowers distortion + λ·rate on the training maps.
 RUN3 gets RUN2's network, the integer model that chose the codes (RUN3/chooser), and
 codes.npz with every training image's maps once per λ (λ = 0: the nearest codes, as phase II
 had them), which `train prior` and `train export` then read as they read phase II's. The
-coding is resumable (one file per image in RUN3/rdo-parts) and runs in worker processes.
+coding is resumable (one file per image in RUN3/rdo-parts) and runs in worker processes
+(`vqzip.runtime.pool_map`).
 """
 from __future__ import annotations
 
@@ -21,14 +22,11 @@ import json
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from vqzip import data, rdo, tiles, zoo
+from vqzip import data, rdo, runtime, tiles, zoo
 from vqzip.codec import EdgePadded, encode_codes
 from vqzip.training.export import export
 
@@ -57,19 +55,11 @@ def rdo_codes(run, out, data_dir, lambdas: list[float], jobs: int = 1, progress=
     start = time.perf_counter()
     done = len(files) - len(todo)
     if todo:
-        if jobs > 1:
-            with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_load, initargs=(chooser,)) as pool:
-                for _ in pool.map(_code_one, [(i, f, lambdas, parts) for i, f in todo]):
-                    done += 1
-                    if progress:
-                        progress(done, len(files))
-        else:
-            _load(chooser, threads=None)
-            for i, f in todo:
-                _code_one((i, f, lambdas, parts))
-                done += 1
-                if progress:
-                    progress(done, len(files))
+        _load(chooser)  # once, here: forked workers inherit it, and run one torch thread each (the workers are the parallelism)
+        for _ in runtime.pool_map(_code_one, [(i, f, lambdas, parts) for i, f in todo], jobs, threads=1):
+            done += 1
+            if progress:
+                progress(done, len(files))
     maps = {}
     for i in range(len(files)):
         with np.load(parts / f"{i}.npz") as z:
@@ -87,10 +77,8 @@ def rdo_codes(run, out, data_dir, lambdas: list[float], jobs: int = 1, progress=
     return record
 
 
-def _load(chooser: Path, threads: int | None = 1) -> None:
+def _load(chooser: Path) -> None:
     global _model
-    if threads is not None:
-        torch.set_num_threads(threads)  # one per worker: the workers are the parallelism
     _model = zoo.load_folder(chooser)
 
 

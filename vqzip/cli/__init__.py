@@ -1,0 +1,48 @@
+"""Command line: argument parsing, paths, messages and exit codes; each command a module of its
+own, a few lines of parsing over the library (`vqzip.api`, `vqzip.training`, `vqzip.eval`),
+the same functions a script calls.
+
+    app.py          the typer apps, help formatting, errors as one line and an exit code
+    batch.py        the many-files runner of compress and decompress
+    compress.py, decompress.py, info.py, levels.py, rdcurve.py, train.py: the commands
+
+Exit codes (also in `vqzip --help`): 0 success; 1 an error (damaged or foreign file, missing
+model, unreadable or unsupported image, existing output), reported in one line on stderr, the
+other files of a batch still done; 2 bad usage; 130 interrupted; 143 terminated (SIGTERM).
+"""
+from __future__ import annotations
+
+import signal
+import sys
+
+from vqzip import runtime
+from vqzip.cli.app import app
+from vqzip.cli import compress, decompress, info, levels, rdcurve, train  # noqa: F401  (each registers its commands)
+
+__all__ = ["app", "main", "run"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line on argv; returns the exit code (tests call this directly)."""
+    try:
+        app(args=argv, prog_name="vqzip")
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else int(e.code is not None)
+    return 0
+
+
+def _terminated(signum, frame):
+    """SIGTERM unwinds as Ctrl-C does, so a file being written is removed (exit code 143)."""
+    raise SystemExit(128 + signum)
+
+
+def run() -> None:
+    """The `vqzip` command: SIGTERM handled, the allocator's rule for the command, then main()."""
+    signal.signal(signal.SIGTERM, _terminated)
+    # each measured (`vqzip.runtime`): the training steps' rule for the two phases that run them,
+    # one arena for coding; other `train` commands (rdo-codes codes images in workers) keep glibc's defaults
+    if sys.argv[1:3] in (["train", "vqvae"], ["train", "prior"]):
+        runtime.for_training()
+    elif sys.argv[1:2] != ["train"]:
+        runtime.one_arena()
+    sys.exit(main())

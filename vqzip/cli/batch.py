@@ -1,0 +1,152 @@
+"""The many-files runner of `compress` and `decompress`: every cheap check before any coding, the
+work in the worker pool (`vqzip.runtime.pool_map`), one line per file, a progress bar and a
+summary table; plus what the two commands share: their common options, stdin/stdout, writing
+outputs safely, the pixel limit."""
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from typing import Callable, Optional
+
+import typer
+from PIL import Image
+from rich.table import Table
+
+from vqzip import runtime
+from vqzip.cli.app import INTERRUPTED, each_reported, err, reported
+from vqzip.container import DEFAULT_MAX_PIXELS
+from vqzip.errors import VqzError
+from vqzip.fileio import check_input, check_output, write_atomic
+
+# Options both commands take, with the same meaning and help.
+FORCE = typer.Option(False, "-f", "--force", help="Overwrite existing outputs (never an input).")
+QUIET = typer.Option(False, "-q", "--quiet", help="Only errors and warnings.")
+THREADS = typer.Option(None, "--threads", metavar="N", min=1, show_default="torch's choice", help="Torch threads.")
+MAX_PIXELS = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", min=0,
+                          help="Refuse images above N pixels, a decompression-bomb guard; 0 for no limit.")
+JOBS = typer.Option(None, "--jobs", "-j", metavar="N", min=1, show_default="one per core",
+                    help="Code several files in N worker processes (one torch thread each unless --threads), with the bytes of a serial run.")
+
+
+@contextmanager
+def pixel_limit(n: int):
+    """Pillow's pixel limit for its reading of the input, as --max-pixels sets vqzip's (passed to
+    the api as max_pixels), for the length of one command (main() may run several in one process)."""
+    before = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = n or None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
+
+
+def check_paths(job, force: bool) -> None:
+    """Refuse an input that is not a file, or an output that cannot be written, before any coding
+    (checked again at the write)."""
+    if job.src is not None:
+        check_input(job.src)
+    if job.dst is not None and not (job.into_folder and not job.dst.parent.exists()):
+        check_output(job.dst, [job.src] if job.src else [], force)
+
+
+def terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
+
+
+def no_terminal(jobs, force: bool, writes: str, reads: str) -> None:
+    """As gzip does: no binary data written to a terminal, nor read from one, unless -f."""
+    if force:
+        return
+    if any(j.dst is None for j in jobs) and terminal(sys.stdout):
+        raise VqzError(f"<stdout>: is a terminal; not writing {writes} to it (redirect it, or use -o; -f to force)")
+    if any(j.src is None for j in jobs) and terminal(sys.stdin):
+        raise VqzError(f"<stdin>: is a terminal; not reading {reads} from it (redirect it; -f to force)")
+
+
+def read(job) -> bytes:
+    if job.src is None:
+        return sys.stdin.buffer.read()
+    check_input(job.src)
+    return job.src.read_bytes()
+
+
+def write(job, data: bytes, force: bool) -> None:
+    if job.dst is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    if job.into_folder:
+        job.dst.parent.mkdir(parents=True, exist_ok=True)
+    check_output(job.dst, [job.src] if job.src else [], force)
+    write_atomic(job.dst, data, force)
+
+
+def attempt(job, work):
+    """(job, work(job) or the exit code of its one-line error, seconds)."""
+    t = time.perf_counter()
+    try:
+        with reported(job):
+            return job, work(job), time.perf_counter() - t
+    except typer.Exit as e:
+        return job, e.exit_code, time.perf_counter() - t
+
+
+def run(jobs, check: Callable, work: Callable, quiet: bool, what: str, ready: Callable | None = None,
+        workers: Optional[int] = None, threads: int | None = None) -> None:
+    """Run check(job) for every job (the cheap checks: inputs, outputs, formats), then ready()
+    once if any job passed (loading a model: its failure ends the command), then work(job) ->
+    (bytes in, bytes out, pixels, message) for each job that passed, in `workers` processes
+    (default one per core; stdin or stdout: this one): one line each (unless quiet), a progress
+    bar and a summary table for several. An error on one file is reported in one line and the
+    rest go on; exit code 1 if any failed. Workers run torch on `threads` threads (default 1)."""
+    from rich.progress import Progress
+
+    todo, done, t0 = [], [], time.perf_counter()
+
+    def passed(job):
+        check(job)
+        todo.append(job)
+
+    failed = each_reported(jobs, lambda job: job, passed)
+    if todo and ready is not None:
+        with reported():
+            ready()
+    stdio = any(job.src is None or job.dst is None for job in todo)
+    workers = 1 if stdio else workers or runtime.cores()
+    with Progress(console=err, transient=True, disable=quiet or len(todo) < 2) as bar:
+        task = bar.add_task(what, total=len(todo))
+        try:
+            for job, result, seconds in runtime.pool_map(lambda job: attempt(job, work), todo, workers, threads):
+                if result == INTERRUPTED:
+                    raise KeyboardInterrupt
+                if isinstance(result, tuple):
+                    n_in, n_out, pixels, message = result
+                    done.append((n_in, n_out, pixels))
+                    if not quiet:
+                        out = "<stdout>" if job.dst is None else job.dst
+                        err.print(f"{job.name} -> {out}: {message}, {seconds:.2f} s", markup=False)
+                else:
+                    failed += 1
+                bar.advance(task)
+        except KeyboardInterrupt:
+            err.print("vqzip: interrupted")
+            raise typer.Exit(INTERRUPTED) from None
+    if len(jobs) > 1 and not quiet:
+        err.print(_summary(done, failed, what, time.perf_counter() - t0))
+    if failed:
+        raise typer.Exit(1)
+
+
+def _summary(done: list[tuple[int, int, int]], failed: int, what: str, seconds: float) -> Table:
+    # bits per pixel over the whole batch: all the .vqz bits over all the pixels (a mean of
+    # per-file bpp would let a 1x1 image's header outweigh a photo)
+    table = Table("files", "failed", "total in", "total out", "bpp (total)", "time", title=f"vqzip {what}")
+    vqz_bytes = sum(o if what == "compress" else i for i, o, _ in done)
+    pixels = sum(p for _, _, p in done)
+    table.add_row(str(len(done)), str(failed), f"{sum(d[0] for d in done):,} B", f"{sum(d[1] for d in done):,} B",
+                  f"{8 * vqz_bytes / pixels:.4f}" if pixels else "-", f"{seconds:.1f} s")
+    return table

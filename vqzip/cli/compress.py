@@ -1,0 +1,93 @@
+"""`vqzip compress`: images to .vqz files, through `vqzip.api`."""
+from __future__ import annotations
+
+import io
+from typing import Optional
+
+import typer
+
+from vqzip import runtime
+from vqzip.cli import batch
+from vqzip.cli.app import Command, app, reported
+
+
+@app.command(cls=Command)
+def compress(
+    inputs: list[str] = typer.Argument(..., metavar="INPUT", help="Images (any format Pillow reads), folders with -r, or - for stdin."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", metavar="PATH", show_default="each INPUT with .vqz",
+                                         help="Output file, or folder for several inputs."),
+    stdout: bool = typer.Option(False, "-c", "--stdout", help="Write to standard output (one input)."),
+    recursive: bool = typer.Option(False, "-r", "--recursive", help="Take the images in folders, and in their folders."),
+    quality: Optional[int] = typer.Option(None, "--quality", metavar="Q", show_default="the default level",
+                                          help="Quality level; `vqzip levels` lists them."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", metavar="NAME", help="Shipped model by name, at scale 1."),
+    target_bpp: Optional[float] = typer.Option(None, "--target-bpp", metavar="X", help="Per image, at most X bits per pixel and within 5% of it (levels, then the RDO multiplier)."),
+    target_psnr: Optional[float] = typer.Option(None, "--target-psnr", metavar="Y", help="Per image, the lowest level of at least Y dB PSNR."),
+    force: bool = batch.FORCE,
+    quiet: bool = batch.QUIET,
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Also the level, model and scale of each file."),
+    threads: Optional[int] = batch.THREADS,
+    max_pixels: int = batch.MAX_PIXELS,
+    jobs_n: Optional[int] = batch.JOBS,
+):
+    """Compress images to .vqz files (inputs are always kept)."""
+    from vqzip import api, jobs, zoo
+
+    targets = target_bpp is not None or target_psnr is not None
+    if sum(x is not None for x in (quality, model, target_bpp, target_psnr)) > 1:
+        raise typer.BadParameter("give at most one of --quality, --model, --target-bpp, --target-psnr")
+    for name, value in (("--target-bpp", target_bpp), ("--target-psnr", target_psnr)):
+        if value is not None and not 0 < value < float("inf"):
+            raise typer.BadParameter(f"must be a positive number, not {value}", param_hint=name)
+    with reported():  # options first, then the files, then the model: all before any coding
+        if quality is not None and quality not in [lv.quality for lv in zoo.levels()]:
+            raise typer.BadParameter(f"no quality level {quality}; `vqzip levels` lists them "
+                                     f"({', '.join(str(lv.quality) for lv in zoo.levels())})", param_hint="--quality")
+        models = sorted(zoo.manifest()["models"])
+        if model is not None and model not in models:
+            raise typer.BadParameter(f"no model {model!r}; installed: {', '.join(models)}", param_hint="-m/--model")
+        runtime.set_threads(threads)
+        plan = jobs.plan(inputs, ".vqz", output=output, stdout=stdout, recursive=recursive)
+        batch.no_terminal(plan, force, "compressed data", "an image")
+
+    def check(job):
+        with batch.pixel_limit(max_pixels):
+            batch.check_paths(job, force)
+            if job.src is not None:
+                with api.open_image(job.src, load=False, max_pixels=max_pixels or None):  # the header: an image Pillow reads, not too large
+                    pass
+
+    def ready():  # the models this command codes with, loaded (and their sha256 checked) once
+        for name in [model] if model is not None else [lv.point.model for lv in (zoo.levels() if targets else [zoo.level(quality)])]:
+            zoo.load(name)
+
+    def work(job):
+        with batch.pixel_limit(max_pixels):
+            batch.check_paths(job, force)
+            raw = batch.read(job)
+            with api.open_image(io.BytesIO(raw), job.name, max_pixels=max_pixels or None) as im:
+                pixels, size = im.width * im.height, f"{im.width}x{im.height} {im.mode}"
+                runtime.for_image(pixels)
+                if targets:
+                    choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr, max_pixels=max_pixels or None)
+                    data, q, scale, note = choice.data, choice.quality, choice.point.scale, _target_note(choice, target_bpp, target_psnr)
+                else:
+                    data, q, note = api.compress(im, quality, model=model, max_pixels=max_pixels or None), quality, ""
+                    scale = 1 if model is not None else zoo.level(q).point.scale
+            batch.write(job, data, force)
+        message = f"{len(data):,} bytes, {8 * len(data) / pixels:.4f} bpp{note}"
+        if verbose:
+            message += f" [{model or zoo.level(q).point.model} at scale {scale}, {size}]"
+        return len(raw), len(data), pixels, message
+
+    batch.run(plan, check, work, quiet, "compress", ready, jobs_n, threads)
+
+
+def _target_note(choice, bpp: float | None, psnr: float | None) -> str:
+    """What --target-bpp or --target-psnr chose, for the file's line."""
+    goal = f"{bpp} bpp" if bpp is not None else f"{psnr} dB"
+    p = choice.point
+    how = (f"quality {choice.quality} (scale {p.scale}" + (f", lambda {p.lam:.3g}" if p.lam else "")
+           + (f", skip {p.skip:.4g}" if p.skip else "") + ")")
+    reached = f", {choice.psnr:.2f} dB" if choice.psnr is not None else ""
+    return f"{reached}, {how} chosen for {goal}" + ("" if choice.met else " (nothing meets it: nearest)")

@@ -1,0 +1,184 @@
+"""How a vqzip process runs: torch's threads, fork safety, glibc's allocator, and the one worker
+pool every batch uses (the command line's compress and decompress, rd-curve, `train rdo-codes`).
+Nothing here imports torch before a caller needs it (`vqzip --version` stays fast); codings
+never depend on any of it, only their speed and memory do (the priors' arithmetic is exact).
+
+Threads
+    set_threads(n)      torch's thread count for the process (None: leave torch's choice)
+    one_thread()        a block run on one torch thread, restored after, safe across Python threads
+    A process forked after torch ran its OpenMP regions deadlocks in the next one (libgomp's
+    thread pool does not survive fork); every forked child therefore starts on one thread.
+
+Allocator (glibc only; elsewhere nothing is done), for the `vqzip` command's own process (the
+Python API leaves its host's allocator alone): what keeps coding a large image within bounded
+memory.
+- One arena: glibc gives each thread that allocates its own heap, and memory freed in one is not
+  reused by another. The network's tiles, run by a thread pool, peaked at 1.32 GB coding and
+  decoding a 4 MP image where one arena peaks at 0.98 GB, at the same speed.
+- Large images: the network's tiles allocate tensors of megabytes (a 64-channel float tensor over
+  a tile's context at 1/2 resolution is 63 MB), and glibc's mmap threshold, which rises after
+  each large free up to 32 MB, puts many of them in the heap, where the freed tiles' memory
+  fragments and stays resident. Compressing a 16 MP image with a fine-level model (λ 0.01, 3
+  maps) peaked at 2076 MB, and at 1340 MB with the threshold fixed at 4 MB, each such tensor then
+  its own mapping, returned when freed. The page faults cost time (a 768x512 compress took 17%
+  longer), so the threshold is fixed only once an image of LARGE_IMAGE pixels or more is coded,
+  and stays so for the process (glibc has no way back to its moving threshold).
+- Training: each step allocates and frees the same tensors, many over 32 MB (glibc's largest
+  threshold), so each was a fresh mapping and its pages faulted in again every step. Kept in the
+  heap, with the heap never trimmed, the pages stay mapped (FOR_TRAINING).
+
+Worker pool
+    pool_map(task, items, workers, threads) -> task(item) for each item, as they finish
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+# --- threads -----------------------------------------------------------------------------------
+
+def set_threads(n: int | None) -> None:
+    """Run torch on n threads from now on, in this process; None leaves torch's choice."""
+    if n is not None:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+_lock = threading.Lock()
+_inside = 0  # threads inside one_thread
+_saved = 1  # the thread count the first of them found
+
+
+@contextmanager
+def one_thread():
+    """Run a block (the priors' walk) on one torch thread. The walk is thousands of small matrix
+    products: a second OpenMP thread gains nothing on them, and when the other core is busy every
+    parallel region waits for it (a Kodak image's walk took 45 s instead of 0.5 s beside a
+    training run). Torch's thread count is the process's: with several Python threads inside at
+    once (the encoder walks beside the network's decode), the last to leave restores what the
+    first found."""
+    import torch
+
+    global _inside, _saved
+    with _lock:
+        if _inside == 0:
+            _saved = torch.get_num_threads()
+            if _saved != 1:
+                torch.set_num_threads(1)
+        _inside += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _inside -= 1
+            if _inside == 0 and _saved != 1:
+                torch.set_num_threads(_saved)
+
+
+def _after_fork_in_child() -> None:
+    """A child forked after the parent ran torch's OpenMP regions deadlocks in the next one
+    (libgomp's thread pool does not survive fork); with one thread torch runs none. A process
+    that has not imported torch has nothing to protect."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+# --- allocator ---------------------------------------------------------------------------------
+
+LARGE_IMAGE = 4_000_000  # pixels; at 4 MP the same compress peaked at 1684 MB, 1171 MB fixed
+MMAP_THRESHOLD = 4 << 20
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -2, -3, -4, -8
+FOR_TRAINING = {_M_MMAP_MAX: 0, _M_TRIM_THRESHOLD: 1 << 30, _M_TOP_PAD: 256 << 20}
+
+
+def _mallopt(param: int, value: int) -> None:
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(param, value)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def one_arena() -> None:
+    """One malloc arena for every thread of the process."""
+    _mallopt(_M_ARENA_MAX, 1)
+
+
+def for_training() -> None:
+    """No mappings of their own for large blocks, and freed memory kept, for a training process."""
+    for param, value in FOR_TRAINING.items():
+        _mallopt(param, value)
+
+
+def for_image(pixels: int) -> None:
+    """Before coding an image of this many pixels: large ones get the fixed mmap threshold."""
+    if pixels >= LARGE_IMAGE:
+        _mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+# --- the worker pool ---------------------------------------------------------------------------
+
+_FORKED: tuple = ()  # (task, items) for the pool's workers, which inherit it by fork
+
+
+def _run_forked(k: int):
+    return _FORKED[0](_FORKED[1][k])
+
+
+def pool_map(task: Callable[[T], R], items: Sequence[T], workers: int, threads: int | None = 1, *,
+             fresh: bool = False) -> Iterator[R]:
+    """task(item) for every item, yielded in the order they finish: in `workers` worker processes,
+    or in this one where there are fewer than two workers or items (the thread count is then the
+    caller's), or where processes cannot be forked and `fresh` is not asked for.
+
+    Forked workers (the default) inherit what this process has loaded (models, checked inputs)
+    and `task` may be any callable (a closure, a lambda): nothing but the results is pickled.
+    Each runs torch on `threads` threads (None: the one thread every forked child starts on);
+    more than one is safe only while this process has not yet run torch's parallel regions
+    (libgomp's pool does not survive fork). `fresh` workers are spawned instead: they import
+    what they need (task and items are pickled: a module-level function) and may then run any
+    number of threads, whatever this process ran.
+
+    The pool is closed when the iteration ends: a finished batch lets its workers leave on their
+    own, as terminating them (SIGTERM, taken by the vqzip command's handler) could catch one
+    just before it blocks on the task queue's lock and leave the batch waiting on it for good.
+    Only an abandoned or interrupted iteration terminates them."""
+    import multiprocessing
+
+    forks = "fork" in multiprocessing.get_all_start_methods()
+    if workers < 2 or len(items) < 2 or not (fresh or forks):
+        yield from map(task, items)
+        return
+    global _FORKED
+    n = min(workers, len(items))
+    try:
+        if fresh:
+            pool = multiprocessing.get_context("spawn").Pool(n, set_threads, (threads,))
+            results = pool.imap_unordered(task, items)
+        else:
+            _FORKED = (task, items)
+            pool = multiprocessing.get_context("fork").Pool(n, set_threads, (threads,))
+            results = pool.imap_unordered(_run_forked, range(len(items)))
+        with pool:
+            yield from results
+            pool.close()
+            pool.join()
+    finally:
+        _FORKED = ()

@@ -1,0 +1,89 @@
+"""What the `vqzip train` commands do beyond one call: the priors' sizes for a run's maps, and a
+run's export into a checkpoints folder (pack, validate, register its levels, write its card).
+The command line parses options and calls these; a script can call them the same way.
+
+    cfgs = sized_prior_configs(run, channels=96, blocks=3, fine_channels=32, fine_blocks=1)
+    folder, entry, validation = export_model(run, "vqz-new", ladder=Path("ladder.json"), default_level=4)
+"""
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+from vqzip.errors import UsageError, VqzError
+
+
+def sized_prior_configs(run: Path, channels: int, blocks: int, fine_channels: int | None = None,
+                        fine_blocks: int | None = None, context_free_stages: bool = False) -> list:
+    """One prior config per code map of the run's network (`vqzip.training.prior_configs`):
+    `channels` and `blocks` each, the maps of stride 2 (a code per 2x2 pixels: 4x the bottom's
+    walk) `fine_channels` and `fine_blocks` where given; with context_free_stages, the residual
+    stages after a latent's first get a 1x1 first kernel (no code context: each such map is
+    computed at once)."""
+    from vqzip.training.autoencoder import load_net
+    from vqzip.training.priors import prior_configs
+
+    maps = load_net(run).maps
+    per_map = {}
+    for m in maps:
+        options = {"channels": fine_channels or channels, "blocks": fine_blocks or blocks} if m.stride == 2 else {}
+        if context_free_stages and m.stage:
+            options["first_kernel"] = 1
+        if options:
+            per_map[m.name] = options
+    return prior_configs(maps, per_map=per_map, channels=channels, blocks=blocks)
+
+
+def read_ladder(path: Path) -> dict:
+    """The "levels" object of a bench/choose_levels.py JSON, or a one-line VqzError."""
+    try:
+        levels = json.loads(path.read_text())["levels"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise VqzError(f"{path}: not a levels file ({{\"levels\": {{...}}}} as bench/choose_levels.py prints): {e}") from None
+    if not isinstance(levels, dict):
+        raise VqzError(f"{path}: \"levels\" is not an object of levels by number")
+    return levels
+
+
+def export_model(run: Path, name: str, *, scales: str | None = None, default_scale: str | None = None,
+                 ladder: Path | None = None, default_level: int | None = None, data: Path | None = None,
+                 checkpoints: Path | None = None, kodak: Path | None = None, rd: Path | None = None,
+                 tile: tuple[int, int] = (0, 0), keep: str | None = None) -> tuple[Path, dict, dict | None]:
+    """Pack `run` into checkpoints/NAME (`export`), validate it on `data`'s held-out images if
+    given, record it in the manifest with its sha256 and its quality levels, and write its card
+    (with bench/kodak.py's JSON `kodak` and rd-curve's vqzip.json `rd` where given).
+
+    Levels: `scales` ("1/2,3/4,1"; "none" for no level; default "1") with `default_scale`, or a
+    family's `ladder` (a bench/choose_levels.py JSON, replacing every level of the manifest) with
+    `default_level`. `keep`: the model (a name in the checkpoints folder, or a folder) whose priors
+    ship for the maps this run did not train. Returns (folder, manifest entry, validation or None).
+    Options that cannot go together are a UsageError naming the option; everything is checked
+    before anything is written."""
+    from vqzip import training, zoo
+
+    if ladder is not None and (scales is not None or default_scale is not None):
+        raise UsageError("give --levels or --scales, not both", "--levels")
+    if (ladder is None) != (default_level is None):
+        raise UsageError("--levels and --default-level go together", "--default-level")
+    family = read_ladder(ladder) if ladder else None
+    scales = "none" if ladder else scales or "1"
+    try:
+        levels = [] if scales == "none" else [Fraction(x) for x in scales.split(",")]
+        default = Fraction(default_scale) if default_scale else None
+    except (ValueError, ZeroDivisionError):
+        raise VqzError(f"--scales takes fractions such as 1/2,3/4,1, not {scales!r}") from None
+    if default is not None and default not in levels:
+        raise VqzError(f"--default-scale {default_scale} is not one of --scales {scales}")
+    root = checkpoints or zoo.checkpoints_dir()
+    if family is not None:
+        training.check_ladder(root, family, default_level, name)
+    kept = None if keep is None else Path(keep) if Path(keep).is_dir() else root / keep
+    folder = training.export(run, root / name, tile, kept)
+    validation = training.validate(folder, data) if data else None
+    entry = training.register(root, name, levels, default, validation=validation)
+    if family is not None:
+        training.set_ladder(root, family, default_level)
+    training.write_card(folder, entry, json.loads(kodak.read_text()) if kodak else None,
+                        json.loads(rd.read_text()) if rd else None)
+    return folder, entry, validation
