@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Issue 12's long run, L3: the exact commands, resumable across sessions and machines.
-# recipes/vqz-l3.toml is vqz-l3's whole training as one declarative file (`vqzip train run`);
-# this script is how the run was driven across sessions, landing its weights in the tree.
+# To train vqz-l3 again, run its recipe instead: `vqzip train run recipes/vqz-l3.toml --data DIR
+# --out RUN` (every phase, the export and the ladder; docs/training.md#recipes). This script is
+# kept as the record of how the shipped run was driven across sessions, and for what a recipe
+# does not do: landing the weights in the tree (land.sh) to go on from them on another machine,
+# and phase III's control.
 #
 #   nohup training-runs/long.sh >> ~/vqzip-runs/long.log 2>&1 &
 #
