@@ -17,7 +17,8 @@ The network trains through `forward` and decodes through `lookup`; the codec's e
 `residual_indices`; RDO (`vqzip.rdo`) chooses among `nearest`'s candidates. Entropy coding is
 the priors' (`vqzip.priors.registry`): a quantizer knows nothing of bits.
 
-The EMA VQ with residual stages (`quantize.py`, `residual_vq.py`) is the default kind. A lattice kind (scalar quantization with a learned
+The EMA VQ with residual stages (`quantize.py`, `residual_vq.py`) is the default kind; product
+quantization (`product_vq.py`) is the example of another. A lattice kind (scalar quantization with a learned
 step, coded by a discretized-Gaussian prior) implements the same methods: `forward` rounds
 z / step with a straight-through gradient (or adds uniform noise); `residual_indices` gives the
 rounded values clipped to ±L and offset into the alphabet 0..2L (num_codes = 2L + 1); `lookup`
@@ -36,6 +37,7 @@ from typing import Callable, Protocol
 import torch
 from torch import nn
 
+from vqzip.models import product_vq
 from vqzip.models.quantize import VQConfig
 from vqzip.models.residual_vq import ResidualVQ
 
@@ -80,6 +82,7 @@ def _residual_vq(cfg: VQConfig, maps: int, num_codes: int, dim: int, *, optional
 
 KINDS: dict[str, QuantizerKind] = {k.name: k for k in (
     QuantizerKind("vq", VQConfig, _residual_vq),
+    QuantizerKind("product", product_vq.ProductConfig, product_vq.build),
 )}
 
 
