@@ -3,12 +3,12 @@
     z ──VQ 0──► c0 ─┐   r1 = z - e0[c0] ──VQ 1──► c1 ─┐   r2 = r1 - e1[c1] ──► ...
                     └──────────────── z_q = e0[c0] + e1[c1] + ... ◄───────────┘
 
-Each stage is a `VectorQuantizer` coding what the stages before it left, so a map of S stages
-gives up to S·log2(K) bits per position, and any prefix of the stages is a coarser z_q. With
-`dropout`, training uses a random prefix per image (SoundStream's quantizer dropout): the
-decoder learns to rebuild from 1..S stages, so a quality level can code fewer stages. An
-`optional` level (one a file may leave out whole) draws from 0..S: with none kept, its output is
-zero and passes no gradient, as the decoder will see it.
+Each stage is a `VectorQuantizer` (or another one-map quantizer: `stage`) coding what the stages
+before it left, so a map of S stages gives up to S·log2(K) bits per position, and any prefix of
+the stages is a coarser z_q. With `dropout`, training uses a random prefix per image
+(SoundStream's quantizer dropout): the decoder learns to rebuild from 1..S stages, so a quality
+level can code fewer stages. An `optional` level (one a file may leave out whole) draws from
+0..S: with none kept, its output is zero and passes no gradient, as the decoder will see it.
 Knows nothing of images or bits.
 """
 from __future__ import annotations
