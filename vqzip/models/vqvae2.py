@@ -31,6 +31,9 @@ The preview head makes an image from the top codes alone; training it (weight `p
 coarse picture into the top latent, so a file's top map can be decoded by itself for a fast
 preview (`MapSpec.preview`).
 
+Every latent's quantizer is of the kind the config names (`quantizer`, `vqzip.models.quantizers`):
+by default the EMA VQ, in residual stages.
+
 Fully convolutional: the codec pads images to a multiple of `STRIDE` and crops back.
 No entropy coding here.
 """
