@@ -22,8 +22,8 @@ from typing import BinaryIO, Iterator
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from vqzip import codec, intake, metrics, pillow_plugin, zoo
-from vqzip.container import DEFAULT_MAX_PIXELS
+from vqzip import codec, intake, metrics, zoo
+from vqzip.container import DEFAULT_MAX_PIXELS, FORMAT
 from vqzip.errors import VqzError, VqzWarning
 from vqzip.fileio import check_input, check_output, write_atomic
 from vqzip.operating_point import OperatingPoint
@@ -88,7 +88,7 @@ def _readable(image: ImageLike, name: str) -> Iterator[None]:
 
 
 def _warn_if_vqz(im: Image.Image) -> None:
-    if im.format == pillow_plugin.FORMAT:
+    if im.format == FORMAT:
         warnings.warn("the image is a .vqz file: coding its decoded pixels again adds a second loss "
                       "(to keep it as it is, copy the file)", VqzWarning, stacklevel=3)
 
@@ -289,7 +289,7 @@ def _format(suffix: str, name: str) -> str:
 def check_writable(mode: str, path: str | Path) -> None:
     """A VqzError if Pillow cannot write an image of `mode` in the format of path's suffix (RGBA
     as JPEG, say): found by writing an 8x8 one, so before anything is decoded."""
-    if output_format(path) != pillow_plugin.FORMAT:  # vqzip codes every mode it decodes to
+    if output_format(path) != FORMAT:  # vqzip codes every mode it decodes to
         encode_image(Image.new(mode, (8, 8)), Path(path).suffix, str(path))
 
 
@@ -298,7 +298,7 @@ def encode_image(image: Image.Image, suffix: str, name: str = "image") -> bytes:
     file (`name`) if Pillow cannot write it so. Writing .vqz codes the image again, with a
     warning."""
     fmt = _format(suffix, name)
-    if fmt == pillow_plugin.FORMAT:
+    if fmt == FORMAT:
         warnings.warn(f"{name}: writing .vqz codes the decoded image again, at the default level: a second loss "
                       "(to keep the file as it is, copy it)", VqzWarning, stacklevel=2)
     buf = io.BytesIO()

@@ -20,6 +20,7 @@ from fractions import Fraction
 from vqzip.errors import FormatError
 
 MAGIC = b"\x89VQZ"
+FORMAT = "VQZ"  # Pillow's name for the format (`vqzip.pillow_plugin` registers it)
 VERSION = 4
 READS = (3, 4)
 MODES = ("L", "RGB", "LA", "RGBA")  # colour mode codes 0..3; LA and RGBA carry an alpha plane

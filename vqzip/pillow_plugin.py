@@ -17,8 +17,7 @@ from __future__ import annotations
 from PIL import Image, ImageFile
 
 from vqzip import container
-
-FORMAT = "VQZ"
+from vqzip.container import FORMAT
 
 
 def _accept(prefix: bytes) -> bool:

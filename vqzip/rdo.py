@@ -46,8 +46,8 @@ def candidates(net, padded, latent: int, stage: int, chosen: list[torch.Tensor],
     tile's encoder features for the next call (the same for every map)."""
     maps = [m for m in net.maps if m.latent == latent]
     stride, first = maps[0].stride, net.maps.index(maps[0])
-    quantizer = net.quantizers[latent].stages[stage]
-    k = min(k, quantizer.num_codes)
+    quantizer = net.quantizers[latent]
+    k = min(k, maps[stage].num_codes)
     store = min(store or k, k)
     # Filled in place, tile by tile: a fine map of a 40 MP image has 10 M positions, whose
     # candidates take 480 MB, and joining per-tile blocks would hold them two more times.
@@ -62,13 +62,12 @@ def candidates(net, padded, latent: int, stage: int, chosen: list[torch.Tensor],
                 features[t] = feats  # tiles are distinct keys: the threads never share one
         crop = [c[t.context(down=m.stride)][None] for c, m in zip(chosen, net.maps)]
         rows, cols = t.inner(down=stride)
-        r = net.latent(latent, feats, crop[:first])[0, :, rows, cols]
-        for s in range(stage):  # what the earlier stages of this latent left
-            r = r - net.quantizers[latent].stages[s].lookup(crop[first + s])[0, :, rows, cols]
-        d, i = quantizer.nearest(r[None], k)  # (positions, k), row-major
+        z = net.latent(latent, feats, crop[:first])[:, :, rows, cols]
+        earlier = [c[:, rows, cols] for c in crop[first : first + stage]]  # this latent's maps chosen so far
+        d, i = quantizer.nearest(z, earlier, k)  # (positions, k), row-major
         part = t.part(down=stride)
-        idx[part] = i[:, :store].to(torch.int16).reshape(*r.shape[1:], store).numpy()
-        dist[part] = d[:, :store].clamp_min(0).reshape(*r.shape[1:], store).numpy()
+        idx[part] = i[:, :store].to(torch.int16).reshape(*z.shape[2:], store).numpy()
+        dist[part] = d[:, :store].clamp_min(0).reshape(*z.shape[2:], store).numpy()
 
     tiles.per_tile(near, parts, 1 if idx.nbytes + dist.nbytes > CANDIDATE_BUDGET else None)  # tiles write disjoint parts
     return idx, dist

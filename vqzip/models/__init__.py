@@ -1,11 +1,13 @@
 """Model architectures, registered by the `arch` field of a model's config.json.
 
-Every architecture is an `nn.Module` built from its `Config` dataclass, with this contract (the
+Every architecture is an `nn.Module` built from its `Config` dataclass (`Config.from_dict` reads
+config.json's `net`, `to_dict` writes it), with this contract (the
 codec and the trainer use nothing else):
 
 - `STRIDE`: images are padded to a multiple of it; the first map's stride;
 - `maps`: the `MapSpec` of each code map, in coding order, with its roles (skippable, preview);
-  `quantizers`: one `ResidualVQ` per latent, in coding order;
+  `quantizers`: one per latent, in coding order, each a `vqzip.models.quantizers.LatentQuantizer`
+  of the kind the config names;
 - `normalize(x)`: uint8-range pixels -> model input;
 - `forward(x)` for training: a dict with `x_hat`, `preview`, `codes` (one map per `maps` entry)
   and `vq_loss`;
@@ -35,7 +37,7 @@ def build(arch: str, cfg: dict) -> nn.Module:
     if arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHS))}")
     cls = ARCHS[arch]
-    return cls(cls.Config(**cfg))
+    return cls(cls.Config.from_dict(cfg))
 
 
 @torch.no_grad()

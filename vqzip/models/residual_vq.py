@@ -3,12 +3,12 @@
     z ──VQ 0──► c0 ─┐   r1 = z - e0[c0] ──VQ 1──► c1 ─┐   r2 = r1 - e1[c1] ──► ...
                     └──────────────── z_q = e0[c0] + e1[c1] + ... ◄───────────┘
 
-Each stage is a `VectorQuantizer` coding what the stages before it left, so a map of S stages
-gives up to S·log2(K) bits per position, and any prefix of the stages is a coarser z_q. With
-`dropout`, training uses a random prefix per image (SoundStream's quantizer dropout): the
-decoder learns to rebuild from 1..S stages, so a quality level can code fewer stages. An
-`optional` level (one a file may leave out whole) draws from 0..S: with none kept, its output is
-zero and passes no gradient, as the decoder will see it.
+Each stage is a `VectorQuantizer` (or another one-map quantizer: `stage`) coding what the stages
+before it left, so a map of S stages gives up to S·log2(K) bits per position, and any prefix of
+the stages is a coarser z_q. With `dropout`, training uses a random prefix per image
+(SoundStream's quantizer dropout): the decoder learns to rebuild from 1..S stages, so a quality
+level can code fewer stages. An `optional` level (one a file may leave out whole) draws from
+0..S: with none kept, its output is zero and passes no gradient, as the decoder will see it.
 Knows nothing of images or bits.
 """
 from __future__ import annotations
@@ -21,11 +21,15 @@ from vqzip.models.quantize import VectorQuantizer
 
 
 class ResidualVQ(nn.Module):
+    """A `vqzip.models.quantizers.LatentQuantizer` of `stages` maps, each coded by a quantizer of
+    class `stage`, `stage(num_codes, dim, commitment=..., **stage_kwargs)` (by default the EMA VQ;
+    stage_kwargs then its decay, rate, ...), which gives `forward` (z_q, indices, loss) and
+    `indices`, `lookup`, `nearest` on one map as `VectorQuantizer` does."""
+
     def __init__(self, stages: int, num_codes: int, dim: int, *, dropout: bool = True, optional: bool = False,
-                 commitment: float = 0.25, **vq_kwargs):  # vq_kwargs: VectorQuantizer's (decay, rate, ...)
+                 commitment: float = 0.25, stage: type[nn.Module] = VectorQuantizer, **stage_kwargs):
         super().__init__()
-        self.stages = nn.ModuleList(VectorQuantizer(num_codes, dim, commitment=commitment, **vq_kwargs)
-                                    for _ in range(stages))
+        self.stages = nn.ModuleList(stage(num_codes, dim, commitment=commitment, **stage_kwargs) for _ in range(stages))
         self.dropout, self.optional, self.commitment = dropout, optional, commitment
 
     def lookup(self, codes: list[torch.Tensor]) -> torch.Tensor:
@@ -39,6 +43,13 @@ class ResidualVQ(nn.Module):
             codes.append(vq.indices(z))
             z = z - vq.lookup(codes[-1])
         return codes
+
+    def nearest(self, z: torch.Tensor, earlier: list[torch.Tensor], k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k nearest codes of stage len(earlier) to what the earlier stages' codes left of z,
+        and their squared distances, (B*H*W, k) each, nearest first."""
+        for vq, c in zip(self.stages, earlier):
+            z = z - vq.lookup(c)
+        return self.stages[len(earlier)].nearest(z, k)
 
     def forward(self, z: torch.Tensor):
         """Returns (z_q with straight-through gradient, codes per stage, commitment loss). In

@@ -31,18 +31,22 @@ The preview head makes an image from the top codes alone; training it (weight `p
 coarse picture into the top latent, so a file's top map can be decoded by itself for a fast
 preview (`MapSpec.preview`).
 
+Every latent's quantizer is of the kind the config names (`quantizer`, `vqzip.models.quantizers`):
+by default the EMA VQ, in residual stages.
+
 Fully convolutional: the codec pads images to a multiple of `STRIDE` and crops back.
 No entropy coding here.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import nn
 
+from vqzip.models import quantizers
+from vqzip.models.quantize import VQConfig
 from vqzip.models.spec import MapSpec
-from vqzip.models.residual_vq import ResidualVQ
 
 
 @dataclass(frozen=True)
@@ -53,22 +57,31 @@ class VQVAE2Config:
     bottom_codes: int = 512
     res_blocks: int = 2
     decoder_res_blocks: int = 3  # the decoder carries the quality; give it a little more depth
-    commitment: float = 0.25
-    decay: float = 0.99
     preview: float = 0.5  # weight of the preview head's loss (1/4-resolution image from top codes)
     bottom_stages: int = 1  # residual VQ stages at the bottom latent
     padding: str = "zeros"  # of the convolutions: "replicate" keeps image borders (and tiny images) from reading as gray
-    rate: float = 0.0  # entropy-constrained assignment in training (`VectorQuantizer`); 0: nearest code
     fine_stages: int = 0  # residual VQ stages of a fine latent at 1/2 resolution; 0: none
     fine_codes: int = 512
     fine_res_blocks: int = 1
+    # every latent's quantizer: a config of a kind of `vqzip.models.quantizers` (the EMA VQ's
+    # commitment, decay and rate by default)
+    quantizer: object = field(default_factory=VQConfig)
 
     def __post_init__(self):
         if self.fine_stages and self.bottom_stages != 1:
             raise ValueError("a fine latent follows a bottom latent of one stage")
 
+    @classmethod
+    def from_dict(cls, d: dict) -> VQVAE2Config:
+        """The config of config.json's `net` dict (its quantizer read by
+        `quantizers.config_from_net`); TypeError or ValueError where it is not one."""
+        quantizer, rest = quantizers.config_from_net(d)
+        return cls(**rest, quantizer=quantizer)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """`from_dict`'s inverse: the default quantizer's fields flat, as before kinds existed."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "quantizer"}
+        return {**d, **quantizers.config_to_net(self.quantizer)}
 
 
 class ResBlock(nn.Module):
@@ -109,10 +122,9 @@ class VQVAE2(nn.Module):
             *([] if cfg.fine_stages else [nn.ConvTranspose2d(c // 2, 3, 4, 2, 1)]),
         )
         self.head = nn.Sequential(nn.ReLU(), conv(c, c // 2, 3, p=1), nn.ReLU(), nn.Conv2d(c // 2, 3, 1))
-        vq = dict(decay=cfg.decay, commitment=cfg.commitment, rate=cfg.rate)
-        self.vq_t = ResidualVQ(1, cfg.top_codes, d, **vq)
-        self.vq_b = ResidualVQ(cfg.bottom_stages, cfg.bottom_codes, d, **vq)
-        self.quantizers = (self.vq_t, self.vq_b)  # one per latent, in coding order
+        self.vq_t = quantizers.build(cfg.quantizer, 1, cfg.top_codes, d)
+        self.vq_b = quantizers.build(cfg.quantizer, cfg.bottom_stages, cfg.bottom_codes, d)
+        self.quantizers = (self.vq_t, self.vq_b)  # one per latent, in coding order (`quantizers.LatentQuantizer`)
         self.maps = [MapSpec("top", 0, 0, self.STRIDE, cfg.top_codes, (), preview=4)] + [
             MapSpec("bottom" if s == 0 else f"bottom.{s}", 1, s, 4, cfg.bottom_codes, tuple(range(s + 1)))
             for s in range(cfg.bottom_stages)]
@@ -121,7 +133,7 @@ class VQVAE2(nn.Module):
             self.pre_f = nn.Conv2d(2 * h, d, 1)
             self.dec_f = nn.Sequential(conv(h + d, h, 3, p=1), *[ResBlock(h, pad) for _ in range(cfg.fine_res_blocks)],
                                        nn.ReLU(), nn.ConvTranspose2d(h, 3, 4, 2, 1))
-            self.vq_f = ResidualVQ(cfg.fine_stages, cfg.fine_codes, d, optional=True, **vq)
+            self.vq_f = quantizers.build(cfg.quantizer, cfg.fine_stages, cfg.fine_codes, d, optional=True)
             self.quantizers += (self.vq_f,)
             # Skipped positions zero the fine vectors of every stage (`decode`): only a fine
             # latent of one stage can be coded in blocks.
