@@ -264,7 +264,14 @@ def decompress_file(src: str | Path, dst: str | Path | None = None, *, force: bo
     output_format(dst)
     check_input(src)
     check_output(dst, [src], force)
-    write_atomic(dst, encode_image(decompress(src, preview=preview, max_pixels=max_pixels), dst.suffix, str(dst)), force)
+    try:
+        data = src.read_bytes()
+    except OSError as e:
+        raise VqzError(f"{src}: {e.strerror or e}") from None
+    parsed = codec.container.unpack(data)
+    check_writable(parsed[0].mode, dst, decoded_size(parsed[0], preview))
+    image = decompress(data, preview=preview, max_pixels=max_pixels, parsed=parsed)
+    write_atomic(dst, encode_image(image, dst.suffix, str(dst)), force)
     return dst
 
 
@@ -286,11 +293,32 @@ def _format(suffix: str, name: str) -> str:
     raise VqzError(f"{name}: {what}; use .png, .webp, .jpg, .tif, ...")
 
 
-def check_writable(mode: str, path: str | Path) -> None:
-    """A VqzError if Pillow cannot write an image of `mode` in the format of path's suffix (RGBA
-    as JPEG, say): found by writing an 8x8 one, so before anything is decoded."""
-    if output_format(path) != pillow_plugin.FORMAT:  # vqzip codes every mode it decodes to
+# The largest side each format's header can state (Pillow's writers fail past it, some with an
+# OverflowError or a struct.error and only after the whole decode): u16 fields, libwebp's 14
+# bits, libjpeg's JPEG_MAX_DIMENSION.
+MAX_SIDE = {"GIF": 0xFFFF, "TGA": 0xFFFF, "SGI": 0xFFFF, "PCX": 0xFFFF, "WEBP": 16383, "JPEG": 65500}
+
+
+def decoded_size(header, preview: bool = False) -> tuple[int, int]:
+    """(width, height) of the image a file's header decodes to, or of its preview (which needs
+    the file's model: a ModelError if it is not installed)."""
+    return codec.preview_size(header) if preview else (header.width, header.height)
+
+
+def check_writable(mode: str, path: str | Path, size: tuple[int, int] = (8, 8)) -> None:
+    """A VqzError if Pillow cannot write an image of `mode` and `size` (width, height) in the
+    format of path's suffix (RGBA as JPEG, a GIF wider than 65,535 pixels): the size against
+    MAX_SIDE, the mode by writing an 8x8 image, so before anything is decoded."""
+    fmt = output_format(path)
+    _check_side(fmt, size, str(path))
+    if fmt != pillow_plugin.FORMAT:  # vqzip codes every mode it decodes to
         encode_image(Image.new(mode, (8, 8)), Path(path).suffix, str(path))
+
+
+def _check_side(fmt: str, size: tuple[int, int], name: str) -> None:
+    if max(size) > MAX_SIDE.get(fmt, max(size)):
+        raise VqzError(f"{name}: {fmt} holds images of at most {MAX_SIDE[fmt]:,} pixels a side, not "
+                       f"{size[0]}x{size[1]}; choose another suffix, such as .png")
 
 
 def encode_image(image: Image.Image, suffix: str, name: str = "image") -> bytes:
@@ -301,13 +329,14 @@ def encode_image(image: Image.Image, suffix: str, name: str = "image") -> bytes:
     if fmt == pillow_plugin.FORMAT:
         warnings.warn(f"{name}: writing .vqz codes the decoded image again, at the default level: a second loss "
                       "(to keep the file as it is, copy it)", VqzWarning, stacklevel=2)
+    _check_side(fmt, image.size, name)
     buf = io.BytesIO()
     try:
         image.save(buf, format=fmt)
     except VqzError:  # writing .vqz
         raise
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise VqzError(f"{name}: {fmt} cannot hold this {image.mode} image ({e})") from None
+    except Exception as e:  # a writer's failure of any kind (OverflowError, struct.error, ...) is one line
+        raise VqzError(f"{name}: {fmt} cannot hold this {image.mode} image ({type(e).__name__}: {e})") from None
     return buf.getvalue()
 
 

@@ -55,7 +55,8 @@ def decompress(
                 data = batch.read(job)
                 parsed[job] = data, container.unpack(data)
                 if job.dst is not None:
-                    api.check_writable(parsed[job][1][0].mode, job.dst)
+                    h = parsed[job][1][0]
+                    api.check_writable(h.mode, job.dst, api.decoded_size(h, preview))
 
     def ready():  # the models the files name, loaded once (worker processes inherit them)
         for name in filter(None, {zoo.name_for_hash(unpacked[0].model_hash) for _, unpacked in parsed.values()}):
