@@ -184,6 +184,10 @@ def test_hostile_files_one_line_error_no_output(workdir, capsys, make, message):
 def test_max_pixels_flag(workdir, capsys):
     assert main(["compress", str(workdir / "img.png"), "--max-pixels", "1000"]) == 1
     assert "48x40 = 1,920 pixels exceeds the limit of 1,000" in capsys.readouterr().err
+    for limit in ("500", "1500"):  # under half the size (Pillow's refusal) and between (its warning): vqzip's line alone
+        assert main(["compress", str(workdir / "img.png"), "--max-pixels", limit]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"exceeds the limit of {int(limit):,} (a decompression-bomb guard" in err
     assert main(["compress", str(workdir / "img.png"), "--max-pixels", "0"]) == 0
     assert main(["decompress", str(workdir / "img.vqz"), "--max-pixels", "1000"]) == 1
     assert not (workdir / "img.png.tmp").exists() and leftovers(workdir) == []
@@ -403,3 +407,14 @@ def test_help_is_clean_and_shows_defaults(capsys, command, usage, defaults):
     assert not re.search(r" [.,;:](\s|$)", out)
     for d in defaults:
         assert d in text
+
+
+def test_an_interrupt_is_said_once(workdir, capsys, monkeypatch):
+    from vqzip import api
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "compress", interrupted)
+    assert main(["compress", str(workdir / "img.png")]) == 130
+    assert capsys.readouterr().err == "vqzip: interrupted\n"

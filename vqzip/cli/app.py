@@ -68,10 +68,11 @@ def _main(version: bool = typer.Option(False, "--version", "-V", callback=_versi
 
 
 @contextmanager
-def reported(job=None):
+def reported(job=None, interrupts: bool = True):
     """Turn expected failures into one line on stderr and exit code 1, a UsageError into typer's
     bad-usage message (exit code 2), and warnings (vqzip's and Pillow's) into one line each;
-    lines name the job's file unless they name it already."""
+    lines name the job's file unless they name it already. Ctrl-C prints "vqzip: interrupted"
+    and exits 130, unless not `interrupts` (it then goes on up, for the one caller that says it)."""
     def named(message: str) -> str:
         if job is None or message.startswith((job.name, *([str(job.dst)] if job.dst else []))):
             return message
@@ -90,6 +91,8 @@ def reported(job=None):
         err.print(f"vqzip: error: {named(msg)}", markup=False)
         raise typer.Exit(1)
     except KeyboardInterrupt:
+        if not interrupts:
+            raise
         err.print("vqzip: interrupted")
         raise typer.Exit(INTERRUPTED)
 

@@ -30,11 +30,13 @@ JOBS = typer.Option(None, "--jobs", "-j", metavar="N", min=1, show_default="one 
 
 
 @contextmanager
-def pixel_limit(n: int):
-    """Pillow's pixel limit for its reading of the input, as --max-pixels sets vqzip's (passed to
-    the api as max_pixels), for the length of one command (main() may run several in one process)."""
+def pixel_limit():
+    """Pillow's own pixel limit off for the length of one command (main() may run several in one
+    process): --max-pixels is vqzip's (passed to the api as max_pixels), checked as soon as an
+    image's header is read and before its pixels are, and said once. Pillow's would warn at it
+    and refuse at twice it, in its own words, before vqzip's check."""
     before = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = n or None
+    Image.MAX_IMAGE_PIXELS = None
     try:
         yield
     finally:
@@ -86,13 +88,16 @@ def write(job, data: bytes, force: bool) -> None:
 
 
 def attempt(job, work):
-    """(job, work(job) or the exit code of its one-line error, seconds)."""
+    """(job, work(job) or the exit code of its one-line error, seconds); an interrupt is
+    INTERRUPTED, said once by `run` (not by each worker)."""
     t = time.perf_counter()
     try:
-        with reported(job):
+        with reported(job, interrupts=False):
             return job, work(job), time.perf_counter() - t
     except typer.Exit as e:
         return job, e.exit_code, time.perf_counter() - t
+    except KeyboardInterrupt:
+        return job, INTERRUPTED, time.perf_counter() - t
 
 
 def run(jobs, check: Callable, work: Callable, quiet: bool, what: str, ready: Callable | None = None,

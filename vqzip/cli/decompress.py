@@ -49,7 +49,7 @@ def decompress(
     parsed: dict = {}
 
     def check(job):
-        with batch.pixel_limit(max_pixels):
+        with batch.pixel_limit():
             batch.check_paths(job, force)
             if job.src is not None:  # standard input is read once, by the work
                 data = batch.read(job)
@@ -63,7 +63,7 @@ def decompress(
             zoo.load(name)
 
     def work(job):
-        with batch.pixel_limit(max_pixels):
+        with batch.pixel_limit():
             batch.check_paths(job, force)
             data, unpacked = parsed.pop(job, None) or _parse(batch.read(job))
             h = unpacked[0]
