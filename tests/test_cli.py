@@ -418,3 +418,53 @@ def test_an_interrupt_is_said_once(workdir, capsys, monkeypatch):
     monkeypatch.setattr(api, "compress", interrupted)
     assert main(["compress", str(workdir / "img.png")]) == 130
     assert capsys.readouterr().err == "vqzip: interrupted\n"
+
+
+def test_test_decodes_fully_writes_nothing_and_stops_at_the_first_damaged_file(workdir, capsys):
+    from vqzip import container
+
+    photo(40, 32, seed=1).save(workdir / "b.png")
+    assert main(["compress", "-q", str(workdir / "img.png"), str(workdir / "b.png")]) == 0
+    data = (workdir / "b.vqz").read_bytes()
+    header, streams, alpha = container.unpack(data)
+    bad = bytearray(streams[-1])
+    bad[len(bad) // 2] ^= 0x40  # damage behind a recomputed file CRC: only a full decode finds it
+    (workdir / "c.vqz").write_bytes(container.pack(header, streams[:-1] + [bytes(bad)], alpha))
+    before = sorted(p.name for p in workdir.iterdir())
+    assert main(["test", str(workdir / "img.vqz"), str(workdir / "b.vqz")]) == 0
+    assert capsys.readouterr().err.count(": OK\n") == 2
+    assert main(["test", str(workdir / "img.vqz"), str(workdir / "c.vqz"), str(workdir / "b.vqz")]) == 1
+    err = capsys.readouterr().err
+    assert err.count(": OK\n") == 1 and f"vqzip: error: {workdir / 'c.vqz'}: " in err and "b.vqz" not in err
+    assert sorted(p.name for p in workdir.iterdir()) == before
+
+
+def test_info_and_levels_print_plain_text_into_a_pipe_and_json_when_asked(workdir, capsys):
+    import json
+
+    assert main(["compress", "-q", str(workdir / "img.png")]) == 0
+    for args in (["info", str(workdir / "img.vqz")], ["levels"]):
+        assert main(args) == 0
+        out = capsys.readouterr().out
+        assert not set(out) & set("─│┃━┏┡└┌"), out  # no box drawing into a pipe
+    assert main(["info", "--json", str(workdir / "img.vqz"), str(workdir / "img.png")]) == 1
+    (f,) = json.loads(capsys.readouterr().out)
+    assert (f["file"], f["width"], f["height"], f["model"], [(m["cols"], m["rows"]) for m in f["maps"]]) == \
+        (str(workdir / "img.vqz"), 48, 40, "tiny", [(6, 5), (12, 10)])
+    assert f["bpp"] == 8 * (workdir / "img.vqz").stat().st_size / (48 * 40)
+    assert main(["levels", "--json"]) == 0
+    levels = json.loads(capsys.readouterr().out)
+    assert [lv["quality"] for lv in levels] == [1, 2] and [lv["default"] for lv in levels] == [False, True]
+    assert main(["levels"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split("  ")
+    assert all(h.strip() for h in header if h) and "Kodak bpp" in "  ".join(header) and header[-1].strip() == "default"
+
+
+def test_levels_give_the_kodak_figures_of_the_shipped_cards(monkeypatch):
+    from vqzip import zoo
+
+    monkeypatch.delenv("VQZIP_CHECKPOINTS", raising=False)
+    figures = {lv.quality: zoo.expected(lv) for lv in zoo.levels()}
+    assert all(figures.values())
+    assert figures[5] == zoo.Expected(0.2397, 29.48)  # vqz-l3's card, level 5
+    assert sorted(f.bpp for f in figures.values()) == [f.bpp for _, f in sorted(figures.items())]

@@ -206,6 +206,47 @@ def level(quality: int | None) -> Level:
     raise ModelError(f"no quality level {quality}; available: {', '.join(str(lv.quality) for lv in levels())}")
 
 
+@dataclass(frozen=True)
+class Expected:
+    """What a level gave on Kodak when its model was packed (its card's figures)."""
+
+    bpp: float
+    psnr: float  # dB, PSNR-RGB
+
+
+def expected(lv: Level) -> Expected | None:
+    """Level lv's Kodak figures from its model's card (MODEL_CARD.md, shipped with the weights:
+    the table of quality levels `vqzip train export` writes), or None where the card has no row
+    of that number at lv's scale, lambda and skip (a level moved since the card was made)."""
+    folder = _manifest()["models"][lv.point.model]["folder"]
+    try:
+        lines = (checkpoints_dir() / folder / "MODEL_CARD.md").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    head = next((k for k, line in enumerate(lines) if line.startswith("| level |") and "Kodak bpp" in line), None)
+    if head is None:
+        return None
+    names = _cells(lines[head])
+    p = lv.point
+    for line in lines[head + 2:]:
+        if not line.startswith("|"):
+            break
+        row = dict(zip(names, _cells(line)))
+        try:
+            same = (int(row["level"]) == lv.quality and Fraction(row["scale"]) == p.scale
+                    and float(row["lambda"]) == p.lam and float(row["skip"]) == p.skip)
+            if same:
+                return Expected(float(row["Kodak bpp"]), float(row["Kodak PSNR-RGB"].removesuffix(" dB")))
+        except (KeyError, ValueError, ZeroDivisionError):
+            return None
+    return None
+
+
+def _cells(line: str) -> list[str]:
+    """A markdown table row's cells."""
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
 def name_for_hash(hash8: bytes) -> str | None:
     for name, entry in _manifest()["models"].items():
         if bytes.fromhex(entry["sha256"])[:8] == hash8:
