@@ -183,9 +183,8 @@ def test_the_api_raises_only_vqz_errors_for_files_names_and_pillow(tiny, tmp_pat
                  lambda: vqzip.decompress_file(vqz, long + ".png")):
         with pytest.raises(VqzError, match="File name too long"):
             call()
-    # a name that fits, whose temporary file's name does not: OSError from open()
-    with pytest.raises(VqzError, match=f"{'y' * 250}.vqz: File name too long"):
-        vqzip.compress_file(tmp_path / "a.png", tmp_path / ("y" * 250 + ".vqz"))
+    # a name that fits is written, its temporary file's name cut to fit too
+    vqzip.compress_file(tmp_path / "a.png", tmp_path / ("y" * 250 + ".vqz")).unlink()
     with pytest.raises(VqzError, match="nothere/b.png: folder"):
         vqzip.decompress_file(vqz, tmp_path / "nothere" / "b.png")
     _gif_cut_in_its_second_frame(tmp_path / "cut.gif")

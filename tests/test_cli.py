@@ -390,7 +390,7 @@ def test_an_existing_output_is_refused_before_any_decoding(workdir, capsys, monk
     (["train", "vqvae"], "vqzip train vqvae [OPTIONS]",
      ["--data FOLDER", "[required]", "--steps N Training steps. [default: 4000]", "[default: 0.001]", "[default: auto]"]),
     (["train", "prior"], "vqzip train prior [OPTIONS]", ["[default: 3000]"]),
-    (["train", "export"], "vqzip train export [OPTIONS]", ["[default: (the shipped checkpoints/)]"]),
+    (["train", "export"], "vqzip train export [OPTIONS]", ["[default: ($XDG_DATA_HOME/vqzip/models, else ~/.local/share/vqzip/models)]"]),
     (["rd-curve"], "vqzip rd-curve [OPTIONS] INPUT...", ["[default: (every shipped level)]", "[default: (every one installed)]"]),
     ([], "vqzip [OPTIONS] COMMAND [ARGS]...", ["-V, --version"]),
 ])
@@ -468,3 +468,20 @@ def test_levels_give_the_kodak_figures_of_the_shipped_cards(monkeypatch):
     assert all(figures.values())
     assert figures[5] == zoo.Expected(0.2397, 29.48)  # vqz-l3's card, level 5
     assert sorted(f.bpp for f in figures.values()) == [f.bpp for _, f in sorted(figures.items())]
+
+
+@pytest.mark.parametrize("phase", ["vqvae", "prior"])
+def test_a_warmup_longer_than_the_steps_is_bad_usage(tmp_path, capsys, phase):
+    args = ["train", phase, "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--steps", "30", "--warmup", "100"]
+    assert main(args) == 2
+    assert "a warm-up of 100 steps is longer than the 30 steps trained" in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_progress_into_a_log_is_whole_lines(capsys):
+    from vqzip.cli import train
+
+    context, update = train._progress("prior")
+    with context:
+        update(10, 30, {"loss": 1.23456, "bits_per_code_of_the_fine_map": 7.5, "lr": 0.0003})
+    assert capsys.readouterr().err == "prior 10/30 loss=1.235 bits_per_code_of_the_fine_map=7.500 lr=0.000\n"

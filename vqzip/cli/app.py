@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from PIL import Image, UnidentifiedImageError
@@ -53,6 +54,19 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, epilog=E
 train_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Train models (seeded, resumable).")
 app.add_typer(train_app, name="train")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _models(ctx: typer.Context, folders: list[str]) -> list[str]:
+    """--models DIR: model folders searched first (`vqzip.zoo.more_folders`) until the command ends."""
+    if folders:
+        from vqzip import zoo
+
+        ctx.with_resource(zoo.more_folders([Path(f) for f in folders]))
+    return folders
+
+
+MODELS = typer.Option([], "--models", metavar="DIR", callback=_models, show_default=False,
+                      help="A model folder to search before the others (repeatable); they add to the shipped models.")
 
 
 def _version(value: bool):

@@ -8,7 +8,7 @@ import typer
 
 from vqzip import runtime
 from vqzip.cli import batch
-from vqzip.cli.app import Command, app, reported
+from vqzip.cli.app import MODELS, Command, app, reported
 from vqzip.errors import VqzError
 
 
@@ -31,6 +31,7 @@ def compress(
     threads: Optional[int] = batch.THREADS,
     max_pixels: int = batch.MAX_PIXELS,
     jobs_n: Optional[int] = batch.JOBS,
+    model_dirs: list[str] = MODELS,
 ):
     """Compress images to .vqz files (inputs are always kept)."""
     from vqzip import api, jobs, zoo

@@ -9,7 +9,7 @@ import typer
 
 from vqzip import runtime
 from vqzip.cli import batch
-from vqzip.cli.app import Command, app, reported
+from vqzip.cli.app import MODELS, Command, app, reported
 from vqzip.errors import VqzError
 
 
@@ -28,6 +28,7 @@ def decompress(
     preview: bool = typer.Option(False, "-p", "--preview", help="Decode the top level only: a quarter-size image, several "
                                  "times faster, written as INPUT.preview.png unless -o says otherwise."),
     jobs_n: Optional[int] = batch.JOBS,
+    model_dirs: list[str] = MODELS,
 ):
     """Decompress .vqz files to images (PNG unless -o names another format; inputs are kept)."""
     from vqzip import api, container, jobs, zoo

@@ -10,14 +10,14 @@ from rich.console import Console
 from rich.table import Table
 
 from vqzip.cli import batch
-from vqzip.cli.app import Command, app, each_reported, reported
+from vqzip.cli.app import MODELS, Command, app, each_reported, reported
 from vqzip.cli.levels import JSON
 from vqzip.errors import VqzError
 
 
 @app.command(cls=Command)
 def info(inputs: list[str] = typer.Argument(..., metavar="INPUT", help=".vqz files, or - for stdin."),
-         as_json: bool = JSON):
+         as_json: bool = JSON, model_dirs: list[str] = MODELS):
     """Print each .vqz file's header (sizes as width x height); with --json, one JSON list of them."""
     from vqzip import jobs
 

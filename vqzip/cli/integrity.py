@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from vqzip.cli import batch
-from vqzip.cli.app import Command, app, err, reported
+from vqzip.cli.app import MODELS, Command, app, err, reported
 from vqzip.errors import VqzError
 
 
@@ -16,6 +16,7 @@ def test(
     inputs: list[str] = typer.Argument(..., metavar="INPUT", help=".vqz files, or - for stdin."),
     quiet: bool = batch.QUIET,
     max_pixels: int = batch.MAX_PIXELS,
+    model_dirs: list[str] = MODELS,
 ):
     """Check .vqz files: each decoded fully (every code map against its checksum, the alpha plane,
     the corrections) and nothing written. Stops at the first damaged file, named, with exit code 1."""

@@ -7,13 +7,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vqzip.cli.app import Command, app, reported
+from vqzip.cli.app import MODELS, Command, app, reported
 
 JSON = typer.Option(False, "--json", help="Print JSON instead (to stdout).")
 
 
 @app.command(cls=Command)
-def levels(as_json: bool = JSON):
+def levels(as_json: bool = JSON, model_dirs: list[str] = MODELS):
     """List the quality levels: each a shipped model's operating point, the scale images are coded
     at, the code maps coded (all, or the first few), the RDO multiplier, the fine-skip
     threshold, and the bpp and PSNR it gave on Kodak (its model card's figures)."""

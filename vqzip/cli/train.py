@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
@@ -18,17 +19,35 @@ def _main_rank() -> bool:
 
 
 def _progress(title: str):
+    """(a context for the phase, update(step, total, stats)): a bar at a terminal; elsewhere (a log
+    file) one whole line per update, which a bar's columns would cut with "…"."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    def shown(stats: dict) -> str:
+        return " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items())
+
+    if not err.is_terminal:
+        def line(step: int, total: int, stats: dict):
+            if _main_rank():
+                err.print(f"{title} {step}/{total} {shown(stats)}", markup=False)
+
+        return nullcontext(), line
     bar = Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    TextColumn("{task.fields[stats]}"), console=err, disable=not _main_rank())
     task = bar.add_task(title, total=None, stats="")
 
     def update(step: int, total: int, stats: dict):
-        shown = " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items())
-        bar.update(task, completed=step, total=total, stats=shown)
+        bar.update(task, completed=step, total=total, stats=shown(stats))
 
     return bar, update
+
+
+def _check_schedule(steps: int, warmup: int, start_step: int) -> None:
+    """Bad usage: a warm-up longer than the steps the run trains."""
+    if warmup > steps - start_step:
+        raise typer.BadParameter(f"a warm-up of {warmup} steps is longer than the {steps - start_step} steps trained "
+                                 f"(--steps {steps}" + (f", --start-step {start_step}" if start_step else "") + ")",
+                                 param_hint="--warmup")
 
 
 WARMUP_HELP = ("Steps of linear learning-rate warm-up from the first step trained (a run continued from landed weights "
@@ -66,6 +85,7 @@ def train_vqvae(
     """Phase I: the network (a hierarchical VQ-VAE)."""
     from vqzip import training
 
+    _check_schedule(steps, warmup, start_step)
     with reported():
         net_cfg = dict(channels=channels, code_dim=code_dim, top_codes=codes, bottom_codes=codes, bottom_stages=bottom_stages, preview=preview,
                        padding=padding, rate=rate, fine_stages=fine_stages, fine_codes=codes)
@@ -108,6 +128,7 @@ def train_prior(
     from vqzip import training
     from vqzip.training.commands import sized_prior_configs
 
+    _check_schedule(steps, warmup, start_step)
     with reported():
         cfgs = sized_prior_configs(out, channels, blocks, fine_channels, fine_blocks, free_stages)
         cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, start=start_step,
@@ -171,8 +192,8 @@ def train_export(
                                           help="A family's ladder instead of --scales: the JSON bench/choose_levels.py prints; it replaces every quality level of the manifest."),
     default_level: Optional[int] = typer.Option(None, "--default-level", metavar="Q", help="With --levels: the default level's number."),
     data: Optional[Path] = typer.Option(None, "--data", metavar="FOLDER", help="Training images, to report validation PSNR/bpp."),
-    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", metavar="FOLDER", show_default="the shipped checkpoints/",
-                                               help="Checkpoints folder to export into."),
+    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", metavar="FOLDER", show_default="$XDG_DATA_HOME/vqzip/models, else ~/.local/share/vqzip/models",
+                                               help="Model folder to export into (never the package's unless named)."),
     kodak: Optional[Path] = typer.Option(None, "--kodak", metavar="FILE", help="bench/kodak.py JSON result for the model card."),
     rd: Optional[Path] = typer.Option(None, "--rd", metavar="FILE", help="`vqzip rd-curve` vqzip.json for the card's level table."),
     tile: str = typer.Option("0x0", "--tile", metavar="ROWSxCOLS",
