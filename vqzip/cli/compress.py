@@ -24,6 +24,7 @@ def compress(
     model: Optional[str] = typer.Option(None, "-m", "--model", metavar="NAME", help="Shipped model by name, at scale 1."),
     target_bpp: Optional[float] = typer.Option(None, "--target-bpp", metavar="X", help="Per image, at most X bits per pixel and within 5% of it (levels, then the RDO multiplier)."),
     target_psnr: Optional[float] = typer.Option(None, "--target-psnr", metavar="Y", help="Per image, the lowest level of at least Y dB PSNR."),
+    strip: bool = typer.Option(False, "--strip", help="Drop the image's EXIF, ICC profile and XMP (kept by default, and given back on decoding)."),
     strict: bool = typer.Option(False, "--strict", help="A target not met is an error (exit 1, no file), not a note."),
     force: bool = batch.FORCE,
     quiet: bool = batch.QUIET,
@@ -72,14 +73,15 @@ def compress(
                 pixels, size = im.width * im.height, f"{im.width}x{im.height} {im.mode}"
                 runtime.for_image(pixels)
                 if targets:
-                    choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr, max_pixels=max_pixels or None)
+                    choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr, max_pixels=max_pixels or None,
+                                                    strip=strip)
                     data, q, scale, note = choice.data, choice.quality, choice.point.scale, _target_note(choice, target_bpp, target_psnr)
                     if strict and _missed(choice, target_bpp):
                         raise VqzError(f"{_goal(target_bpp, target_psnr)} not met ({choice.bpp:.4f} bpp"
                                        + (f", {choice.psnr:.2f} dB" if choice.psnr is not None else "")
                                        + f": {_missed(choice, target_bpp)}); no file written (--strict)")
                 else:
-                    data, q, note = api.compress(im, quality, model=model, max_pixels=max_pixels or None), quality, ""
+                    data, q, note = api.compress(im, quality, model=model, max_pixels=max_pixels or None, strip=strip), quality, ""
                     scale = 1 if model is not None else zoo.level(q).point.scale
             batch.write(job, data, force)
         message = f"{len(data):,} bytes, {8 * len(data) / pixels:.4f} bpp{note}"

@@ -28,6 +28,9 @@ def decompress(
     preview: bool = typer.Option(False, "-p", "--preview", help="Decode the top level only: a quarter-size image, several "
                                  "times faster, written as INPUT.preview.png unless -o says otherwise."),
     jobs_n: Optional[int] = batch.JOBS,
+    strip: bool = typer.Option(False, "--strip", help="Leave out the EXIF, ICC profile and XMP the file keeps."),
+    output_quality: int = typer.Option(95, "--output-quality", metavar="N", min=0, max=100,
+                                       help="Quality of a JPEG, WebP or AVIF output (Pillow's 0-100 scale; its own defaults are 75-80)."),
     model_dirs: list[str] = MODELS,
 ):
     """Decompress .vqz files to images (PNG unless -o names another format; inputs are kept)."""
@@ -69,9 +72,9 @@ def decompress(
             data, unpacked = parsed.pop(job, None) or _parse(batch.read(job))
             h = unpacked[0]
             runtime.for_image(h.width * h.height)
-            image = api.decompress(data, preview=preview, max_pixels=max_pixels or None, parsed=unpacked)
+            image = api.decompress(data, preview=preview, max_pixels=max_pixels or None, parsed=unpacked, strip=strip)
             out = api.encode_image(image, ".png" if job.dst is None else job.dst.suffix,
-                                   "<stdout>" if job.dst is None else str(job.dst))
+                                   "<stdout>" if job.dst is None else str(job.dst), output_quality)
             batch.write(job, out, force)
         message = f"{image.width}x{image.height} {image.mode}"
         if verbose:
