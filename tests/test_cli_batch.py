@@ -211,3 +211,18 @@ def test_a_target_not_met_is_said_every_time_and_strict_makes_it_an_error(tiny, 
         assert not (tmp_path / "a.vqz").exists()
     assert main(["compress", a, "--target-psnr", "99", "--strict"]) == 1
     assert "99.0 dB not met (" in capsys.readouterr().err
+
+
+def test_a_slow_lone_file_gets_a_status_line_at_a_terminal_and_a_quick_one_none():
+    import io
+    import time
+
+    from rich.console import Console
+
+    from vqzip.cli import batch
+
+    for after, seconds, shown in ((0.05, 0.4, True), (5.0, 0.05, False)):
+        out = io.StringIO()
+        with batch.slow_status(Console(file=out, force_terminal=True, width=80), "compress big.png", after):
+            time.sleep(seconds)
+        assert ("compress big.png" in out.getvalue()) == shown

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Callable, Optional
 
 import typer
@@ -87,6 +87,42 @@ def write(job, data: bytes, force: bool) -> None:
     write_atomic(job.dst, data, force)
 
 
+SLOW = 3.0  # seconds a lone file codes before a status line says it is under way
+
+
+@contextmanager
+def slow_status(console, text: str, after: float = SLOW):
+    """A transient status line on `console` (a spinner, `text` and the time taken) from `after`
+    seconds on, until the block ends: a large image codes for minutes, and a terminal should
+    not look hung meanwhile."""
+    import threading
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    bar = Progress(SpinnerColumn(), TextColumn(text), TimeElapsedColumn(), console=console, transient=True)
+    started = threading.Event()
+    lock = threading.Lock()
+
+    def start():
+        with lock:
+            if not started.is_set():
+                bar.start()
+                bar.add_task(text, total=None)
+                started.set()
+
+    timer = threading.Timer(after, start)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        with lock:
+            if started.is_set():
+                bar.stop()
+            started.set()  # a timer already running starts nothing now
+
+
 def attempt(job, work):
     """(job, work(job) or the exit code of its one-line error, seconds); an interrupt is
     INTERRUPTED, said once by `run` (not by each worker)."""
@@ -122,7 +158,9 @@ def run(jobs, check: Callable, work: Callable, quiet: bool, what: str, ready: Ca
             ready()
     stdio = any(job.src is None or job.dst is None for job in todo)
     workers = 1 if stdio else workers or runtime.cores()
-    with Progress(console=err, transient=True, disable=quiet or len(todo) < 2) as bar:
+    lone = len(todo) == 1 and not quiet and terminal(sys.stderr)  # several have the bar
+    with Progress(console=err, transient=True, disable=quiet or len(todo) < 2) as bar, \
+            slow_status(err, f"{what} {todo[0].name}") if lone else nullcontext():
         task = bar.add_task(what, total=len(todo))
         try:
             for job, result, seconds in runtime.pool_map(lambda job: attempt(job, work), todo, workers, threads):
