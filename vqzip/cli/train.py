@@ -42,16 +42,24 @@ def _progress(title: str):
     return bar, update
 
 
-def _check_schedule(steps: int, warmup: int, start_step: int) -> None:
-    """Bad usage: a warm-up longer than the steps the run trains."""
+WARMUP = 100  # steps of warm-up unless --warmup says otherwise, or fewer if the run trains fewer
+
+
+def _warmup(steps: int, warmup: int | None, start_step: int) -> int:
+    """The warm-up a run trains with: --warmup, or WARMUP (at most the steps trained); bad usage
+    for a --warmup longer than the steps the run trains."""
+    if warmup is None:
+        return max(1, min(WARMUP, steps - start_step))
     if warmup > steps - start_step:
         raise typer.BadParameter(f"a warm-up of {warmup} steps is longer than the {steps - start_step} steps trained "
                                  f"(--steps {steps}" + (f", --start-step {start_step}" if start_step else "") + ")",
                                  param_hint="--warmup")
+    return warmup
 
 
 WARMUP_HELP = ("Steps of linear learning-rate warm-up from the first step trained (a run continued from landed weights "
                "starts without Adam's moments: give it more).")
+WARMUP_DEFAULT = f"{WARMUP}, or the steps trained if fewer"
 PRECISION_HELP = ("bf16 (autocast), fp32, or auto: bf16 where it is native (a CPU with AVX-512 BF16 or AMX, "
                   "a GPU with bf16), else fp32, which is 27x faster than emulated bf16.")
 START_STEP_HELP = ("Begin at step N of the schedule: with --init from weights landed at step N (its folder lost), "
@@ -80,12 +88,12 @@ def train_vqvae(
     precision: str = typer.Option("auto", metavar="P", help=PRECISION_HELP),
     init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's network (fine-tuning); a preview head or residual stages it lacks start fresh."),
     start_step: int = typer.Option(0, "--start-step", metavar="N", help=START_STEP_HELP),
-    warmup: int = typer.Option(100, "--warmup", metavar="N", min=1, help=WARMUP_HELP),
+    warmup: Optional[int] = typer.Option(None, "--warmup", metavar="N", min=1, show_default=WARMUP_DEFAULT, help=WARMUP_HELP),
 ):
     """Phase I: the network (a hierarchical VQ-VAE)."""
     from vqzip import training
 
-    _check_schedule(steps, warmup, start_step)
+    warmup = _warmup(steps, warmup, start_step)
     with reported():
         net_cfg = dict(channels=channels, code_dim=code_dim, top_codes=codes, bottom_codes=codes, bottom_stages=bottom_stages, preview=preview,
                        padding=padding, rate=rate, fine_stages=fine_stages, fine_codes=codes)
@@ -122,13 +130,13 @@ def train_prior(
     precision: str = typer.Option("auto", metavar="P", help=PRECISION_HELP),
     init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's priors (fine-tuning); a prior given fewer channels or blocks than its own starts cut from it."),
     start_step: int = typer.Option(0, "--start-step", metavar="N", help=START_STEP_HELP),
-    warmup: int = typer.Option(100, "--warmup", metavar="N", min=1, help=WARMUP_HELP),
+    warmup: Optional[int] = typer.Option(None, "--warmup", metavar="N", min=1, show_default=WARMUP_DEFAULT, help=WARMUP_HELP),
 ):
     """Phase II: one PixelCNN prior per code map of the run's network."""
     from vqzip import training
     from vqzip.training.commands import sized_prior_configs
 
-    _check_schedule(steps, warmup, start_step)
+    warmup = _warmup(steps, warmup, start_step)
     with reported():
         cfgs = sized_prior_configs(out, channels, blocks, fine_channels, fine_blocks, free_stages)
         cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, start=start_step,
