@@ -184,6 +184,10 @@ def test_hostile_files_one_line_error_no_output(workdir, capsys, make, message):
 def test_max_pixels_flag(workdir, capsys):
     assert main(["compress", str(workdir / "img.png"), "--max-pixels", "1000"]) == 1
     assert "48x40 = 1,920 pixels exceeds the limit of 1,000" in capsys.readouterr().err
+    for limit in ("500", "1500"):  # under half the size (Pillow's refusal) and between (its warning): vqzip's line alone
+        assert main(["compress", str(workdir / "img.png"), "--max-pixels", limit]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"exceeds the limit of {int(limit):,} (a decompression-bomb guard" in err
     assert main(["compress", str(workdir / "img.png"), "--max-pixels", "0"]) == 0
     assert main(["decompress", str(workdir / "img.vqz"), "--max-pixels", "1000"]) == 1
     assert not (workdir / "img.png.tmp").exists() and leftovers(workdir) == []
@@ -386,7 +390,7 @@ def test_an_existing_output_is_refused_before_any_decoding(workdir, capsys, monk
     (["train", "vqvae"], "vqzip train vqvae [OPTIONS]",
      ["--data FOLDER", "[required]", "--steps N Training steps. [default: 4000]", "[default: 0.001]", "[default: auto]"]),
     (["train", "prior"], "vqzip train prior [OPTIONS]", ["[default: 3000]"]),
-    (["train", "export"], "vqzip train export [OPTIONS]", ["[default: (the shipped checkpoints/)]"]),
+    (["train", "export"], "vqzip train export [OPTIONS]", ["[default: ($XDG_DATA_HOME/vqzip/models, else ~/.local/share/vqzip/models)]"]),
     (["rd-curve"], "vqzip rd-curve [OPTIONS] INPUT...", ["[default: (every shipped level)]", "[default: (every one installed)]"]),
     ([], "vqzip [OPTIONS] COMMAND [ARGS]...", ["-V, --version"]),
 ])
@@ -403,3 +407,81 @@ def test_help_is_clean_and_shows_defaults(capsys, command, usage, defaults):
     assert not re.search(r" [.,;:](\s|$)", out)
     for d in defaults:
         assert d in text
+
+
+def test_an_interrupt_is_said_once(workdir, capsys, monkeypatch):
+    from vqzip import api
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "compress", interrupted)
+    assert main(["compress", str(workdir / "img.png")]) == 130
+    assert capsys.readouterr().err == "vqzip: interrupted\n"
+
+
+def test_test_decodes_fully_writes_nothing_and_stops_at_the_first_damaged_file(workdir, capsys):
+    from vqzip import container
+
+    photo(40, 32, seed=1).save(workdir / "b.png")
+    assert main(["compress", "-q", str(workdir / "img.png"), str(workdir / "b.png")]) == 0
+    data = (workdir / "b.vqz").read_bytes()
+    header, streams, alpha = container.unpack(data)
+    bad = bytearray(streams[-1])
+    bad[len(bad) // 2] ^= 0x40  # damage behind a recomputed file CRC: only a full decode finds it
+    (workdir / "c.vqz").write_bytes(container.pack(header, streams[:-1] + [bytes(bad)], alpha))
+    before = sorted(p.name for p in workdir.iterdir())
+    assert main(["test", str(workdir / "img.vqz"), str(workdir / "b.vqz")]) == 0
+    assert capsys.readouterr().err.count(": OK\n") == 2
+    assert main(["test", str(workdir / "img.vqz"), str(workdir / "c.vqz"), str(workdir / "b.vqz")]) == 1
+    err = capsys.readouterr().err
+    assert err.count(": OK\n") == 1 and f"vqzip: error: {workdir / 'c.vqz'}: " in err and "b.vqz" not in err
+    assert sorted(p.name for p in workdir.iterdir()) == before
+
+
+def test_info_and_levels_print_plain_text_into_a_pipe_and_json_when_asked(workdir, capsys):
+    import json
+
+    assert main(["compress", "-q", str(workdir / "img.png")]) == 0
+    for args in (["info", str(workdir / "img.vqz")], ["levels"]):
+        assert main(args) == 0
+        out = capsys.readouterr().out
+        assert not set(out) & set("─│┃━┏┡└┌"), out  # no box drawing into a pipe
+    assert main(["info", "--json", str(workdir / "img.vqz"), str(workdir / "img.png")]) == 1
+    (f,) = json.loads(capsys.readouterr().out)
+    assert (f["file"], f["width"], f["height"], f["model"], [(m["cols"], m["rows"]) for m in f["maps"]]) == \
+        (str(workdir / "img.vqz"), 48, 40, "tiny", [(6, 5), (12, 10)])
+    assert f["bpp"] == 8 * (workdir / "img.vqz").stat().st_size / (48 * 40)
+    assert main(["levels", "--json"]) == 0
+    levels = json.loads(capsys.readouterr().out)
+    assert [lv["quality"] for lv in levels] == [1, 2] and [lv["default"] for lv in levels] == [False, True]
+    assert main(["levels"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split("  ")
+    assert all(h.strip() for h in header if h) and "Kodak bpp" in "  ".join(header) and header[-1].strip() == "default"
+
+
+def test_levels_give_the_kodak_figures_of_the_shipped_cards(monkeypatch):
+    from vqzip import zoo
+
+    monkeypatch.delenv("VQZIP_CHECKPOINTS", raising=False)
+    figures = {lv.quality: zoo.expected(lv) for lv in zoo.levels()}
+    assert all(figures.values())
+    assert figures[5] == zoo.Expected(0.2397, 29.48)  # vqz-l3's card, level 5
+    assert sorted(f.bpp for f in figures.values()) == [f.bpp for _, f in sorted(figures.items())]
+
+
+@pytest.mark.parametrize("phase", ["vqvae", "prior"])
+def test_a_warmup_longer_than_the_steps_is_bad_usage(tmp_path, capsys, phase):
+    args = ["train", phase, "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--steps", "30", "--warmup", "100"]
+    assert main(args) == 2
+    assert "a warm-up of 100 steps is longer than the 30 steps trained" in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_progress_into_a_log_is_whole_lines(capsys):
+    from vqzip.cli import train
+
+    context, update = train._progress("prior")
+    with context:
+        update(10, 30, {"loss": 1.23456, "bits_per_code_of_the_fine_map": 7.5, "lr": 0.0003})
+    assert capsys.readouterr().err == "prior 10/30 loss=1.235 bits_per_code_of_the_fine_map=7.500 lr=0.000\n"

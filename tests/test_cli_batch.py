@@ -182,3 +182,47 @@ def test_a_decompress_parses_each_file_once(tiny, tmp_path, monkeypatch):
     assert main(["decompress", "-q", "-", "-o", str(tmp_path / "stdin.png")]) == 0
     assert calls == [(tmp_path / "a.vqz").stat().st_size]
     assert (tmp_path / "stdin.png").read_bytes() == (tmp_path / "out" / "a.png").read_bytes()
+
+
+@pytest.mark.parametrize("args", [["-q", "8", "a.png", "-o", "qq.vqz"], ["a.png", "b.png", "-o", "both.vqz"],
+                                  ["a.png", "missing.png", "-o", "out"]])
+def test_several_inputs_with_a_file_name_for_o_are_bad_usage_before_anything_is_written(tiny, tmp_path, capsys,
+                                                                                       monkeypatch, args):
+    images(tmp_path, ["a.png", "b.png"])
+    monkeypatch.chdir(tmp_path)
+    command = ["compress", *args] if args[0] != "-q" else ["compress", "-q", *args[1:]]
+    assert main(command) == 2
+    assert "-o takes a folder for several" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+    assert main(["compress", "a.png", "b.png", "-o", "out/"]) == 0  # a folder, said so
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.vqz", "b.vqz"]
+
+
+def test_a_target_not_met_is_said_every_time_and_strict_makes_it_an_error(tiny, tmp_path, capsys):
+    images(tmp_path, ["a.png"])
+    a = str(tmp_path / "a.png")
+    for target, how in (("0.0001", "over it: the lowest level"), ("1000", "more than 5% under it")):
+        assert main(["compress", a, "--target-bpp", target, "-f"]) == 0
+        assert f"chosen for {float(target)} bpp (not met: {how}" in capsys.readouterr().err
+        (tmp_path / "a.vqz").unlink()
+        assert main(["compress", a, "--target-bpp", target, "--strict"]) == 1
+        err = capsys.readouterr().err
+        assert f"{float(target)} bpp not met (" in err and "no file written (--strict)" in err and err.count("\n") == 1
+        assert not (tmp_path / "a.vqz").exists()
+    assert main(["compress", a, "--target-psnr", "99", "--strict"]) == 1
+    assert "99.0 dB not met (" in capsys.readouterr().err
+
+
+def test_a_slow_lone_file_gets_a_status_line_at_a_terminal_and_a_quick_one_none():
+    import io
+    import time
+
+    from rich.console import Console
+
+    from vqzip.cli import batch
+
+    for after, seconds, shown in ((0.05, 0.4, True), (5.0, 0.05, False)):
+        out = io.StringIO()
+        with batch.slow_status(Console(file=out, force_terminal=True, width=80), "compress big.png", after):
+            time.sleep(seconds)
+        assert ("compress big.png" in out.getvalue()) == shown

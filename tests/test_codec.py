@@ -363,3 +363,57 @@ def test_edge_padded_reads_regions_of_the_edge_padded_image():
     for rows, cols in [(slice(0, 24), slice(0, 32)), (slice(5, 21), slice(3, 30)), (slice(16, 24), slice(24, 32)),
                        (slice(0, 8), slice(8, 32)), (slice(20, 24), slice(0, 8))]:
         assert np.array_equal(view[rows, cols], ref[rows, cols])
+
+
+def _no_walk(model, monkeypatch):
+    """Make any walk of model's priors fail the test: what is refused must be refused before it."""
+    def walk(*args, **kwargs):
+        raise AssertionError("a map was walked")
+
+    for prior in model.priors:
+        monkeypatch.setattr(prior, "walk", walk)
+
+
+def test_a_forged_40_mp_file_with_empty_streams_is_refused_from_its_header(tiny, monkeypatch):
+    import tracemalloc
+
+    width, height = 7744, 5160
+    header = container.Header(width, height, "RGB", tiny.name, tiny.hash8, tuple(codec.code_shapes(tiny.net, width, height)),
+                              crcs=(0, 0))
+    forged = container.pack(header, [b"", b""])
+    assert len(forged) < 400
+    _no_walk(tiny, monkeypatch)
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(FormatError, match="top map's stream of 0 bytes is shorter than its 645x968 codes"):
+        codec.decompress(forged, tiny)
+    assert time.perf_counter() - start < 1.0
+    assert tracemalloc.get_traced_memory()[1] < 10 << 20
+    tracemalloc.stop()
+
+
+def test_every_stream_of_a_real_file_is_at_least_its_least_size(tiny):
+    from vqzip.coder import min_stream_bytes
+
+    data = codec.compress(photo(96, 64), tiny)
+    header, streams, _ = container.unpack(data)
+    for (rows, cols), stream, prior in zip(header.maps, streams, tiny.priors):
+        assert 4 <= min_stream_bytes(rows * cols, prior.cfg.num_codes) <= len(stream)
+    assert min_stream_bytes(10**9, 512) > 4 * 10**9 * 511 / 2**24 / np.log(2) / 32 - 12  # grows with the codes
+
+
+@pytest.mark.parametrize("tag, value, message", [
+    (container.TAG_CHROMA_GAIN, b"\xff\xff", "chroma gain ffff is not"),
+    (container.TAG_COLOUR_OFFSETS, b"\x07" + bytes(8), "block side"),
+    (container.TAG_FLAT_BLOCKS, b"\x09", "flat blocks' side"),
+    (container.TAG_COLOUR_OFFSETS, b"\x04" + __import__("zlib").compress(bytes(10**7)), "colour offsets do not fit"),
+    (container.TAG_FLAT_BLOCKS, b"\x04" + __import__("zlib").compress(bytes(6)) + b"more", "flat blocks do not fit"),
+])
+def test_extensions_are_checked_before_any_walk(tiny, monkeypatch, tag, value, message):
+    data = codec.compress(photo(96, 64), tiny)
+    header, streams, alpha = container.unpack(data)
+    others = tuple((t, v) for t, v in header.extensions if t != tag)
+    forged = container.pack(replace(header, extensions=others + ((tag, value),)), streams, alpha)
+    _no_walk(tiny, monkeypatch)
+    with pytest.raises(FormatError, match=message):
+        codec.decompress(forged, tiny)

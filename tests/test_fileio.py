@@ -83,6 +83,14 @@ def test_sigterm_mid_write_leaves_nothing(tmp_path):
 def test_a_write_that_fails_is_a_vqz_error_naming_the_output(tmp_path):
     with pytest.raises(VqzError, match="nothere/x.vqz: No such file or directory"):
         fileio.write_atomic(tmp_path / "nothere" / "x.vqz", b"data")
-    with pytest.raises(VqzError, match="File name too long"):  # the temporary file's name is longer
-        fileio.write_atomic(tmp_path / ("y" * 250), b"data")
+    with pytest.raises(VqzError, match="File name too long"):
+        fileio.write_atomic(tmp_path / ("y" * 256), b"data")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["y" * 249 + ".vqz", "ÿ" * 127 + ".vqz"])  # 253 and 258 bytes: the latter too long
+def test_a_long_output_name_takes_a_temporary_name_within_the_limit(tmp_path, name):
+    assert len(fileio.temp_name(name, "0" * 8).encode()) <= fileio.NAME_MAX
+    if len(name.encode()) <= fileio.NAME_MAX:
+        fileio.write_atomic(tmp_path / name, b"data")
+        assert [p.name for p in tmp_path.iterdir()] == [name]

@@ -453,3 +453,35 @@ def test_a_cut_prior_trains_alone_and_exports_beside_the_priors_it_keeps(images,
     assert codec.decompress(codec.compress(photo(30, 20), model), model).image.size == (30, 20)
     again = training.export(run, root / "m4", keep=folder)  # m2 kept m's top prior: its record is m's
     assert json.loads((again / "config.json").read_text())["training"]["kept_priors"]["model"] == "m"
+
+
+@pytest.mark.slow  # trains
+def test_export_without_checkpoints_writes_to_the_user_folder_and_leaves_the_package_untouched(images, tmp_path,
+                                                                                              monkeypatch, capsys):
+    import hashlib
+
+    from vqzip.cli import main
+
+    def package():
+        root = zoo.checkpoints_dir()
+        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
+                if p.is_file() and p.suffix != ".safetensors"} | {"weights": sorted(p.name for p in root.rglob("*.safetensors"))}
+
+    before = package()
+    run = tmp_path / "run"
+    small = dict(batch=2, crop=32, warmup=1)
+    training.train_vqvae(images, run, "vqvae2", TINY_NET, training.TrainConfig(steps=1, **small))
+    net = training.load_net(run)
+    cfgs = [PixelCNNConfig(num_codes=m.num_codes, channels=8, first_kernel=3, blocks=1, cond_channels=4,
+                           conds=[(net.maps[j].num_codes, net.maps[j].stride // m.stride) for j in m.conds]) for m in net.maps]
+    training.train_prior(images, run, cfgs, training.TrainConfig(steps=1, **small))
+    monkeypatch.delenv("VQZIP_CHECKPOINTS", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert main(["train", "export", "--run", str(run), "--name", "toy"]) == 0
+    user = tmp_path / "xdg" / "vqzip" / "models"
+    assert (user / "toy" / "model.safetensors").is_file() and "toy" in json.loads((user / "manifest.json").read_text())["models"]
+    assert package() == before
+    assert zoo.load("toy").name == "toy" and {lv.point.model for lv in zoo.levels()} == {"vqz-l3"}  # shipped ladder kept
+    capsys.readouterr()
+    assert main(["models"]) == 0
+    assert f"toy\tuser\t{user / 'toy'}" in capsys.readouterr().out

@@ -2,11 +2,12 @@
 the field (vqzip/zoo.py)."""
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
 from conftest import photo
-from vqzip import zoo
+from vqzip import container, zoo
 from vqzip.cli import main
 from vqzip.errors import ModelError
 
@@ -167,3 +168,39 @@ def test_the_manifest_is_read_once_until_it_changes(checkpoints, monkeypatch):
     assert zoo.level(None).quality == 2
     (checkpoints / "manifest.json").write_text(json.dumps(m, indent=1))
     assert zoo.level(None).quality == 1 and len(checks) == 1
+
+
+def test_model_folders_add_to_the_shipped_models(tiny_checkpoints, monkeypatch, capsys):
+    """VQZIP_CHECKPOINTS used to hide the shipped models: a file made with one then named a
+    model "not installed". Now its folder adds its models, and its levels are the ladder."""
+    import json
+
+    from vqzip import codec
+    from vqzip.cli import main
+
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(tiny_checkpoints))
+    assert {"tiny", "vqz-l3", "vqz-base"} <= set(zoo.manifest()["models"])
+    assert [lv.point.model for lv in zoo.levels()] == ["tiny", "tiny"]
+    golden = Path(__file__).parent / "golden" / "v4-l3-tiger-crop-top.vqz"
+    assert codec.model_for(container.unpack(golden.read_bytes())[0]).name == "vqz-l3"
+    assert main(["models", "--json"]) == 0
+    where = {m["name"]: m["where"] for m in json.loads(capsys.readouterr().out)}
+    assert where["tiny"] == "given" and where["vqz-l3"] == "shipped"
+    monkeypatch.delenv("VQZIP_CHECKPOINTS")
+    assert "tiny" not in zoo.manifest()["models"]
+    assert main(["levels", "--json", "--models", str(tiny_checkpoints)]) == 0  # --models: the same, for one command
+    assert [lv["model"] for lv in json.loads(capsys.readouterr().out)] == ["tiny", "tiny"]
+    assert "tiny" not in zoo.manifest()["models"]
+
+
+def test_the_user_folder_adds_models_but_never_changes_the_levels(tiny_checkpoints, tmp_path, monkeypatch):
+    user = tmp_path / "xdg" / "vqzip" / "models"
+    shutil.copytree(tiny_checkpoints, user)
+    monkeypatch.delenv("VQZIP_CHECKPOINTS", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert zoo.user_dir() == user
+    assert zoo.load("tiny").name == "tiny" and zoo.manifest()["models"]["tiny"]["folder"] == str(user / "tiny")
+    assert {lv.point.model for lv in zoo.levels()} == {"vqz-l3"}
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert zoo.user_dir() == tmp_path / ".local" / "share" / "vqzip" / "models"

@@ -94,26 +94,32 @@ def _warn_if_vqz(im: Image.Image) -> None:
 
 
 def compress(image: ImageLike, quality: int | None = None, *, model: str | None = None,
-             max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
+             max_pixels: int | None = DEFAULT_MAX_PIXELS, strip: bool = False) -> bytes:
     """An image (a PIL image, or a path or binary file of any format Pillow reads) -> .vqz bytes.
 
     quality: a level from `levels()` (default: the default level); model: a shipped model by
     name, every map at scale 1, instead of a level. Images above max_pixels (None: no limit)
-    are refused."""
+    are refused. The image's EXIF, ICC profile and XMP are kept (`vqzip.metadata`) unless strip."""
+    from vqzip import metadata
+
     if model is not None and quality is not None:
         raise VqzError("give a model or a quality, not both")
     with open_image(image, max_pixels=max_pixels) as im:
         _warn_if_vqz(im)
         if model is not None:
-            return codec.compress(im, zoo.load(model), max_pixels=max_pixels)
-        lv = zoo.level(quality)
-        return codec.compress(im, zoo.load(lv.point.model), lv.point, quality=lv.quality, max_pixels=max_pixels)
+            data = codec.compress(im, zoo.load(model), max_pixels=max_pixels)
+        else:
+            lv = zoo.level(quality)
+            data = codec.compress(im, zoo.load(lv.point.model), lv.point, quality=lv.quality, max_pixels=max_pixels)
+        name = str(image) if isinstance(image, (str, Path)) else "image"
+        return data if strip else metadata.attach(data, metadata.read(im, name), name)
 
 
 def decompress(data: bytes | str | Path, *, preview: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-               parsed=None) -> Image.Image:
-    """.vqz bytes (or a path to a .vqz file) -> the image, at its original size and mode; files
-    of images above max_pixels (None: no limit) are refused.
+               parsed=None, strip: bool = False) -> Image.Image:
+    """.vqz bytes (or a path to a .vqz file) -> the image, at its original size and mode, with
+    the metadata the file keeps in its info (`vqzip.metadata`: "exif", "icc_profile", "xmp";
+    none with strip); files of images above max_pixels (None: no limit) are refused.
 
     preview: decode the model's preview map only, a quarter of the size each way (vqz-l3's) and
     several times faster (`codec.preview`). parsed: `container.unpack` of the bytes, where the
@@ -124,7 +130,13 @@ def decompress(data: bytes | str | Path, *, preview: bool = False, max_pixels: i
             data = Path(data).read_bytes()
         except OSError as e:
             raise VqzError(f"{data}: {e.strerror or e}") from None
-    return (codec.preview if preview else codec.decompress)(bytes(data), max_pixels=max_pixels, parsed=parsed).image
+    from vqzip import metadata
+
+    parsed = parsed or codec.container.unpack(bytes(data))
+    found = {} if strip else metadata.of(parsed[0])  # checked before anything is decoded
+    image = (codec.preview if preview else codec.decompress)(bytes(data), max_pixels=max_pixels, parsed=parsed).image
+    image.info.update(found)
+    return image
 
 
 def levels() -> list[zoo.Level]:
@@ -153,7 +165,7 @@ SKIP_SPAN = 1e6
 
 
 def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: float | None = None,
-                       max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Choice:
+                       max_pixels: int | None = DEFAULT_MAX_PIXELS, strip: bool = False) -> Choice:
     """Compress to a target, found by really coding (and, for PSNR, decoding).
 
     bpp: the largest file of at most `bpp` bits per pixel, within TARGET_BPP_WITHIN under it:
@@ -162,12 +174,17 @@ def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: floa
     multiplier raised (up to LAMBDA_MAX), and then, if still over, a scale between the two
     levels' (several encodings). psnr: the lowest level of at least `psnr` dB. If nothing meets
     the target, the nearest level (lowest, or highest), with met=False. Images above max_pixels (None: no
-    limit) are refused."""
+    limit) are refused. The image's metadata is added to the file chosen unless strip (`compress`):
+    bpp and met are those of the coded image, without it."""
+    from vqzip import metadata
+
     if (bpp is None) == (psnr is None):
         raise VqzError("give one target: bpp or psnr")
     with open_image(image, max_pixels=max_pixels) as im:
         _warn_if_vqz(im)
-        return _to_target(im, bpp, psnr, max_pixels)
+        choice = _to_target(im, bpp, psnr, max_pixels)
+        name = str(image) if isinstance(image, (str, Path)) else "image"
+        return choice if strip else replace(choice, data=metadata.attach(choice.data, metadata.read(im, name), name))
 
 
 def _to_target(im: Image.Image, bpp: float | None, psnr: float | None, max_pixels: int | None) -> Choice:
@@ -264,7 +281,14 @@ def decompress_file(src: str | Path, dst: str | Path | None = None, *, force: bo
     output_format(dst)
     check_input(src)
     check_output(dst, [src], force)
-    write_atomic(dst, encode_image(decompress(src, preview=preview, max_pixels=max_pixels), dst.suffix, str(dst)), force)
+    try:
+        data = src.read_bytes()
+    except OSError as e:
+        raise VqzError(f"{src}: {e.strerror or e}") from None
+    parsed = codec.container.unpack(data)
+    check_writable(parsed[0].mode, dst, decoded_size(parsed[0], preview))
+    image = decompress(data, preview=preview, max_pixels=max_pixels, parsed=parsed)
+    write_atomic(dst, encode_image(image, dst.suffix, str(dst)), force)
     return dst
 
 
@@ -286,28 +310,58 @@ def _format(suffix: str, name: str) -> str:
     raise VqzError(f"{name}: {what}; use .png, .webp, .jpg, .tif, ...")
 
 
-def check_writable(mode: str, path: str | Path) -> None:
-    """A VqzError if Pillow cannot write an image of `mode` in the format of path's suffix (RGBA
-    as JPEG, say): found by writing an 8x8 one, so before anything is decoded."""
-    if output_format(path) != FORMAT:  # vqzip codes every mode it decodes to
+# The largest side each format's header can state (Pillow's writers fail past it, some with an
+# OverflowError or a struct.error and only after the whole decode): u16 fields, libwebp's 14
+# bits, libjpeg's JPEG_MAX_DIMENSION.
+MAX_SIDE = {"GIF": 0xFFFF, "TGA": 0xFFFF, "SGI": 0xFFFF, "PCX": 0xFFFF, "WEBP": 16383, "JPEG": 65500}
+
+
+def decoded_size(header, preview: bool = False) -> tuple[int, int]:
+    """(width, height) of the image a file's header decodes to, or of its preview (which needs
+    the file's model: a ModelError if it is not installed)."""
+    return codec.preview_size(header) if preview else (header.width, header.height)
+
+
+def check_writable(mode: str, path: str | Path, size: tuple[int, int] = (8, 8)) -> None:
+    """A VqzError if Pillow cannot write an image of `mode` and `size` (width, height) in the
+    format of path's suffix (RGBA as JPEG, a GIF wider than 65,535 pixels): the size against
+    MAX_SIDE, the mode by writing an 8x8 image, so before anything is decoded."""
+    fmt = output_format(path)
+    _check_side(fmt, size, str(path))
+    if fmt != FORMAT:  # vqzip codes every mode it decodes to
         encode_image(Image.new(mode, (8, 8)), Path(path).suffix, str(path))
 
 
-def encode_image(image: Image.Image, suffix: str, name: str = "image") -> bytes:
-    """An image in the format a file suffix names (see `output_format`); a VqzError naming the
-    file (`name`) if Pillow cannot write it so. Writing .vqz codes the image again, with a
-    warning."""
+def _check_side(fmt: str, size: tuple[int, int], name: str) -> None:
+    if max(size) > MAX_SIDE.get(fmt, max(size)):
+        raise VqzError(f"{name}: {fmt} holds images of at most {MAX_SIDE[fmt]:,} pixels a side, not "
+                       f"{size[0]}x{size[1]}; choose another suffix, such as .png")
+
+
+LOSSY = ("JPEG", "WEBP", "AVIF")  # formats written at `quality` (Pillow's own defaults: 75 for JPEG, 80 for WebP)
+OUTPUT_QUALITY = 95
+
+
+def encode_image(image: Image.Image, suffix: str, name: str = "image", quality: int = OUTPUT_QUALITY) -> bytes:
+    """An image in the format a file suffix names (see `output_format`), with the metadata in its
+    info where the format holds it (`vqzip.metadata.save_params`), a lossy format (LOSSY) at
+    `quality` (0..100); a VqzError naming the file (`name`) if Pillow cannot write it so.
+    Writing .vqz codes the image again, with a warning."""
+    from vqzip import metadata
+
     fmt = _format(suffix, name)
     if fmt == FORMAT:
         warnings.warn(f"{name}: writing .vqz codes the decoded image again, at the default level: a second loss "
                       "(to keep the file as it is, copy it)", VqzWarning, stacklevel=2)
+    _check_side(fmt, image.size, name)
+    params = metadata.save_params(fmt, image.info) | ({"quality": quality} if fmt in LOSSY else {})
     buf = io.BytesIO()
     try:
-        image.save(buf, format=fmt)
+        image.save(buf, format=fmt, **params)
     except VqzError:  # writing .vqz
         raise
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise VqzError(f"{name}: {fmt} cannot hold this {image.mode} image ({e})") from None
+    except Exception as e:  # a writer's failure of any kind (OverflowError, struct.error, ...) is one line
+        raise VqzError(f"{name}: {fmt} cannot hold this {image.mode} image ({type(e).__name__}: {e})") from None
     return buf.getvalue()
 
 

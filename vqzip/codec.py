@@ -24,7 +24,7 @@ from PIL import Image
 
 from vqzip.runtime import one_thread
 from vqzip import chroma_gain, colour_offsets, container, fine_skip, flat_blocks, intake, rdo, tiles, zoo
-from vqzip.coder import SymbolDecoder, SymbolEncoder
+from vqzip.coder import SymbolDecoder, SymbolEncoder, min_stream_bytes
 from vqzip.errors import FormatError, ModelError
 from vqzip.models import MapSpec, features_of
 from vqzip.operating_point import OperatingPoint
@@ -314,6 +314,16 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, *, preview: b
             raise FormatError(str(e)) from None
         if not any(m.skippable for m in model.maps[:n]):
             raise FormatError("the file skips blocks of a map but codes no map that can be skipped")
+    for k, m in enumerate(model.maps[:n]):  # streams too short for their maps: refused before any walk
+        if skip is not None and m.skippable:  # at least its block flags are coded, two symbols each
+            least = min_stream_bytes(int(np.prod(fine_skip.blocks_of(expected[k], block))), 2)
+        else:
+            least = min_stream_bytes(expected[k][0] * expected[k][1], model.priors[k].cfg.num_codes)
+        if len(streams[k]) < least:
+            raise FormatError(f"the {m.name} map's stream of {len(streams[k])} bytes is shorter than its "
+                              f"{expected[k][0]}x{expected[k][1]} codes can take ({least} bytes at least): "
+                              "the file is damaged")
+    corrections(header)  # checked now, applied after the decode (`decompress`)
     codes = []
     with one_thread():
         for k, m in enumerate(model.maps[: preview_map(model.maps) + 1 if preview else n]):
@@ -329,19 +339,26 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, *, preview: b
     return header, model, codes, plane
 
 
+def corrections(header: container.Header) -> list[tuple[object, object]]:
+    """The file's corrections of the decoded image, in CORRECTIONS' order: (module, its value
+    read from the extension); a FormatError for a value that does not fit the image (each
+    module's `unpack` bounds its own decompression)."""
+    extensions = dict(header.extensions)
+    try:
+        return [(tool, tool.unpack(extensions[tag], header.width, header.height)) for tag, tool in CORRECTIONS
+                if tag in extensions]
+    except ValueError as e:
+        raise FormatError(str(e)) from None
+
+
 def decompress(data: bytes, model: zoo.CodecModel | None = None, *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS,
                parsed=None) -> Decoded:
     """Decode .vqz bytes to an image of the original size and mode (a VqzError for one above
     max_pixels, None: no limit; `parsed`: as decode_codes)."""
     header, model, codes, alpha = decode_codes(data, model, max_pixels=max_pixels, parsed=parsed)
     pixels = resample(decode_pixels(model.net, codes, *header.coded_size), (header.width, header.height))
-    extensions = dict(header.extensions)
-    for tag, tool in CORRECTIONS:
-        if tag in extensions:
-            try:
-                pixels = tool.apply(pixels, tool.unpack(extensions[tag], header.width, header.height))
-            except ValueError as e:
-                raise FormatError(str(e)) from None
+    for tool, value in corrections(header):
+        pixels = tool.apply(pixels, value)
     return Decoded(intake.restore(pixels, header.mode, alpha), header, codes)
 
 

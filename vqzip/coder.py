@@ -7,12 +7,27 @@ be coded and a row need not sum exactly to 1. Compressed words are stored little
 """
 from __future__ import annotations
 
+import math
+
 import constriction
 import numpy as np
 
 from vqzip.errors import FormatError
 
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
+PRECISION = 24  # bits of constriction's fixed-point probabilities; each symbol keeps at least one unit
+
+
+def min_stream_bytes(symbols: int, alphabet: int) -> int:
+    """A lower bound on the bytes of any stream of `symbols` symbols, each of an `alphabet`-symbol
+    categorical: since every symbol keeps at least 2**-PRECISION of the probability, none costs
+    under -log2(1 - (alphabet - 1) / 2**PRECISION) bits, whatever the prior; the coder's 64-bit
+    state holds up to 64 bits unwritten, and one symbol or more make at least one 32-bit word.
+    (A file whose stream is shorter was forged or cut: refused before any decoding.)"""
+    if symbols <= 0:
+        return 0
+    bits = symbols * -math.log2(1 - (alphabet - 1) / 2**PRECISION)
+    return 4 * max(1, math.ceil((bits - 64) / 32))
 
 
 class SymbolEncoder:

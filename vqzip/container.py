@@ -40,6 +40,7 @@ TAG_COLOUR_OFFSETS = 2  # extension: the decoded image's colour offsets (`vqzip.
 TAG_FLAT_BLOCKS = 3  # extension: blocks painted one colour, last (`vqzip.flat_blocks`); absent: none
 TAG_CHROMA_GAIN = 4  # extension: the decoded image's saturation gain, after the offsets (`vqzip.chroma_gain`); absent: 1
 TAG_FINE_SKIP = 5  # extension: the model's skippable map is coded in blocks, flags first in its stream (`vqzip.fine_skip`); absent: none
+TAG_METADATA = 128  # extension, informative: the image's EXIF, ICC profile and XMP, zlib (`vqzip.metadata`); absent: none
 KNOWN_TAGS = (TAG_ALPHA_CODING, TAG_COLOUR_OFFSETS, TAG_FLAT_BLOCKS, TAG_CHROMA_GAIN, TAG_FINE_SKIP)
 MAX_EXTENSIONS = 0xFFFF  # bytes of all extensions together, tags and lengths included (a u16)
 # Tags below this change what a file decodes to: a reader that does not know one refuses the

@@ -73,11 +73,22 @@ def _link_new(tmp: str, output: Path) -> None:
         raise VqzError(f"{output} already exists; not overwritten (use -f to overwrite)") from None
 
 
+NAME_MAX = 255  # bytes of a file name on Linux's, macOS's and Windows' common file systems
+
+
+def temp_name(name: str, token: str) -> str:
+    """The hidden temporary name for an output named `name`: `.{name}.{token}.tmp`, `name` cut
+    (by whole characters) so that it is at most NAME_MAX bytes, as the output's own name is."""
+    while len(os.fsencode(f".{name}.{token}.tmp")) > NAME_MAX:
+        name = name[:-1]
+    return f".{name}.{token}.tmp"
+
+
 def _create_temp(output: Path) -> tuple[int, str]:
     """(fd, path) of a new, exclusively created hidden file beside output."""
     folder = output.parent if str(output.parent) else Path(".")
     for _ in range(100):
-        path = str(folder / f".{output.name}.{secrets.token_hex(4)}.tmp")
+        path = str(folder / temp_name(output.name, secrets.token_hex(4)))
         try:
             return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), path
         except FileExistsError:

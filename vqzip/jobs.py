@@ -47,13 +47,21 @@ def plan(inputs: list[str], suffix: str, *, output: str | None = None, stdout: b
          recursive: bool = False, decompressing: bool = False) -> list[Job]:
     """The jobs for a command: outputs are INPUT with `suffix`, or in the folder -o names (a
     folder when there are several inputs, or when it already is one), mirroring the folders
-    -r went into; stdin goes to stdout unless -o names a file."""
+    -r went into; stdin goes to stdout unless -o names a file. Several inputs (or files found)
+    with an -o that is no folder yet and has a suffix, or beside an input that does not exist,
+    are a UsageError, before anything is made."""
     found = _expand(inputs, recursive, {".vqz"} if decompressing else IMAGE_SUFFIXES)
     if stdout and output is not None:
         raise UsageError("give -c/--stdout or -o/--output, not both", "-c/--stdout")
     if stdout and len(found) > 1:
         raise UsageError("takes one input, not several", "-c/--stdout")
-    folder = output is not None and (len(found) > 1 or Path(output).is_dir() or output.endswith("/"))
+    given_folder = output is not None and (Path(output).is_dir() or output.endswith("/"))
+    if output is not None and len(inputs) + len(found) > 2 and not given_folder and (
+            Path(output).suffix or not all(name == STDIO or Path(name).exists() for name in inputs)):
+        # `-q 8 a.png -o a.vqz` (-q taken for a quality, as cwebp's) would make a folder a.vqz/
+        raise UsageError(f"{output} looks like a file name, and there are several inputs ({', '.join(inputs)}); "
+                         "-o takes a folder for several (an existing one, or one ending in /)", "-o/--output")
+    folder = output is not None and (len(found) > 1 or given_folder)
     jobs = []
     for src, base in found:
         if stdout or (src is None and output is None):

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -42,14 +43,50 @@ from vqzip.operating_point import OperatingPoint
 UNDIGESTED = ("name", "training")
 
 def checkpoints_dir() -> Path:
-    """Where the models are: $VQZIP_CHECKPOINTS if set; else `vqzip/checkpoints/` of an installed
-    wheel (the repository's top-level `checkpoints/` is packaged there); else, running from a
-    source tree or an editable install, the repository's `checkpoints/`."""
-    if os.environ.get("VQZIP_CHECKPOINTS"):
-        return Path(os.environ["VQZIP_CHECKPOINTS"])
+    """The shipped models' folder: `vqzip/checkpoints/` of an installed wheel (the repository's
+    top-level `checkpoints/` is packaged there); else, running from a source tree or an editable
+    install, the repository's `checkpoints/`. Never written by vqzip (`user_dir` is)."""
     here = Path(__file__).resolve().parent
     installed = here / "checkpoints"
     return installed if installed.is_dir() else here.parent / "checkpoints"
+
+
+def user_dir() -> Path:
+    """The user's model folder, where `vqzip train export` writes by default:
+    $XDG_DATA_HOME/vqzip/models (~/.local/share/vqzip/models without it)."""
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "vqzip" / "models"
+
+
+def given_dirs() -> list[Path]:
+    """The model folders named by $VQZIP_CHECKPOINTS (several: separated by os.pathsep) and the
+    command line's --models (`more_folders`), in that order."""
+    return [Path(p) for p in os.environ.get("VQZIP_CHECKPOINTS", "").split(os.pathsep) if p]
+
+
+def search_path() -> list[Path]:
+    """Every model folder, first found first: the given ones (`given_dirs`), the user's
+    (`user_dir`, where it has a manifest), the shipped one. Each adds its models; the quality
+    levels are the first given folder's, else the shipped ladder (a user folder's models are
+    chosen by name, -m, and never change what a level means)."""
+    user = [user_dir()] if (user_dir() / "manifest.json").is_file() else []
+    return given_dirs() + user + [checkpoints_dir()]
+
+
+@contextmanager
+def more_folders(folders: list[Path]):
+    """Model folders added before the others for the length of a command (`--models DIR`), in
+    the environment, so worker processes see them too."""
+    before = os.environ.get("VQZIP_CHECKPOINTS")
+    if folders:
+        os.environ["VQZIP_CHECKPOINTS"] = os.pathsep.join([*map(str, folders), *([before] if before else [])])
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("VQZIP_CHECKPOINTS", None)
+        else:
+            os.environ["VQZIP_CHECKPOINTS"] = before
 
 
 @dataclass
@@ -84,15 +121,26 @@ def config_digests(cfg: dict) -> dict[str, str]:
 
 
 def manifest() -> dict:
-    """checkpoints/manifest.json, every field vqzip reads checked (`check_manifest`); a copy the
-    caller may change."""
+    """The manifest of every folder on the search path (`search_path`), each checked
+    (`check_manifest`): `models` from them all (the first folder holding a name wins; each
+    entry's `folder` made a full path), `levels` and `default` from the first given folder, else
+    the shipped one; a copy the caller may change."""
     return copy.deepcopy(_manifest())
 
 
 def _manifest() -> dict:
-    """The manifest, read and checked once per version of the file (its path, mtime and size):
-    not to be changed."""
-    path = checkpoints_dir() / "manifest.json"
+    """`manifest`, merged anew, each file read and checked once per version of it: not to be changed."""
+    found = [(root, _manifest_of(root)) for root in search_path()]
+    models = {}
+    for root, m in found:
+        for name, entry in m["models"].items():
+            models.setdefault(name, {**entry, "folder": str(root / entry["folder"])})
+    ladder = found[0][1] if given_dirs() else found[-1][1]
+    return {**ladder, "models": models}
+
+
+def _manifest_of(root: Path) -> dict:
+    path = root / "manifest.json"
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -206,6 +254,47 @@ def level(quality: int | None) -> Level:
     raise ModelError(f"no quality level {quality}; available: {', '.join(str(lv.quality) for lv in levels())}")
 
 
+@dataclass(frozen=True)
+class Expected:
+    """What a level gave on Kodak when its model was packed (its card's figures)."""
+
+    bpp: float
+    psnr: float  # dB, PSNR-RGB
+
+
+def expected(lv: Level) -> Expected | None:
+    """Level lv's Kodak figures from its model's card (MODEL_CARD.md, shipped with the weights:
+    the table of quality levels `vqzip train export` writes), or None where the card has no row
+    of that number at lv's scale, lambda and skip (a level moved since the card was made)."""
+    folder = _manifest()["models"][lv.point.model]["folder"]
+    try:
+        lines = (Path(folder) / "MODEL_CARD.md").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    head = next((k for k, line in enumerate(lines) if line.startswith("| level |") and "Kodak bpp" in line), None)
+    if head is None:
+        return None
+    names = _cells(lines[head])
+    p = lv.point
+    for line in lines[head + 2:]:
+        if not line.startswith("|"):
+            break
+        row = dict(zip(names, _cells(line)))
+        try:
+            same = (int(row["level"]) == lv.quality and Fraction(row["scale"]) == p.scale
+                    and float(row["lambda"]) == p.lam and float(row["skip"]) == p.skip)
+            if same:
+                return Expected(float(row["Kodak bpp"]), float(row["Kodak PSNR-RGB"].removesuffix(" dB")))
+        except (KeyError, ValueError, ZeroDivisionError):
+            return None
+    return None
+
+
+def _cells(line: str) -> list[str]:
+    """A markdown table row's cells."""
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
 def name_for_hash(hash8: bytes) -> str | None:
     for name, entry in _manifest()["models"].items():
         if bytes.fromhex(entry["sha256"])[:8] == hash8:
@@ -214,18 +303,20 @@ def name_for_hash(hash8: bytes) -> str | None:
 
 
 def load(name: str) -> CodecModel:
-    """A shipped model by name, its weights and config checked against the manifest; loaded once."""
-    return _load_cached(str(checkpoints_dir()), name)
+    """An installed model by name (`manifest`), its weights and config checked against its
+    manifest; loaded once."""
+    entries = _manifest()["models"]
+    if name not in entries:
+        raise ModelError(f"unknown model {name!r}; installed: {', '.join(sorted(entries))}")
+    return _load_cached(entries[name]["folder"], name)
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(root: str, name: str) -> CodecModel:
+def _load_cached(folder: str, name: str) -> CodecModel:
     entries = _manifest()["models"]
-    if name not in entries:
-        raise ModelError(f"unknown model {name!r}; shipped: {', '.join(sorted(entries))}")
-    folder = Path(root) / entries[name]["folder"]
+    folder = Path(folder)
     if not folder.is_dir():
-        raise ModelError(f"model manifest {Path(root) / 'manifest.json'}: models.{name}.folder: no folder {folder}")
+        raise ModelError(f"model manifest {folder.parent / 'manifest.json'}: models.{name}.folder: no folder {folder}")
     with one_thread():  # thousands of small tensor conversions: a second thread only waits (0.08 s -> 0.6-0.9 s beside other work)
         return load_folder(folder, expected_sha256=entries[name]["sha256"], name=name,
                            expected_config=entries[name]["config_sha256"])

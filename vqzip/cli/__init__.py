@@ -4,7 +4,7 @@ the same functions a script calls.
 
     app.py          the typer apps, help formatting, errors as one line and an exit code
     batch.py        the many-files runner of compress and decompress
-    compress.py, decompress.py, info.py, levels.py, rdcurve.py, train.py: the commands
+    compress.py, decompress.py, info.py, integrity.py (test), levels.py, models.py, rdcurve.py, train.py: the commands
 
 Exit codes (also in `vqzip --help`): 0 success; 1 an error (damaged or foreign file, missing
 model, unreadable or unsupported image, existing output), reported in one line on stderr, the
@@ -17,7 +17,7 @@ import sys
 
 from vqzip import runtime
 from vqzip.cli.app import app
-from vqzip.cli import compress, decompress, info, levels, rdcurve, train  # noqa: F401  (each registers its commands)
+from vqzip.cli import compress, decompress, info, integrity, levels, models, rdcurve, train  # noqa: F401  (each registers its commands)
 
 __all__ = ["app", "main", "run"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from PIL import Image, UnidentifiedImageError
@@ -55,6 +56,19 @@ app.add_typer(train_app, name="train")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def _models(ctx: typer.Context, folders: list[str]) -> list[str]:
+    """--models DIR: model folders searched first (`vqzip.zoo.more_folders`) until the command ends."""
+    if folders:
+        from vqzip import zoo
+
+        ctx.with_resource(zoo.more_folders([Path(f) for f in folders]))
+    return folders
+
+
+MODELS = typer.Option([], "--models", metavar="DIR", callback=_models, show_default=False,
+                      help="A model folder to search before the others (repeatable); they add to the shipped models.")
+
+
 def _version(value: bool):
     if value:
         print(f"vqzip {__version__}")
@@ -68,10 +82,11 @@ def _main(version: bool = typer.Option(False, "--version", "-V", callback=_versi
 
 
 @contextmanager
-def reported(job=None):
+def reported(job=None, interrupts: bool = True):
     """Turn expected failures into one line on stderr and exit code 1, a UsageError into typer's
     bad-usage message (exit code 2), and warnings (vqzip's and Pillow's) into one line each;
-    lines name the job's file unless they name it already."""
+    lines name the job's file unless they name it already. Ctrl-C prints "vqzip: interrupted"
+    and exits 130, unless not `interrupts` (it then goes on up, for the one caller that says it)."""
     def named(message: str) -> str:
         if job is None or message.startswith((job.name, *([str(job.dst)] if job.dst else []))):
             return message
@@ -90,6 +105,8 @@ def reported(job=None):
         err.print(f"vqzip: error: {named(msg)}", markup=False)
         raise typer.Exit(1)
     except KeyboardInterrupt:
+        if not interrupts:
+            raise
         err.print("vqzip: interrupted")
         raise typer.Exit(INTERRUPTED)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Callable, Optional
 
 import typer
@@ -30,11 +30,13 @@ JOBS = typer.Option(None, "--jobs", "-j", metavar="N", min=1, show_default="one 
 
 
 @contextmanager
-def pixel_limit(n: int):
-    """Pillow's pixel limit for its reading of the input, as --max-pixels sets vqzip's (passed to
-    the api as max_pixels), for the length of one command (main() may run several in one process)."""
+def pixel_limit():
+    """Pillow's own pixel limit off for the length of one command (main() may run several in one
+    process): --max-pixels is vqzip's (passed to the api as max_pixels), checked as soon as an
+    image's header is read and before its pixels are, and said once. Pillow's would warn at it
+    and refuse at twice it, in its own words, before vqzip's check."""
     before = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = n or None
+    Image.MAX_IMAGE_PIXELS = None
     try:
         yield
     finally:
@@ -85,14 +87,53 @@ def write(job, data: bytes, force: bool) -> None:
     write_atomic(job.dst, data, force)
 
 
+SLOW = 3.0  # seconds a lone file codes before a status line says it is under way
+
+
+@contextmanager
+def slow_status(console, text: str, after: float = SLOW):
+    """A transient status line on `console` (a spinner, `text` and the time taken) from `after`
+    seconds on, until the block ends: a large image codes for minutes, and a terminal should
+    not look hung meanwhile."""
+    import threading
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    bar = Progress(SpinnerColumn(), TextColumn(text), TimeElapsedColumn(), console=console, transient=True)
+    started = threading.Event()
+    lock = threading.Lock()
+
+    def start():
+        with lock:
+            if not started.is_set():
+                bar.start()
+                bar.add_task(text, total=None)
+                started.set()
+
+    timer = threading.Timer(after, start)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        with lock:
+            if started.is_set():
+                bar.stop()
+            started.set()  # a timer already running starts nothing now
+
+
 def attempt(job, work):
-    """(job, work(job) or the exit code of its one-line error, seconds)."""
+    """(job, work(job) or the exit code of its one-line error, seconds); an interrupt is
+    INTERRUPTED, said once by `run` (not by each worker)."""
     t = time.perf_counter()
     try:
-        with reported(job):
+        with reported(job, interrupts=False):
             return job, work(job), time.perf_counter() - t
     except typer.Exit as e:
         return job, e.exit_code, time.perf_counter() - t
+    except KeyboardInterrupt:
+        return job, INTERRUPTED, time.perf_counter() - t
 
 
 def run(jobs, check: Callable, work: Callable, quiet: bool, what: str, ready: Callable | None = None,
@@ -117,7 +158,9 @@ def run(jobs, check: Callable, work: Callable, quiet: bool, what: str, ready: Ca
             ready()
     stdio = any(job.src is None or job.dst is None for job in todo)
     workers = 1 if stdio else workers or runtime.cores()
-    with Progress(console=err, transient=True, disable=quiet or len(todo) < 2) as bar:
+    lone = len(todo) == 1 and not quiet and terminal(sys.stderr)  # several have the bar
+    with Progress(console=err, transient=True, disable=quiet or len(todo) < 2) as bar, \
+            slow_status(err, f"{what} {todo[0].name}") if lone else nullcontext():
         task = bar.add_task(what, total=len(todo))
         try:
             for job, result, seconds in runtime.pool_map(lambda job: attempt(job, work), todo, workers, threads):

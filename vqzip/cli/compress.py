@@ -8,7 +8,8 @@ import typer
 
 from vqzip import runtime
 from vqzip.cli import batch
-from vqzip.cli.app import Command, app, reported
+from vqzip.cli.app import MODELS, Command, app, reported
+from vqzip.errors import VqzError
 
 
 @app.command(cls=Command)
@@ -23,12 +24,15 @@ def compress(
     model: Optional[str] = typer.Option(None, "-m", "--model", metavar="NAME", help="Shipped model by name, at scale 1."),
     target_bpp: Optional[float] = typer.Option(None, "--target-bpp", metavar="X", help="Per image, at most X bits per pixel and within 5% of it (levels, then the RDO multiplier)."),
     target_psnr: Optional[float] = typer.Option(None, "--target-psnr", metavar="Y", help="Per image, the lowest level of at least Y dB PSNR."),
+    strip: bool = typer.Option(False, "--strip", help="Drop the image's EXIF, ICC profile and XMP (kept by default, and given back on decoding)."),
+    strict: bool = typer.Option(False, "--strict", help="A target not met is an error (exit 1, no file), not a note."),
     force: bool = batch.FORCE,
     quiet: bool = batch.QUIET,
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Also the level, model and scale of each file."),
     threads: Optional[int] = batch.THREADS,
     max_pixels: int = batch.MAX_PIXELS,
     jobs_n: Optional[int] = batch.JOBS,
+    model_dirs: list[str] = MODELS,
 ):
     """Compress images to .vqz files (inputs are always kept)."""
     from vqzip import api, jobs, zoo
@@ -51,7 +55,7 @@ def compress(
         batch.no_terminal(plan, force, "compressed data", "an image")
 
     def check(job):
-        with batch.pixel_limit(max_pixels):
+        with batch.pixel_limit():
             batch.check_paths(job, force)
             if job.src is not None:
                 with api.open_image(job.src, load=False, max_pixels=max_pixels or None):  # the header: an image Pillow reads, not too large
@@ -62,17 +66,22 @@ def compress(
             zoo.load(name)
 
     def work(job):
-        with batch.pixel_limit(max_pixels):
+        with batch.pixel_limit():
             batch.check_paths(job, force)
             raw = batch.read(job)
             with api.open_image(io.BytesIO(raw), job.name, max_pixels=max_pixels or None) as im:
                 pixels, size = im.width * im.height, f"{im.width}x{im.height} {im.mode}"
                 runtime.for_image(pixels)
                 if targets:
-                    choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr, max_pixels=max_pixels or None)
+                    choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr, max_pixels=max_pixels or None,
+                                                    strip=strip)
                     data, q, scale, note = choice.data, choice.quality, choice.point.scale, _target_note(choice, target_bpp, target_psnr)
+                    if strict and _missed(choice, target_bpp):
+                        raise VqzError(f"{_goal(target_bpp, target_psnr)} not met ({choice.bpp:.4f} bpp"
+                                       + (f", {choice.psnr:.2f} dB" if choice.psnr is not None else "")
+                                       + f": {_missed(choice, target_bpp)}); no file written (--strict)")
                 else:
-                    data, q, note = api.compress(im, quality, model=model, max_pixels=max_pixels or None), quality, ""
+                    data, q, note = api.compress(im, quality, model=model, max_pixels=max_pixels or None, strip=strip), quality, ""
                     scale = 1 if model is not None else zoo.level(q).point.scale
             batch.write(job, data, force)
         message = f"{len(data):,} bytes, {8 * len(data) / pixels:.4f} bpp{note}"
@@ -83,11 +92,28 @@ def compress(
     batch.run(plan, check, work, quiet, "compress", ready, jobs_n, threads)
 
 
+def _goal(bpp: float | None, psnr: float | None) -> str:
+    return f"{bpp} bpp" if bpp is not None else f"{psnr} dB"
+
+
+def _missed(choice, bpp: float | None) -> str:
+    """How a target's choice misses it ("": it does not): over a bpp target, under a PSNR one,
+    or further under a bpp target than `api.TARGET_BPP_WITHIN` (the closest the ladder reaches)."""
+    from vqzip import api
+
+    if not choice.met:
+        return "over it: the lowest level" if bpp is not None else "under it: the highest level"
+    if bpp is not None and choice.bpp < (1 - api.TARGET_BPP_WITHIN) * bpp:
+        return f"more than {api.TARGET_BPP_WITHIN:.0%} under it: the highest rate the levels reach under it"
+    return ""
+
+
 def _target_note(choice, bpp: float | None, psnr: float | None) -> str:
-    """What --target-bpp or --target-psnr chose, for the file's line."""
-    goal = f"{bpp} bpp" if bpp is not None else f"{psnr} dB"
+    """What --target-bpp or --target-psnr chose, for the file's line; "(not met: how)" whenever
+    it misses the target (`_missed`)."""
     p = choice.point
     how = (f"quality {choice.quality} (scale {p.scale}" + (f", lambda {p.lam:.3g}" if p.lam else "")
            + (f", skip {p.skip:.4g}" if p.skip else "") + ")")
     reached = f", {choice.psnr:.2f} dB" if choice.psnr is not None else ""
-    return f"{reached}, {how} chosen for {goal}" + ("" if choice.met else " (nothing meets it: nearest)")
+    missed = _missed(choice, bpp)
+    return f"{reached}, {how} chosen for {_goal(bpp, psnr)}" + (f" (not met: {missed})" if missed else "")

@@ -9,7 +9,7 @@ import typer
 
 from vqzip import runtime
 from vqzip.cli import batch
-from vqzip.cli.app import Command, app, reported
+from vqzip.cli.app import MODELS, Command, app, reported
 from vqzip.errors import VqzError
 
 
@@ -28,6 +28,10 @@ def decompress(
     preview: bool = typer.Option(False, "-p", "--preview", help="Decode the top level only: a quarter-size image, several "
                                  "times faster, written as INPUT.preview.png unless -o says otherwise."),
     jobs_n: Optional[int] = batch.JOBS,
+    strip: bool = typer.Option(False, "--strip", help="Leave out the EXIF, ICC profile and XMP the file keeps."),
+    output_quality: int = typer.Option(95, "--output-quality", metavar="N", min=0, max=100,
+                                       help="Quality of a JPEG, WebP or AVIF output (Pillow's 0-100 scale; its own defaults are 75-80)."),
+    model_dirs: list[str] = MODELS,
 ):
     """Decompress .vqz files to images (PNG unless -o names another format; inputs are kept)."""
     from vqzip import api, container, jobs, zoo
@@ -49,27 +53,28 @@ def decompress(
     parsed: dict = {}
 
     def check(job):
-        with batch.pixel_limit(max_pixels):
+        with batch.pixel_limit():
             batch.check_paths(job, force)
             if job.src is not None:  # standard input is read once, by the work
                 data = batch.read(job)
                 parsed[job] = data, container.unpack(data)
                 if job.dst is not None:
-                    api.check_writable(parsed[job][1][0].mode, job.dst)
+                    h = parsed[job][1][0]
+                    api.check_writable(h.mode, job.dst, api.decoded_size(h, preview))
 
     def ready():  # the models the files name, loaded once (worker processes inherit them)
         for name in filter(None, {zoo.name_for_hash(unpacked[0].model_hash) for _, unpacked in parsed.values()}):
             zoo.load(name)
 
     def work(job):
-        with batch.pixel_limit(max_pixels):
+        with batch.pixel_limit():
             batch.check_paths(job, force)
             data, unpacked = parsed.pop(job, None) or _parse(batch.read(job))
             h = unpacked[0]
             runtime.for_image(h.width * h.height)
-            image = api.decompress(data, preview=preview, max_pixels=max_pixels or None, parsed=unpacked)
+            image = api.decompress(data, preview=preview, max_pixels=max_pixels or None, parsed=unpacked, strip=strip)
             out = api.encode_image(image, ".png" if job.dst is None else job.dst.suffix,
-                                   "<stdout>" if job.dst is None else str(job.dst))
+                                   "<stdout>" if job.dst is None else str(job.dst), output_quality)
             batch.write(job, out, force)
         message = f"{image.width}x{image.height} {image.mode}"
         if verbose:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
@@ -18,21 +19,47 @@ def _main_rank() -> bool:
 
 
 def _progress(title: str):
+    """(a context for the phase, update(step, total, stats)): a bar at a terminal; elsewhere (a log
+    file) one whole line per update, which a bar's columns would cut with "…"."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    def shown(stats: dict) -> str:
+        return " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items())
+
+    if not err.is_terminal:
+        def line(step: int, total: int, stats: dict):
+            if _main_rank():
+                err.print(f"{title} {step}/{total} {shown(stats)}", markup=False)
+
+        return nullcontext(), line
     bar = Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    TextColumn("{task.fields[stats]}"), console=err, disable=not _main_rank())
     task = bar.add_task(title, total=None, stats="")
 
     def update(step: int, total: int, stats: dict):
-        shown = " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items())
-        bar.update(task, completed=step, total=total, stats=shown)
+        bar.update(task, completed=step, total=total, stats=shown(stats))
 
     return bar, update
 
 
+WARMUP = 100  # steps of warm-up unless --warmup says otherwise, or fewer if the run trains fewer
+
+
+def _warmup(steps: int, warmup: int | None, start_step: int) -> int:
+    """The warm-up a run trains with: --warmup, or WARMUP (at most the steps trained); bad usage
+    for a --warmup longer than the steps the run trains."""
+    if warmup is None:
+        return max(1, min(WARMUP, steps - start_step))
+    if warmup > steps - start_step:
+        raise typer.BadParameter(f"a warm-up of {warmup} steps is longer than the {steps - start_step} steps trained "
+                                 f"(--steps {steps}" + (f", --start-step {start_step}" if start_step else "") + ")",
+                                 param_hint="--warmup")
+    return warmup
+
+
 WARMUP_HELP = ("Steps of linear learning-rate warm-up from the first step trained (a run continued from landed weights "
                "starts without Adam's moments: give it more).")
+WARMUP_DEFAULT = f"{WARMUP}, or the steps trained if fewer"
 PRECISION_HELP = ("bf16 (autocast), fp32, or auto: bf16 where it is native (a CPU with AVX-512 BF16 or AMX, "
                   "a GPU with bf16), else fp32, which is 27x faster than emulated bf16.")
 START_STEP_HELP = ("Begin at step N of the schedule: with --init from weights landed at step N (its folder lost), "
@@ -61,11 +88,12 @@ def train_vqvae(
     precision: str = typer.Option("auto", metavar="P", help=PRECISION_HELP),
     init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's network (fine-tuning); a preview head or residual stages it lacks start fresh."),
     start_step: int = typer.Option(0, "--start-step", metavar="N", help=START_STEP_HELP),
-    warmup: int = typer.Option(100, "--warmup", metavar="N", min=1, help=WARMUP_HELP),
+    warmup: Optional[int] = typer.Option(None, "--warmup", metavar="N", min=1, show_default=WARMUP_DEFAULT, help=WARMUP_HELP),
 ):
     """Phase I: the network (a hierarchical VQ-VAE)."""
     from vqzip import training
 
+    warmup = _warmup(steps, warmup, start_step)
     with reported():
         net_cfg = dict(channels=channels, code_dim=code_dim, top_codes=codes, bottom_codes=codes, bottom_stages=bottom_stages, preview=preview,
                        padding=padding, rate=rate, fine_stages=fine_stages, fine_codes=codes)
@@ -102,12 +130,13 @@ def train_prior(
     precision: str = typer.Option("auto", metavar="P", help=PRECISION_HELP),
     init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this run's priors (fine-tuning); a prior given fewer channels or blocks than its own starts cut from it."),
     start_step: int = typer.Option(0, "--start-step", metavar="N", help=START_STEP_HELP),
-    warmup: int = typer.Option(100, "--warmup", metavar="N", min=1, help=WARMUP_HELP),
+    warmup: Optional[int] = typer.Option(None, "--warmup", metavar="N", min=1, show_default=WARMUP_DEFAULT, help=WARMUP_HELP),
 ):
     """Phase II: one PixelCNN prior per code map of the run's network."""
     from vqzip import training
     from vqzip.training.commands import sized_prior_configs
 
+    warmup = _warmup(steps, warmup, start_step)
     with reported():
         cfgs = sized_prior_configs(out, channels, blocks, fine_channels, fine_blocks, free_stages)
         cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, start=start_step,
@@ -171,8 +200,8 @@ def train_export(
                                           help="A family's ladder instead of --scales: the JSON bench/choose_levels.py prints; it replaces every quality level of the manifest."),
     default_level: Optional[int] = typer.Option(None, "--default-level", metavar="Q", help="With --levels: the default level's number."),
     data: Optional[Path] = typer.Option(None, "--data", metavar="FOLDER", help="Training images, to report validation PSNR/bpp."),
-    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", metavar="FOLDER", show_default="the shipped checkpoints/",
-                                               help="Checkpoints folder to export into."),
+    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", metavar="FOLDER", show_default="$XDG_DATA_HOME/vqzip/models, else ~/.local/share/vqzip/models",
+                                               help="Model folder to export into (never the package's unless named)."),
     kodak: Optional[Path] = typer.Option(None, "--kodak", metavar="FILE", help="bench/kodak.py JSON result for the model card."),
     rd: Optional[Path] = typer.Option(None, "--rd", metavar="FILE", help="`vqzip rd-curve` vqzip.json for the card's level table."),
     tile: str = typer.Option("0x0", "--tile", metavar="ROWSxCOLS",

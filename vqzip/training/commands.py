@@ -50,7 +50,8 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
                  ladder: Path | None = None, default_level: int | None = None, data: Path | None = None,
                  checkpoints: Path | None = None, kodak: Path | None = None, rd: Path | None = None,
                  tile: tuple[int, int] = (0, 0), keep: str | None = None) -> tuple[Path, dict, dict | None]:
-    """Pack `run` into checkpoints/NAME (`export`), validate it on `data`'s held-out images if
+    """Pack `run` into checkpoints/NAME (`export`; checkpoints: default the user's model folder,
+    `zoo.user_dir`), validate it on `data`'s held-out images if
     given, record it in the manifest with its sha256 and its quality levels, and write its card
     (with bench/kodak.py's JSON `kodak` and rd-curve's vqzip.json `rd` where given).
 
@@ -75,10 +76,11 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
         raise VqzError(f"--scales takes fractions such as 1/2,3/4,1, not {scales!r}") from None
     if default is not None and default not in levels:
         raise VqzError(f"--default-scale {default_scale} is not one of --scales {scales}")
-    root = checkpoints or zoo.checkpoints_dir()
+    root = checkpoints or zoo.user_dir()  # never the package's own folder unless asked
     if family is not None:
         training.check_ladder(root, family, default_level, name)
     kept = None if keep is None else Path(keep) if Path(keep).is_dir() else root / keep
+    root.mkdir(parents=True, exist_ok=True)
     folder = training.export(run, root / name, tile, kept)
     validation = training.validate(folder, data) if data else None
     entry = training.register(root, name, levels, default, validation=validation)
