@@ -128,7 +128,7 @@ def _bands(prior: FixedPointPrior, height: int, width: int, step: Step, conds: l
             top, left = top + 1, left + 1
             n_rows, n_cols = y1 + r - top, wc - 2 * left
             parts = [h[1 + dy : 1 + dy + n_rows, 1 + dx : 1 + dx + n_cols] for dy, dx in taps]
-            patches = np.concatenate(parts, 2).reshape(n_rows * n_cols, -1)
+            patches = np.concatenate(parts, 2).reshape(n_rows * n_cols, -1).astype(np.float32)
             ys, xs = np.arange(top, y1 + r) - r, np.arange(left, wc - left) - r
             on = ((ys >= 0)[:, None] & ((xs >= 0) & (xs < width))[None]).reshape(-1, 1)
             cond = [feats.reshape(-1, feats.shape[-1])[((ys.clip(min=0) // f)[:, None] * feats.shape[1]
@@ -245,8 +245,9 @@ class _Canvas:
         self.taps = prior.taps[:, 0] * self.wc + prior.taps[:, 1]
         dy, dx = prior.block_taps[:, 0], prior.block_taps[:, 1]
         self.window_steps = [(int(a), int(a * self.k + b)) for a, b in zip(dy, dx)]  # (row, wavefront) offsets
-        centre = int(np.flatnonzero((dy == 0) & (dx == 0))[0])
-        self.centre = slice(centre * prior.cfg.channels, (centre + 1) * prior.cfg.channels)  # a tap of the patch
+        # a block's inputs at a step's positions, tap by tap (filled in place: no joining, no second cast)
+        self.patches = np.empty((self.hc * self.tiles, len(self.window_steps) * prior.cfg.channels), dtype=np.float32)
+        self.patch_taps = self.patches.reshape(self.hc, self.tiles, len(self.window_steps), prior.cfg.channels)
         self.rows = np.arange(self.hc)
         self.cond_dtype = np.int16 if prior.cond_bound < 1 << 15 else np.float32
         self.map_rows = (int(self.tops.min()), min(self.height, int(self.tops.max()) + th))  # the tiles' rows of the map
@@ -270,9 +271,11 @@ class _Canvas:
             h = self.prior.first(taps.transpose(0, 2, 1).reshape(n * self.tiles, -1))
         else:
             below = self.acts[layer - 1]
-            starts = [self.base(t + dt) + lo + dy for dy, dt in self.window_steps]
-            patches = np.concatenate([below[a : a + n] for a in starts], 2).reshape(n * self.tiles, -1).astype(np.float32)
-            h = self.prior.block(layer - 1, patches, patches[:, self.centre], conds)
+            for j, (dy, dt) in enumerate(self.window_steps):
+                a = self.base(t + dt) + lo + dy
+                self.patch_taps[:n, :, j] = below[a : a + n]
+            centre = below[self.base(t) + lo : self.base(t) + hi + 1].reshape(n * self.tiles, -1)  # tap (0, 0)
+            h = self.prior.block(layer - 1, self.patches[: n * self.tiles], centre, conds)
         self.acts[layer][self.base(t) + lo : self.base(t) + hi + 1] = h.reshape(n, self.tiles, -1)
 
     def cond_rows(self, ys: np.ndarray, t: int) -> list[np.ndarray]:

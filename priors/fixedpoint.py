@@ -41,6 +41,13 @@ def matmul(x: np.ndarray, wt: np.ndarray) -> np.ndarray:
     return x @ wt
 
 
+def clamp(y: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """y clamped to [lo, hi] in place (np.clip's checks of its bounds cost more than the clamp
+    on the walk's small arrays)."""
+    np.maximum(y, lo, out=y)
+    return np.minimum(y, hi, out=y)
+
+
 def _int64(a) -> np.ndarray:
     """A model file's tensor (a numpy array, or a CPU torch tensor: both expose the array
     interface) as int64."""
@@ -62,9 +69,8 @@ class Product:
         self.bound = self.acc_bound * int(np.abs(self.m).max())
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        y = matmul(x, self.wt).astype(np.int64)
-        y *= self.m
-        return y
+        # the float32 sums are integers: the unsafe cast to int64 is exact
+        return np.multiply(matmul(x, self.wt), self.m, dtype=np.int64, casting="unsafe")
 
 
 class Affine(Product):
@@ -86,7 +92,7 @@ class Affine(Product):
         for extra, ex in zip(self.extras, extra_xs):
             y += extra(ex)
         y >>= self.shift  # arithmetic: floors, as the calibration's rounding assumes
-        return np.clip(y, self.lo, self.hi, out=y)
+        return clamp(y, self.lo, self.hi)
 
 
 class FixedPointPrior:
@@ -143,22 +149,20 @@ class FixedPointPrior:
         return decode.teacher_forced(self, codes, conds, batch)
 
     # Each method below takes the inputs of a set of positions, gathered by the caller, and
-    # returns their outputs.
-
-    # h travels as float32 holding integers (|h| <= h_max < 2**15, so h + out(g) is exact too):
-    # it is what the next matrix product takes.
+    # returns their outputs. h comes out as int64 and is cached as int16 (|h| <= h_max < 2**15);
+    # a matrix product takes it as float32 holding integers.
 
     def first(self, codes: np.ndarray) -> np.ndarray:
-        """Codes (n, taps) under the first layer's unmasked taps -> h0 (n, C) float32."""
+        """Codes (n, taps) under the first layer's unmasked taps -> h0 (n, C) int64."""
         s = self.tables[codes + self.tap_rows].sum(1)
         s += self.first_bias
         s >>= self.first_shift
-        return np.clip(s, -self.h_max, self.h_max, out=s).astype(np.float32)
+        return clamp(s, -self.h_max, self.h_max)
 
     def block(self, i: int, patches: np.ndarray, centre: np.ndarray, conds: list[np.ndarray]) -> np.ndarray:
-        """Gated block i: patches (n, block taps * C) float32 of h, centre (n, C) (the position's
-        own h), conds: per group, its features (n, cc) float32 from `condition` -> next h (n, C)
-        float32."""
+        """Gated block i: patches (n, block taps * C) float32 of h, centre (n, C) integers (the
+        position's own h), conds: per group, its features (n, cc) float32 from `condition` ->
+        next h (n, C) int64."""
         conv, out = self.blocks[i]
         u = conv(patches, conds)  # table indices: u_max stands for a pre-activation of 0
         c = u.shape[1] // 2
@@ -167,17 +171,16 @@ class FixedPointPrior:
         g += 1 << (GATE_SHIFT - 1)
         g >>= GATE_SHIFT
         h = out(g.astype(np.float32))
-        h += centre.astype(np.int64)
-        return np.clip(h, -self.h_max, self.h_max, out=h).astype(np.float32)
+        h += centre
+        return clamp(h, -self.h_max, self.h_max)
 
     def probabilities(self, h: np.ndarray) -> np.ndarray:
-        """Top-layer h (n, C) -> unnormalized probability rows (n, K) float32, exact
+        """Top-layer h (n, C) integers -> unnormalized probability rows (n, K) float32, exact
         integers: the coder normalizes them (constriction does so deterministically)."""
         z = self.head[0](np.maximum(h, 0, dtype=np.float32))
         logits = self.head[1](z.astype(np.float32))
-        d = logits.max(1, keepdims=True) - logits
-        np.minimum(d, len(self.exp) - 1, out=d)
-        return self.exp.take(d)
+        d = np.subtract(logits.max(1, keepdims=True), logits, out=logits)
+        return self.exp.take(np.minimum(d, len(self.exp) - 1, out=d))
 
     def condition(self, conds: list, band: int = 32, dtype=np.float32,
                   boxes: list[tuple[int, int, int, int]] | None = None) -> list[np.ndarray]:

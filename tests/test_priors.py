@@ -322,15 +322,26 @@ def test_the_walk_keeps_enough_wavefronts_for_any_slope(first_kernel):
     assert np.array_equal(np.concatenate(rows), np.concatenate([p for p, _ in teacher_forced(prior, codes)]))
 
 
+def blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
 def test_one_thread_nested_across_threads_restores_the_count():
-    """Two Python threads inside one_thread at once, leaving in either order: torch's
-    (process-wide) thread count is 1 while any is inside and what it was once all have left."""
+    """Two Python threads inside one_thread at once, leaving in either order: torch's and numpy's
+    BLAS's (process-wide) thread counts are 1 while any is inside and what they were once all
+    have left."""
     import threading
+
+    from threadpoolctl import threadpool_limits
 
     from vqzip.runtime import one_thread
 
     before = torch.get_num_threads()
     torch.set_num_threads(3)
+    blas = threadpool_limits(3, user_api="blas")
+    assert blas_threads() and set(blas_threads()) == {3}  # numpy's BLAS is one threadpoolctl sees
     try:
         for first_out in (0, 1):
             inside, leave = threading.Barrier(3), [threading.Event(), threading.Event()]
@@ -340,7 +351,7 @@ def test_one_thread_nested_across_threads_restores_the_count():
                 with one_thread():
                     inside.wait()
                     leave[k].wait()
-                    seen.append(torch.get_num_threads())
+                    seen.append((torch.get_num_threads(), *blas_threads()))
 
             workers = [threading.Thread(target=hold, args=(k,)) for k in (0, 1)]
             for w in workers:
@@ -350,9 +361,11 @@ def test_one_thread_nested_across_threads_restores_the_count():
             workers[first_out].join()
             leave[1 - first_out].set()
             workers[1 - first_out].join()
-            assert seen == [1, 1] and torch.get_num_threads() == 3
+            assert all(set(s) == {1} for s in seen) and len(seen) == 2
+            assert torch.get_num_threads() == 3 and set(blas_threads()) == {3}
     finally:
         torch.set_num_threads(before)
+        blas.restore_original_limits()
 
 
 def make_context_free() -> tuple[PixelCNN, FixedPointPrior]:
