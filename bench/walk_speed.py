@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         per_round = " ".join(f"{x:.2f}" for x in ratios[k]) if k in ratios else ""
         table.add_row(k, f"{best['baseline'][k]:.3f}", f"{best['this tree'][k]:.3f}",
                       f"{best['baseline'][k] / best['this tree'][k]:.2f}", per_round)
-    Console().print(table)
+    Console(width=140).print(table)  # a log or a pipe gets the whole table, not columns wrapped at 80
 
 
 if __name__ == "__main__":
