@@ -32,10 +32,14 @@ Layout, as in `PixelCNN` (h: the residual stream, in units of its scale):
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from vqzip.priors import decode
-from vqzip.priors.pixelcnn import PixelCNNConfig
+
+if TYPE_CHECKING:  # the float network's module imports torch; its config is only read here
+    from vqzip.priors.pixelcnn import PixelCNNConfig
 
 EXACT = 1 << 24  # float32 holds every integer of smaller magnitude, so such sums are exact
 GATE_SHIFT = 15  # sigmoid table entries are in units of 2**-GATE_SHIFT

@@ -478,3 +478,24 @@ def test_a_prior_cut_keeps_the_function_at_full_size_and_the_blocks_kept():
     assert logits(narrow, codes, top).shape == (12, 8, 12)
     with pytest.raises(ValueError, match="can be cut"):
         cut(full, replace(full.cfg, channels=32, blocks=1), maps)
+
+
+def test_the_integer_arithmetic_and_the_walk_run_on_numpy_alone():
+    """fixedpoint and decode, the one implementation that export, calibration's check, the
+    encoder, RDO and the decoder run, import nothing but numpy at run time (torch only where a
+    type checker looks): no second copy of the arithmetic in torch to drift from."""
+    import ast
+    from pathlib import Path
+
+    from vqzip.priors import decode, fixedpoint
+
+    for module in (fixedpoint, decode):
+        tree = ast.parse(Path(module.__file__).read_text())
+        imported = set()
+        for node in tree.body:  # top level only: `if TYPE_CHECKING:` blocks are not run
+            if isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported |= {f"{node.module}.{a.name}" for a in node.names}
+        assert imported <= {"numpy", "__future__.annotations", "typing.TYPE_CHECKING", "typing.Callable",
+                            "typing.Iterator", "vqzip.priors.decode"}, (module.__name__, imported)
