@@ -15,7 +15,7 @@ The encoder knows every code, yet walks too: computing whole layers at once was 
 (0.74-0.87 s against 0.79-0.92 s for a validation image's two maps) and slower on larger maps
 (4.1 s against 2.7 s for a 256x384 map), with caches of the map's size. Every probability is
 computed in exact integer arithmetic (`vqzip.priors.fixedpoint`), so the two ends agree bit for
-bit on any machine and any number of torch threads.
+bit on any machine and any number of threads.
 
 Independent tiles: a prior whose model sets `tile` (the tensor `walk.tile`: rows, columns; 0
 for the whole height or width) has its map cut into tiles of that size (the edge ones padded
@@ -38,7 +38,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
-import torch
 
 if TYPE_CHECKING:  # fixedpoint's prior walks through this module
     from vqzip.priors.fixedpoint import FixedPointPrior
@@ -56,21 +55,22 @@ def wavefronts(height: int, width: int, k: int) -> Iterator[tuple[np.ndarray, np
         yield i, t - k * i
 
 
-@torch.inference_mode()
-def walk(prior: FixedPointPrior, height: int, width: int, step: Step, conds: list[torch.Tensor] = (),
-         skip: torch.Tensor | None = None) -> torch.Tensor:
+def walk(prior: FixedPointPrior, height: int, width: int, step: Step, conds=(), skip=None) -> np.ndarray:
     """Decode a (height, width) map in wavefront order (a context-free prior's: row bands, in
     raster order; a tiled prior's: tile by tile, as the module says), calling step with each
     batch of positions.
 
-    conds: the maps the prior is conditioned on, as in its config's `conds`, each (height/f, width/f).
+    conds: the maps the prior is conditioned on, as in its config's `conds`, each (height/f, width/f)
+    (integer arrays, or CPU torch tensors).
     skip: (height, width) bool, positions that hold OUT and are never coded (`vqzip.fine_skip`):
     no probabilities are computed there, and step never sees them.
     Returns the (height, width) int64 map of the symbols step returned (OUT where skipped)."""
-    out = torch.full((height, width), prior.cfg.num_codes, dtype=torch.long)
+    out = np.full((height, width), prior.cfg.num_codes, dtype=np.int64)
+    conds = [np.asarray(c) for c in conds]
+    skip = None if skip is None else np.asarray(skip, dtype=bool)
     if prior.context_free:
         for _, symbols, rows, cols in _bands(prior, height, width, step, conds, skip):
-            out[rows, cols] = torch.from_numpy(symbols)
+            out[rows, cols] = symbols
         return out
     for c in _canvases(prior, out, conds, skip):
         for _ in _steps(c, step):
@@ -79,21 +79,20 @@ def walk(prior: FixedPointPrior, height: int, width: int, step: Step, conds: lis
     return out
 
 
-@torch.inference_mode()
-def teacher_forced(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor] = (),
-                   batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(probability rows (n, K), symbols (n,)) for every code of the map `codes` (H, W), in the
-    order `walk` decodes them, at most `batch` rows at a time: the walk over known codes (OUT
-    codes are skipped positions, as `walk`'s skip)."""
-    known = codes.numpy()
-    skip = codes >= prior.cfg.num_codes
+def teacher_forced(prior: FixedPointPrior, codes, conds=(), batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(probability rows (n, K), symbols (n,)) for every code of the map `codes` (H, W) (an
+    integer array, or a CPU torch tensor), in the order `walk` decodes them, at most `batch` rows
+    at a time: the walk over known codes (OUT codes are skipped positions, as `walk`'s skip)."""
+    known = np.asarray(codes)
+    conds = [np.asarray(c) for c in conds]
+    skip = known >= prior.cfg.num_codes
     skip = skip if skip.any() else None
 
     def step(p, rows, cols):
         return known[rows, cols]
 
     steps = ((p, s) for p, s, _, _ in _bands(prior, *known.shape, step, conds, skip)) if prior.context_free else \
-        (out for c in _canvases(prior, codes, conds, skip) for out in _steps(c, step))
+        (out for c in _canvases(prior, known, conds, skip) for out in _steps(c, step))
     for probs, symbols in steps:
         for n in range(0, len(symbols), batch):
             yield probs[n : n + batch], symbols[n : n + batch]
@@ -103,20 +102,20 @@ BAND = 16384  # positions of a context-free map computed at once (at least BAND_
 BAND_ROWS = 8  # each band recomputes the rows above it that its blocks reach: keep that a small share
 
 
-def _bands(prior: FixedPointPrior, height: int, width: int, step: Step, conds: list[torch.Tensor],
-           skip: torch.Tensor | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+def _bands(prior: FixedPointPrior, height: int, width: int, step: Step, conds: list[np.ndarray],
+           skip: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """The schedule of a context-free prior: no position depends on another's code, so each band
     of rows has every layer computed at once, as `_Canvas` would compute it position by position
     (the same canvas, the same integers); yields (probability rows, symbols, map rows, map
     columns) in raster order."""
     r = prior.cfg.reach  # a 1x1 first kernel: the blocks' rows are all the reach
     wc = width + 2 * r
-    dtype = torch.int16 if prior.cond_bound < 1 << 15 else torch.float32
+    dtype = np.int16 if prior.cond_bound < 1 << 15 else np.float32
     groups = [(f, feats) for feats, (f, _) in zip(prior.condition(list(conds), dtype=dtype), prior.cfg.groups)]
     for f, feats in groups:
         if (f * feats.shape[0], f * feats.shape[1]) != (height, width):
             raise ValueError(f"a conditioning map of {feats.shape[0]}x{feats.shape[1]} does not fit a {height}x{width} map at x{f}")
-    h0 = prior.first(torch.zeros(1, 0, dtype=torch.long))  # (1, C): the same at every canvas position
+    h0 = prior.first(np.zeros((1, 0), dtype=np.int64))  # (1, C): the same at every canvas position
     taps = [(int(dy), int(dx)) for dy, dx in prior.block_taps]
     centre = taps.index((0, 0))
     rows_per = max(BAND_ROWS, BAND // max(width, 1))
@@ -124,24 +123,24 @@ def _bands(prior: FixedPointPrior, height: int, width: int, step: Step, conds: l
         y1 = min(y0 + rows_per, height)
         # h covers canvas rows [top, y1 + r) and columns [left, wc - left); canvas = map + r
         top, left = y0, 0
-        h = h0.expand((y1 + r - top) * wc, -1).reshape(y1 + r - top, wc, -1)
+        h = np.broadcast_to(h0, ((y1 + r - top) * wc, h0.shape[1])).reshape(y1 + r - top, wc, -1)
         for i in range(len(prior.blocks)):
             top, left = top + 1, left + 1
             n_rows, n_cols = y1 + r - top, wc - 2 * left
             parts = [h[1 + dy : 1 + dy + n_rows, 1 + dx : 1 + dx + n_cols] for dy, dx in taps]
-            patches = torch.cat(parts, 2).reshape(n_rows * n_cols, -1)
-            ys, xs = torch.arange(top, y1 + r) - r, torch.arange(left, wc - left) - r
+            patches = np.concatenate(parts, 2).reshape(n_rows * n_cols, -1).astype(np.float32)
+            ys, xs = np.arange(top, y1 + r) - r, np.arange(left, wc - left) - r
             on = ((ys >= 0)[:, None] & ((xs >= 0) & (xs < width))[None]).reshape(-1, 1)
-            cond = [feats.view(-1, feats.shape[-1]).index_select(0, ((ys.clamp(min=0) // f)[:, None] * feats.shape[1]
-                                                                     + xs.clamp(0, width - 1)[None] // f).reshape(-1))
-                    .to(torch.float32).mul_(on) for f, feats in groups]
-            h = prior.block(i, patches, parts[centre].reshape(n_rows * n_cols, -1), cond).view(n_rows, n_cols, -1)
+            cond = [feats.reshape(-1, feats.shape[-1])[((ys.clip(min=0) // f)[:, None] * feats.shape[1]
+                                                        + xs.clip(0, width - 1)[None] // f).reshape(-1)]
+                    .astype(np.float32) * on for f, feats in groups]
+            h = prior.block(i, patches, parts[centre].reshape(n_rows * n_cols, -1), cond).reshape(n_rows, n_cols, -1)
         h = h.reshape(-1, h.shape[-1])
         rows, cols = (a.ravel() for a in np.meshgrid(np.arange(y0, y1), np.arange(width), indexing="ij"))
         if skip is not None:
-            on = ~skip[y0:y1].numpy().ravel()
-            h, rows, cols = h[torch.from_numpy(on)], rows[on], cols[on]
-        probs = prior.probabilities(h).numpy()
+            on = ~skip[y0:y1].ravel()
+            h, rows, cols = h[on], rows[on], cols[on]
+        probs = prior.probabilities(h)
         symbols = np.asarray(step(probs, rows, cols), dtype=np.int64)
         yield probs, symbols, rows, cols
 
@@ -155,7 +154,7 @@ TILES = 64  # tiles walked together at most: bounds the caches (0.4 MB a tile fo
 WINDOW = 512
 
 
-def _canvases(prior: FixedPointPrior, codes: torch.Tensor, conds: list[torch.Tensor], skip: torch.Tensor | None = None
+def _canvases(prior: FixedPointPrior, codes: np.ndarray, conds: list[np.ndarray], skip: np.ndarray | None = None
               ) -> Iterator["_Canvas"]:
     """The canvases of a map's walk, one per group of at most TILES tiles (a whole map is one
     tile), in order."""
@@ -178,7 +177,9 @@ def _steps(c: "_Canvas", step: Step) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     map columns) gives the symbols there, which later steps read; yields (probability rows,
     symbols). A layer's positions on a step are a run of rows (x = t - k*y within its columns),
     the same in every tile."""
-    k, r, rows = c.k, c.r, torch.arange(c.hc)
+    k, r, rows = c.k, c.r, c.rows
+    tile_index = np.arange(c.tiles)
+    codes = c.codes.reshape(-1)
     for t in range(c.wc + k * (c.hc - 1)):
         runs = [(max(off, (t - c.wc + off) // k + 1), min(c.hc - 1, (t - off) // k)) for off in c.offsets]
         first = runs[1][0]  # the blocks' runs lie within the first block's: its conditioning rows serve all
@@ -189,19 +190,19 @@ def _steps(c: "_Canvas", step: Step) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         lo, hi = max(r, (t - c.wc + r) // k + 1), min(c.hc - 1, (t - r) // k)
         if lo <= hi:
             ys = rows[lo : hi + 1]
-            at = ((ys * c.wc + t - k * ys)[:, None] * c.tiles + torch.arange(c.tiles)).view(-1)  # into c.codes.view(-1)
-            h = c.acts[-1][c.base(t) + lo : c.base(t) + hi + 1].view(-1, c.acts[-1].shape[-1])
-            map_rows, map_cols = ((ys - r)[:, None] + c.tops).view(-1), ((t - k * ys - r)[:, None] + c.lefts).view(-1)
+            at = ((ys * c.wc + t - k * ys)[:, None] * c.tiles + tile_index).reshape(-1)  # into codes
+            h = c.acts[-1][c.base(t) + lo : c.base(t) + hi + 1].reshape(-1, c.acts[-1].shape[-1])
+            map_rows, map_cols = ((ys - r)[:, None] + c.tops).reshape(-1), ((t - k * ys - r)[:, None] + c.lefts).reshape(-1)
             if c.padded or c.skip is not None:
                 on = (map_rows < c.height) & (map_cols < c.width)  # the edge tiles' padding is never coded
                 if c.skip is not None:
-                    on &= ~c.skip[map_rows.clamp(max=c.height - 1), map_cols.clamp(max=c.width - 1)]
+                    on &= ~c.skip[np.minimum(map_rows, c.height - 1), np.minimum(map_cols, c.width - 1)]
                 if not on.any():
                     continue
                 at, h, map_rows, map_cols = at[on], h[on], map_rows[on], map_cols[on]
-            probs = c.prior.probabilities(h.to(torch.float32)).numpy()
-            symbols = np.asarray(step(probs, map_rows.numpy(), map_cols.numpy()), dtype=np.int64)
-            c.codes.view(-1)[at] = torch.from_numpy(symbols).to(torch.int32)
+            probs = c.prior.probabilities(h)
+            symbols = np.asarray(step(probs, map_rows, map_cols), dtype=np.int64)
+            codes[at] = symbols
             yield probs, symbols
 
 
@@ -218,36 +219,37 @@ class _Canvas:
     run of rows are runs of rows too (slices, not gathers). Conditioning features stay at their
     own resolution and are read at (y // f, x // f) in map coordinates."""
 
-    def __init__(self, prior: FixedPointPrior, codes: torch.Tensor, corners: list[tuple[int, int]],
-                 th: int, tw: int, conds: list[torch.Tensor], skip: torch.Tensor | None = None, ring: int = RING):
+    def __init__(self, prior: FixedPointPrior, codes: np.ndarray, corners: list[tuple[int, int]],
+                 th: int, tw: int, conds: list[np.ndarray], skip: np.ndarray | None = None, ring: int = RING):
         """codes: the map (OUT where not known yet); conds: the conditioning maps; skip: the
         positions of the map never coded (`walk`)."""
         self.prior, self.r, self.cond_maps, self.skip = prior, prior.cfg.reach, conds, skip
         r = self.r
         self.height, self.width = codes.shape
         self.corners, self.th, self.tw, self.tiles = corners, th, tw, len(corners)
-        self.tops, self.lefts = (torch.tensor([c[i] for c in corners]) for i in (0, 1))
+        self.tops, self.lefts = (np.array([c[i] for c in corners]) for i in (0, 1))
         self.padded = bool(((self.tops + th > self.height) | (self.lefts + tw > self.width)).any())
         # int32 (a 40 MP image's fine map is 10 M codes), OUT around each tile and where an edge tile runs off the map
         self.hc, self.wc = th + r, tw + 2 * r
-        canvas = torch.full((self.hc, self.wc, self.tiles), prior.cfg.num_codes, dtype=torch.int32)
+        canvas = np.full((self.hc, self.wc, self.tiles), prior.cfg.num_codes, dtype=np.int32)
         for i, (y, x) in enumerate(corners):
             part = codes[y : y + th, x : x + tw]
             canvas[r : r + part.shape[0], r : r + part.shape[1], i] = part
-        self.codes = canvas.view(-1, self.tiles)
+        self.codes = canvas.reshape(-1, self.tiles)
         rows_above = int(-prior.taps[:, 0].min()) if len(prior.taps) else 0
         self.k = rows_above + 1
         self.ring = max(ring, self.k + 2)  # inputs lie up to k + 1 wavefronts back
         # layer l is defined where its whole input window lies on the canvas: offset off_l
         self.offsets = [rows_above + b for b in range(len(prior.blocks) + 1)]
-        self.acts = [torch.zeros(self.hc * self.ring, self.tiles, prior.cfg.channels, dtype=torch.int16) for _ in self.offsets]
+        self.acts = [np.zeros((self.hc * self.ring, self.tiles, prior.cfg.channels), dtype=np.int16) for _ in self.offsets]
         self.taps = prior.taps[:, 0] * self.wc + prior.taps[:, 1]
         dy, dx = prior.block_taps[:, 0], prior.block_taps[:, 1]
         self.window_steps = [(int(a), int(a * self.k + b)) for a, b in zip(dy, dx)]  # (row, wavefront) offsets
-        centre = int(((dy == 0) & (dx == 0)).nonzero()[0, 0])
-        self.centre = slice(centre * prior.cfg.channels, (centre + 1) * prior.cfg.channels)  # a tap of the patch
-        self.rows = torch.arange(self.hc)
-        self.cond_dtype = torch.int16 if prior.cond_bound < 1 << 15 else torch.float32
+        # a block's inputs at a step's positions, tap by tap (filled in place: no joining, no second cast)
+        self.patches = np.empty((self.hc * self.tiles, len(self.window_steps) * prior.cfg.channels), dtype=np.float32)
+        self.patch_taps = self.patches.reshape(self.hc, self.tiles, len(self.window_steps), prior.cfg.channels)
+        self.rows = np.arange(self.hc)
+        self.cond_dtype = np.int16 if prior.cond_bound < 1 << 15 else np.float32
         self.map_rows = (int(self.tops.min()), min(self.height, int(self.tops.max()) + th))  # the tiles' rows of the map
         # tiles side by side in columns each read their own columns, and steps of over WINDOW / 2
         # columns would move a window every few steps: both hold the whole width
@@ -259,36 +261,39 @@ class _Canvas:
         """The cache row of wavefront t's row 0."""
         return (t % self.ring) * self.hc
 
-    def step_layer(self, layer: int, t: int, lo: int, hi: int, conds: list[torch.Tensor] | None) -> None:
+    def step_layer(self, layer: int, t: int, lo: int, hi: int, conds: list[np.ndarray] | None) -> None:
         """Compute layer `layer` on wavefront t at canvas rows lo..hi of every tile (conds: the
         conditioning features there, for a block)."""
         n = hi - lo + 1
         if layer == 0:
             ys = self.rows[lo : hi + 1]
-            taps = self.codes[(ys * self.wc + t - self.k * ys).view(-1, 1) + self.taps]  # (n, taps, tiles)
-            h = self.prior.first(taps.transpose(1, 2).reshape(n * self.tiles, -1).contiguous())
+            taps = self.codes[(ys * self.wc + t - self.k * ys)[:, None] + self.taps]  # (n, taps, tiles)
+            h = self.prior.first(taps.transpose(0, 2, 1).reshape(n * self.tiles, -1))
         else:
             below = self.acts[layer - 1]
-            starts = [self.base(t + dt) + lo + dy for dy, dt in self.window_steps]
-            patches = torch.cat([below[a : a + n] for a in starts], 2).view(n * self.tiles, -1).to(torch.float32)
-            h = self.prior.block(layer - 1, patches, patches[:, self.centre], conds)
-        self.acts[layer][self.base(t) + lo : self.base(t) + hi + 1] = h.view(n, self.tiles, -1).to(torch.int16)
+            for j, (dy, dt) in enumerate(self.window_steps):
+                a = self.base(t + dt) + lo + dy
+                self.patch_taps[:n, :, j] = below[a : a + n]
+            centre = below[self.base(t) + lo : self.base(t) + hi + 1].reshape(n * self.tiles, -1)  # tap (0, 0)
+            h = self.prior.block(layer - 1, self.patches[: n * self.tiles], centre, conds)
+        self.acts[layer][self.base(t) + lo : self.base(t) + hi + 1] = h.reshape(n, self.tiles, -1)
 
-    def cond_rows(self, ys: torch.Tensor, t: int) -> list[torch.Tensor]:
-        """Each group's features at canvas rows ys of wavefront t in every tile, row by row: zero
-        off the tile (so above and beside it) and off the map."""
+    def cond_rows(self, ys: np.ndarray, t: int) -> list[np.ndarray]:
+        """Each group's features (float32) at canvas rows ys of wavefront t in every tile, row by
+        row: zero off the tile (so above and beside it) and off the map."""
         y, x = ys - self.r, t - self.k * ys - self.r
         on = ((y >= 0) & (x >= 0) & (x < self.wc - 2 * self.r))[:, None]
         y, x = y[:, None] + self.tops, x[:, None] + self.lefts  # map coordinates (rows, tiles)
-        on = (on & (y < self.height) & (x < self.width)).view(-1)
+        on = (on & (y < self.height) & (x < self.width)).reshape(-1)
         if on.any():
-            cols = x.view(-1)[on]
+            cols = x.reshape(-1)[on]
             self._cover(int(cols.min()), int(cols.max()))
         out = []
         for (f, _), (r0, c0, feats) in zip(self.prior.cfg.groups, self.feats):
-            at = (torch.div(y, f, rounding_mode="floor") - r0) * feats.shape[1] + torch.div(x, f, rounding_mode="floor") - c0
-            out.append(feats.view(-1, feats.shape[-1]).index_select(0, torch.where(on, at.view(-1), 0))
-                       .to(torch.float32).mul_(on.view(-1, 1)))
+            at = (y // f - r0) * feats.shape[1] + x // f - c0
+            rows = feats.reshape(-1, feats.shape[-1])[np.where(on, at.reshape(-1), 0)].astype(np.float32)
+            rows[~on] = 0
+            out.append(rows)
         return out
 
     def _cover(self, lo: int, hi: int) -> None:
@@ -307,8 +312,8 @@ class _Canvas:
         feats = self.prior.condition(self.cond_maps, dtype=self.cond_dtype, boxes=boxes)
         self.feats = [(b[0], b[2], fe) for b, fe in zip(boxes, feats)]
 
-    def put_codes(self, out: torch.Tensor) -> None:
+    def put_codes(self, out: np.ndarray) -> None:
         """Write the tiles' codes into their places in the map `out`."""
-        tiles = self.codes.view(self.hc, self.wc, self.tiles).permute(2, 0, 1)[:, self.r :, self.r : -self.r]
+        tiles = self.codes.reshape(self.hc, self.wc, self.tiles).transpose(2, 0, 1)[:, self.r :, self.r : -self.r]
         for (y, x), codes in zip(self.corners, tiles):
             out[y : y + self.th, x : x + self.tw] = codes[: self.height - y, : self.width - x]

@@ -81,37 +81,36 @@ class FixedFactorized:
 
     def __init__(self, cfg: FactorizedConfig, t: dict[str, torch.Tensor]):
         self.cfg = cfg
-        counts = t["counts"]
+        counts = np.asarray(t["counts"]).astype(np.int64)  # a numpy array or a CPU torch tensor
         if counts.shape != (cfg.num_codes,) or bool((counts < 1).any()) or int(counts.sum()) >= 1 << 24:
             raise ValueError(f"counts must be {cfg.num_codes} integers >= 1 summing below 2**24")
-        self.row = counts.to(torch.float32).numpy()  # exact integers: the coder normalizes them
+        self.row = counts.astype(np.float32)  # exact integers: the coder normalizes them
 
-    def _raster(self, height: int, width: int, conds: list[torch.Tensor], skip: torch.Tensor | None
+    def _raster(self, height: int, width: int, conds: list, skip: np.ndarray | None
                 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(probability rows, map rows, map columns) of every coded position, raster order, BAND at a time."""
         if len(conds) != len(self.cfg.conds):
             raise ValueError(f"this prior takes {len(self.cfg.conds)} conditioning maps, not {len(conds)}")
         rows, cols = (a.ravel() for a in np.meshgrid(np.arange(height), np.arange(width), indexing="ij"))
         if skip is not None:
-            on = ~skip.numpy().ravel()
+            on = ~skip.ravel()
             rows, cols = rows[on], cols[on]
         for n in range(0, len(rows), BAND):
             r, c = rows[n : n + BAND], cols[n : n + BAND]
             yield np.tile(self.row, (len(r), 1)), r, c
 
     def walk(self, height: int, width: int, step: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
-             conds: list[torch.Tensor] = (), skip: torch.Tensor | None = None) -> torch.Tensor:
+             conds=(), skip=None) -> np.ndarray:
         """Decode a (height, width) map in raster order (`vqzip.priors.registry.ExactPrior`)."""
-        out = torch.full((height, width), self.cfg.num_codes, dtype=torch.long)
-        for probs, rows, cols in self._raster(height, width, list(conds), skip):
-            out[rows, cols] = torch.from_numpy(np.asarray(step(probs, rows, cols), dtype=np.int64))
+        out = np.full((height, width), self.cfg.num_codes, dtype=np.int64)
+        for probs, rows, cols in self._raster(height, width, list(conds), None if skip is None else np.asarray(skip, dtype=bool)):
+            out[rows, cols] = np.asarray(step(probs, rows, cols), dtype=np.int64)
         return out
 
-    def teacher_forced(self, codes: torch.Tensor, conds: list[torch.Tensor] = (), batch: int = 4096
-                       ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def teacher_forced(self, codes, conds=(), batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(probability rows, symbols) of the known codes (OUT: not coded), in `walk`'s order."""
-        skip = codes >= self.cfg.num_codes
-        known = codes.numpy()
+        known = np.asarray(codes)
+        skip = known >= self.cfg.num_codes
         for probs, rows, cols in self._raster(*known.shape, list(conds), skip if skip.any() else None):
             for n in range(0, len(rows), batch):
                 yield probs[n : n + batch], known[rows[n : n + batch], cols[n : n + batch]]

@@ -8,7 +8,8 @@ A kind is one implementation of this protocol (`PriorKind`), and nothing else na
   gives them) and its own fields with defaults; `to_dict()` gives the fields JSON can hold.
 - `Float(cfg)`: the `nn.Module` training fits (`FloatPrior`).
 - `Exact(cfg, tensors)`: its integer form, what export makes and the codec walks
-  (`ExactPrior`): ValueError where the tensors do not fit cfg.
+  (`ExactPrior`), evaluated in numpy (tensors: numpy arrays or CPU torch tensors):
+  ValueError where the tensors do not fit cfg.
 - `calibrate(float_prior, maps)`: the integer tensors of `Exact` from a trained float prior,
   given (codes, conditioning maps) pairs it is typical on.
 - `describe(cfg)`: the card's words for it; `cut(full, cfg, maps)`, or None: a smaller prior
@@ -60,14 +61,15 @@ class ExactPrior(Protocol):
 
     cfg: object
 
-    def walk(self, height: int, width: int, step: Step, conds: list[torch.Tensor] = (),
-             skip: torch.Tensor | None = None) -> torch.Tensor:
+    def walk(self, height: int, width: int, step: Step, conds=(), skip=None) -> np.ndarray:
         """Decode a (height, width) map in this kind's scan order, calling step with each batch of
-        positions (never one in `skip`, which holds OUT) -> the int64 map of step's symbols."""
+        positions (never one in `skip`, which holds OUT) -> the int64 map of step's symbols.
+        conds (integer maps) and skip (bool) are numpy arrays or CPU torch tensors; the
+        arithmetic is numpy's."""
 
-    def teacher_forced(self, codes: torch.Tensor, conds: list[torch.Tensor] = (),
-                       batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(probability rows, symbols) of every code of `codes` (OUT: not coded), in `walk`'s order."""
+    def teacher_forced(self, codes, conds=(), batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(probability rows, symbols) of every code of `codes` (OUT: not coded), in `walk`'s order;
+        arrays as `walk`'s."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class PriorKind:
     name: str
     Config: type
     Float: Callable[[object], nn.Module]
-    Exact: Callable[[object, dict[str, torch.Tensor]], ExactPrior]
+    Exact: Callable[[object, dict], ExactPrior]
     calibrate: Callable[[nn.Module, Maps], dict[str, torch.Tensor]]
     describe: Callable[[object], str]
     cut: Callable[[nn.Module, object, Maps], nn.Module] | None = None
@@ -124,8 +126,9 @@ def float_prior(cfg) -> nn.Module:
     return kind_of(cfg).Float(cfg)
 
 
-def exact_prior(cfg, tensors: dict[str, torch.Tensor]) -> ExactPrior:
-    """The integer form of a prior of config `cfg` from its tensors in a model file."""
+def exact_prior(cfg, tensors: dict) -> ExactPrior:
+    """The integer form of a prior of config `cfg` from its tensors in a model file (numpy
+    arrays or CPU torch tensors)."""
     return kind_of(cfg).Exact(cfg, tensors)
 
 

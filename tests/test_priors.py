@@ -113,7 +113,7 @@ def test_walk_and_encoder_pass_agree_bit_for_bit(cond):
     prior = fixed(make(cond), cond)
     codes, conds = sample(cond)
     out, rows = walked(prior, codes, conds)
-    assert torch.equal(out, codes)
+    assert np.array_equal(out, codes)
     enc = list(teacher_forced(prior, codes, conds, batch=7))  # batches cut across wavefronts
     assert np.array_equal(np.concatenate(rows), np.concatenate([p for p, _ in enc]))
     assert np.array_equal(np.concatenate([s for _, s in enc]), np.concatenate(
@@ -156,7 +156,7 @@ def test_tiles_decode_what_the_encoder_coded_every_position_once(cond, tile):
     assert prior.tile == tile
     codes, conds = sample(cond)
     out, rows, where = walked_with_places(prior, codes, conds)
-    assert torch.equal(out, codes)
+    assert np.array_equal(out, codes)
     enc = list(teacher_forced(prior, codes, conds, batch=7))
     assert np.array_equal(np.concatenate(rows), np.concatenate([p for p, _ in enc]))
     i, j = (np.concatenate(a) for a in zip(*where))
@@ -220,7 +220,7 @@ def test_tiles_beyond_a_group_are_walked_after_it(monkeypatch):
     one = {(int(y), int(x)): r for p, (i, j) in zip(rows, where) for r, y, x in zip(p, i, j)}
     monkeypatch.setattr(decode, "TILES", 5)  # 16 tiles: groups of 5, 5, 5, 1
     out, rows, where = walked_with_places(prior, codes, conds)
-    assert torch.equal(out, codes)
+    assert np.array_equal(out, codes)
     i, j = (np.concatenate(a) for a in zip(*where))
     assert [(y // 2) * 4 + x // 3 for y, x in zip(i[:3], j[:3])] == [0, 1, 2]  # the first group's tiles first
     assert (i[-6:] >= 6).all() and (j[-6:] >= 9).all() and not ((i[:-6] >= 6) & (j[:-6] >= 9)).any()  # the last tile alone, last
@@ -229,9 +229,9 @@ def test_tiles_beyond_a_group_are_walked_after_it(monkeypatch):
 
 
 SUMMATION_ORDERS = {
-    "int64": lambda x, wt: (x.to(torch.int64) @ wt.to(torch.int64)).to(torch.float32),
-    "float64": lambda x, wt: (x.double() @ wt.double()).float(),
-    "reversed": lambda x, wt: x.flip(1) @ wt.flip(0),
+    "int64": lambda x, wt: (x.astype(np.int64) @ wt.astype(np.int64)).astype(np.float32),
+    "float64": lambda x, wt: (x.astype(np.float64) @ wt.astype(np.float64)).astype(np.float32),
+    "reversed": lambda x, wt: x[:, ::-1] @ wt[::-1],
     "one by one": lambda x, wt: (x[:, :, None] * wt[None]).cumsum(1)[:, -1],
 }
 
@@ -245,7 +245,7 @@ def test_any_summation_order_gives_the_same_probabilities(order, monkeypatch):
     _, reference = walked(prior, codes, conds)
     monkeypatch.setattr(fixedpoint, "matmul", SUMMATION_ORDERS[order])
     out, rows = walked(prior, codes, conds)
-    assert torch.equal(out, codes)
+    assert np.array_equal(out, codes)
     assert all(np.array_equal(a, b) for a, b in zip(reference, rows))
 
 
@@ -259,7 +259,7 @@ def test_weights_beyond_the_exactness_budget_are_refused():
 def test_condition_in_bands_equals_one_pass():
     prior = fixed(make(True), True)
     top = torch.randint(0, 7, (9, 5), generator=torch.Generator().manual_seed(4))
-    assert all(torch.equal(prior.condition([top], band=b)[0], prior.condition([top], band=100)[0]) for b in (1, 2, 4))
+    assert all(np.array_equal(prior.condition([top], band=b)[0], prior.condition([top], band=100)[0]) for b in (1, 2, 4))
 
 
 def test_condition_in_boxes_equals_the_whole_cut():
@@ -270,7 +270,7 @@ def test_condition_in_boxes_equals_the_whole_cut():
     whole = prior.condition([top])[0]
     for y0, y1, x0, x1 in [(0, 9, 0, 11), (0, 1, 0, 1), (8, 9, 10, 11), (2, 7, 3, 8), (0, 9, 1, 10), (4, 5, 0, 11)]:
         for band in (1, 3, 100):
-            assert torch.equal(prior.condition([top], band=band, boxes=[(y0, y1, x0, x1)])[0], whole[y0:y1, x0:x1])
+            assert np.array_equal(prior.condition([top], band=band, boxes=[(y0, y1, x0, x1)])[0], whole[y0:y1, x0:x1])
 
 
 @pytest.mark.parametrize("tile,together,windowed", [((3, 0), 64, True), pytest.param((3, 5), 1, True, marks=pytest.mark.slow),
@@ -292,14 +292,14 @@ def test_a_window_of_conditioning_columns_changes_no_probability(tile, together,
     held = []  # the columns of each computation of the (half-resolution) conditioning features
     condition = prior.condition
 
-    def spy(maps, dtype=torch.float32, boxes=None):
+    def spy(maps, dtype=np.float32, boxes=None):
         held.append(boxes[0][3] - boxes[0][2])
         return condition(maps, dtype=dtype, boxes=boxes)
 
     monkeypatch.setattr(prior, "condition", spy)
     monkeypatch.setattr(decode, "WINDOW", 64)  # steps of bands of 3 rows read 3 * (3 + reach) columns
     out, rows = walked(prior, codes, conds)
-    assert torch.equal(out, codes)
+    assert np.array_equal(out, codes)
     assert len(rows) == len(reference) and all(np.array_equal(a, b) for a, b in zip(reference, rows))
     canvases = -(-(-(-12 // (tile[0] or 12)) * -(-200 // (tile[1] or 200))) // together)
     if windowed:
@@ -318,19 +318,30 @@ def test_the_walk_keeps_enough_wavefronts_for_any_slope(first_kernel):
     prior = FixedPointPrior(cfg, calibrate(PixelCNN(cfg).eval(), [(torch.randint(0, 12, (8, 8)), [])]))
     codes = torch.randint(0, 12, (5, 9))
     out, rows = walked(prior, codes, [])
-    assert torch.equal(out, codes)
+    assert np.array_equal(out, codes)
     assert np.array_equal(np.concatenate(rows), np.concatenate([p for p, _ in teacher_forced(prior, codes)]))
 
 
+def blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
 def test_one_thread_nested_across_threads_restores_the_count():
-    """Two Python threads inside one_thread at once, leaving in either order: torch's
-    (process-wide) thread count is 1 while any is inside and what it was once all have left."""
+    """Two Python threads inside one_thread at once, leaving in either order: torch's and numpy's
+    BLAS's (process-wide) thread counts are 1 while any is inside and what they were once all
+    have left."""
     import threading
+
+    from threadpoolctl import threadpool_limits
 
     from vqzip.runtime import one_thread
 
     before = torch.get_num_threads()
     torch.set_num_threads(3)
+    blas = threadpool_limits(3, user_api="blas")
+    assert blas_threads() and set(blas_threads()) == {3}  # numpy's BLAS is one threadpoolctl sees
     try:
         for first_out in (0, 1):
             inside, leave = threading.Barrier(3), [threading.Event(), threading.Event()]
@@ -340,7 +351,7 @@ def test_one_thread_nested_across_threads_restores_the_count():
                 with one_thread():
                     inside.wait()
                     leave[k].wait()
-                    seen.append(torch.get_num_threads())
+                    seen.append((torch.get_num_threads(), *blas_threads()))
 
             workers = [threading.Thread(target=hold, args=(k,)) for k in (0, 1)]
             for w in workers:
@@ -350,9 +361,11 @@ def test_one_thread_nested_across_threads_restores_the_count():
             workers[first_out].join()
             leave[1 - first_out].set()
             workers[1 - first_out].join()
-            assert seen == [1, 1] and torch.get_num_threads() == 3
+            assert all(set(s) == {1} for s in seen) and len(seen) == 2
+            assert torch.get_num_threads() == 3 and set(blas_threads()) == {3}
     finally:
         torch.set_num_threads(before)
+        blas.restore_original_limits()
 
 
 def make_context_free() -> tuple[PixelCNN, FixedPointPrior]:
@@ -387,7 +400,7 @@ def test_a_context_free_prior_is_computed_in_bands_exactly_as_the_walk_would(sha
         monkeypatch.setattr(decode, "BAND", band)
         monkeypatch.setattr(decode, "BAND_ROWS", band_rows)
         out, got = walked(prior, codes, conds)
-        assert torch.equal(out, codes)
+        assert np.array_equal(out, codes)
         got = np.concatenate(got)
         assert all(np.array_equal(by_position[(i, j)], got[i * w + j]) for i in range(h) for j in range(w))
         assert np.array_equal(got, np.concatenate([p for p, _ in teacher_forced(prior, codes, conds, batch=7)]))
@@ -421,7 +434,7 @@ def test_skipped_positions_are_out_and_never_coded(kind):
         where.append((i.copy(), j.copy()))
         return codes[i, j].numpy()
 
-    assert torch.equal(walk(prior, H, W, step, conds, skip), known)
+    assert np.array_equal(walk(prior, H, W, step, conds, skip), known)
     i, j = (np.concatenate(a) for a in zip(*where))
     assert not skip[i, j].any() and len(i) == int((~skip).sum())
     enc = list(teacher_forced(prior, known, conds, batch=7))
@@ -465,3 +478,24 @@ def test_a_prior_cut_keeps_the_function_at_full_size_and_the_blocks_kept():
     assert logits(narrow, codes, top).shape == (12, 8, 12)
     with pytest.raises(ValueError, match="can be cut"):
         cut(full, replace(full.cfg, channels=32, blocks=1), maps)
+
+
+def test_the_integer_arithmetic_and_the_walk_run_on_numpy_alone():
+    """fixedpoint and decode, the one implementation that export, calibration's check, the
+    encoder, RDO and the decoder run, import nothing but numpy at run time (torch only where a
+    type checker looks): no second copy of the arithmetic in torch to drift from."""
+    import ast
+    from pathlib import Path
+
+    from vqzip.priors import decode, fixedpoint
+
+    for module in (fixedpoint, decode):
+        tree = ast.parse(Path(module.__file__).read_text())
+        imported = set()
+        for node in tree.body:  # top level only: `if TYPE_CHECKING:` blocks are not run
+            if isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported |= {f"{node.module}.{a.name}" for a in node.names}
+        assert imported <= {"numpy", "__future__.annotations", "typing.TYPE_CHECKING", "typing.Callable",
+                            "typing.Iterator", "vqzip.priors.decode"}, (module.__name__, imported)

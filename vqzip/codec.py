@@ -330,11 +330,11 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, *, preview: b
             dec, skipped = SymbolDecoder(streams[k]), None
             if skip is not None and m.skippable:
                 kept = fine_skip.decode(dec, *fine_skip.blocks_of(expected[k], block))
-                skipped = torch.from_numpy(~fine_skip.positions(kept, expected[k], block))
+                skipped = ~fine_skip.positions(kept, expected[k], block)
             c = model.priors[k].walk(*expected[k], lambda p, i, j: dec.decode(p), [codes[j] for j in m.conds], skipped)
-            if container.codes_crc(c.numpy()) != header.crcs[k]:
+            if container.codes_crc(c) != header.crcs[k]:
                 raise FormatError(f"decoded {m.name} codes fail their checksum: the coded stream is damaged")
-            codes.append(c)
+            codes.append(torch.from_numpy(c))  # the network takes torch tensors
     plane = intake.decode_alpha(header.alpha_coding, alpha, header.width, header.height) if header.has_alpha else None
     return header, model, codes, plane
 

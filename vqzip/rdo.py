@@ -98,8 +98,8 @@ def choose_map(prior, conds: list[torch.Tensor], cand: np.ndarray, dist: np.ndar
         return symbols
 
     with one_thread():
-        codes = prior.walk(cand.shape[0], cand.shape[1], step, conds, None if keep is None else torch.from_numpy(~keep[1]))
-    return codes, enc.to_bytes()
+        codes = prior.walk(cand.shape[0], cand.shape[1], step, conds, None if keep is None else ~keep[1])
+    return torch.from_numpy(codes), enc.to_bytes()
 
 
 def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile], skip: float = 0.0, decode=None,

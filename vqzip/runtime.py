@@ -5,7 +5,8 @@ never depend on any of it, only their speed and memory do (the priors' arithmeti
 
 Threads
     set_threads(n)      torch's thread count for the process (None: leave torch's choice)
-    one_thread()        a block run on one torch thread, restored after, safe across Python threads
+    one_thread()        a block run on one thread of torch and of numpy's BLAS, restored after,
+                        safe across Python threads
     A process forked after torch ran its OpenMP regions deadlocks in the next one (libgomp's
     thread pool does not survive fork); every forked child therefore starts on one thread.
 
@@ -55,33 +56,59 @@ def set_threads(n: int | None) -> None:
 
 _lock = threading.Lock()
 _inside = 0  # threads inside one_thread
-_saved = 1  # the thread count the first of them found
+_saved = 1  # the torch thread count the first of them found
+_blas = None  # threadpoolctl's hold on numpy's BLAS threads while any is inside
 
 
 @contextmanager
 def one_thread():
-    """Run a block (the priors' walk) on one torch thread. The walk is thousands of small matrix
-    products: a second OpenMP thread gains nothing on them, and when the other core is busy every
-    parallel region waits for it (a Kodak image's walk took 45 s instead of 0.5 s beside a
-    training run). Torch's thread count is the process's: with several Python threads inside at
-    once (the encoder walks beside the network's decode), the last to leave restores what the
-    first found."""
+    """Run a block (the priors' walk, the network's tiles) on one thread of torch and one of the
+    BLAS numpy calls (the walk's matrix products are numpy's, `vqzip.priors.fixedpoint`). The walk
+    is thousands of small matrix products: a second thread gains nothing on them, and when the
+    other core is busy each product waits for it (a Kodak image's walk took 45 s instead of 0.5 s
+    beside a training run in torch; a 64x96 map's walk took 22-26 s instead of 1.6 s on numpy's
+    two OpenBLAS threads beside two). Both thread counts are the process's: with several Python
+    threads inside at once (the encoder walks beside the network's decode), the last to leave
+    restores what the first found."""
     import torch
+    from threadpoolctl import threadpool_limits
 
-    global _inside, _saved
+    global _inside, _saved, _blas
     with _lock:
         if _inside == 0:
             _saved = torch.get_num_threads()
             if _saved != 1:
                 torch.set_num_threads(1)
+            _blas = _blas_control(lambda: threadpool_limits(1, user_api="blas"))
         _inside += 1
     try:
         yield
     finally:
         with _lock:
             _inside -= 1
-            if _inside == 0 and _saved != 1:
-                torch.set_num_threads(_saved)
+            if _inside == 0:
+                if _saved != 1:
+                    torch.set_num_threads(_saved)
+                _blas_control(_blas.restore_original_limits)
+
+
+def _blas_control(change: Callable[[], R]) -> R:
+    """change() of the BLAS thread count by whichever Python thread runs it. threadpoolctl 3.8
+    lets one thread at a time set OpenBLAS's (process-wide) count, the others' calls silently
+    doing nothing, and a thread keeps that control after a bare threadpool_limits; here the
+    first thread into one_thread sets the count and the last out restores it, which may be
+    another, so control is released before and after (a walk in a worker thread otherwise ran
+    on two BLAS threads once the main thread had walked)."""
+    import threadpoolctl
+
+    release = getattr(getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None)
+    if release is not None:  # threadpoolctl < 3.8 has no such control
+        release(force=True)
+    try:
+        return change()
+    finally:
+        if release is not None:
+            release(force=True)
 
 
 def _after_fork_in_child() -> None:
