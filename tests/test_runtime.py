@@ -122,3 +122,23 @@ def test_a_child_forked_after_torch_ran_starts_on_one_thread():
             "print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "1"
+
+
+def test_one_thread_gives_torch_its_threads_back():
+    """torch's thread count after one_thread is what it was: torch's own BLAS is among the
+    libraries one_thread holds at one thread, and restoring that hold must not undo torch's."""
+    import torch
+
+    from vqzip.runtime import one_thread
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with one_thread():
+            pass
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -76,10 +76,13 @@ def one_thread():
     global _inside, _saved, _blas
     with _lock:
         if _inside == 0:
+            # BLAS first, torch after, and back in the reverse order: torch's own BLAS (MKL) is one
+            # of the libraries threadpoolctl limits, and a limit taken after torch's count was set
+            # to 1 would restore 1 over it (every later decode then ran on one thread)
             _saved = torch.get_num_threads()
+            _blas = _blas_control(lambda: threadpool_limits(1, user_api="blas"))
             if _saved != 1:
                 torch.set_num_threads(1)
-            _blas = _blas_control(lambda: threadpool_limits(1, user_api="blas"))
         _inside += 1
     try:
         yield
@@ -87,9 +90,9 @@ def one_thread():
         with _lock:
             _inside -= 1
             if _inside == 0:
+                _blas_control(_blas.restore_original_limits)
                 if _saved != 1:
                     torch.set_num_threads(_saved)
-                _blas_control(_blas.restore_original_limits)
 
 
 def _blas_control(change: Callable[[], R]) -> R:
