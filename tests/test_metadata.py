@@ -82,3 +82,13 @@ def test_lossy_outputs_take_output_quality(tiny, tmp_path):
         sizes[q] = (tmp_path / f"a{q}.jpg").stat().st_size
     assert main(["decompress", "-q", str(tmp_path / "a.vqz"), "-o", str(tmp_path / "d.jpg")]) == 0
     assert (tmp_path / "d.jpg").read_bytes() == (tmp_path / "a95.jpg").read_bytes() and sizes["30"] < sizes["95"]
+
+
+def test_a_photo_with_damaged_exif_still_codes_without_it(tiny, tmp_path, capsys):
+    """EXIF that Pillow's parser refuses (Pillow still opens the JPEG) is left out with a warning,
+    as it was ignored before metadata was kept: the photo codes, the rest of its metadata kept."""
+    photo(16, 16).save(tmp_path / "bad.jpg", "JPEG", exif=b"Exif\x00\x00garbage!", icc_profile=SRGB)
+    assert main(["compress", str(tmp_path / "bad.jpg")]) == 0
+    assert "EXIF is damaged" in capsys.readouterr().err
+    out = vqzip.decompress(tmp_path / "bad.vqz")
+    assert "exif" not in out.info and out.info["icc_profile"] == SRGB

@@ -39,11 +39,14 @@ def read(image: Image.Image, name: str = "image") -> dict[str, bytes]:
     raw = image.info.get("exif")
     if raw:
         exif = Image.Exif()
-        exif.load(raw)
-        if exif.get(ORIENTATION, 1) != 1:
-            exif[ORIENTATION] = 1
-            raw = exif.tobytes()
-        found["exif"] = bytes(raw)
+        try:
+            exif.load(raw)
+            if exif.get(ORIENTATION, 1) != 1:
+                exif[ORIENTATION] = 1
+                raw = exif.tobytes()
+            found["exif"] = bytes(raw)
+        except Exception as e:  # Pillow's parser raises SyntaxError, struct.error, ... on damaged EXIF
+            warnings.warn(f"{name}: its EXIF is damaged ({e or type(e).__name__}) and is left out", VqzWarning, stacklevel=2)
     icc = image.info.get("icc_profile")
     if icc:
         found["icc_profile"] = bytes(icc)
