@@ -485,3 +485,11 @@ def test_export_without_checkpoints_writes_to_the_user_folder_and_leaves_the_pac
     capsys.readouterr()
     assert main(["models"]) == 0
     assert f"toy\tuser\t{user / 'toy'}" in capsys.readouterr().out
+    # a name that is installed already (yours, or a shipped one) is not exported over without --force:
+    # the files coded with that model would no longer decode
+    weights = (user / "toy" / "model.safetensors").read_bytes()
+    for name in ("toy", "vqz-l3"):
+        assert main(["train", "export", "--run", str(run), "--name", name]) == 1
+        assert f"a model named {name!r} is installed already" in capsys.readouterr().err
+    assert (user / "toy" / "model.safetensors").read_bytes() == weights and not (user / "vqz-l3").exists()
+    assert main(["train", "export", "--run", str(run), "--name", "toy", "--force"]) == 0

@@ -51,7 +51,6 @@ BROKEN = [  # (change, field named, words of the problem)
     (_set("levels.2.skip", float("inf")), "levels.2.skip", "Infinity is not a finite number at least 0"),
     (_set("levels.x", {"model": "tiny", "scale": "1"}), "levels.x", "not a quality level number"),
     (_set("levels", [{"model": "tiny", "scale": "1"}]), "levels", "is not an object of quality levels"),
-    (_set("levels", {}), "levels", "no quality levels"),
     (_set("levels", None), "levels", "missing"),
     (_set("models", None), "models", "missing"),
     (_set("default", 9), "default", "9 is not one of levels (1, 2)"),
@@ -159,7 +158,7 @@ def test_the_manifest_is_read_once_until_it_changes(checkpoints, monkeypatch):
     zoo.manifest()
     checks = []
     check = zoo.check_manifest
-    monkeypatch.setattr(zoo, "check_manifest", lambda m, p: checks.append(p) or check(m, p))
+    monkeypatch.setattr(zoo, "check_manifest", lambda m, p, **kw: checks.append(p) or check(m, p, **kw))
     for _ in range(3):
         zoo.levels(), zoo.level(None), zoo.name_for_hash(b"\0" * 8)
     assert checks == []
@@ -204,3 +203,40 @@ def test_the_user_folder_adds_models_but_never_changes_the_levels(tiny_checkpoin
     monkeypatch.delenv("XDG_DATA_HOME")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert zoo.user_dir() == tmp_path / ".local" / "share" / "vqzip" / "models"
+
+
+def test_a_folder_without_levels_adds_its_models_and_the_levels_stay_the_shipped(tiny_checkpoints, tmp_path, monkeypatch):
+    """A folder of models used by name (`train export --scales none`) has no levels: it used to stop
+    every command, shipped files included ("levels: no quality levels")."""
+    from vqzip import codec
+
+    folder = tmp_path / "by-name"
+    shutil.copytree(tiny_checkpoints, folder)
+    m = json.loads((folder / "manifest.json").read_text())
+    m["levels"] = {}
+    (folder / "manifest.json").write_text(json.dumps(m))
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(folder))
+    assert zoo.load("tiny").name == "tiny"
+    assert {lv.point.model for lv in zoo.levels()} == {"vqz-l3"}
+    golden = Path(__file__).parent / "golden" / "v4-l3-tiger-crop-top.vqz"
+    assert codec.decompress(golden.read_bytes()).image.size == (160, 96)
+
+
+def test_a_model_named_like_a_shipped_one_hides_neither_its_files_nor_its_levels(tiny_checkpoints, tmp_path, monkeypatch):
+    """A file names its model by hash, and the shipped ladder codes with the shipped models: a
+    model of yours named vqz-l3 changes neither (it made vqz-l3's files "not installed", and
+    coded every level with it)."""
+    from vqzip import codec
+
+    user = tmp_path / "xdg" / "vqzip" / "models"
+    shutil.copytree(tiny_checkpoints, user)
+    m = json.loads((user / "manifest.json").read_text())
+    m["models"]["vqz-l3"] = m["models"].pop("tiny")
+    m["levels"] = {q: dict(lv, model="vqz-l3") for q, lv in m["levels"].items()}
+    (user / "manifest.json").write_text(json.dumps(m))
+    monkeypatch.delenv("VQZIP_CHECKPOINTS", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    golden = Path(__file__).parent / "golden" / "v4-l3-tiger-crop-top.vqz"
+    header = container.unpack(golden.read_bytes())[0]
+    model = codec.model_for(header)
+    assert model.hash8 == header.model_hash and zoo.load("vqz-l3").hash8 == header.model_hash

@@ -277,12 +277,13 @@ class _Inline:
 
 
 def model_for(header: container.Header) -> zoo.CodecModel:
-    """The shipped model a file was made with, or a ModelError naming the one it needs."""
-    name = zoo.name_for_hash(header.model_hash)
-    if name is None:
+    """The installed model a file was made with (by its hash, in any model folder), or a
+    ModelError naming the one it needs."""
+    model = zoo.load_for_hash(header.model_hash)
+    if model is None:
         raise ModelError(f"file was made with model {header.model_name!r} ({header.model_hash.hex()}), "
                          "which is not installed")
-    return zoo.load(name)
+    return model
 
 
 def decode_codes(data: bytes, model: zoo.CodecModel | None = None, *, preview: bool = False,

@@ -67,7 +67,7 @@ def given_dirs() -> list[Path]:
 def search_path() -> list[Path]:
     """Every model folder, first found first: the given ones (`given_dirs`), the user's
     (`user_dir`, where it has a manifest), the shipped one. Each adds its models; the quality
-    levels are the first given folder's, else the shipped ladder (a user folder's models are
+    levels are the first given folder's that has any, else the shipped ladder (a user folder's models are
     chosen by name, -m, and never change what a level means)."""
     user = [user_dir()] if (user_dir() / "manifest.json").is_file() else []
     return given_dirs() + user + [checkpoints_dir()]
@@ -123,20 +123,29 @@ def config_digests(cfg: dict) -> dict[str, str]:
 def manifest() -> dict:
     """The manifest of every folder on the search path (`search_path`), each checked
     (`check_manifest`): `models` from them all (the first folder holding a name wins; each
-    entry's `folder` made a full path), `levels` and `default` from the first given folder, else
+    entry's `folder` made a full path), `levels` and `default` from the first given folder with levels, else
     the shipped one; a copy the caller may change."""
     return copy.deepcopy(_manifest())
 
 
 def _manifest() -> dict:
-    """`manifest`, merged anew, each file read and checked once per version of it: not to be changed."""
+    """`manifest`, merged anew, each file read and checked once per version of it: not to be
+    changed. The ladder's folder comes first among the models, so its levels code with its own
+    models whatever another folder names alike."""
     found = [(root, _manifest_of(root)) for root in search_path()]
+    given = [(root, m) for root, m in found[: len(given_dirs())] if m["levels"]]
+    ladder_root, ladder = given[0] if given else found[-1]
+    if not ladder["levels"]:
+        raise ModelError(f"model manifest {ladder_root / 'manifest.json'}: levels: no quality levels")
     models = {}
-    for root, m in found:
+    for root, m in [(ladder_root, ladder), *found]:
         for name, entry in m["models"].items():
-            models.setdefault(name, {**entry, "folder": str(root / entry["folder"])})
-    ladder = found[0][1] if given_dirs() else found[-1][1]
+            models.setdefault(name, _entry(root, entry))
     return {**ladder, "models": models}
+
+
+def _entry(root: Path, entry: dict) -> dict:
+    return {**entry, "folder": str(root / entry["folder"])}
 
 
 def _manifest_of(root: Path) -> dict:
@@ -160,11 +169,11 @@ def _read_manifest(path: Path, mtime_ns: int, size: int) -> dict:
         raise ModelError(f"cannot read model manifest {path}: {getattr(e, 'strerror', None) or e}") from None
     except json.JSONDecodeError as e:
         raise ModelError(f"model manifest {path} is not valid JSON: {e}") from None
-    check_manifest(m, path)
+    check_manifest(m, path, ladder=False)
     return m
 
 
-def check_manifest(m, path: Path) -> None:
+def check_manifest(m, path: Path, ladder: bool = True) -> None:
     """A ModelError naming the manifest and the field for the first field that is missing, of the
     wrong type, or out of range: `default` (a level's number), `levels` ({"N": {model, scale,
     maps?, lam?, skip?}}, at least one) and `models` ({name: {folder, sha256, config_sha256,
@@ -197,7 +206,7 @@ def check_manifest(m, path: Path) -> None:
             if not isinstance(digest, str) or not re.fullmatch("[0-9a-f]{64}", digest):
                 bad(f"{where}config_sha256.{field}", f"{json.dumps(digest)} is not a sha256 (64 lowercase hex digits)")
     levels = need(m, "levels", "", dict, "an object of quality levels by number")
-    if not levels:
+    if not levels and ladder:  # a folder of models used by name (-m) need not have levels
         bad("levels", "no quality levels")
     for q, entry in levels.items():
         where = f"levels.{q}."
@@ -225,7 +234,7 @@ def check_manifest(m, path: Path) -> None:
                 if not 0 <= value < float("inf"):
                     bad(f"{where}{knob}", f"{json.dumps(value)} is not a finite number at least 0")
     default = need(m, "default", "", int, "a quality level's number")
-    if str(default) not in levels:
+    if levels and str(default) not in levels:
         bad("default", f"{default} is not one of levels ({', '.join(levels)})")
 
 
@@ -295,11 +304,27 @@ def _cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
-def name_for_hash(hash8: bytes) -> str | None:
-    for name, entry in _manifest()["models"].items():
-        if bytes.fromhex(entry["sha256"])[:8] == hash8:
-            return name
+def _for_hash(hash8: bytes) -> tuple[str, dict] | None:
+    """(name, manifest entry) of the first model on the search path whose weights' sha256 starts
+    with hash8, in whichever folder: a file names its model by hash, so a model another folder
+    names alike never hides it."""
+    for root in search_path():
+        for name, entry in _manifest_of(root)["models"].items():
+            if bytes.fromhex(entry["sha256"])[:8] == hash8:
+                return name, _entry(root, entry)
     return None
+
+
+def name_for_hash(hash8: bytes) -> str | None:
+    """The name of the installed model whose weights' sha256 starts with hash8, or None."""
+    found = _for_hash(hash8)
+    return found and found[0]
+
+
+def load_for_hash(hash8: bytes) -> CodecModel | None:
+    """The installed model a file names by hash (`_for_hash`), loaded once; None if none is."""
+    found = _for_hash(hash8)
+    return found and _load_entry(*found)
 
 
 def load(name: str) -> CodecModel:
@@ -308,18 +333,20 @@ def load(name: str) -> CodecModel:
     entries = _manifest()["models"]
     if name not in entries:
         raise ModelError(f"unknown model {name!r}; installed: {', '.join(sorted(entries))}")
-    return _load_cached(entries[name]["folder"], name)
+    return _load_entry(name, entries[name])
+
+
+def _load_entry(name: str, entry: dict) -> CodecModel:
+    return _load_cached(entry["folder"], name, entry["sha256"], json.dumps(entry["config_sha256"], sort_keys=True))
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(folder: str, name: str) -> CodecModel:
-    entries = _manifest()["models"]
+def _load_cached(folder: str, name: str, sha256: str, config_sha256: str) -> CodecModel:
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelError(f"model manifest {folder.parent / 'manifest.json'}: models.{name}.folder: no folder {folder}")
     with one_thread():  # thousands of small tensor conversions: a second thread only waits (0.08 s -> 0.6-0.9 s beside other work)
-        return load_folder(folder, expected_sha256=entries[name]["sha256"], name=name,
-                           expected_config=entries[name]["config_sha256"])
+        return load_folder(folder, expected_sha256=sha256, name=name, expected_config=json.loads(config_sha256))
 
 
 def load_folder(folder: str | Path, expected_sha256: str | None = None, name: str | None = None,
@@ -394,7 +421,7 @@ def save_folder(folder: str | Path, tensors: dict[str, torch.Tensor], config: di
     folder.mkdir(parents=True, exist_ok=True)
     write_atomic(folder / "model.safetensors", save({k: v.detach().cpu().contiguous() for k, v in sorted(tensors.items())}),
                  force=True)
-    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    write_atomic(folder / "config.json", (json.dumps(config, indent=2) + "\n").encode(), force=True)
     return folder
 
 

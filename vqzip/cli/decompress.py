@@ -63,8 +63,8 @@ def decompress(
                     api.check_writable(h.mode, job.dst, api.decoded_size(h, preview))
 
     def ready():  # the models the files name, loaded once (worker processes inherit them)
-        for name in filter(None, {zoo.name_for_hash(unpacked[0].model_hash) for _, unpacked in parsed.values()}):
-            zoo.load(name)
+        for hash8 in {unpacked[0].model_hash for _, unpacked in parsed.values()}:
+            zoo.load_for_hash(hash8)
 
     def work(job):
         with batch.pixel_limit():

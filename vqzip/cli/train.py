@@ -209,6 +209,7 @@ def train_export(
     keep: Optional[str] = typer.Option(None, "--keep-priors", metavar="MODEL",
                                        help="For a run that trained only some maps' priors (`train prior --maps`): the model (a name in the "
                                             "checkpoints folder, or a folder) whose priors of the other maps ship as they are."),
+    force: bool = typer.Option(False, "-f", "--force", help="Export over a model of the same name (files coded with it no longer decode)."),
 ):
     """Pack a run into checkpoints/NAME, record it and its quality levels in the manifest with its
     sha256, write its card."""
@@ -217,7 +218,7 @@ def train_export(
     with reported():
         folder, entry, val = export_model(run, name, scales=scales, default_scale=default_scale, ladder=ladder,
                                           default_level=default_level, data=data, checkpoints=checkpoints, kodak=kodak,
-                                          rd=rd, tile=_tile(tile), keep=keep)
+                                          rd=rd, tile=_tile(tile), keep=keep, force=force)
         err.print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
 
 

@@ -46,10 +46,27 @@ def read_ladder(path: Path) -> dict:
     return levels
 
 
+def _check_new_name(name: str, root: Path, force: bool) -> None:
+    """A VqzError for a name an installed model, or one in root, already has (unless force): a
+    model exported over another makes every file coded with that one undecodable, and two models
+    of one name leave `-m NAME` ambiguous."""
+    from vqzip import zoo
+
+    if force:
+        return
+    held = {}
+    if (root / "manifest.json").is_file():
+        held.update({n: str(root / e["folder"]) for n, e in json.loads((root / "manifest.json").read_text())["models"].items()})
+    held.update({n: e["folder"] for n, e in zoo.manifest()["models"].items() if n not in held})
+    if name in held:
+        raise VqzError(f"a model named {name!r} is installed already ({held[name]}): give another --name, "
+                       f"or --force to export over it in {root}")
+
+
 def export_model(run: Path, name: str, *, scales: str | None = None, default_scale: str | None = None,
                  ladder: Path | None = None, default_level: int | None = None, data: Path | None = None,
                  checkpoints: Path | None = None, kodak: Path | None = None, rd: Path | None = None,
-                 tile: tuple[int, int] = (0, 0), keep: str | None = None) -> tuple[Path, dict, dict | None]:
+                 tile: tuple[int, int] = (0, 0), keep: str | None = None, force: bool = False) -> tuple[Path, dict, dict | None]:
     """Pack `run` into checkpoints/NAME (`export`; checkpoints: default the user's model folder,
     `zoo.user_dir`), validate it on `data`'s held-out images if
     given, record it in the manifest with its sha256 and its quality levels, and write its card
@@ -77,6 +94,7 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     if default is not None and default not in levels:
         raise VqzError(f"--default-scale {default_scale} is not one of --scales {scales}")
     root = checkpoints or zoo.user_dir()  # never the package's own folder unless asked
+    _check_new_name(name, root, force)
     if family is not None:
         training.check_ladder(root, family, default_level, name)
     kept = None if keep is None else Path(keep) if Path(keep).is_dir() else root / keep

@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from vqzip import data, metrics, priors as prior_kinds, zoo
+from vqzip.fileio import write_atomic
 from vqzip.errors import VqzError
 from vqzip.codec import decode_pixels, encode_codes, ideal_bits, preview_map, preview_pixels
 from vqzip.models import MapSpec
@@ -132,7 +133,7 @@ def register(root: Path, name: str, scales: list[Fraction], default_scale: Fract
     manifest["levels"] = {str(q): lv for q, lv in enumerate(kept + ours, 1)}
     if default_scale is not None:
         manifest["default"] = len(kept) + 1 + list(scales).index(default_scale)
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    write_atomic(path, (json.dumps(manifest, indent=2) + "\n").encode(), force=True)  # a half-written manifest would stop every command
     return entry
 
 
