@@ -115,6 +115,21 @@ def test_target_bpp_lands_just_under_between_levels(tiny):
     assert choice.point.lam == 0 and Fraction(1, 2) < choice.point.scale < 1  # the halfway target: lambda alone cannot reach it
 
 
+def test_a_bpp_target_counts_the_metadata_the_file_keeps(tiny):
+    """An image's metadata goes into its file: a bpp target is met by the whole file, not by the
+    coded image alone (a large EXIF or XMP made --strict pass a file several times the target)."""
+    im = photo(160, 96, seed=2)
+    n = 160 * 96
+    low, high = (8 * len(vqzip.compress(im, q)) / n for q in (1, 2))
+    target = low + 0.5 * (high - low)
+    im.info["xmp"] = bytes(range(7, 256, 2))  # 125 bytes that zlib cannot shrink much: about 0.07 bpp here
+    choice = vqzip.compress_to_target(im, bpp=target)
+    assert choice.bpp == 8 * len(choice.data) / n and choice.met and 0.95 * target <= choice.bpp <= target
+    over = vqzip.compress_to_target(im, bpp=low)  # the lowest level's rate: with the metadata nothing meets it
+    assert over.bpp == 8 * len(over.data) / n > low and not over.met
+    assert vqzip.decompress(choice.data).info["xmp"] == im.info["xmp"]
+
+
 def test_the_api_raises_only_vqz_errors_naming_the_input(tiny, tmp_path):
     import io
 

@@ -174,8 +174,9 @@ def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: floa
     multiplier raised (up to LAMBDA_MAX), and then, if still over, a scale between the two
     levels' (several encodings). psnr: the lowest level of at least `psnr` dB. If nothing meets
     the target, the nearest level (lowest, or highest), with met=False. Images above max_pixels (None: no
-    limit) are refused. The image's metadata is added to the file chosen unless strip (`compress`):
-    bpp and met are those of the coded image, without it."""
+    limit) are refused. The image's metadata is added to the file unless strip (`compress`), and a
+    bpp target counts its bytes: the image is coded to what they leave of the target, and bpp and
+    met are the whole file's."""
     from vqzip import metadata
 
     if (bpp is None) == (psnr is None):
@@ -183,8 +184,20 @@ def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: floa
     with open_image(image, max_pixels=max_pixels) as im:
         _warn_if_vqz(im)
         choice = _to_target(im, bpp, psnr, max_pixels)
+        if strip:
+            return choice
         name = str(image) if isinstance(image, (str, Path)) else "image"
-        return choice if strip else replace(choice, data=metadata.attach(choice.data, metadata.read(im, name), name))
+        kept = metadata.read(im, name)
+        data = metadata.attach(choice.data, kept, name)
+        n = im.width * im.height
+        extra = 8 * (len(data) - len(choice.data)) / n
+        if bpp is None or not extra:
+            return replace(choice, data=data, bpp=8 * len(data) / n)
+        if bpp > extra:  # code the image to what the metadata leaves of the target
+            choice = _to_target(im, bpp - extra, None, max_pixels)
+            data = metadata.attach(choice.data, kept, name)
+        whole = 8 * len(data) / n
+        return replace(choice, data=data, bpp=whole, met=(1 - TARGET_BPP_WITHIN) * bpp <= whole <= bpp)
 
 
 def _to_target(im: Image.Image, bpp: float | None, psnr: float | None, max_pixels: int | None) -> Choice:
