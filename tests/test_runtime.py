@@ -142,3 +142,30 @@ def test_one_thread_gives_torch_its_threads_back():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_child_forked_while_one_thread_is_held_can_use_it():
+    """A fork while another thread of the parent holds one_thread's lock: the child, whose only
+    thread is the forking one, gets a fresh lock (the held one would block it forever)."""
+    import os
+    import time
+
+    from vqzip import runtime
+
+    with runtime._lock:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                with runtime.one_thread():
+                    pass
+            finally:
+                os._exit(0)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    raise AssertionError("the forked child blocked on one_thread's lock")

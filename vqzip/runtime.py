@@ -118,6 +118,10 @@ def _after_fork_in_child() -> None:
     """A child forked after the parent ran torch's OpenMP regions deadlocks in the next one
     (libgomp's thread pool does not survive fork); with one thread torch runs none. A process
     that has not imported torch has nothing to protect."""
+    global _lock, _inside, _blas
+    # one_thread's state is the parent's: a lock another thread held at the fork stays held in
+    # the child, whose only thread is this one (it would wait for it forever)
+    _lock, _inside, _blas = threading.Lock(), 0, None
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
