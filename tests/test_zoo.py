@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import photo
-from vqzip import container, zoo
+from vqzip import container, manifest, zoo
 from vqzip.cli import main
 from vqzip.errors import ModelError
 
@@ -158,7 +158,7 @@ def test_the_manifest_is_read_once_until_it_changes(checkpoints, monkeypatch):
     zoo.manifest()
     checks = []
     check = zoo.check_manifest
-    monkeypatch.setattr(zoo, "check_manifest", lambda m, p, **kw: checks.append(p) or check(m, p, **kw))
+    monkeypatch.setattr(manifest, "check_manifest", lambda m, p, **kw: checks.append(p) or check(m, p, **kw))
     for _ in range(3):
         zoo.levels(), zoo.level(None), zoo.name_for_hash(b"\0" * 8)
     assert checks == []
