@@ -41,3 +41,20 @@ def test_a_decompress_loads_no_plotting_and_few_image_plugins(tiny_checkpoints, 
     assert not loaded & {"matplotlib", "pytorch_msssim", "vqzip.eval", "vqzip.training"}
     plugins = {m for m in loaded if m.startswith("PIL.") and m.endswith("ImagePlugin")}
     assert "PIL.PngImagePlugin" in plugins and len(plugins) <= 6, sorted(plugins)
+
+
+@pytest.mark.slow  # processes of their own
+@pytest.mark.parametrize("command", [["decompress", "a.vqz", "-o", "a.png"], ["compress", "a.png", "-o", "a.vqz"]])
+def test_refusing_an_existing_output_imports_no_torch(tiny_checkpoints, tmp_path, monkeypatch, command):
+    """The checks that need no model (options, inputs, existing outputs, formats) come before the
+    codec's imports: refusing an output that exists costs no torch import (it waited for it)."""
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(tiny_checkpoints))
+    from PIL import Image
+
+    from vqzip import codec, zoo
+
+    with Image.open(SAMPLE) as im:
+        im.crop((0, 0, 64, 48)).save(tmp_path / "a.png")
+        (tmp_path / "a.vqz").write_bytes(codec.compress(im.crop((0, 0, 64, 48)), zoo.load("tiny")))
+    loaded = loaded_after(f"from vqzip.cli import main\nassert main({command!r}) == 1", cwd=tmp_path)
+    assert "torch" not in loaded

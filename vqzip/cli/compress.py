@@ -35,7 +35,7 @@ def compress(
     model_dirs: list[str] = MODELS,
 ):
     """Compress images to .vqz files (inputs are always kept)."""
-    from vqzip import api, jobs, zoo
+    from vqzip import jobs, manifest  # no torch: the options and paths are checked before the codec is imported
 
     targets = target_bpp is not None or target_psnr is not None
     if sum(x is not None for x in (quality, model, target_bpp, target_psnr)) > 1:
@@ -44,10 +44,10 @@ def compress(
         if value is not None and not 0 < value < float("inf"):
             raise typer.BadParameter(f"must be a positive number, not {value}", param_hint=name)
     with reported():  # options first, then the files, then the model: all before any coding
-        if quality is not None and quality not in [lv.quality for lv in zoo.levels()]:
+        if quality is not None and quality not in [lv.quality for lv in manifest.levels()]:
             raise typer.BadParameter(f"no quality level {quality}; `vqzip levels` lists them "
-                                     f"({', '.join(str(lv.quality) for lv in zoo.levels())})", param_hint="--quality")
-        models = sorted(zoo.manifest()["models"])
+                                     f"({', '.join(str(lv.quality) for lv in manifest.levels())})", param_hint="--quality")
+        models = sorted(manifest.manifest()["models"])
         if model is not None and model not in models:
             raise typer.BadParameter(f"no model {model!r}; installed: {', '.join(models)}", param_hint="-m/--model")
         runtime.set_threads(threads)
@@ -58,14 +58,20 @@ def compress(
         with batch.pixel_limit():
             batch.check_paths(job, force)
             if job.src is not None:
+                from vqzip import api
+
                 with api.open_image(job.src, load=False, max_pixels=max_pixels or None):  # the header: an image Pillow reads, not too large
                     pass
 
     def ready():  # the models this command codes with, loaded (and their sha256 checked) once
+        from vqzip import zoo
+
         for name in [model] if model is not None else [lv.point.model for lv in (zoo.levels() if targets else [zoo.level(quality)])]:
             zoo.load(name)
 
     def work(job):
+        from vqzip import api, zoo
+
         with batch.pixel_limit():
             batch.check_paths(job, force)
             raw = batch.read(job)

@@ -34,16 +34,16 @@ def decompress(
     model_dirs: list[str] = MODELS,
 ):
     """Decompress .vqz files to images (PNG unless -o names another format; inputs are kept)."""
-    from vqzip import api, container, jobs, zoo
+    from vqzip import container, jobs, outputs  # no torch: every check runs before the codec is imported
 
     with reported():  # options first, then the files: all before any decoding
         runtime.set_threads(threads)
-        suffix = api.PREVIEW_SUFFIX if preview else ".png"
+        suffix = outputs.PREVIEW_SUFFIX if preview else ".png"
         plan = jobs.plan(inputs, suffix, output=output, stdout=stdout, recursive=recursive, decompressing=True)
         for job in plan:
             if job.dst is not None and not job.into_folder:  # -o FILE: its suffix must name a format
                 try:
-                    api.output_format(job.dst)
+                    outputs.output_format(job.dst)
                 except VqzError as e:
                     raise typer.BadParameter(str(e), param_hint="-o/--output") from None
         batch.no_terminal(plan, force, "a PNG image", "compressed data")
@@ -60,20 +60,24 @@ def decompress(
                 parsed[job] = data, container.unpack(data)
                 if job.dst is not None:
                     h = parsed[job][1][0]
-                    api.check_writable(h.mode, job.dst, api.decoded_size(h, preview))
+                    outputs.check_writable(h.mode, job.dst, _decoded_size(h, preview))
 
     def ready():  # the models the files name, loaded once (worker processes inherit them)
+        from vqzip import zoo
+
         for hash8 in {unpacked[0].model_hash for _, unpacked in parsed.values()}:
             zoo.load_for_hash(hash8)
 
     def work(job):
+        from vqzip import api
+
         with batch.pixel_limit():
             batch.check_paths(job, force)
             data, unpacked = parsed.pop(job, None) or _parse(batch.read(job))
             h = unpacked[0]
             runtime.for_image(h.width * h.height)
             image = api.decompress(data, preview=preview, max_pixels=max_pixels or None, parsed=unpacked, strip=strip)
-            out = api.encode_image(image, ".png" if job.dst is None else job.dst.suffix,
+            out = outputs.encode_image(image, ".png" if job.dst is None else job.dst.suffix,
                                    "<stdout>" if job.dst is None else str(job.dst), output_quality)
             batch.write(job, out, force)
         message = f"{image.width}x{image.height} {image.mode}"
@@ -82,6 +86,15 @@ def decompress(
         return len(data), len(out), h.width * h.height, message  # bpp of the file, preview or not
 
     batch.run(plan, check, work, quiet, "decompress", ready, jobs_n, threads)
+
+
+def _decoded_size(header, preview: bool) -> tuple[int, int]:
+    """The size a file decodes to; a preview's needs the file's model (`api.decoded_size`)."""
+    if not preview:
+        return header.width, header.height
+    from vqzip import api
+
+    return api.decoded_size(header, preview)
 
 
 def _parse(data: bytes):
