@@ -183,21 +183,18 @@ def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: floa
         raise VqzError("give one target: bpp or psnr")
     with open_image(image, max_pixels=max_pixels) as im:
         _warn_if_vqz(im)
-        choice = _to_target(im, bpp, psnr, max_pixels)
-        if strip:
-            return choice
         name = str(image) if isinstance(image, (str, Path)) else "image"
-        kept = metadata.read(im, name)
-        data = metadata.attach(choice.data, kept, name)
+        kept = {} if strip else metadata.read(im, name)
         n = im.width * im.height
-        extra = 8 * (len(data) - len(choice.data)) / n
-        if bpp is None or not extra:
-            return replace(choice, data=data, bpp=8 * len(data) / n)
-        if bpp > extra:  # code the image to what the metadata leaves of the target
-            choice = _to_target(im, bpp - extra, None, max_pixels)
-            data = metadata.attach(choice.data, kept, name)
+        # the metadata's bits per pixel, known before coding: the image is coded to what they leave
+        extra = 8 * codec.container.extensions_size([(codec.container.TAG_METADATA, metadata.pack(kept))]) / n if kept else 0.0
+        choice = _to_target(im, bpp - extra if bpp is not None and bpp > extra else bpp, psnr, max_pixels)
+        if not kept:
+            return choice
+        data = metadata.attach(choice.data, kept, name)
         whole = 8 * len(data) / n
-        return replace(choice, data=data, bpp=whole, met=(1 - TARGET_BPP_WITHIN) * bpp <= whole <= bpp)
+        met = choice.met if bpp is None else (1 - TARGET_BPP_WITHIN) * bpp <= whole <= bpp
+        return replace(choice, data=data, bpp=whole, met=met)
 
 
 def _to_target(im: Image.Image, bpp: float | None, psnr: float | None, max_pixels: int | None) -> Choice:
