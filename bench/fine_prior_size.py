@@ -35,7 +35,7 @@ from rich.table import Table
 from safetensors.torch import load_file
 
 from vqzip import data, models
-from vqzip.priors.calibrate import calibrate
+from vqzip.priors.calibration import calibrate
 from vqzip.priors.cut import cut
 from vqzip.priors.fixedpoint import FixedPointPrior
 from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig

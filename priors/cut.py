@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig
+from vqzip.priors.pixelcnn import PixelCNN
+from vqzip.priors.pixelcnn_config import PixelCNNConfig
 
 
 def cuttable(full: PixelCNNConfig, cfg: PixelCNNConfig) -> bool:

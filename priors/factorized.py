@@ -8,6 +8,9 @@ counts, every code at least 1 so that any code can be coded; the walk is raster 
 of rows that share one probability row (an export's `walk.tile` does not apply to it, as to a
 context-free PixelCNN). Its rate is the codes' entropy, far above a PixelCNN's:
 it is a baseline and a template, not a shipped model's prior.
+
+This module holds what the codec reads (the config, the exact form) and imports no torch; the
+float module and its calibration are `vqzip.priors.factorized_float`.
 """
 from __future__ import annotations
 
@@ -15,9 +18,6 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 COUNT_BITS = 16  # counts in units of 2**-16: they sum to about 2**16 + K, exact in float32 (below 2**24)
 BAND = 4096  # positions per step of the walk
@@ -41,45 +41,10 @@ def describe(cfg: FactorizedConfig) -> str:
     return f"a factorized prior (one distribution over its {cfg.num_codes} codes, no spatial context)"
 
 
-class Factorized(nn.Module):
-    """The float prior: learned logits over the codes."""
-
-    def __init__(self, cfg: FactorizedConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.logits = nn.Parameter(torch.zeros(cfg.num_codes))
-
-    def crops(self, codes: list[torch.Tensor], conds: list[list[torch.Tensor]], corners: list[tuple[int, int, int]],
-              size: int) -> tuple[tuple, torch.Tensor]:
-        """Training crops (`vqzip.priors.registry.FloatPrior`): the crops' codes are the only input
-        (for their shape) and the targets."""
-        targets = torch.stack([codes[i][y : y + size, x : x + size] for i, y, x in corners])
-        return (targets,), targets
-
-    def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        """Codes (B, h, w) -> logits (B, K, h, w), the same at every position."""
-        b, h, w = codes.shape
-        return self.logits.view(1, -1, 1, 1).expand(b, -1, h, w)
-
-    def nll_bits(self, codes: torch.Tensor, conds: list[torch.Tensor] = ()) -> torch.Tensor:
-        """Ideal code length of whole maps (B, H, W), in bits, per map (B,)."""
-        nats = -F.log_softmax(self.logits, 0)[codes]
-        return nats.flatten(1).sum(1) / torch.log(torch.tensor(2.0))
-
-
-@torch.no_grad()
-def calibrate(prior: Factorized, maps: list[tuple[torch.Tensor, list[torch.Tensor]]]) -> dict[str, torch.Tensor]:
-    """The integer tensors of `FixedFactorized`: the float prior's probabilities in fixed point.
-    `maps` (the calibration maps every kind is given) go unused: this prior has no activations
-    whose range they would measure."""
-    p = torch.softmax(prior.logits.double(), 0)
-    return {"counts": torch.round(p * 2**COUNT_BITS).clamp_(min=1).to(torch.int32)}
-
-
 class FixedFactorized:
     """The integer form: counts (K,) >= 1, the probability row of every position."""
 
-    def __init__(self, cfg: FactorizedConfig, t: dict[str, torch.Tensor]):
+    def __init__(self, cfg: FactorizedConfig, t: dict):
         self.cfg = cfg
         counts = np.asarray(t["counts"]).astype(np.int64)  # a numpy array or a CPU torch tensor
         if counts.shape != (cfg.num_codes,) or bool((counts < 1).any()) or int(counts.sum()) >= 1 << 24:

@@ -11,7 +11,7 @@ an integer and every sum is exact:
 - rescaling is fixed point in int64, per output channel: y = clamp((acc * m + b) >> shift);
 - tanh, sigmoid and exp are lookup tables shipped with the weights.
 
-`FixedPointPrior` holds the tensors `vqzip.priors.calibrate` makes from a trained float `PixelCNN`
+`FixedPointPrior` holds the tensors `vqzip.priors.calibration` makes from a trained float `PixelCNN`
 (stored in the model file, under the sha256) and evaluates the same layers on any set of
 positions: one wavefront at a time (`vqzip.priors.decode`), batched by whatever schedule the
 caller likes. Since the arithmetic is exact, any grouping gives the same integers (tested).
@@ -32,14 +32,10 @@ Layout, as in `PixelCNN` (h: the residual stream, in units of its scale):
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from vqzip.priors import decode
-
-if TYPE_CHECKING:  # the float network's module imports torch; its config is only read here
-    from vqzip.priors.pixelcnn import PixelCNNConfig
+from vqzip.priors.pixelcnn_config import PixelCNNConfig
 
 EXACT = 1 << 24  # float32 holds every integer of smaller magnitude, so such sums are exact
 GATE_SHIFT = 15  # sigmoid table entries are in units of 2**-GATE_SHIFT

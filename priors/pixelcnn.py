@@ -15,47 +15,17 @@ them into features: maps at the same resolution form a group (their embeddings a
 two 3x3 convolutions), and each group's features are repeated up to this map's resolution (x2
 for a coarser level, x1 for an earlier residual stage of the same level). Each gated block adds
 a 1x1 projection of every group's features.
+
+Its config is `vqzip.priors.pixelcnn_config`'s, which the codec reads without torch.
 """
 from __future__ import annotations
-
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vqzip.priors.masked import MaskedConv2d
-
-
-@dataclass(frozen=True)
-class PixelCNNConfig:
-    num_codes: int = 512
-    channels: int = 128
-    first_kernel: int = 5  # mask-A kernel width; it reaches first_kernel // 2 rows up
-    blocks: int = 4  # gated mask-B blocks, each reaching one more row up and column aside
-    # per conditioning map, in the order the caller passes them: (its alphabet size, this map's
-    # rows per row of it: 2 for the next coarser level, 1 for an earlier stage of the same level)
-    conds: tuple[tuple[int, int], ...] = ()
-    cond_channels: int = 64
-
-    def __post_init__(self):
-        object.__setattr__(self, "conds", tuple((int(k), int(f)) for k, f in self.conds))  # JSON gives lists
-
-    @property
-    def reach(self) -> int:
-        """Rows above, and columns either side, that a position's logits depend on."""
-        return self.first_kernel // 2 + self.blocks
-
-    @property
-    def groups(self) -> list[tuple[int, list[int]]]:
-        """(factor, indices into conds) of each group of conditioning maps, in order of first appearance."""
-        out: dict[int, list[int]] = {}
-        for i, (_, f) in enumerate(self.conds):
-            out.setdefault(f, []).append(i)
-        return list(out.items())
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from vqzip.priors.pixelcnn_config import PixelCNNConfig
 
 
 class GatedBlock(nn.Module):

@@ -6,7 +6,10 @@ A kind is one implementation of this protocol (`PriorKind`), and nothing else na
 - `Config`: a frozen dataclass taking `num_codes` (the map's alphabet; OUT = num_codes) and
   `conds` ((alphabet, factor) per map it may be conditioned on, as `vqzip.models.prior_config`
   gives them) and its own fields with defaults; `to_dict()` gives the fields JSON can hold.
-- `Float(cfg)`: the `nn.Module` training fits (`FloatPrior`).
+- `Float(cfg)`: the `nn.Module` training fits (`FloatPrior`); it, `calibrate` and `cut` need
+  torch, so the registry names them by `Lazy("module:name")`, imported when first called (no
+  module of this package may share a name `vqzip.priors` exports, such as `calibrate`: importing
+  it later would rebind that name to the module).
 - `Exact(cfg, tensors)`: its integer form, what export makes and the codec walks
   (`ExactPrior`), evaluated in numpy (tensors: numpy arrays or CPU torch tensors):
   ValueError where the tensors do not fit cfg.
@@ -15,27 +18,29 @@ A kind is one implementation of this protocol (`PriorKind`), and nothing else na
 - `describe(cfg)`: the card's words for it; `cut(full, cfg, maps)`, or None: a smaller prior
   started from a trained one's weights (ValueError where cfg cannot be cut from it).
 
-Adding a kind: a module of its own with those pieces, and one entry in `KINDS` below.
+Adding a kind: a module of its own with those pieces (its torch-free Config and Exact apart from
+its float side), and one entry in `KINDS` below.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 import numpy as np
-import torch
-from torch import nn
 
 from vqzip.priors import factorized
-from vqzip.priors.calibrate import calibrate as pixelcnn_calibrate
-from vqzip.priors.cut import cut as pixelcnn_cut
 from vqzip.priors.decode import Step
 from vqzip.priors.fixedpoint import FixedPointPrior
-from vqzip.priors.pixelcnn import PixelCNN, PixelCNNConfig
+from vqzip.priors.pixelcnn_config import PixelCNNConfig
+
+if TYPE_CHECKING:  # the float side of a kind is training's, imported by `Lazy` when called
+    import torch
+    from torch import nn
+
+    Maps = list[tuple[torch.Tensor, list[torch.Tensor]]]  # (codes (H, W), its conditioning maps)
 
 DEFAULT = "pixelcnn"  # the kind of a prior config that names none
-
-Maps = list[tuple[torch.Tensor, list[torch.Tensor]]]  # (codes (H, W), its conditioning maps)
 
 
 class FloatPrior(Protocol):
@@ -73,6 +78,19 @@ class ExactPrior(Protocol):
 
 
 @dataclass(frozen=True)
+class Lazy:
+    """The function or class "module:name" names, imported when first called: a kind's float
+    side (its module, calibration and cut) imports torch, which reading configs and walking the
+    exact forms do without."""
+
+    target: str
+
+    def __call__(self, *args, **kwargs):
+        module, name = self.target.split(":")
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+
+@dataclass(frozen=True)
 class PriorKind:
     name: str
     Config: type
@@ -84,11 +102,13 @@ class PriorKind:
 
 
 KINDS: dict[str, PriorKind] = {k.name: k for k in (
-    PriorKind("pixelcnn", PixelCNNConfig, PixelCNN, FixedPointPrior, pixelcnn_calibrate,
+    PriorKind("pixelcnn", PixelCNNConfig, Lazy("vqzip.priors.pixelcnn:PixelCNN"), FixedPointPrior,
+              Lazy("vqzip.priors.calibration:calibrate"),
               lambda c: f"a PixelCNN of {c.channels} channels and {c.blocks} gated block{'s' * (c.blocks != 1)} reaching "
-                        f"{c.reach} rows up and columns aside, conditioned on the maps before it", pixelcnn_cut),
-    PriorKind("factorized", factorized.FactorizedConfig, factorized.Factorized, factorized.FixedFactorized,
-              factorized.calibrate, factorized.describe),
+                        f"{c.reach} rows up and columns aside, conditioned on the maps before it",
+              Lazy("vqzip.priors.cut:cut")),
+    PriorKind("factorized", factorized.FactorizedConfig, Lazy("vqzip.priors.factorized_float:Factorized"),
+              factorized.FixedFactorized, Lazy("vqzip.priors.factorized_float:calibrate"), factorized.describe),
 )}
 
 

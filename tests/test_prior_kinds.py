@@ -91,3 +91,39 @@ def test_a_pixelcnn_run_cannot_start_a_factorized_prior(images, tmp_path):
     with pytest.raises(VqzError, match="no prior of this kind can be cut from it"):
         training.train_prior(images, other, training.prior_configs(maps, "factorized"), training.TrainConfig(steps=1, **small),
                              init=run)
+
+
+
+# Run where torch cannot be imported: every config of the shipped model from its config.json and
+# back, its first two priors' exact forms from its tensors walked over known codes, a factorized walk.
+WITHOUT_TORCH = """
+import json, sys
+import numpy as np
+from safetensors.numpy import load_file
+from vqzip import priors
+folder = sys.argv[1]
+dicts = json.load(open(folder + "/config.json"))["priors"]
+cfgs = [priors.config_from_dict(d) for d in dicts]
+assert json.loads(json.dumps([priors.config_to_dict(c) for c in cfgs])) == dicts
+tensors = load_file(folder + "/model.safetensors")
+part = lambda k: {n[len(f"prior.{k}."):]: v for n, v in tensors.items() if n.startswith(f"prior.{k}.")}
+codes = np.random.default_rng(0).integers(0, 512, (2, 6, 8))
+rows = 0
+for k in range(2):
+    prior = priors.exact_prior(cfgs[k], part(k))
+    rows += sum(len(p) for p, _ in prior.teacher_forced(codes[k], [codes[0][:3, :4]] if k else []))
+fact = priors.exact_prior(priors.config_from_dict({"kind": "factorized", "num_codes": 4}), {"counts": np.array([1, 2, 3, 4])})
+assert fact.walk(1, 3, lambda p, r, c: np.zeros(len(r), np.int64)).tolist() == [[0, 0, 0]]
+print(rows, sorted(m for m in sys.modules if m.startswith("torch")))
+"""
+
+
+@pytest.mark.slow  # a process of its own
+def test_configs_and_exact_priors_need_no_torch():
+    """The registry, every kind's config and the exact forms (what the codec reads and walks)
+    work in a process where torch cannot be imported."""
+    from blocked import run_without
+
+    done = run_without(["torch"], ["-c", WITHOUT_TORCH, str(zoo.checkpoints_dir() / "vqz-l3")])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["96", "[]"]

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from vqzip.priors import fixedpoint
-from vqzip.priors.calibrate import calibrate
+from vqzip.priors.calibration import calibrate
 from vqzip.priors.decode import teacher_forced, walk, wavefronts
 from vqzip.priors.fixedpoint import FixedPointPrior
 from vqzip.priors.masked import MaskedConv2d
@@ -498,4 +498,5 @@ def test_the_integer_arithmetic_and_the_walk_run_on_numpy_alone():
             elif isinstance(node, ast.ImportFrom):
                 imported |= {f"{node.module}.{a.name}" for a in node.names}
         assert imported <= {"numpy", "__future__.annotations", "typing.TYPE_CHECKING", "typing.Callable",
-                            "typing.Iterator", "vqzip.priors.decode"}, (module.__name__, imported)
+                            "typing.Iterator", "vqzip.priors.decode", "vqzip.priors.pixelcnn_config.PixelCNNConfig"
+                            }, (module.__name__, imported)
