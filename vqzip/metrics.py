@@ -1,9 +1,10 @@
 """Distortion of decoded pixels against the original, both (H, W, 3) uint8 RGB.
 
 PSNR is over all three channels at peak 255; `preview_psnr` scores a quarter-size preview
-against the image reduced 4x with a box filter, over whole 4x4 blocks. MS-SSIM is pytorch-msssim's (the implementation
-CompressAI reports with), on 0..255 data; `db` turns a similarity into -10 log10(1 - s), the
-scale MS-SSIM curves are usually plotted on. `chroma` is the mean distance of the pixels from
+against the image reduced 4x with a box filter, over whole 4x4 blocks. MS-SSIM is computed as
+pytorch-msssim computes it (the implementation CompressAI reports with; tests compare the two),
+in numpy, on 0..255 data; `db` turns a similarity into -10 log10(1 - s), the scale MS-SSIM
+curves are usually plotted on. `chroma` is the mean distance of the pixels from
 gray in the Cb/Cr plane (BT.601), for checking that colours keep their saturation.
 """
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 from PIL import Image
 
 MS_SSIM_MIN_SIDE = 161  # five scales of an 11-tap window need (11 - 1) * 2**4 + 1 pixels
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang, Simoncelli and Bovik 2003, finest scale first
+SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -37,13 +39,59 @@ def sse(a: np.ndarray, b: np.ndarray) -> int:
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Multi-scale SSIM in [0, 1]; needs both sides of at least MS_SSIM_MIN_SIDE pixels."""
-    from pytorch_msssim import ms_ssim as _ms_ssim
-
+    """Multi-scale SSIM in [0, 1] of two (H, W, C) images on a 0..255 scale (Wang et al. 2003, as
+    pytorch-msssim's `ms_ssim(data_range=255)`): per channel, the contrast-structure terms of the
+    four finer scales and the SSIM of the coarsest (each a mean over its map, negatives made 0)
+    raised to MS_SSIM_WEIGHTS and multiplied, then the mean over the channels. Between scales,
+    2x2 averages, an odd side padded with zeros in front (which count in the average). Needs both
+    sides of at least MS_SSIM_MIN_SIDE pixels (ValueError)."""
     if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:
         raise ValueError(f"MS-SSIM needs images of at least {MS_SSIM_MIN_SIDE} pixels a side, not {a.shape[1]}x{a.shape[0]}")
-    x, y = (torch.from_numpy(np.array(v, dtype=np.float64)).permute(2, 0, 1)[None] for v in (a, b))
-    return float(_ms_ssim(x, y, data_range=255.0))
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    terms = []
+    for scale in range(len(MS_SSIM_WEIGHTS)):
+        ssim, cs = _ssim_and_cs(x, y)
+        terms.append(cs if scale < len(MS_SSIM_WEIGHTS) - 1 else ssim)
+        x, y = _halve(x), _halve(y)
+    per_channel = np.prod([np.maximum(t, 0) ** w for t, w in zip(terms, MS_SSIM_WEIGHTS)], axis=0)
+    return float(per_channel.mean())
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    """The normalized 1-D Gaussian taps of pytorch-msssim's window, bit for bit: float32 values,
+    exp and the sum rounded once from float64 (as torch's are here; numpy's float32 exp and sum
+    differ in the last bit, which moved MS-SSIM by 2e-7), then widened to float64."""
+    coords = np.arange(size, dtype=np.float32) - size // 2
+    g = np.exp((-(coords**2) / np.float32(2 * sigma**2)).astype(np.float64)).astype(np.float32)
+    return (g / np.float32(g.astype(np.float64).sum())).astype(np.float64)
+
+
+def _blur(x: np.ndarray) -> np.ndarray:
+    """x (..., H, W, C) filtered by the window down the columns, then along the rows; valid (no padding)."""
+    w = _gaussian_window()
+    n = len(w)
+    h = x.shape[-3] - n + 1
+    x = sum(w[k] * x[..., k : k + h, :, :] for k in range(n))
+    v = x.shape[-2] - n + 1
+    return sum(w[k] * x[..., k : k + v, :] for k in range(n))
+
+
+def _ssim_and_cs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel (C,): the mean SSIM and the mean contrast-structure term of (H, W, C) images."""
+    c1, c2 = (SSIM_K1 * 255) ** 2, (SSIM_K2 * 255) ** 2
+    mu1, mu2, xx, yy, xy = _blur(np.stack([x, y, x * x, y * y, x * y]))
+    mu1_sq, mu2_sq, mu1_mu2 = mu1 * mu1, mu2 * mu2, mu1 * mu2
+    cs = (2 * (xy - mu1_mu2) + c2) / ((xx - mu1_sq) + (yy - mu2_sq) + c2)
+    ssim = (2 * mu1_mu2 + c1) / (mu1_sq + mu2_sq + c1) * cs
+    return ssim.mean((0, 1)), cs.mean((0, 1))
+
+
+def _halve(x: np.ndarray) -> np.ndarray:
+    """(H, W, C) -> 2x2 means ((H + 1) // 2, (W + 1) // 2, C); an odd side gets a zero row or
+    column in front, counted in its means (torch's avg_pool2d with padding 1)."""
+    h, w = x.shape[:2]
+    x = np.pad(x, ((h % 2, 0), (w % 2, 0), (0, 0)))
+    return (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2]) / 4
 
 
 def db(similarity: float) -> float:
