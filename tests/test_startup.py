@@ -24,7 +24,7 @@ def test_importing_loads_nothing_heavy(module):
     loaded = loaded_after(f"import {module}")
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
     assert not {m for m in loaded if m.startswith("vqzip.") and not m.startswith("vqzip.cli") and m not in
-                {"vqzip.pillow_plugin", "vqzip.container", "vqzip.errors", "vqzip.fileio", "vqzip.runtime"}}
+                {"vqzip.pillow_plugin", "vqzip.container", "vqzip.errors", "vqzip.extras", "vqzip.fileio", "vqzip.runtime"}}
 
 
 @pytest.mark.slow  # a process of its own

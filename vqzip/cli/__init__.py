@@ -8,7 +8,8 @@ the same functions a script calls.
 
 Exit codes (also in `vqzip --help`): 0 success; 1 an error (damaged or foreign file, missing
 model, unreadable or unsupported image, existing output), reported in one line on stderr, the
-other files of a batch still done; 2 bad usage; 130 interrupted; 143 terminated (SIGTERM).
+other files of a batch still done; 2 bad usage, or a command that needs an extra not installed
+(`vqzip.extras`: one line naming it); 130 interrupted; 143 terminated (SIGTERM).
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import signal
 import sys
 
 from vqzip import runtime
-from vqzip.cli.app import app
+from vqzip.cli.app import USAGE, app, err
+from vqzip.extras import MissingExtra
 from vqzip.cli import compress, decompress, info, integrity, levels, models, rdcurve, train  # noqa: F401  (each registers its commands)
 
 __all__ = ["app", "main", "run"]
@@ -28,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         app(args=argv, prog_name="vqzip")
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else int(e.code is not None)
+    except MissingExtra as e:  # what to install, wherever the command found it missing
+        err.print(f"vqzip: error: {e}", markup=False)
+        return USAGE
     return 0
 
 

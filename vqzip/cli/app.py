@@ -17,8 +17,8 @@ from vqzip.errors import UsageError, VqzError
 
 EXIT_CODES = ("Exit codes: 0 success; 1 an error (damaged or foreign file, missing model, unreadable or "
               "unsupported image, existing output), one line each on stderr, the other files still done; "
-              "2 bad usage; 130 interrupted; 143 terminated.")
-INTERRUPTED = 130
+              "2 bad usage, or an extra the command needs not installed; 130 interrupted; 143 terminated.")
+USAGE, INTERRUPTED = 2, 130
 
 
 class Command(TyperCommand):

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from vqzip import runtime
 from vqzip.cli.app import Command, app, err, reported
+from vqzip.extras import require
 
 
 @app.command("rd-curve", cls=Command)
@@ -36,6 +37,8 @@ def rd_curve(
     with reported():
         if jobs < 1:
             raise typer.BadParameter(f"must be at least 1, not {jobs}", param_hint="--jobs")
+        if out:  # before the sweep, not after it
+            require("matplotlib", "eval", "rd-curve's plots (--out)")
         images = rdcurve.images_of(inputs)
         levels = rdcurve.levels_of(quality)
         baselines = rdcurve.baselines_of(codecs, lambda line: err.print(line))

@@ -11,6 +11,15 @@ import typer
 
 from vqzip.cli.app import Command, err, reported, train_app
 from vqzip.errors import VqzError
+from vqzip.extras import require
+
+
+def _needs_training(export: bool = False) -> None:
+    """Torch (and onnx, which writes the networks' graphs, to export), from the train extra: a
+    missing one is one line naming the extra (exit 2), before any work."""
+    require("torch", "train", "training")
+    if export:
+        require("onnx", "train", "exporting a model")
 
 
 def _main_rank() -> bool:
@@ -91,6 +100,7 @@ def train_vqvae(
     warmup: Optional[int] = typer.Option(None, "--warmup", metavar="N", min=1, show_default=WARMUP_DEFAULT, help=WARMUP_HELP),
 ):
     """Phase I: the network (a hierarchical VQ-VAE)."""
+    _needs_training()
     from vqzip import training
 
     warmup = _warmup(steps, warmup, start_step)
@@ -133,6 +143,7 @@ def train_prior(
     warmup: Optional[int] = typer.Option(None, "--warmup", metavar="N", min=1, show_default=WARMUP_DEFAULT, help=WARMUP_HELP),
 ):
     """Phase II: one PixelCNN prior per code map of the run's network."""
+    _needs_training()
     from vqzip import training
     from vqzip.training.commands import sized_prior_configs
 
@@ -158,6 +169,7 @@ def train_rdo_codes(
     jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", min=1, help="Worker processes (one torch thread each)."),
 ):
     """Phase III: the training images coded with RDO under the run's priors, for fine-tuning them on what the encoder chooses."""
+    _needs_training()
     from vqzip.training.rdo_codes import rdo_codes
 
     with reported():
@@ -178,6 +190,7 @@ def train_snapshot(
     phase: str = typer.Option("vqvae", metavar="PHASE", help="vqvae or prior."),
 ):
     """The weights of a phase as of its last saved state, as a run folder of their own (then `train prior`, `train export`)."""
+    _needs_training()
     from vqzip import training
 
     with reported():
@@ -213,6 +226,7 @@ def train_export(
 ):
     """Pack a run into checkpoints/NAME, record it and its quality levels in the manifest with its
     sha256, write its card."""
+    _needs_training(export=True)
     from vqzip.training.commands import export_model
 
     with reported():
@@ -231,6 +245,7 @@ def train_run(
                                             help="Stop after N training steps in all; the next run goes on from there."),
 ):
     """Train a model by its recipe, phase by phase: every phase resumes from its state, a finished one is skipped."""
+    _needs_training(export=True)
     from vqzip.training import recipe as recipes
 
     with reported():
