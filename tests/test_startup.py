@@ -1,6 +1,7 @@
 """What a fresh process imports: `import vqzip` and the command line's import load no numpy,
-torch or plotting; a decompress loads no plotting, no MS-SSIM and only Pillow's common format
-plugins (bench/startup.py measures the seconds)."""
+torch, ONNX Runtime or plotting; `--version` and a refused output neither, nor rich nor pydantic
+(typer 0.29 parses every option through it: +0.1 s); a decompress loads no plotting and only
+Pillow's common format plugins (bench/startup.py measures the seconds)."""
 import json
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("numpy", "torch", "matplotlib", "pytorch_msssim", "pydantic")
+HEAVY = ("numpy", "torch", "onnxruntime", "matplotlib", "pytorch_msssim", "pydantic")
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "tiger.png"
 
 
@@ -25,6 +26,12 @@ def test_importing_loads_nothing_heavy(module):
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
     assert not {m for m in loaded if m.startswith("vqzip.") and not m.startswith("vqzip.cli") and m not in
                 {"vqzip.pillow_plugin", "vqzip.container", "vqzip.errors", "vqzip.extras", "vqzip.fileio", "vqzip.runtime"}}
+
+
+def test_the_version_loads_nothing_heavy_nor_rich_nor_any_command():
+    loaded = loaded_after("from vqzip.cli import main\nassert main(['--version']) == 0")
+    assert not loaded & {*HEAVY, "rich"}, sorted(loaded & {*HEAVY, "rich"})
+    assert not {m for m in loaded if m.startswith("vqzip.cli.") and m != "vqzip.cli.app"}
 
 
 @pytest.mark.slow  # a process of its own
@@ -45,9 +52,10 @@ def test_a_decompress_loads_no_plotting_and_few_image_plugins(tiny_checkpoints, 
 
 @pytest.mark.slow  # processes of their own
 @pytest.mark.parametrize("command", [["decompress", "a.vqz", "-o", "a.png"], ["compress", "a.png", "-o", "a.vqz"]])
-def test_refusing_an_existing_output_imports_no_torch(tiny_checkpoints, tmp_path, monkeypatch, command):
+def test_refusing_an_existing_output_imports_nothing_heavy(tiny_checkpoints, tmp_path, monkeypatch, command):
     """The checks that need no model (options, inputs, existing outputs, formats) come before the
-    codec's imports: refusing an output that exists costs no torch import (it waited for it)."""
+    codec's imports: refusing an output that exists imports no torch (it waited for it), numpy,
+    ONNX Runtime, rich or pydantic, nor another command's module."""
     monkeypatch.setenv("VQZIP_CHECKPOINTS", str(tiny_checkpoints))
     from PIL import Image
 
@@ -57,4 +65,5 @@ def test_refusing_an_existing_output_imports_no_torch(tiny_checkpoints, tmp_path
         im.crop((0, 0, 64, 48)).save(tmp_path / "a.png")
         (tmp_path / "a.vqz").write_bytes(codec.compress(im.crop((0, 0, 64, 48)), zoo.load("tiny")))
     loaded = loaded_after(f"from vqzip.cli import main\nassert main({command!r}) == 1", cwd=tmp_path)
-    assert "torch" not in loaded
+    assert not loaded & {*HEAVY, "rich"}, sorted(loaded & {*HEAVY, "rich"})
+    assert {m for m in loaded if m.startswith("vqzip.cli.")} == {"vqzip.cli.app", "vqzip.cli.batch", f"vqzip.cli.{command[0]}"}

@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vqzip.data import IMAGE_SUFFIXES
 from vqzip.errors import UsageError, VqzError
 
 STDIO = "-"
+# the files taken as images from a folder (-r here; training's folders, `vqzip.data`): kept here,
+# beside no numpy, so that planning a command's files before a refusal imports none
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 
 
 @dataclass(frozen=True)

@@ -13,25 +13,41 @@ other files of a batch still done; 2 bad usage, or a command that needs an extra
 """
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
 
 from vqzip import runtime
-from vqzip.cli.app import USAGE, app, err
+from vqzip.cli.app import USAGE, app, say
 from vqzip.extras import MissingExtra
-from vqzip.cli import compress, decompress, info, integrity, levels, models, rdcurve, train  # noqa: F401  (each registers its commands)
 
 __all__ = ["app", "main", "run"]
 
+# command -> the module that registers it on `app`, in the order `vqzip --help` lists them
+COMMANDS = {"compress": "compress", "decompress": "decompress", "levels": "levels", "info": "info", "test": "integrity",
+            "models": "models", "rd-curve": "rdcurve", "train": "train"}
+
+
+def register(argv: list[str]) -> None:
+    """Import the module of the command argv names, or of every command where it names none (help)
+    or an unknown one (typer's message names the known ones); none for --version. The others'
+    imports (rich's tables, the eval and training front ends) stay out of a command's start."""
+    named = next((a for a in argv if not a.startswith("-")), None)
+    if named is None and any(a in ("--version", "-V") for a in argv):
+        return
+    for module in [COMMANDS[named]] if named in COMMANDS else COMMANDS.values():
+        importlib.import_module(f"vqzip.cli.{module}")
+
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line on argv; returns the exit code (tests call this directly)."""
+    """Run the command line on argv (default sys.argv[1:]); returns the exit code (tests call this directly)."""
+    register(sys.argv[1:] if argv is None else argv)
     try:
         app(args=argv, prog_name="vqzip")
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else int(e.code is not None)
     except MissingExtra as e:  # what to install, wherever the command found it missing
-        err.print(f"vqzip: error: {e}", markup=False)
+        say(f"vqzip: error: {e}")
         return USAGE
     return 0
 

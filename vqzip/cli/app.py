@@ -3,13 +3,14 @@ line on stderr per failure, exit codes). Commands register themselves on `app` a
 from their own modules."""
 from __future__ import annotations
 
+import sys
 import warnings
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import typer
 from PIL import Image, UnidentifiedImageError
-from rich.console import Console
 from typer.core import TyperCommand
 
 from vqzip import __version__
@@ -53,7 +54,21 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, epilog=E
                   help="vqzip: a learned image codec (hierarchical VQ-VAE + PixelCNN priors + range coding).")
 train_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Train models (seeded, resumable).")
 app.add_typer(train_app, name="train")
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@cache
+def err():
+    """Rich's console on stderr, for progress bars, tables and a command's report; made when first
+    asked for, so that a refusal (one line, `say`) imports no rich."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def say(line: str) -> None:
+    """One line on stderr as it is (no markup, no emoji codes): errors, warnings, interrupts.
+    While a progress bar shows, rich has put a proxy on sys.stderr that prints it above the bar."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _models(ctx: typer.Context, folders: list[str]) -> list[str]:
@@ -95,19 +110,18 @@ def reported(job=None, interrupts: bool = True):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
-            warnings.showwarning = lambda message, *_, **__: err.print(f"vqzip: warning: {named(str(message))}",
-                                                                        markup=False)
+            warnings.showwarning = lambda message, *_, **__: say(f"vqzip: warning: {named(str(message))}")
             yield
     except UsageError as e:
         raise typer.BadParameter(str(e), param_hint=e.option) from None
     except (VqzError, OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
         msg = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
-        err.print(f"vqzip: error: {named(msg)}", markup=False)
+        say(f"vqzip: error: {named(msg)}")
         raise typer.Exit(1)
     except KeyboardInterrupt:
         if not interrupts:
             raise
-        err.print("vqzip: interrupted")
+        say("vqzip: interrupted")
         raise typer.Exit(INTERRUPTED)
 
 

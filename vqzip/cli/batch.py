@@ -11,10 +11,9 @@ from typing import Callable, Optional
 
 import typer
 from PIL import Image
-from rich.table import Table
 
 from vqzip import runtime
-from vqzip.cli.app import INTERRUPTED, each_reported, err, reported
+from vqzip.cli.app import INTERRUPTED, each_reported, err, reported, say
 from vqzip.container import DEFAULT_MAX_PIXELS
 from vqzip.errors import VqzError
 from vqzip.fileio import check_input, check_output, write_atomic
@@ -144,8 +143,6 @@ def run(jobs, check: Callable, work: Callable, quiet: bool, what: str, ready: Ca
     (default one per core; stdin or stdout: this one): one line each (unless quiet), a progress
     bar and a summary table for several. An error on one file is reported in one line and the
     rest go on; exit code 1 if any failed. Workers run torch on `threads` threads (default 1)."""
-    from rich.progress import Progress
-
     todo, done, t0 = [], [], time.perf_counter()
 
     def passed(job):
@@ -153,14 +150,29 @@ def run(jobs, check: Callable, work: Callable, quiet: bool, what: str, ready: Ca
         todo.append(job)
 
     failed = each_reported(jobs, lambda job: job, passed)
-    if todo and ready is not None:
-        with reported():
-            ready()
+    if todo:
+        if ready is not None:
+            with reported():
+                ready()
+        failed += _work(todo, work, done, quiet, what, workers, threads)
+    if len(jobs) > 1 and not quiet:
+        err().print(_summary(done, failed, what, time.perf_counter() - t0))
+    if failed:
+        raise typer.Exit(1)
+
+
+def _work(todo, work: Callable, done: list, quiet: bool, what: str, workers: Optional[int], threads: int | None) -> int:
+    """work(job) for the jobs that passed their checks, as `run` says, each result added to
+    `done`: the number that failed. Rich's progress is imported here, after the checks, so a
+    refusal does without it."""
+    from rich.progress import Progress
+
+    failed = 0
     stdio = any(job.src is None or job.dst is None for job in todo)
     workers = 1 if stdio else workers or runtime.cores()
     lone = len(todo) == 1 and not quiet and terminal(sys.stderr)  # several have the bar
-    with Progress(console=err, transient=True, disable=quiet or len(todo) < 2) as bar, \
-            slow_status(err, f"{what} {todo[0].name}") if lone else nullcontext():
+    with Progress(console=err(), transient=True, disable=quiet or len(todo) < 2) as bar, \
+            slow_status(err(), f"{what} {todo[0].name}") if lone else nullcontext():
         task = bar.add_task(what, total=len(todo))
         try:
             for job, result, seconds in runtime.pool_map(lambda job: attempt(job, work), todo, workers, threads):
@@ -171,20 +183,19 @@ def run(jobs, check: Callable, work: Callable, quiet: bool, what: str, ready: Ca
                     done.append((n_in, n_out, pixels))
                     if not quiet:
                         out = "<stdout>" if job.dst is None else job.dst
-                        err.print(f"{job.name} -> {out}: {message}, {seconds:.2f} s", markup=False)
+                        err().print(f"{job.name} -> {out}: {message}, {seconds:.2f} s", markup=False)
                 else:
                     failed += 1
                 bar.advance(task)
         except KeyboardInterrupt:
-            err.print("vqzip: interrupted")
+            say("vqzip: interrupted")
             raise typer.Exit(INTERRUPTED) from None
-    if len(jobs) > 1 and not quiet:
-        err.print(_summary(done, failed, what, time.perf_counter() - t0))
-    if failed:
-        raise typer.Exit(1)
+    return failed
 
 
-def _summary(done: list[tuple[int, int, int]], failed: int, what: str, seconds: float) -> Table:
+def _summary(done: list[tuple[int, int, int]], failed: int, what: str, seconds: float):
+    from rich.table import Table
+
     # bits per pixel over the whole batch: all the .vqz bits over all the pixels (a mean of
     # per-file bpp would let a 1x1 image's header outweigh a photo)
     table = Table("files", "failed", "total in", "total out", "bpp (total)", "time", title=f"vqzip {what}")

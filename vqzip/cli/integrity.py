@@ -29,4 +29,4 @@ def test(
         with reported(job):
             api.decompress(batch.read(job), max_pixels=max_pixels or None)
         if not quiet:
-            err.print(f"{job.name}: OK", markup=False)
+            err().print(f"{job.name}: OK", markup=False)

@@ -41,14 +41,14 @@ def rd_curve(
             require("matplotlib", "eval", "rd-curve's plots (--out)")
         images = rdcurve.images_of(inputs)
         levels = rdcurve.levels_of(quality)
-        baselines = rdcurve.baselines_of(codecs, lambda line: err.print(line))
+        baselines = rdcurve.baselines_of(codecs, lambda line: err().print(line))
         runtime.set_threads(threads)
         sweep = rdcurve.start(inputs, images, levels, baselines, threads, jobs)
         load = sweep.run.load_average["start"]
         if machine.busy(load):
             _disturbed(f"load average {load:.2f} at the start is above the {machine.cores()} cores")
         units, eta, t0 = sweep.units, Eta(sweep.units, jobs), time.perf_counter()
-        err.print(f"rd-curve: {title(sweep.run)}, {len(units)} codings ({len(levels)} vqzip levels, "
+        err().print(f"rd-curve: {title(sweep.run)}, {len(units)} codings ({len(levels)} vqzip levels, "
                   f"{len(units) // max(1, len(images)) - len(levels)} baseline settings each)"
                   + (f", {jobs} jobs" if jobs > 1 else ""), markup=False)
         bar, progress = _progress(eta, len(units), t0)
@@ -63,11 +63,11 @@ def rd_curve(
             console.print(_bd_table(bds))
         if out:
             for f in results.write(out, points, summary, bds, sweep.run):
-                err.print(f"wrote {f}", markup=False)
+                err().print(f"wrote {f}", markup=False)
 
 
 def _disturbed(why: str) -> None:
-    err.print(f"vqzip: warning: {why}: timings are disturbed (recorded in run.json and rd.caption.txt)", markup=False)
+    err().print(f"vqzip: warning: {why}: timings are disturbed (recorded in run.json and rd.caption.txt)", markup=False)
 
 
 def _progress(eta, total: int, t0: float):
@@ -86,7 +86,7 @@ def _progress(eta, total: int, t0: float):
             return Text(f"about {clock(max(0.0, left - (time.perf_counter() - task.fields['at'])))} left")
 
     bar = Progress(TextColumn("rate-distortion"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), Left(),
-                   TextColumn("{task.fields[last]}"), console=err, transient=True, disable=not err.is_terminal)
+                   TextColumn("{task.fields[last]}"), console=err(), transient=True, disable=not err().is_terminal)
     task = bar.add_task("rd-curve", total=total, at=t0, last="")
     printed = [t0]
 
@@ -94,9 +94,9 @@ def _progress(eta, total: int, t0: float):
         eta.done(unit, seconds)
         now = time.perf_counter()
         bar.update(task, advance=1, at=now, last=f"{unit.image.name} {unit.codec} {unit.key}")
-        if not err.is_terminal and (now - printed[0] >= 10 or not eta.left):  # logs: a line every 10 s
+        if not err().is_terminal and (now - printed[0] >= 10 or not eta.left):  # logs: a line every 10 s
             printed[0] = now
-            err.print(f"rd-curve: {eta.line(now - t0)}", markup=False)
+            err().print(f"rd-curve: {eta.line(now - t0)}", markup=False)
 
     return bar, progress
 

@@ -35,14 +35,14 @@ def _progress(title: str):
     def shown(stats: dict) -> str:
         return " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items())
 
-    if not err.is_terminal:
+    if not err().is_terminal:
         def line(step: int, total: int, stats: dict):
             if _main_rank():
-                err.print(f"{title} {step}/{total} {shown(stats)}", markup=False)
+                err().print(f"{title} {step}/{total} {shown(stats)}", markup=False)
 
         return nullcontext(), line
     bar = Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   TextColumn("{task.fields[stats]}"), console=err, disable=not _main_rank())
+                   TextColumn("{task.fields[stats]}"), console=err(), disable=not _main_rank())
     task = bar.add_task(title, total=None, stats="")
 
     def update(step: int, total: int, stats: dict):
@@ -113,7 +113,7 @@ def train_vqvae(
         with bar:
             meta = training.train_vqvae(data, out, arch, net_cfg, cfg, update, init)
         if _main_rank():
-            err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'vqvae.safetensors'}")
+            err().print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'vqvae.safetensors'}")
 
 
 @train_app.command("prior", cls=Command)
@@ -157,7 +157,7 @@ def train_prior(
             meta = training.train_prior(data, out, cfgs, cfg, update, init,
                                         None if maps_trained is None else [n.strip() for n in maps_trained.split(",") if n.strip()])
         if _main_rank():
-            err.print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'prior.safetensors'}")
+            err().print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'prior.safetensors'}")
 
 
 @train_app.command("rdo-codes", cls=Command)
@@ -180,7 +180,7 @@ def train_rdo_codes(
         bar, update = _progress("rdo-codes")
         with bar:
             record = rdo_codes(run, out, data, lams, jobs, lambda done, total: update(done, total, {}))
-        err.print(f"done: {record['images']} images x {len(lams)} multipliers -> {out / 'codes.npz'}")
+        err().print(f"done: {record['images']} images x {len(lams)} multipliers -> {out / 'codes.npz'}")
 
 
 @train_app.command("snapshot", cls=Command)
@@ -199,7 +199,7 @@ def train_snapshot(
         if not (run / f"{phase}-state.pt").exists():
             raise VqzError(f"{run}: no {phase}-state.pt (nothing trained yet)")
         meta = training.snapshot(run, phase, out)
-        err.print(f"{out / (phase + '.safetensors')}: {meta['snapshot']}")
+        err().print(f"{out / (phase + '.safetensors')}: {meta['snapshot']}")
 
 
 @train_app.command("export", cls=Command)
@@ -233,7 +233,7 @@ def train_export(
         folder, entry, val = export_model(run, name, scales=scales, default_scale=default_scale, ladder=ladder,
                                           default_level=default_level, data=data, checkpoints=checkpoints, kodak=kodak,
                                           rd=rd, tile=_tile(tile), keep=keep, force=force)
-        err.print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
+        err().print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
 
 
 @train_app.command("run", cls=Command)
@@ -251,8 +251,8 @@ def train_run(
     with reported():
         bar, update = _progress("train")
         with bar:
-            done = recipes.run(recipes.load(recipe), data, out, max_steps, update, lambda line: err.print(line, markup=False))
-        err.print(f"done: {out / 'checkpoints'}" if done else "stopped: run the command again to go on")
+            done = recipes.run(recipes.load(recipe), data, out, max_steps, update, lambda line: err().print(line, markup=False))
+        err().print(f"done: {out / 'checkpoints'}" if done else "stopped: run the command again to go on")
 
 
 def _tile(text: str) -> tuple[int, int]:
