@@ -4,8 +4,8 @@
     data = vqzip.compress("photo.png", quality=4)   # .vqz bytes
     image = vqzip.decompress(data)                  # a PIL image
 
-Importing vqzip registers `.vqz` with Pillow (`vqzip.pillow_plugin`); torch is imported on
-first use, not on import.
+Importing vqzip registers `.vqz` with Pillow (`vqzip.pillow_plugin`); the codec (numpy, ONNX
+Runtime) is imported on first use, not on import. Torch is training's (`pip install 'vqzip[train]'`).
 """
 from vqzip import pillow_plugin  # registers the format with Pillow
 from vqzip.errors import FormatError, ModelError, VqzError, VqzWarning
@@ -16,7 +16,7 @@ _API = ("compress", "decompress", "compress_file", "decompress_file", "compress_
 
 
 def __getattr__(name: str):
-    if name in _API:  # the API imports torch: load it when first asked for
+    if name in _API:  # the API imports the codec and its engines: load it when first asked for
         from vqzip import api
 
         return getattr(api, name)

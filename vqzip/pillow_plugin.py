@@ -9,8 +9,8 @@
 Opening reads the header only (size and mode); the pixels are decoded on `load()`. As for
 JPEG, `draft()` picks the fast preview (a quarter of the size each way, vqz-l3's) when the size
 asked for fits in it; so does `thumbnail()`, which asks for twice the thumbnail's size (its
-`reducing_gap`). Saving takes `quality=` (a vqzip quality level). Only torch-free modules are
-imported until `draft()` or `load()` (the preview's size is the file's model's).
+`reducing_gap`). Saving takes `quality=` (a vqzip quality level). Nothing but Pillow and the
+container is imported until `draft()` or `load()` (the preview's size is the file's model's).
 """
 from __future__ import annotations
 

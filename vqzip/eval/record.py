@@ -44,7 +44,7 @@ def record(dataset: str, images: int, levels: list[zoo.Level], baselines: list[B
 
     models = zoo.manifest()["models"]
     libs = {}
-    for dist in ("Pillow", "torch", "numpy", "constriction", "pytorch-msssim", "matplotlib"):
+    for dist in ("Pillow", "numpy", "constriction", "onnxruntime", "torch", "matplotlib"):  # those installed
         try:
             libs[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
