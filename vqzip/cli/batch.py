@@ -21,11 +21,12 @@ from vqzip.fileio import check_input, check_output, write_atomic
 # Options both commands take, with the same meaning and help.
 FORCE = typer.Option(False, "-f", "--force", help="Overwrite existing outputs (never an input).")
 QUIET = typer.Option(False, "-q", "--quiet", help="Only errors and warnings.")
-THREADS = typer.Option(None, "--threads", metavar="N", min=1, show_default="torch's choice", help="Torch threads.")
+THREADS = typer.Option(None, "--threads", metavar="N", min=1, show_default="the engine's choice",
+                       help="Threads of each coding.")
 MAX_PIXELS = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", min=0,
                           help="Refuse images above N pixels, a decompression-bomb guard; 0 for no limit.")
 JOBS = typer.Option(None, "--jobs", "-j", metavar="N", min=1, show_default="one per core",
-                    help="Code several files in N worker processes (one torch thread each unless --threads), with the bytes of a serial run.")
+                    help="Code several files in N worker processes (one thread each unless --threads), with the bytes of a serial run.")
 
 
 @contextmanager
@@ -142,7 +143,7 @@ def run(jobs, check: Callable, work: Callable, quiet: bool, what: str, ready: Ca
     (bytes in, bytes out, pixels, message) for each job that passed, in `workers` processes
     (default one per core; stdin or stdout: this one): one line each (unless quiet), a progress
     bar and a summary table for several. An error on one file is reported in one line and the
-    rest go on; exit code 1 if any failed. Workers run torch on `threads` threads (default 1)."""
+    rest go on; exit code 1 if any failed. Workers code on `threads` threads (default 1)."""
     todo, done, t0 = [], [], time.perf_counter()
 
     def passed(job):

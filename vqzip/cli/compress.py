@@ -35,7 +35,7 @@ def compress(
     model_dirs: list[str] = MODELS,
 ):
     """Compress images to .vqz files (inputs are always kept)."""
-    from vqzip import jobs, manifest  # no torch: the options and paths are checked before the codec is imported
+    from vqzip import jobs, manifest  # nothing heavy: the options and paths are checked before the codec is imported
 
     targets = target_bpp is not None or target_psnr is not None
     if sum(x is not None for x in (quality, model, target_bpp, target_psnr)) > 1:

@@ -34,7 +34,7 @@ def decompress(
     model_dirs: list[str] = MODELS,
 ):
     """Decompress .vqz files to images (PNG unless -o names another format; inputs are kept)."""
-    from vqzip import container, jobs, outputs  # no torch: every check runs before the codec is imported
+    from vqzip import container, jobs, outputs  # nothing heavy: every check runs before the codec is imported
 
     with reported():  # options first, then the files: all before any decoding
         runtime.set_threads(threads)

@@ -166,7 +166,7 @@ def train_rdo_codes(
     out: Path = typer.Option(..., "--out", metavar="FOLDER", help="New run folder: the network, the codes, then `train prior --init RUN`."),
     data: Path = typer.Option(..., "--data", metavar="FOLDER", help="The training images the network was trained on."),
     lambdas: str = typer.Option("0,0.01,0.02,0.04", metavar="LIST", help="Comma-separated RDO multipliers; 0: the nearest codes."),
-    jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", min=1, help="Worker processes (one torch thread each)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", min=1, help="Worker processes (one thread each)."),
 ):
     """Phase III: the training images coded with RDO under the run's priors, for fine-tuning them on what the encoder chooses."""
     _needs_training()
