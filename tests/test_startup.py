@@ -67,3 +67,17 @@ def test_refusing_an_existing_output_imports_nothing_heavy(tiny_checkpoints, tmp
     loaded = loaded_after(f"from vqzip.cli import main\nassert main({command!r}) == 1", cwd=tmp_path)
     assert not loaded & {*HEAVY, "rich"}, sorted(loaded & {*HEAVY, "rich"})
     assert {m for m in loaded if m.startswith("vqzip.cli.")} == {"vqzip.cli.app", "vqzip.cli.batch", f"vqzip.cli.{command[0]}"}
+
+
+@pytest.mark.slow  # processes of their own
+@pytest.mark.parametrize("command", [["levels", "--json"], ["models", "--json"]])
+def test_listing_levels_and_models_needs_no_engine_nor_numpy(command, capsys):
+    """`levels` and `models` read the manifests alone: the same output where torch, ONNX Runtime
+    and numpy cannot be imported."""
+    from blocked import run_without
+    from vqzip.cli import main
+
+    done = run_without(["torch", "onnxruntime", "numpy"], ["-m", "vqzip", *command])
+    assert done.returncode == 0, done.stderr
+    assert main(command) == 0
+    assert done.stdout == capsys.readouterr().out

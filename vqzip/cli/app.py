@@ -72,11 +72,11 @@ def say(line: str) -> None:
 
 
 def _models(ctx: typer.Context, folders: list[str]) -> list[str]:
-    """--models DIR: model folders searched first (`vqzip.zoo.more_folders`) until the command ends."""
+    """--models DIR: model folders searched first (`vqzip.manifest.more_folders`) until the command ends."""
     if folders:
-        from vqzip import zoo
+        from vqzip import manifest
 
-        ctx.with_resource(zoo.more_folders([Path(f) for f in folders]))
+        ctx.with_resource(manifest.more_folders([Path(f) for f in folders]))
     return folders
 
 

@@ -17,13 +17,13 @@ def levels(as_json: bool = JSON, model_dirs: list[str] = MODELS):
     """List the quality levels: each a shipped model's operating point, the scale images are coded
     at, the code maps coded (all, or the first few), the RDO multiplier, the fine-skip
     threshold, and the bpp and PSNR it gave on Kodak (its model card's figures)."""
-    from vqzip import zoo
+    from vqzip import manifest
 
     with reported():
-        default = zoo.level(None).quality
+        default = manifest.level(None).quality
         rows = []
-        for lv in zoo.levels():
-            p, seen = lv.point, zoo.expected(lv)
+        for lv in manifest.levels():
+            p, seen = lv.point, manifest.expected(lv)
             rows.append({"quality": lv.quality, "model": p.model, "scale": str(p.scale), "maps": p.maps, "lam": p.lam,
                          "skip": p.skip, "kodak_bpp": seen and seen.bpp, "kodak_psnr": seen and seen.psnr,
                          "default": lv.quality == default})

@@ -14,13 +14,14 @@ def models(as_json: bool = JSON, model_dirs: list[str] = MODELS):
     or $VQZIP_CHECKPOINTS, the user's folder where `vqzip train export` writes, or the shipped
     models), its folder and the quality levels that use it. A name found in several folders is
     the first's."""
-    from vqzip import zoo
+    from vqzip import manifest
 
     with reported():
-        given, user, shipped = [p.resolve() for p in zoo.given_dirs()], zoo.user_dir().resolve(), zoo.checkpoints_dir().resolve()
-        levels = zoo.levels()
+        given = [p.resolve() for p in manifest.given_dirs()]
+        user, shipped = manifest.user_dir().resolve(), manifest.checkpoints_dir().resolve()
+        levels = manifest.levels()
         rows = []
-        for name, entry in sorted(zoo.manifest()["models"].items()):
+        for name, entry in sorted(manifest.manifest()["models"].items()):
             root = Path(entry["folder"]).resolve().parent
             where = "given" if root in given else "user" if root == user else "shipped" if root == shipped else "?"
             rows.append({"name": name, "where": where, "folder": entry["folder"], "sha256": entry["sha256"],
