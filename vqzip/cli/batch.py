@@ -195,6 +195,7 @@ def _work(todo, work: Callable, done: list, quiet: bool, what: str, workers: Opt
 
 
 def _summary(done: list[tuple[int, int, int]], failed: int, what: str, seconds: float):
+    """The batch's table (rich's, imported here: a refused batch prints one without the work's imports)."""
     from rich.table import Table
 
     # bits per pixel over the whole batch: all the .vqz bits over all the pixels (a mean of

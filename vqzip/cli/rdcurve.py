@@ -49,8 +49,8 @@ def rd_curve(
             _disturbed(f"load average {load:.2f} at the start is above the {machine.cores()} cores")
         units, eta, t0 = sweep.units, Eta(sweep.units, jobs), time.perf_counter()
         err().print(f"rd-curve: {title(sweep.run)}, {len(units)} codings ({len(levels)} vqzip levels, "
-                  f"{len(units) // max(1, len(images)) - len(levels)} baseline settings each)"
-                  + (f", {jobs} jobs" if jobs > 1 else ""), markup=False)
+                    f"{len(units) // max(1, len(images)) - len(levels)} baseline settings each)"
+                    + (f", {jobs} jobs" if jobs > 1 else ""), markup=False)
         bar, progress = _progress(eta, len(units), t0)
         with bar:
             points = workers.measure(units, progress, jobs, threads)
