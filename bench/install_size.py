@@ -3,6 +3,7 @@
     python bench/install_size.py                 # from the public index alone (pip's defaults)
     python bench/install_size.py --extras eval   # vqzip[eval]
     python bench/install_size.py --pip-config    # with this machine's pip configuration
+    python bench/install_size.py --venv /tmp/light   # and keep the venv (for bench/startup.py --env)
 
 Builds the wheel (`pip wheel . --no-deps`), makes a venv in a temporary folder and installs the
 wheel into it. By default pip runs as on a machine that has never been configured: a fresh HOME,
@@ -78,9 +79,12 @@ def main(argv=None) -> int:
     ap.add_argument("--extras", default="", help="extras to install with it, e.g. eval or train,eval")
     ap.add_argument("--pip-config", action="store_true", help="let pip read this machine's configuration")
     ap.add_argument("--allow-torch", action="store_true", help="install even a torch from PyPI (CUDA, ~2.8 GB)")
+    ap.add_argument("--venv", type=Path, help="make the venv here and keep it (a new folder)")
     ap.add_argument("--top", type=int, default=15, help="distributions listed, largest first [default: 15]")
     args = ap.parse_args(argv)
     extras = {e for e in args.extras.split(",") if e}
+    if args.venv is not None and args.venv.exists():
+        ap.error(f"--venv {args.venv}: already exists; not overwritten")
     with tempfile.TemporaryDirectory(prefix="vqzip-install-size-") as tmp:
         tmp = Path(tmp)
         (tmp / "home").mkdir()
@@ -94,14 +98,15 @@ def main(argv=None) -> int:
                   "that is its CUDA build, about 2.8 GB; not installed (--pip-config: this machine's torch; "
                   "--allow-torch: PyPI's)", file=sys.stderr)
             return 1
-        subprocess.run([sys.executable, "-m", "venv", str(tmp / "venv")], check=True)
-        python = tmp / "venv" / "bin" / "python"
+        venv = args.venv.absolute() if args.venv else tmp / "venv"
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        python = venv / "bin" / "python"
         target = f"{wheel}[{','.join(sorted(extras))}]" if extras else str(wheel)
         subprocess.run([str(python), "-m", "pip", "install", "-q", target], env=env, check=True)
         site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                    capture_output=True, text=True, check=True).stdout.strip())
         sizes = distribution_sizes(site)
-        site_total, venv_total = tree_size(site), tree_size(tmp / "venv")
+        site_total, venv_total = tree_size(site), tree_size(venv)
         torch_absent = subprocess.run([str(python), "-c", "import torch"], capture_output=True).returncode != 0
 
     mb = 1e6
@@ -117,6 +122,8 @@ def main(argv=None) -> int:
           + ("holds" if site_total <= TARGET_MB * mb else "MISSED"))
     print(f"{'the whole venv':32} {venv_total / mb:9.1f}")
     print(f"torch: {'absent' if torch_absent else 'INSTALLED'}")
+    if args.venv:
+        print(f"the venv is kept: {venv}")
     return 0
 
 
