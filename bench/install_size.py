@@ -14,7 +14,7 @@ If the wheel requires torch and pip would take it from PyPI (on Linux its CUDA b
 2.8 GB of wheels), the bench stops before downloading anything, unless --allow-torch.
 
 Prints each installed distribution's size (the files its RECORD lists), site-packages in all,
-the whole venv (pip included), whether torch is absent (`import torch` fails), and the target of
+the whole venv, what the install added to the fresh venv (its own pip left out), whether torch is absent (`import torch` fails), and the target of
 issue 37: site-packages at most 150 MB.
 """
 from __future__ import annotations
@@ -101,6 +101,7 @@ def main(argv=None) -> int:
         venv = args.venv.absolute() if args.venv else tmp / "venv"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         python = venv / "bin" / "python"
+        fresh = tree_size(venv)  # a fresh venv's own pip (and setuptools before Python 3.12)
         target = f"{wheel}[{','.join(sorted(extras))}]" if extras else str(wheel)
         subprocess.run([str(python), "-m", "pip", "install", "-q", target], env=env, check=True)
         site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -121,6 +122,7 @@ def main(argv=None) -> int:
     print(f"{'site-packages in all':32} {site_total / mb:9.1f}   target <= {TARGET_MB}: "
           + ("holds" if site_total <= TARGET_MB * mb else "MISSED"))
     print(f"{'the whole venv':32} {venv_total / mb:9.1f}")
+    print(f"{'added by the install':32} {(venv_total - fresh) / mb:9.1f}   (the fresh venv's own {fresh / mb:.1f} MB left out)")
     print(f"torch: {'absent' if torch_absent else 'INSTALLED'}")
     if args.venv:
         print(f"the venv is kept: {venv}")
