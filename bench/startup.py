@@ -218,4 +218,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except RuntimeError as e:  # a command that failed in an environment: its own last line says why
+        sys.exit(f"startup: {e}")
