@@ -79,27 +79,30 @@ def load(name: str, backend: str) -> zoo.CodecModel:
     return zoo.load(name)
 
 
-def process(args: list[str], backend: str) -> tuple[float, float]:
-    """Seconds and peak RSS (MB) of `python -m vqzip ARGS` in a fresh process with VQZIP_BACKEND."""
+def process(args: list[str], backend: str | None = None) -> tuple[float, float]:
+    """Seconds and peak RSS (MB) of `python -m vqzip ARGS` in a fresh process, with VQZIP_BACKEND
+    set to `backend` (None: as this process has it)."""
+    env = dict(os.environ) if backend is None else {**os.environ, "VQZIP_BACKEND": backend}
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _RSS, *args], capture_output=True, text=True,
-                          env={**os.environ, "VQZIP_BACKEND": backend})
+    proc = subprocess.run([sys.executable, "-c", _RSS, *args], capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - t
     if proc.returncode != 0:
-        raise RuntimeError(f"{backend}: vqzip {' '.join(args)}: {proc.stderr.strip()}")
+        raise RuntimeError(f"{backend or 'default backend'}: vqzip {' '.join(args)}: {proc.stderr.strip()}")
     return seconds, float(proc.stdout.strip().splitlines()[-1]) / 1024
 
 
-# runs the CLI's entry point in-process (as `vqzip` does) and prints its peak RSS in kB (Linux's ru_maxrss unit)
+# runs the CLI's entry point in-process (as `vqzip` does) and prints its peak RSS in kB: VmHWM,
+# the high-water mark of this process's own memory (Linux). Not getrusage's ru_maxrss: a process
+# forked from this bench and exec'ed inherits the bench's peak into it (Linux keeps the larger).
 _RSS = """
-import resource, sys
+import sys
 from vqzip.cli import run
 sys.argv = ["vqzip", *sys.argv[1:]]
 try:
     run()
 except SystemExit as e:
     code = e.code
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 sys.exit(code)
 """
 
