@@ -172,10 +172,11 @@ def main(argv=None) -> None:
                     help="the environment whose in-process times the others must match [default: `torch` if given]")
     args = ap.parse_args(argv)
     envs = args.envs or [Env("this", sys.executable)]
-    if len({e.name for e in envs} | {args.against} - {None}) < len(envs) + bool(args.against):
+    names = [e.name for e in envs] + ([args.against] if args.against else [])
+    if len(set(names)) < len(names):
         ap.error("each environment needs a name of its own")
     reference = args.reference or ("torch" if any(e.name == "torch" for e in envs) else None)
-    if reference is not None and reference not in {e.name for e in envs} | {args.against}:
+    if reference is not None and reference not in names:
         ap.error(f"--reference {reference}: no environment of that name")
     image = args.image.resolve()
     if not image.is_file():
@@ -188,7 +189,7 @@ def main(argv=None) -> None:
         if args.against:
             (tmp / "rev").mkdir()
             envs.append(Env(args.against, sys.executable, {"PYTHONPATH": str(export(args.against, tmp / "rev"))}))
-        vqz = tmp / "image.vqz"  # one file for all: the bitstream does not depend on the environment
+        vqz = tmp / "image.vqz"  # one file, made by the first environment: each decodes the same bytes
         envs[0].run(["-m", "vqzip", "compress", "-q", str(image), "-o", str(vqz)], tmp)
         load = [os.getloadavg()]
         for env in envs:  # not counted: file caches warm
