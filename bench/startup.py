@@ -1,84 +1,110 @@
-"""Startup: how long a fresh process takes to import vqzip and to decode its first pixel.
+"""Startup: whole-process seconds of vqzip's main commands, side by side in several Python environments.
 
-Each measure is the median over --runs fresh Python processes (with the quartiles):
+    python bench/startup.py                       # this Python (VQZIP_BACKEND unset)
+    python bench/startup.py --env light=/tmp/light/bin/python --env torch=.venv/bin/python:VQZIP_BACKEND=torch
+    python bench/startup.py --against main        # and a git revision's vqzip/ with this Python
 
-    python -c pass                 the interpreter alone (the floor under everything else)
-    import vqzip                   in-process seconds of the import (registers the Pillow plugin)
-    import vqzip.cli               in-process seconds of the command line's import
-    vqzip --version                a whole process
-    decompress: to decoding        launch -> codec.decode_codes entered: imports, arguments, reading
-    decompress: model load         the model named by the file, loaded and checked
-    decompress: first pixel        launch -> the decoded image (samples/tiger.png coded at the default level)
-    decompress: whole process      launch -> exit, the PNG written
+An environment is `NAME=PYTHON[:VAR=VALUE...]`: the interpreter that runs `PYTHON -m vqzip`, and
+variables set for it (VQZIP_BACKEND is unset unless one sets it). `--against REV` adds one more:
+this Python, with the revision's vqzip/ and priors/ (`git archive`) ahead of the installed vqzip
+on PYTHONPATH and this tree's models. Measured in fresh processes, launch to exit:
 
-    python bench/startup.py                    # this source tree
-    python bench/startup.py --against main     # and a git revision, in the same run, with ratios
-    python bench/startup.py --threads 1        # decompress --threads 1: steadier beside other work
+    vqzip --version
+    refusal              vqzip decompress F.vqz -o EXISTING.png: exits 1, writes nothing
+    decompress           vqzip decompress F.vqz -o OUT.png (F: the image coded at the default level)
+    compress             vqzip compress IMAGE -o OUT.vqz, at the default level
+    import torch         python -c "import torch", for scale ("absent" where it is not installed)
+    import onnxruntime   likewise
 
-With --against, the revision's vqzip/ and priors/ are exported (git archive) to a temporary
-folder and run from there with the same interpreter, models and .vqz file; the runs alternate
-between the trees, so a machine whose load drifts weighs on both alike. The load average is
-printed at the start and the end: on a busy machine compare the ratios, not the seconds.
+and in one child process per run, the default level's model loaded first, the seconds of
+`vqzip.decompress(F's bytes)` and `vqzip.compress(IMAGE)`: the in-process figures. Both are first
+calls, as a command makes them, so what a whole process adds to them is its startup: imports,
+model load, reading and writing files (the child times two of these parts too: the imports with
+the model load, and the PNG of the decoded image, into memory). Each cell is the median (min-max) of --runs; a first
+round, not counted, warms the file caches; the rounds alternate the environments, their order
+rotating, so a drift of the machine's load weighs on each alike.
+
+The targets are issue 37's (whole processes on an idle machine): --version at most 0.15 s, a
+refusal at most 0.3 s, each whole-process command at most its in-process time + 0.4 s, and the
+in-process times at most the --reference environment's (default: the one named `torch`). On a
+busy machine (see the load averages at the top) compare environments, not seconds.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+KODIM01 = ROOT.parent / "shared" / "data" / "kodak" / "kodim01.png"
+DEFAULT_IMAGE = KODIM01 if KODIM01.exists() else ROOT / "tests" / "assets" / "photo.png"
 
-# Run in the child: wrap codec.decode_codes, codec.model_for and codec.decompress as vqzip.codec
-# is imported (so nothing is imported earlier than the command line imports it), write the
-# wall-clock time of each event to $STARTUP_TIMES at exit, and run `python -m vqzip ARGS`.
+# The in-process child: argv = IMAGE F.vqz; prints the seconds of the imports and model load,
+# of the first decompress and compress through the public API (which keeps the loaded model),
+# and of the decoded image's PNG (a part of what a whole-process decompress adds to the decode).
 CHILD = r"""
-import atexit, importlib.abc, importlib.util, json, os, runpy, sys, time
-times = {}
-atexit.register(lambda: open(os.environ["STARTUP_TIMES"], "w").write(json.dumps(times)))
-
-class Hook(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name != "vqzip.codec":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        run = spec.loader.exec_module
-
-        def exec_module(module):
-            run(module)
-            decode_codes, model_for, decompress = module.decode_codes, module.model_for, module.decompress
-
-            def decode_codes_(*a, **k):
-                times.setdefault("decoding", time.time())
-                return decode_codes(*a, **k)
-
-            def model_for_(*a, **k):
-                out = model_for(*a, **k)
-                times.setdefault("model", time.time())
-                return out
-
-            def decompress_(*a, **k):
-                out = decompress(*a, **k)
-                times.setdefault("pixels", time.time())
-                return out
-
-            module.decode_codes, module.model_for, module.decompress = decode_codes_, model_for_, decompress_
-
-        spec.loader.exec_module = exec_module
-        return spec
-
-sys.meta_path.insert(0, Hook())
-sys.argv = ["vqzip", *sys.argv[1:]]
-runpy.run_module("vqzip", run_name="__main__", alter_sys=True)
+import io, json, sys, time
+t0 = time.perf_counter()
+import vqzip
+from vqzip import zoo
+zoo.load(zoo.level(None).point.model)
+t1 = time.perf_counter()
+data = open(sys.argv[2], "rb").read()
+image = vqzip.decompress(data)
+t2 = time.perf_counter()
+image.save(io.BytesIO(), format="PNG")
+t3 = time.perf_counter()
+vqzip.compress(sys.argv[1])
+t4 = time.perf_counter()
+print(json.dumps({"imports + model load (in process)": t1 - t0, "decode (in process)": t2 - t1,
+                  "PNG of the decoded image (in process)": t3 - t2, "compress (in process)": t4 - t3}))
 """
 
-IMPORT = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+VERSION, REFUSAL, DECOMPRESS, COMPRESS = "vqzip --version", "refusal", "decompress", "compress"
+DECODE_IN, COMPRESS_IN = "decode (in process)", "compress (in process)"
+IMPORTS = ("torch", "onnxruntime")
+ABSENT = float("nan")  # an import that fails: the module is not installed there
+
+
+@dataclass
+class Env:
+    """A Python environment to run vqzip in: a name, an interpreter, variables set for it."""
+    name: str
+    python: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> Env:
+        """`NAME=PYTHON[:VAR=VALUE...]`; a relative PYTHON is taken from the current folder (not
+        resolved: a venv's python is a link whose target is outside the venv)."""
+        name, sep, rest = text.partition("=")
+        python, *assignments = rest.split(":")
+        if not sep or not name or not python or not all("=" in a for a in assignments):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=PYTHON[:VAR=VALUE...]")
+        return cls(name, os.path.abspath(python), dict(a.split("=", 1) for a in assignments))
+
+    def environ(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "VQZIP_BACKEND"}
+        return {**env, **self.variables}
+
+    def run(self, args: list[str], cwd: Path, ok: tuple[int, ...] = (0,)) -> tuple[float, subprocess.CompletedProcess]:
+        """Seconds from launch to exit of PYTHON ARGS; a RuntimeError with its stderr's last line
+        if it exits with a code not in `ok`."""
+        t = time.perf_counter()
+        done = subprocess.run([self.python, *args], cwd=cwd, env=self.environ(), capture_output=True, text=True)
+        seconds = time.perf_counter() - t
+        if done.returncode not in ok:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise RuntimeError(f"{self.name}: `python {' '.join(args)}` exited {done.returncode}: {last}")
+        return seconds, done
 
 
 def export(rev: str, into: Path) -> Path:
@@ -92,79 +118,113 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
-def env_for(tree: Path | None) -> dict:
-    env = dict(os.environ)
-    if tree is not None:  # ahead of the installed (editable) vqzip
-        env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return env
-
-
-def once(tree: Path | None, vqz: Path, work: Path, threads: int | None = None) -> dict[str, float]:
-    """One of each measure in fresh processes: seconds."""
-    env, out = env_for(tree), {}
-    for name, cmd in (("python -c pass", [sys.executable, "-c", "pass"]),
-                      ("vqzip --version", [sys.executable, "-m", "vqzip", "--version"])):
-        t = time.perf_counter()
-        subprocess.run(cmd, env=env, cwd=work, check=True, capture_output=True)
-        out[name] = time.perf_counter() - t
-    for module in ("vqzip", "vqzip.cli"):
-        r = subprocess.run([sys.executable, "-c", IMPORT.format(module=module)], env=env, cwd=work, check=True,
-                           capture_output=True, text=True)
-        out[f"import {module}"] = float(r.stdout)
-    env["STARTUP_TIMES"] = str(work / "times.json")
-    start = time.time()
-    extra = [] if threads is None else ["--threads", str(threads)]
-    subprocess.run([sys.executable, "-c", CHILD, "decompress", "-q", "-f", *extra, str(vqz), "-o", str(work / "out.png")],
-                   env=env, cwd=work, check=True, capture_output=True)
-    end = time.time()
-    t = json.loads((work / "times.json").read_text())
-    out["decompress: to decoding"] = t["decoding"] - start
-    out["decompress: model load"] = t["model"] - t["decoding"]
-    out["decompress: first pixel"] = t["pixels"] - start
-    out["decompress: whole process"] = end - start
+def once(env: Env, image: Path, vqz: Path, work: Path) -> dict[str, float]:
+    """One of each measure in fresh processes of `env`: seconds."""
+    out = {VERSION: env.run(["-m", "vqzip", "--version"], work)[0]}
+    existing = work / "existing.png"
+    existing.write_bytes(b"not overwritten")
+    out[REFUSAL], done = env.run(["-m", "vqzip", "decompress", str(vqz), "-o", str(existing)], work, ok=(1,))
+    if existing.read_bytes() != b"not overwritten" or "exists" not in done.stderr:
+        raise RuntimeError(f"{env.name}: the existing output was not refused: {done.stderr.strip()}")
+    out[DECOMPRESS] = env.run(["-m", "vqzip", "decompress", "-q", "-f", str(vqz), "-o", str(work / "out.png")], work)[0]
+    out[COMPRESS] = env.run(["-m", "vqzip", "compress", "-q", "-f", str(image), "-o", str(work / "out.vqz")], work)[0]
+    for module in IMPORTS:
+        seconds, done = env.run(["-c", f"import {module}"], work, ok=(0, 1))
+        out[f"import {module}"] = seconds if done.returncode == 0 else ABSENT
+    out.update(json.loads(env.run(["-c", CHILD, str(image), str(vqz)], work)[1].stdout.splitlines()[-1]))
     return out
+
+
+def machine() -> str:
+    """CPU model, cores and the load average, in one line."""
+    model = platform.processor() or platform.machine()
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def targets(runs: dict[str, list[dict]], reference: str | None) -> dict[str, dict[str, float]]:
+    """The most seconds each measure may take in each environment (issue 37's targets); measures
+    without a target are left out."""
+    med = {name: {m: statistics.median(r[m] for r in rs) for m in rs[0]} for name, rs in runs.items()}
+    out = {}
+    for name in runs:
+        t = {VERSION: 0.15, REFUSAL: 0.3, DECOMPRESS: med[name][DECODE_IN] + 0.4,
+             COMPRESS: med[name][COMPRESS_IN] + 0.4}
+        if reference is not None and name != reference:
+            t |= {DECODE_IN: med[reference][DECODE_IN], COMPRESS_IN: med[reference][COMPRESS_IN]}
+        out[name] = t
+    return out
+
+
+def cell(values: list[float]) -> str:
+    if any(v != v for v in values):  # NaN: the import failed
+        return "absent"
+    m = statistics.median(values)
+    return f"{m:.3f} ({min(values):.3f}-{max(values):.3f})" if len(values) > 1 else f"{m:.3f}"
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--against", metavar="REV", help="also measure this git revision (e.g. main), runs alternating")
-    ap.add_argument("--image", type=Path, default=ROOT / "samples" / "tiger.png", help="the image decoded")
-    ap.add_argument("--threads", type=int, help="decompress with --threads N [default: torch's]")
+    ap.add_argument("--env", type=Env.parse, action="append", dest="envs", metavar="NAME=PYTHON[:VAR=VALUE...]",
+                    help="an environment to measure (repeatable) [default: this Python, as `this`]")
+    ap.add_argument("--against", metavar="REV", help="also measure this git revision's vqzip with this Python")
+    ap.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="the image coded [default: %(default)s]")
+    ap.add_argument("--runs", type=int, default=5, help="counted runs of each measure [default: %(default)s]")
+    ap.add_argument("--reference", metavar="NAME",
+                    help="the environment whose in-process times the others must match [default: `torch` if given]")
     args = ap.parse_args(argv)
+    envs = args.envs or [Env("this", sys.executable)]
+    names = [e.name for e in envs] + ([args.against] if args.against else [])
+    if len(set(names)) < len(names):
+        ap.error("each environment needs a name of its own")
+    reference = args.reference or ("torch" if any(e.name == "torch" for e in envs) else None)
+    if reference is not None and reference not in names:
+        ap.error(f"--reference {reference}: no environment of that name")
+    image = args.image.resolve()
+    if not image.is_file():
+        ap.error(f"--image {image}: no such file")
     from rich.console import Console
     from rich.table import Table
 
     with tempfile.TemporaryDirectory(prefix="vqzip-startup-") as tmp:
         tmp = Path(tmp)
-        vqz = tmp / "image.vqz"
-        subprocess.run([sys.executable, "-m", "vqzip", "compress", "-q", str(args.image), "-o", str(vqz)], check=True)
-        trees = {"this tree": None}
         if args.against:
             (tmp / "rev").mkdir()
-            trees = {args.against: export(args.against, tmp / "rev"), **trees}
-        load = [os.getloadavg()[0]]
-        runs: dict[str, list[dict]] = {name: [] for name in trees}
-        for name, tree in trees.items():  # a first run of each, not counted: caches warm
-            once(tree, vqz, tmp, args.threads)
-        for _ in range(args.runs):
-            for name, tree in trees.items():
-                runs[name].append(once(tree, vqz, tmp, args.threads))
-        load.append(os.getloadavg()[0])
+            envs.append(Env(args.against, sys.executable, {"PYTHONPATH": str(export(args.against, tmp / "rev"))}))
+        vqz = tmp / "image.vqz"  # one file, made by the first environment: each decodes the same bytes
+        envs[0].run(["-m", "vqzip", "compress", "-q", str(image), "-o", str(vqz)], tmp)
+        load = [os.getloadavg()]
+        for env in envs:  # not counted: file caches warm
+            once(env, image, vqz, tmp)
+        runs: dict[str, list[dict]] = {e.name: [] for e in envs}
+        for r in range(args.runs):
+            for env in envs[r % len(envs):] + envs[: r % len(envs)]:
+                runs[env.name].append(once(env, image, vqz, tmp))
+        load.append(os.getloadavg())
 
-    table = Table("seconds: median (quartiles)", *trees, *(["ratio"] if len(trees) == 2 else []),
-                  title=f"vqzip startup: {args.runs} runs each, {os.cpu_count()} cores, "
-                        f"load average {load[0]:.2f} at the start, {load[1]:.2f} at the end"
-                        + (f", decompress --threads {args.threads}" if args.threads else ""))
-    for measure in runs["this tree"][0]:
-        values = [[r[measure] for r in runs[name]] for name in trees]
-        medians = [statistics.median(v) for v in values]
-        ratio = [f"{medians[1] / medians[0]:.2f}"] if len(medians) == 2 else []
-        table.add_row(measure, *(f"{m:.3f} ({q[0]:.3f}-{q[2]:.3f})" if len(v) > 1 else f"{m:.3f}"
-                                 for m, v, q in ((m, v, statistics.quantiles(v, n=4) if len(v) > 1 else None)
-                                                 for m, v in zip(medians, values))), *ratio)
-    Console(width=120).print(table)
+    limits = targets(runs, reference)
+    table = Table("seconds: median (min-max)", *(c for e in envs for c in (e.name, "target", "holds")),
+                  title=f"vqzip startup, {image.name}: {args.runs} runs each\n{machine()}; load average "
+                        f"{' '.join(f'{x:.2f}' for x in load[0])} at the start, "
+                        f"{' '.join(f'{x:.2f}' for x in load[1])} at the end")
+    for measure in runs[envs[0].name][0]:
+        row = [measure]
+        for env in envs:
+            values = [r[measure] for r in runs[env.name]]
+            limit = limits[env.name].get(measure)
+            holds = "" if limit is None else ("yes" if statistics.median(values) <= limit else "NO")
+            row += [cell(values), "" if limit is None else f"<= {limit:.3f}", holds]
+        table.add_row(*row)
+    Console(width=200).print(table)
+    for env in envs:
+        print(f"{env.name}: {env.python}" + "".join(f" {k}={v}" for k, v in env.variables.items()))
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except RuntimeError as e:  # a command that failed in an environment: its own last line says why
+        sys.exit(f"startup: {e}")
