@@ -14,23 +14,12 @@ as the default kind's (`ResidualVQ`), each a `ProductVQ`.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from math import isqrt
-
 import torch
 from torch import nn
 
+from vqzip.models.configs import ProductConfig, product_factors
 from vqzip.models.quantize import CHUNK, VectorQuantizer
 from vqzip.models.residual_vq import ResidualVQ
-
-
-@dataclass(frozen=True)
-class ProductConfig:
-    commitment: float = 0.25  # beta of the VQ-VAE paper
-    decay: float = 0.99  # of both halves' EMA codebooks
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def build(cfg: ProductConfig, maps: int, num_codes: int, dim: int, *, optional: bool = False) -> ResidualVQ:
@@ -46,10 +35,7 @@ class ProductVQ(nn.Module):
 
     def __init__(self, num_codes: int, dim: int, *, commitment: float = 0.25, decay: float = 0.99):
         super().__init__()
-        a = max(f for f in range(1, isqrt(num_codes) + 1) if num_codes % f == 0)
-        if a == 1 or dim < 2:
-            raise ValueError(f"a product of two codebooks needs a number of codes with a factor (not {num_codes}) "
-                             f"and vectors of two dimensions or more (not {dim})")
+        a, _ = product_factors(num_codes, dim)
         self.num_codes, self.dim, self.commitment = num_codes, dim, commitment
         self.radix = num_codes // a  # code = i * radix + j
         self.halves = nn.ModuleList([VectorQuantizer(a, dim // 2, commitment=commitment, decay=decay),

@@ -15,12 +15,12 @@ variable-length code, as the priors and the encoder's RDO (`vqzip.rdo`) will use
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+
+from vqzip.models.configs import VQConfig  # noqa: F401 (its settings, re-exported beside the module)
 
 
 def _data_parallel() -> bool:
@@ -44,17 +44,6 @@ def _sample_rows(flat: torch.Tensor, n: int) -> torch.Tensor:
     if _data_parallel():
         dist.broadcast(new, 0)
     return new
-
-
-@dataclass(frozen=True)
-class VQConfig:
-    """The settings a network config gives its EMA VQs (the "vq" quantizer kind, `vqzip.models.quantizers`)."""
-    commitment: float = 0.25  # beta of the VQ-VAE paper
-    decay: float = 0.99  # EMA of counts and sums, as in VQ-VAE-2
-    rate: float = 0.0  # weight of the code length in training's assignment; 0: nearest code
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 CHUNK = 8192  # positions whose distances to every code are computed at once: a large image's never are
