@@ -47,7 +47,7 @@ GRAPHS = "graphs"  # the folder of a model's graphs, one <name>.onnx each
 ADD_GRAPHS = "vqzip train graphs"  # the command that adds them to a model folder (needs vqzip[train])
 
 __all__ = ["ADD_GRAPHS", "CodecModel", "Expected", "GRAPHS", "Level", "build", "check_manifest", "checkpoints_dir",
-           "config_digests", "configs", "expected", "given_dirs", "graph_paths", "level", "levels", "load", "load_folder", "load_for_hash", "manifest", "model_tensors",
+           "config_digests", "configs", "expected", "from_v02", "given_dirs", "graph_paths", "level", "levels", "load", "load_folder", "load_for_hash", "manifest", "model_tensors",
            "more_folders", "name_for_hash", "save_folder", "search_path", "sha256_file", "user_dir"]
 
 
@@ -136,7 +136,7 @@ def load_folder(folder: str | Path, expected_sha256: str | None = None, name: st
                              f"{'s' * (len(differ) == 1)} from what the manifest records for {folder / 'config.json'}: "
                              "it would not decode files as the model they name")
     if "vqvae.enc_b.0.weight" in tensors:
-        tensors = _from_v02(tensors)
+        tensors = from_v02(tensors)
     try:
         arch, net_cfg, prior_cfgs = configs(cfg)
         net_tensors = _part(tensors, "net")
@@ -193,7 +193,7 @@ def _part(tensors: dict, part: str) -> dict:
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def _from_v02(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def from_v02(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """vqzip 0.2's tensor names (a two-map vqvae2, one quantizer per latent) -> this layout's."""
     def net_key(k: str) -> str:
         for q in ("vq_t.", "vq_b."):
