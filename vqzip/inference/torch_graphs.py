@@ -24,3 +24,12 @@ class TorchGraphs:
             inputs = [torch.from_numpy(np.asarray(a, dtype=np.float32)).contiguous(memory_format=torch.channels_last)
                       for a in arrays]
             return tuple(t.numpy() for t in self._fns[name](*inputs))
+
+
+def torch_network(net):
+    """The codec's numpy network (`vqzip.inference.network`) of an architecture's nn.Module as
+    it is (training's, before any export): its codebooks from its state, its graphs run by torch."""
+    from vqzip.inference import network
+
+    tensors = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+    return network(net.ARCH, net.cfg, tensors, TorchGraphs(net))

@@ -60,6 +60,7 @@ class ResBlock(nn.Module):
 
 
 class VQVAE2(nn.Module):
+    ARCH = "vqvae2"  # its name in a model's config.json
     STRIDE = VQVAE2Config.STRIDE
     Config = VQVAE2Config
 
