@@ -7,7 +7,8 @@ by two EMA codebooks of a and b codes, their pair one code of a · b.
 A map keeps its alphabet of K = a · b codes (the priors see no difference) from a + b vectors:
 the nearest-code search costs a + b distances a position rather than K, and the codebooks
 hold about a twentieth of the parameters at K = 512 (16 + 32 half vectors). Since a squared distance is the sum of the halves', the
-nearest pair is the pair of nearest halves, and RDO's candidates are the least sums.
+nearest pair is the pair of nearest halves, and RDO's candidates are the least sums (the codec's
+search, `vqzip.inference.codebooks.ProductCodebook`).
 
 The example of a quantizer kind (`vqzip.models.quantizers`, "product"): its stages are residual
 as the default kind's (`ResidualVQ`), each a `ProductVQ`.
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from vqzip.models.configs import ProductConfig, product_factors
-from vqzip.models.quantize import CHUNK, VectorQuantizer
+from vqzip.models.quantize import VectorQuantizer
 from vqzip.models.residual_vq import ResidualVQ
 
 
@@ -48,14 +49,6 @@ class ProductVQ(nn.Module):
         """Nearest code for each position of z (B, D, H, W) -> (B, H, W) int64: the nearest halves'."""
         i, j = (vq.indices(h) for vq, h in zip(self.halves, self._split(z)))
         return i * self.radix + j
-
-    def nearest(self, z: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The k nearest codes of each position of z (B, D, H, W): squared distances and indices,
-        (B*H*W, k) each, nearest first."""
-        d1, d2 = (vq.distances(h) for vq, h in zip(self.halves, self._split(z)))
-        parts = [(d1[s : s + CHUNK, :, None] + d2[s : s + CHUNK, None, :]).flatten(1).topk(k, dim=1, largest=False)
-                 for s in range(0, max(len(d1), 1), CHUNK)]  # column i * radix + j: code i * radix + j
-        return torch.cat([p.values for p in parts]), torch.cat([p.indices for p in parts])
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Code vectors for indices (B, H, W) -> (B, D, H, W)."""

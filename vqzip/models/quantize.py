@@ -20,8 +20,6 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from vqzip.models.configs import VQConfig  # noqa: F401 (its settings, re-exported beside the module)
-
 
 def _data_parallel() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
@@ -73,12 +71,6 @@ class VectorQuantizer(nn.Module):
     def indices(self, z: torch.Tensor) -> torch.Tensor:
         """Nearest code for each position of z (B, D, H, W) -> (B, H, W) int64."""
         return torch.cat([d.argmin(1) for d in self._chunked_distances(z)]).view(z.shape[0], z.shape[2], z.shape[3])
-
-    def nearest(self, z: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The k nearest codes of each position of z (B, D, H, W): squared distances and indices,
-        (B*H*W, k) each, nearest first."""
-        parts = [d.topk(k, dim=1, largest=False) for d in self._chunked_distances(z)]
-        return torch.cat([p.values for p in parts]), torch.cat([p.indices for p in parts])
 
     def distances(self, z: torch.Tensor) -> torch.Tensor:
         """Squared distance of each position of z (B, D, H, W) to every code -> (B*H*W, K)."""
