@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from conftest import TINY, photo
-from vqzip import codec, inference, models, zoo
+from vqzip import codec, container, inference, models, zoo
 from vqzip.errors import ModelError
 from vqzip.inference.codebooks import Codebook, LatentCodebooks, ProductCodebook, least
 from vqzip.inference.onnx_graphs import OnnxGraphs, initializer_names
@@ -185,11 +185,11 @@ def test_compress_and_decompress_without_torch(tmp_path):
     if not _imports_without_torch():
         pytest.skip("vqzip.priors or vqzip.metrics still import torch")
     Image.open(SAMPLE).convert("RGB").crop((0, 0, 160, 120)).save(tmp_path / "a.png")
-    for args in (["compress", "-q", "a.png"], ["decompress", "-q", "a.vqz"]):
+    for args in (["compress", "-q", "a.png"], ["decompress", "-q", "a.vqz", "-o", "b.png"]):
         subprocess.run([sys.executable, "-c", BLOCK_TORCH, *args], cwd=tmp_path, check=True)
     data = (tmp_path / "a.vqz").read_bytes()
-    decoded = Image.open(tmp_path / "a.png")
-    ref = codec.decompress(data, zoo.load_for_hash(data[22 + data[21] : 30 + data[21]], "torch"))
+    decoded = Image.open(tmp_path / "b.png")
+    ref = codec.decompress(data, zoo.load_for_hash(container.unpack(data)[0].model_hash, "torch"))
     _, _, codes, _ = codec.decode_codes(data)
     assert all(np.array_equal(a, b) for a, b in zip(codes, ref.codes))
     assert np.abs(np.asarray(decoded).astype(int) - np.asarray(ref.image).astype(int)).max() <= 1
