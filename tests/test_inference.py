@@ -193,3 +193,11 @@ def test_compress_and_decompress_without_torch(tmp_path):
     _, _, codes, _ = codec.decode_codes(data)
     assert all(np.array_equal(a, b) for a, b in zip(codes, ref.codes))
     assert np.abs(np.asarray(decoded).astype(int) - np.asarray(ref.image).astype(int)).max() <= 1
+
+
+def test_the_configs_codebooks_and_onnx_runner_import_no_torch():
+    code = ("import sys, vqzip.models, vqzip.models.configs, vqzip.inference\n"
+            "vqzip.models.arch_config('vqvae2', {}).maps()\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
