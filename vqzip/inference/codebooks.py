@@ -53,6 +53,7 @@ class Codebook:
         self.embed = np.ascontiguousarray(embed, dtype=np.float32)
         self.num_codes = len(self.embed)
         self._e2 = (self.embed * self.embed).sum(1)
+        self._embed_t = np.ascontiguousarray(self.embed.T)
 
     def distances(self, flat: np.ndarray) -> np.ndarray:
         """Squared distance of each row of flat (n, D) to every code -> (n, K)."""
@@ -73,6 +74,11 @@ class Codebook:
     def vectors(self, codes: np.ndarray) -> np.ndarray:
         """Codes (...) -> their vectors (..., D)."""
         return self.embed[codes]
+
+    def channels(self, codes: np.ndarray) -> np.ndarray:
+        """Codes (B, H, W) -> their vectors channel-first, (D, B, H, W), each channel gathered
+        whole (the network's layout without a transposing copy)."""
+        return np.take(self._embed_t, codes, axis=1)
 
 
 class ProductCodebook:
@@ -101,6 +107,9 @@ class ProductCodebook:
     def vectors(self, codes: np.ndarray) -> np.ndarray:
         return np.concatenate([self.halves[0].vectors(codes // self.radix), self.halves[1].vectors(codes % self.radix)], -1)
 
+    def channels(self, codes: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.halves[0].channels(codes // self.radix), self.halves[1].channels(codes % self.radix)], 0)
+
 
 class LatentCodebooks:
     """One latent's codebooks, one per map (residual stage), in coding order: the numpy
@@ -111,10 +120,10 @@ class LatentCodebooks:
 
     def lookup(self, codes: list[np.ndarray]) -> np.ndarray:
         """Codes of the first len(codes) stages, each (B, H, W) -> their summed vectors (B, D, H, W)."""
-        q = self.stages[0].vectors(codes[0])
+        q = self.stages[0].channels(codes[0])
         for book, c in zip(self.stages[1:], codes[1:]):
-            q = q + book.vectors(c)
-        return np.ascontiguousarray(q.transpose(0, 3, 1, 2))
+            q += book.channels(c)
+        return np.ascontiguousarray(q.swapaxes(0, 1))  # no copy for one image
 
     def residual_indices(self, z: np.ndarray) -> list[np.ndarray]:
         """The nearest code of every stage in turn, each on what the stages before left: (B, H, W) each."""

@@ -37,7 +37,8 @@ class VQVAE2Network:
     @staticmethod
     def normalize(x: np.ndarray) -> np.ndarray:
         """uint8-range (B, 3, H, W) -> model input range, float32 (as the torch module's `normalize`)."""
-        return x.astype(np.float32) / np.float32(255.0) - np.float32(0.5)
+        x = np.asarray(x, np.float32, order="C")  # a transposed image's view made contiguous once, as floats
+        return x / np.float32(255.0) - np.float32(0.5)
 
     def features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Normalized x (B, 3, H, W) -> what every latent is computed from: the encoder's
