@@ -15,7 +15,7 @@ from PIL import Image
 
 from conftest import TINY, photo
 from vqzip import codec, container, inference, models, zoo
-from vqzip.errors import ModelError
+from vqzip.errors import ModelError, VqzError
 from vqzip.inference.codebooks import Codebook, LatentCodebooks, ProductCodebook, least
 from vqzip.inference.onnx_graphs import OnnxGraphs, initializer_names
 from vqzip.inference.torch_graphs import TorchGraphs
@@ -49,6 +49,19 @@ def test_exported_graphs_run_as_the_torch_functions_do(net_cfg, tmp_path):
         assert all(t.data_location == onnx_proto.TensorProto.EXTERNAL and not t.raw_data for t in stored)  # no copy of the weights
         for a, b in zip(onnx(g, *(env[i] for i in inputs)), ref(g, *(env[i] for i in inputs)), strict=True):
             assert a.shape == b.shape and np.abs(a - b).max() < 1e-4, g
+
+
+def test_an_exported_tensor_that_is_not_one_of_the_weights_fails_the_export(tmp_path, monkeypatch):
+    """The runtime feeds each initializer from the model file by name: one the file does not hold
+    (renamed, or folded by the exporter into a new tensor) is refused at export, not at load."""
+    net = models.build("vqvae2", TINY["net"]).eval()
+    state = net.state_dict
+    def without_pre_b(*args, **kwargs):  # the weights' names as the export checks them; torch's own calls as they were
+        return state(*args, **kwargs) if args or kwargs else {k: v for k, v in state().items() if k != "pre_b.weight"}
+
+    monkeypatch.setattr(net, "state_dict", without_pre_b)
+    with pytest.raises(VqzError, match="^graph latent_bottom: the exporter made tensor 'net.pre_b.weight', which is not one"):
+        onnx_export.write_graphs(net, tmp_path)
 
 
 def test_the_numpy_codebooks_search_as_the_torch_quantizers_do():
