@@ -14,6 +14,7 @@ from PIL import Image
 
 from vqzip.priors.pixelcnn import PixelCNNConfig
 from vqzip import priors, training, zoo
+from vqzip.training import onnx_export
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -27,13 +28,16 @@ TINY = {
 
 
 def tiny_model(cfg: dict, root: Path, name: str) -> Path:
-    """A randomly initialised model of config `cfg` in root/name, its priors calibrated on random maps."""
+    """A randomly initialised model of config `cfg` in root/name, its priors calibrated on random
+    maps, with its ONNX graphs (the codec runs them by default)."""
     torch.manual_seed(0)
     net, prior_cfgs = zoo.build(cfg)
     rng = np.random.default_rng(0)
     maps = [[rng.integers(0, m.num_codes, (6 * 8 // m.stride, 8 * 8 // m.stride)) for m in net.maps] for _ in range(4)]
     fixed = training.fixed_point_priors([priors.float_prior(c) for c in prior_cfgs], net.maps, maps)
-    return zoo.save_folder(root / name, zoo.model_tensors(net, fixed), {"name": name, **cfg})
+    folder = zoo.save_folder(root / name, zoo.model_tensors(net, fixed), {"name": name, **cfg})
+    onnx_export.write_graphs(net, folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,10 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from conftest import photo
-from vqzip import codec, container, intake, zoo
+from vqzip import codec, container, intake, runtime, zoo
 from vqzip.errors import FormatError, ModelError
 from vqzip.operating_point import OperatingPoint
 
@@ -25,7 +24,7 @@ def test_decoded_symbols_are_the_coded_ones(tiny):
     pixels = np.asarray(photo(96, 64))
     codes = codec.encode_codes(tiny.net, pixels)
     _, _, decoded, _ = codec.decode_codes(codec.compress(Image.fromarray(pixels), tiny))
-    assert len(decoded) == 2 and all(torch.equal(a, b) for a, b in zip(decoded, codes))
+    assert len(decoded) == 2 and all(np.array_equal(a, b) for a, b in zip(decoded, codes))
 
 
 def test_grayscale_comes_back_grayscale(tiny):
@@ -45,17 +44,17 @@ def test_rate_matches_cross_entropy(tiny):
 
 @pytest.mark.parametrize("enc_threads,dec_threads", [(1, 2), (2, 1), (4, 1)])
 def test_exact_across_thread_counts(tiny, enc_threads, dec_threads):
-    before = torch.get_num_threads()
+    before = runtime.threads()
     try:
-        torch.set_num_threads(enc_threads)
+        runtime.set_threads(enc_threads)
         pixels = np.asarray(photo(120, 72, seed=3))
         data = codec.compress(Image.fromarray(pixels), tiny)
         codes = codec.encode_codes(tiny.net, pixels)  # the codes compress coded
-        torch.set_num_threads(dec_threads)
+        runtime.set_threads(dec_threads)
         _, _, decoded, _ = codec.decode_codes(data)
     finally:
-        torch.set_num_threads(before)
-    assert all(torch.equal(a, b) for a, b in zip(decoded, codes))
+        runtime.set_threads(before)
+    assert all(np.array_equal(a, b) for a, b in zip(decoded, codes))
 
 
 def test_file_from_another_model_names_it(tiny):
@@ -75,22 +74,22 @@ def test_exact_across_processes(tiny_checkpoints, tmp_path):
     import sys
 
     script = """
-import sys, torch, numpy as np
+import sys, numpy as np
 sys.path.insert(0, {tests!r})
 from conftest import photo
-from vqzip import codec, zoo
-torch.set_num_threads(int(sys.argv[1]))
+from vqzip import codec, runtime, zoo
+runtime.set_threads(int(sys.argv[1]))
 model = zoo.load("tiny")
 pixels = np.asarray(photo(104, 80, seed=5))
 codes = codec.encode_codes(model.net, pixels)
 if sys.argv[2] == "encode":
     open(sys.argv[3], "wb").write(codec.compress(codec.Image.fromarray(pixels), model))
-    np.savez(sys.argv[3] + ".npz", *[c.numpy() for c in codes])
+    np.savez(sys.argv[3] + ".npz", *codes)
 else:
     _, _, decoded, _ = codec.decode_codes(open(sys.argv[3], "rb").read())
     ref = np.load(sys.argv[3] + ".npz")
     assert len(decoded) == len(ref.files) == 2
-    assert all(np.array_equal(c.numpy(), ref["arr_%d" % k]) for k, c in enumerate(decoded))
+    assert all(np.array_equal(c, ref["arr_%d" % k]) for k, c in enumerate(decoded))
     print("exact")
 """.format(tests=os.path.dirname(__file__))
     env = {**os.environ, "VQZIP_CHECKPOINTS": str(tiny_checkpoints)}
@@ -108,7 +107,7 @@ def test_tiles_join_without_seams(tiny, tile):
     pixels = np.asarray(photo(72, 200, seed=7))
     whole = codec.encode_codes(tiny.net, pixels, tile=(10**6, 10**6))
     tiled = codec.encode_codes(tiny.net, pixels, tile=tile)
-    assert all(torch.equal(w, s) for w, s in zip(whole, tiled))
+    assert all(np.array_equal(w, s) for w, s in zip(whole, tiled))
     a = codec.decode_pixels(tiny.net, whole, 72, 200, tile=(10**6, 10**6)).astype(int)
     b = codec.decode_pixels(tiny.net, whole, 72, 200, tile=tile).astype(int)
     assert np.abs(a - b).max() <= 1
@@ -124,7 +123,7 @@ def test_file_decodes_under_another_summation_order(tiny, monkeypatch):
     codes = codec.encode_codes(tiny.net, pixels)
     monkeypatch.setattr(fixedpoint, "matmul", lambda x, wt: (x[:, ::-1].astype(np.float64) @ wt[::-1].astype(np.float64)).astype(np.float32))
     _, _, decoded, _ = codec.decode_codes(data)
-    assert all(torch.equal(a, b) for a, b in zip(decoded, codes))
+    assert all(np.array_equal(a, b) for a, b in zip(decoded, codes))
 
 
 @pytest.mark.parametrize("scale", [Fraction(1, 2), Fraction(5, 4)])
@@ -135,7 +134,7 @@ def test_scaled_levels_code_the_resampled_image_and_give_back_the_original_size(
     coded = container.coded_size(45, 30, scale)
     assert header.scale == scale and list(header.maps) == codec.code_shapes(tiny.net, *coded)
     _, _, decoded, _ = codec.decode_codes(data)
-    assert all(torch.equal(a, b) for a, b in zip(
+    assert all(np.array_equal(a, b) for a, b in zip(
         decoded, codec.encode_codes(tiny.net, codec.resample(np.asarray(im), coded))))
     assert codec.decompress(data).image.size == (45, 30)
 
@@ -206,7 +205,7 @@ def test_residual_stages_round_trip(tiny_residual):
     data = codec.compress(Image.fromarray(pixels), tiny_residual)
     codes = codec.encode_codes(tiny_residual.net, pixels)
     _, _, decoded, _ = codec.decode_codes(data, tiny_residual)
-    assert len(decoded) == 3 and all(torch.equal(a, b) for a, b in zip(decoded, codes))
+    assert len(decoded) == 3 and all(np.array_equal(a, b) for a, b in zip(decoded, codes))
     assert codec.decompress(data, tiny_residual).image.size == (72, 40)
 
 
@@ -232,7 +231,7 @@ def test_fewer_maps_are_the_same_codes(tiny_residual):
     pixels = np.asarray(photo(40, 24, seed=9))
     every = codec.encode_codes(tiny_residual.net, pixels)
     for n in (2, 3):
-        assert all(torch.equal(a, b) for a, b in zip(codec.encode_codes(tiny_residual.net, pixels, n), every[:n], strict=True))
+        assert all(np.array_equal(a, b) for a, b in zip(codec.encode_codes(tiny_residual.net, pixels, n), every[:n], strict=True))
 
 
 def test_rdo_codes_decode_exactly_and_trade_distortion_for_rate(tiny_residual):
@@ -270,19 +269,19 @@ def test_a_point_of_another_model_is_refused(tiny, tiny_residual):
 
 @pytest.mark.slow  # processes, or several codings at each thread count
 def test_several_tiles_code_the_same_at_any_thread_count(tiny):
-    """Above one tile (512 rows) the network's tiles run in parallel, one torch thread each:
+    """Above one tile (512 rows) the network's tiles run in parallel, one thread each:
     the same bytes and pixels at 1, 2 and 4 threads."""
-    n = torch.get_num_threads()
+    n = runtime.threads()
     try:
         got = []
         for threads in (1, 2, 4):
-            torch.set_num_threads(threads)
+            runtime.set_threads(threads)
             data = codec.compress(photo(40, 1100, seed=3), tiny, OperatingPoint(tiny.name, lam=0.0))
             rdo = codec.compress(photo(40, 1100, seed=3), tiny, OperatingPoint(tiny.name, lam=0.02))
             got.append((data, rdo, np.asarray(codec.decompress(data).image).tobytes()))
         assert got[0] == got[1] == got[2]
     finally:
-        torch.set_num_threads(n)
+        runtime.set_threads(n)
 
 
 @pytest.mark.slow  # codes twice over many tiles
@@ -291,8 +290,8 @@ def test_candidates_over_the_budget_run_one_tile_at_a_time_with_the_same_bytes(t
     thread: less memory, the same file."""
     from vqzip import rdo, tiles
 
-    n = torch.get_num_threads()
-    torch.set_num_threads(2)
+    n = runtime.threads()
+    runtime.set_threads(2)
     calls = []  # (at_once, the most tiles that ran at once)
     per_tile = tiles.per_tile
 
@@ -321,36 +320,28 @@ def test_candidates_over_the_budget_run_one_tile_at_a_time_with_the_same_bytes(t
         assert codec.compress(im, tiny, OperatingPoint(tiny.name, lam=0.02)) == within
         assert (1, 1) in calls and all(most == 1 for a, most in calls if a == 1)
     finally:
-        torch.set_num_threads(n)
+        runtime.set_threads(n)
 
 
-def test_one_stored_candidate_is_the_first_of_the_search_ties_included(tiny, monkeypatch):
+def test_one_stored_candidate_is_the_first_of_the_search_ties_included(tiny):
     """At λ = 0 the encoder keeps one candidate per position: the first of the same search, so
-    of two codes at exactly the same distance it keeps the one eight candidates would put first
-    (torch.topk may order ties otherwise for k = 1)."""
+    of two codes at exactly the same distance it keeps the one eight candidates put first, the
+    lower (`codebooks.least`; torch.topk ordered ties otherwise for k = 1 than for k = 8)."""
     import copy
 
     from vqzip import rdo, tiles
+    from vqzip.inference.codebooks import Codebook, LatentCodebooks
 
-    net = copy.deepcopy(tiny.net)
-    for vq in (net.quantizers[0].stages[0], net.quantizers[1].stages[0]):
-        vq.embed[1::2] = vq.embed[0::2]  # every code tied with its neighbour
-    nearest = type(net.quantizers[0].stages[0]).nearest
-
-    def ties_reversed_for_one(self, z, k):  # as torch.topk did on 512 codes: k = 1 may pick the other of a tie
-        d, i = nearest(self, z, max(k, 2))
-        if k == 1:
-            return d[:, 1:2], torch.where(d[:, 1] == d[:, 0], i[:, 1], i[:, 0])[:, None]
-        return d[:, :k], i[:, :k]
-
-    monkeypatch.setattr(type(net.quantizers[0].stages[0]), "nearest", ties_reversed_for_one)
+    net = copy.copy(tiny.net)
+    tied = [np.repeat(q.stages[0].embed[0::2], 2, 0) for q in tiny.net.quantizers]  # every code tied with its neighbour
+    net.quantizers = [LatentCodebooks([Codebook(e)]) for e in tied]
     padded = codec.EdgePadded(np.asarray(photo(48, 40, seed=12)), net.STRIDE)
     parts = tiles.tiles(*padded.shape[:2])
     top_idx, top_dist = rdo.candidates(net, padded, 0, 0, [], parts)
     one_idx, one_dist = rdo.candidates(net, padded, 0, 0, [], parts, store=1)
     assert one_idx.shape[-1] == 1 and np.array_equal(one_idx, top_idx[..., :1]) and np.array_equal(one_dist, top_dist[..., :1])
-    assert (top_dist[..., 0] == top_dist[..., 1]).all()  # the ties are there
-    chosen = [torch.from_numpy(top_idx[..., 0].astype(np.int64))]
+    assert (top_dist[..., 0] == top_dist[..., 1]).all() and (top_idx[..., 0] % 2 == 0).all()  # the ties, the lower first
+    chosen = [top_idx[..., 0].astype(np.int64)]
     assert np.array_equal(rdo.candidates(net, padded, 1, 0, chosen, parts, store=1)[0],
                           rdo.candidates(net, padded, 1, 0, chosen, parts)[0][..., :1])
 

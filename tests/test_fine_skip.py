@@ -4,10 +4,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import TINY, photo
-from vqzip import codec, container, fine_skip, models, zoo
+from vqzip import codec, container, fine_skip, models, runtime, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder
 from vqzip.errors import FormatError
 from vqzip.operating_point import OperatingPoint
@@ -65,9 +64,9 @@ def tiny_fine(tmp_path_factory):
     return zoo.load_folder(tiny_model(cfg, tmp_path_factory.mktemp("ckpt"), "tiny-fine"))
 
 
-def skipped_blocks(codes: torch.Tensor, num_codes: int) -> np.ndarray:
+def skipped_blocks(codes: np.ndarray, num_codes: int) -> np.ndarray:
     """Per block of the fine map: whether its positions hold OUT (all or none of them do)."""
-    out = (codes >= num_codes).numpy()
+    out = codes >= num_codes
     blocks = fine_skip.block_sums(out.astype(np.int64), fine_skip.BLOCK)
     sizes = fine_skip.block_sums(np.ones_like(out, np.int64), fine_skip.BLOCK)
     assert np.all((blocks == 0) | (blocks == sizes))
@@ -123,14 +122,14 @@ def test_skip_needs_a_coded_skippable_map(tiny_fine):
 @pytest.mark.slow  # several codings each
 def test_skipping_files_decode_the_same_at_any_thread_count(tiny_fine, threads):
     data = codec.compress(photo(200, 136, seed=14), tiny_fine, OperatingPoint(tiny_fine.name, lam=0.05, skip=30.0))
-    n = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    n = runtime.threads()
+    runtime.set_threads(threads)
     try:
         got = codec.decompress(data, tiny_fine)
     finally:
-        torch.set_num_threads(n)
+        runtime.set_threads(n)
     ref = codec.decompress(data, tiny_fine)
-    assert all(torch.equal(a, b) for a, b in zip(got.codes, ref.codes))
+    assert all(np.array_equal(a, b) for a, b in zip(got.codes, ref.codes))
     assert np.array_equal(np.asarray(got.image), np.asarray(ref.image))
 
 

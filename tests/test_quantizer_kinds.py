@@ -12,7 +12,7 @@ from conftest import TINY, TINY_NET, photo, tiny_model
 from vqzip import codec, models, zoo
 from vqzip.models import quantizers
 from vqzip.models.product_vq import ProductConfig, ProductVQ
-from vqzip.models.quantize import VQConfig
+from vqzip.models.configs import VQConfig
 from vqzip.operating_point import OperatingPoint
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -42,8 +42,11 @@ def test_another_kind_is_named_and_its_fields_kept_apart():
 
 
 def test_the_product_quantizer_searches_the_pairs_of_its_halves():
-    """32 codes from 4 + 8 half vectors: the nearest code is the nearest pair, and the candidates
-    are every code's squared distance, least first, as a search over all 32 vectors gives them."""
+    """32 codes from 4 + 8 half vectors: the nearest code is the nearest pair, and the codec's
+    candidates (its numpy codebook's) are every code's squared distance, least first, as a
+    search over all 32 vectors gives them."""
+    from vqzip.inference.codebooks import ProductCodebook
+
     torch.manual_seed(0)
     vq = ProductVQ(32, 6).train()
     z = torch.randn(2, 6, 5, 7)
@@ -55,7 +58,8 @@ def test_the_product_quantizer_searches_the_pairs_of_its_halves():
     flat = z.permute(0, 2, 3, 1).reshape(-1, 6)
     brute = (flat[:, None] - every[None]).pow(2).sum(2)  # (positions, 32)
     assert torch.equal(vq.indices(z).flatten(), brute.argmin(1))
-    dist, idx = vq.nearest(z, 32)
+    book = ProductCodebook(vq.halves[0].embed.numpy(), vq.halves[1].embed.numpy())
+    dist, idx = (torch.from_numpy(a) for a in book.nearest(flat.numpy(), 32))
     assert torch.allclose(dist, brute.sort(1).values, atol=1e-5)
     assert torch.allclose(brute.gather(1, idx), dist, atol=1e-5) and torch.equal(idx[:, 0], brute.argmin(1))
     zq, codes, loss = vq(z)
@@ -85,7 +89,7 @@ def test_a_product_model_trains_and_codes_bit_exactly(tmp_path):
     image = photo(40, 24, seed=5)
     data = codec.compress(image, model)
     _, _, decoded, _ = codec.decode_codes(data, model)
-    assert all(torch.equal(a, b) for a, b in zip(decoded, codec.encode_codes(model.net, np.asarray(image))))
+    assert all(np.array_equal(a, b) for a, b in zip(decoded, codec.encode_codes(model.net, np.asarray(image))))
     rdo = codec.compress(image, model, OperatingPoint(model.name, lam=0.05))  # RDO's candidates: the kind's `nearest`
     _, _, chosen, _ = codec.decode_codes(rdo, model)
     assert len(chosen) == 3 and codec.decompress(rdo, model).image.size == (40, 24)

@@ -94,18 +94,17 @@ def test_forked_workers_run_the_threads_asked_and_share_what_was_loaded():
     import torch
 
     loaded = {"model": object()}  # inherited by fork, never pickled
-    seen = set(runtime.pool_map(lambda k: (os.getpid(), torch.get_num_threads(), id(loaded["model"])), range(6), 2, 1))
-    assert {t for _, t, _ in seen} == {1} and {m for _, _, m in seen} == {id(loaded["model"])}
+    seen = set(runtime.pool_map(lambda k: (os.getpid(), (torch.get_num_threads(), runtime.threads()), id(loaded["model"])),
+                                range(6), 2, 1))
+    assert {t for _, t, _ in seen} == {(1, 1)} and {m for _, _, m in seen} == {id(loaded["model"])}
     assert os.getpid() not in {p for p, _, _ in seen}
 
 
 def _threads_here(_) -> int:
-    import torch
-
-    return torch.get_num_threads()
+    return runtime.threads()
 
 
-@pytest.mark.slow  # two interpreters import torch
+@pytest.mark.slow  # two interpreters
 def test_fresh_workers_are_spawned_with_their_threads_and_one_worker_is_this_process():
     assert list(runtime.pool_map(_threads_here, [0, 1], 2, 2, fresh=True)) == [2, 2]
     assert [p for p in runtime.pool_map(lambda _: os.getpid(), [0, 1], 1)] == [os.getpid()] * 2

@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from conftest import ASSETS
@@ -66,15 +65,15 @@ def test_decoder_reach_fits_the_decode_margin(name):
     seams only if no code changes the output farther than that beyond its own pixels: change one
     code of each map at the centre of a map and see where the float output moves."""
     net = zoo.load(name).net
-    gen = torch.Generator().manual_seed(0)
+    gen = np.random.default_rng(0)
     side = 96  # image pixels: the centre code's reach, if within the margin, stays on the image
-    codes = [torch.randint(0, m.num_codes, (1, side // m.stride, side // m.stride), generator=gen) for m in net.maps]
+    codes = [gen.integers(0, m.num_codes, (1, side // m.stride, side // m.stride)) for m in net.maps]
     ref = net.decode(codes)
     for k, m in enumerate(net.maps):
-        changed = [c.clone() for c in codes]
+        changed = [c.copy() for c in codes]
         y = x = side // m.stride // 2
         changed[k][0, y, x] = (changed[k][0, y, x] + 1) % m.num_codes
-        moved = torch.nonzero((net.decode(changed) - ref).abs().sum((0, 1)))  # (n, 2): rows, columns
+        moved = np.argwhere(np.abs(net.decode(changed) - ref).sum((0, 1)))  # (n, 2): rows, columns
         assert len(moved), m.name
         first, last = y * m.stride, y * m.stride + m.stride - 1  # the code's own pixels, each way
         reach = max(first - int(moved.min()), int(moved.max()) - last)

@@ -19,14 +19,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image
 
-from vqzip.runtime import one_thread
+from vqzip.runtime import one_thread, threads
 from vqzip import chroma_gain, colour_offsets, container, fine_skip, flat_blocks, intake, rdo, tiles, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder, min_stream_bytes
 from vqzip.errors import FormatError, ModelError
-from vqzip.models import MapSpec, features_of
+from vqzip.inference import features_of
+from vqzip.models import MapSpec
 from vqzip.operating_point import OperatingPoint
 from vqzip.tiles import DECODE_MARGIN, DECODE_TILE, TILE, Tile
 
@@ -41,7 +41,7 @@ CORRECTIONS = ((container.TAG_COLOUR_OFFSETS, colour_offsets), (container.TAG_CH
 class Decoded:
     image: Image.Image
     header: container.Header
-    codes: list[torch.Tensor]  # the code maps decoded
+    codes: list[np.ndarray]  # the code maps decoded, (H, W) int64 each
 
 
 def code_shapes(net, width: int, height: int) -> list[tuple[int, int]]:
@@ -114,9 +114,8 @@ def preview_size(header: container.Header, model: zoo.CodecModel | None = None) 
     return container.preview_size(header.width, header.height, preview_reduction(model or model_for(header)))
 
 
-@torch.no_grad()
-def encode_codes(net, pixels: np.ndarray, maps: int | None = None, tile: tuple[int, int] = TILE) -> list[torch.Tensor]:
-    """(H, W, 3) uint8 -> the code maps of the padded image (the first `maps`, None: all),
+def encode_codes(net, pixels: np.ndarray, maps: int | None = None, tile: tuple[int, int] = TILE) -> list[np.ndarray]:
+    """(H, W, 3) uint8 -> the code maps (H', W') int64 of the padded image (the first `maps`, None: all),
     nearest code at every stage. Each tile (`vqzip.tiles`) computes the latents those maps need
     from its own context (a finer latent may need a decode of the coarser ones: skipped
     when it is not coded); pixels become floats one tile at a time, so a large image is never
@@ -139,23 +138,22 @@ def encode_codes(net, pixels: np.ndarray, maps: int | None = None, tile: tuple[i
     return [tiles.join([b[k] for b in blocks], parts, down=m.stride) for k, m in enumerate(net.maps[:n])]
 
 
-@torch.no_grad()
-def decode_pixels(net, codes: list[torch.Tensor], width: int, height: int, tile: tuple[int, int] = DECODE_TILE) -> np.ndarray:
+def decode_pixels(net, codes: list[np.ndarray], width: int, height: int, tile: tuple[int, int] = DECODE_TILE) -> np.ndarray:
     """Code maps (a prefix of the model's, reaching past its first latent) -> (height,
     width, 3) uint8, cropped from the padded reconstruction."""
     def region(t: Tile):
         return net.decode([c[t.context(net.STRIDE, m.stride)][None] for c, m in zip(codes, net.maps)])
 
-    return _tiled(region, codes[0].shape, net.STRIDE, net.STRIDE, tile)[:, :height, :width].permute(1, 2, 0).numpy()
+    return _tiled(region, codes[0].shape, net.STRIDE, net.STRIDE, tile)[:, :height, :width].transpose(1, 2, 0)
 
 
-def preview_pixels(net, codes: torch.Tensor, width: int, height: int, tile: tuple[int, int] = DECODE_TILE) -> np.ndarray:
+def preview_pixels(net, codes: np.ndarray, width: int, height: int, tile: tuple[int, int] = DECODE_TILE) -> np.ndarray:
     """The preview map's codes alone (`preview_map`) -> the preview (uint8, `container.preview_size`
     of width x height) of the coded image, through the network's preview head."""
     m = net.maps[preview_map(net.maps)]
     w, h = container.preview_size(width, height, m.preview)
     return _tiled(lambda t: net.decode_preview(codes[t.context()][None]), codes.shape, m.stride, m.stride // m.preview,
-                  tile)[:, :h, :w].permute(1, 2, 0).numpy()
+                  tile)[:, :h, :w].transpose(1, 2, 0)
 
 
 def _check_tile(tile: tuple[int, int], stride: int) -> None:
@@ -163,7 +161,7 @@ def _check_tile(tile: tuple[int, int], stride: int) -> None:
         raise ValueError(f"tiles of {tile[0]}x{tile[1]} pixels: each side must be a multiple of {stride}")
 
 
-def _tiled(decode, shape: tuple[int, int], stride: int, pixels_per_code: int, tile: tuple[int, int]) -> torch.Tensor:
+def _tiled(decode, shape: tuple[int, int], stride: int, pixels_per_code: int, tile: tuple[int, int]) -> np.ndarray:
     """decode(t) of tile t of a code map of this shape and stride (t in its codes) -> (3, p*rows,
     p*cols) in model range (p = pixels_per_code), run tile by tile with margins and joined as
     uint8 (3, p*H, p*W)."""
@@ -173,7 +171,7 @@ def _tiled(decode, shape: tuple[int, int], stride: int, pixels_per_code: int, ti
     def pixels_of(t: Tile):
         rows, cols = t.inner(up=p)
         x = decode(t)[0, :, rows, cols]
-        return ((x + 0.5) * 255).round().clamp(0, 255).to(torch.uint8)
+        return np.clip(np.round((x + np.float32(0.5)) * np.float32(255)), 0, 255).astype(np.uint8)
 
     parts = tiles.tiles(*shape, (tile[0] // stride, tile[1] // stride), DECODE_MARGIN // stride)
     return tiles.join(tiles.per_tile(pixels_of, parts), parts, up=p)
@@ -227,7 +225,7 @@ def compress(image: Image.Image, model: zoo.CodecModel, point: OperatingPoint | 
         codes = encode_codes(model.net, pixels, n)
         # The prior pass (one thread) runs beside the decode of what the decoder will rebuild:
         # with two threads allowed, on two cores, compress took 1.45 s instead of 1.85 s.
-        with ThreadPoolExecutor(1) if torch.get_num_threads() > 1 else _Inline() as pool:
+        with ThreadPoolExecutor(1) if threads() > 1 else _Inline() as pool:
             coded_streams = pool.submit(_streams, model, codes)
             shown = decode_pixels(model.net, codes, *coded)
             streams = coded_streams.result()
@@ -242,15 +240,15 @@ def compress(image: Image.Image, model: zoo.CodecModel, point: OperatingPoint | 
             extensions.append((tag, tool.pack(found)))
             shown = tool.apply(shown, found)
     header = container.Header(width, height, given.mode, model.name, model.hash8, tuple(tuple(c.shape) for c in codes),
-                              point.scale, tuple(container.codes_crc(c.numpy()) for c in codes), quality, lam,
+                              point.scale, tuple(container.codes_crc(c) for c in codes), quality, lam,
                               tuple(extensions), alpha_coding)
     return container.pack(header, streams, alpha)
 
 
-def _streams(model: zoo.CodecModel, codes: list[torch.Tensor]) -> list[bytes]:
+def _streams(model: zoo.CodecModel, codes: list[np.ndarray]) -> list[bytes]:
     """The range-coded stream of each map of known codes, under its prior's probabilities from
-    the walk over them. One torch thread: two were 2x faster idle but 4-16x slower beside other
-    work (OpenMP's parallel regions wait for a busy core)."""
+    the walk over them. One BLAS thread: two were 2x faster idle but 4-16x slower beside other
+    work (a parallel region waits for a busy core)."""
     streams = []
     with one_thread():
         for k, m in enumerate(model.maps[: len(codes)]):
@@ -335,7 +333,7 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, *, preview: b
             c = model.priors[k].walk(*expected[k], lambda p, i, j: dec.decode(p), [codes[j] for j in m.conds], skipped)
             if container.codes_crc(c) != header.crcs[k]:
                 raise FormatError(f"decoded {m.name} codes fail their checksum: the coded stream is damaged")
-            codes.append(torch.from_numpy(c))  # the network takes torch tensors
+            codes.append(c)
     plane = intake.decode_alpha(header.alpha_coding, alpha, header.width, header.height) if header.has_alpha else None
     return header, model, codes, plane
 
@@ -376,14 +374,14 @@ def preview(data: bytes, model: zoo.CodecModel | None = None, *, max_pixels: int
     return Decoded(intake.restore(pixels, header.mode, alpha), header, codes)
 
 
-def estimated_bits(model: zoo.CodecModel, codes: list[torch.Tensor]) -> dict[str, float]:
+def estimated_bits(model: zoo.CodecModel, codes: list[np.ndarray]) -> dict[str, float]:
     """-sum log2 p of code maps (a file's, `Decoded.codes`) under the probabilities they are
     coded with, per map: the ideal size of each stream, to show the range coder's overhead."""
     return {m.name: ideal_bits(model.priors[k], codes[k], [codes[j] for j in m.conds])
             for k, m in enumerate(model.maps[: len(codes)])}
 
 
-def ideal_bits(prior, codes: torch.Tensor, conds: list[torch.Tensor] = ()) -> float:
+def ideal_bits(prior, codes: np.ndarray, conds: list[np.ndarray] = ()) -> float:
     """-sum log2 p(code) of a map under the probabilities the codec codes it with."""
     bits = 0.0
     with one_thread():

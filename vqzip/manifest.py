@@ -1,6 +1,6 @@
 """The model folders and their manifests: where models are found (the search path), what each
 folder's manifest.json says (models by name: folder, weights' sha256, digests of the config's
-decoding fields; quality levels: operating points of those models), every field checked, and
+decoding fields, each ONNX graph's sha256; quality levels: operating points of those models), every field checked, and
 the quality levels and their Kodak figures. Reads JSON and text only: no torch, no weights
 (`vqzip.zoo` loads the models).
 """
@@ -136,7 +136,7 @@ def check_manifest(m, path: Path, ladder: bool = True) -> None:
     """A ModelError naming the manifest and the field for the first field that is missing, of the
     wrong type, or out of range: `default` (a level's number), `levels` ({"N": {model, scale,
     maps?, lam?, skip?}}, at least one) and `models` ({name: {folder, sha256, config_sha256,
-    ...}})."""
+    graphs_sha256?, ...}})."""
     def bad(field: str, problem: str):
         raise ModelError(f"model manifest {path}: " + (f"{field}: " if field else "") + problem)
 
@@ -164,6 +164,10 @@ def check_manifest(m, path: Path, ladder: bool = True) -> None:
         for field, digest in digests.items():
             if not isinstance(digest, str) or not re.fullmatch("[0-9a-f]{64}", digest):
                 bad(f"{where}config_sha256.{field}", f"{json.dumps(digest)} is not a sha256 (64 lowercase hex digits)")
+        if "graphs_sha256" in entry:  # the network's ONNX graphs (`vqzip.zoo`); a model without them runs on torch
+            for graph, digest in need(entry, "graphs_sha256", where, dict, "an object of sha256 by graph name").items():
+                if not isinstance(digest, str) or not re.fullmatch("[0-9a-f]{64}", digest):
+                    bad(f"{where}graphs_sha256.{graph}", f"{json.dumps(digest)} is not a sha256 (64 lowercase hex digits)")
     levels = need(m, "levels", "", dict, "an object of quality levels by number")
     if not levels and ladder:  # a folder of models used by name (-m) need not have levels
         bad("levels", "no quality levels")

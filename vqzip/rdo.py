@@ -15,12 +15,11 @@ candidates (so memory does not hold a large image's latents). The decoder does n
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from vqzip.runtime import one_thread
 from vqzip.coder import SymbolEncoder
-from vqzip.models import features_of
 from vqzip import fine_skip, tiles
+from vqzip.inference import features_of
 
 CANDIDATES = 8  # nearest codes considered per position
 # Images of at most this many tiles keep each tile's encoder features from one map to the next
@@ -33,12 +32,12 @@ CACHED_TILES = 4
 CANDIDATE_BUDGET = 256 << 20
 
 
-@torch.no_grad()
-def candidates(net, padded, latent: int, stage: int, chosen: list[torch.Tensor], parts: list[tiles.Tile],
+def candidates(net, padded, latent: int, stage: int, chosen: list[np.ndarray], parts: list[tiles.Tile],
                k: int = CANDIDATES, features: dict | None = None, store: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest codes of a latent's stage at every position, and their squared distances:
-    (h, w, k) int16 and float32, nearest first (only the first `store` of them kept, if given:
-    the same as those of the k, ties included). Computed tile by tile (`parts`, in image pixels
+    (h, w, k) int16 and float32, nearest first and among equal distances the lower code first
+    (`vqzip.inference.codebooks.least`; only the first `store` of them kept, if given: the same
+    as those of the k). Computed tile by tile (`parts`, in image pixels
     of `padded`, a `vqzip.codec.EdgePadded` image or an array):
     the latent from the chosen codes of the coarser latents (`chosen`, in coding order),
     less the vectors of the stages before this one chosen so far; so the latent of a large
@@ -66,16 +65,16 @@ def candidates(net, padded, latent: int, stage: int, chosen: list[torch.Tensor],
         earlier = [c[:, rows, cols] for c in crop[first : first + stage]]  # this latent's maps chosen so far
         d, i = quantizer.nearest(z, earlier, k)  # (positions, k), row-major
         part = t.part(down=stride)
-        idx[part] = i[:, :store].to(torch.int16).reshape(*z.shape[2:], store).numpy()
-        dist[part] = d[:, :store].clamp_min(0).reshape(*z.shape[2:], store).numpy()
+        idx[part] = i[:, :store].astype(np.int16).reshape(*z.shape[2:], store)
+        dist[part] = np.maximum(d[:, :store], 0).reshape(*z.shape[2:], store)
 
     tiles.per_tile(near, parts, 1 if idx.nbytes + dist.nbytes > CANDIDATE_BUDGET else None)  # tiles write disjoint parts
     return idx, dist
 
 
-def choose_map(prior, conds: list[torch.Tensor], cand: np.ndarray, dist: np.ndarray, lam: float,
+def choose_map(prior, conds: list[np.ndarray], cand: np.ndarray, dist: np.ndarray, lam: float,
                keep: tuple[np.ndarray, np.ndarray] | None = None, bits: np.ndarray | None = None
-               ) -> tuple[torch.Tensor, bytes]:
+               ) -> tuple[np.ndarray, bytes]:
     """Codes for one map among its candidates (`candidates`), chosen as the module says, and the
     range-coded stream of them. keep: a map skipped in blocks (`vqzip.fine_skip`), as its block
     flags and the positions they cover: the flags are coded first, and skipped positions get
@@ -99,11 +98,11 @@ def choose_map(prior, conds: list[torch.Tensor], cand: np.ndarray, dist: np.ndar
 
     with one_thread():
         codes = prior.walk(cand.shape[0], cand.shape[1], step, conds, None if keep is None else ~keep[1])
-    return torch.from_numpy(codes), enc.to_bytes()
+    return codes, enc.to_bytes()
 
 
 def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile], skip: float = 0.0, decode=None,
-           target: np.ndarray | None = None) -> tuple[list[torch.Tensor], list[bytes]]:
+           target: np.ndarray | None = None) -> tuple[list[np.ndarray], list[bytes]]:
     """The first n_maps code maps of a padded image, chosen with multiplier lam, and their streams.
 
     skip: mu of `vqzip.fine_skip` (0: every map whole): a skippable map is chosen twice,
@@ -113,8 +112,8 @@ def encode(model, padded, lam: float, n_maps: int, parts: list[tiles.Tile], skip
     net, codes, streams = model.net, [], []
     features = {} if len(parts) <= CACHED_TILES else None  # 768x512, 2 maps, one thread: 4.0-4.6 s -> 3.8-4.0
     # λ = 0 picks the nearest code whatever the probabilities: the first candidate is kept, not
-    # eight (a 40 MP fine map's eight take 480 MB). The search is the same: which of two codes
-    # at exactly the same distance comes first is torch.topk's choice for k = 8, and differed for k = 1.
+    # eight (a 40 MP fine map's eight take 480 MB). The search is the same: of two codes at
+    # exactly the same distance the lower comes first, for any k (`codebooks.least`).
     store = None if lam > 0 else 1
     for k in range(n_maps):
         m = net.maps[k]

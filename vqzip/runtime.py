@@ -1,12 +1,14 @@
-"""How a vqzip process runs: torch's threads, fork safety, glibc's allocator, and the one worker
+"""How a vqzip process runs: its threads, fork safety, glibc's allocator, and the one worker
 pool every batch uses (the command line's compress and decompress, rd-curve, `train rdo-codes`).
 Nothing here imports torch before a caller needs it (`vqzip --version` stays fast); codings
 never depend on any of it, only their speed and memory do (the priors' arithmetic is exact).
 
 Threads
-    set_threads(n)      torch's thread count for the process (None: leave torch's choice)
-    one_thread()        a block run on one thread of torch and of numpy's BLAS, restored after,
-                        safe across Python threads
+    set_threads(n)      the process's thread count (None: its cores): how many tiles of the
+                        network run at once, each on one thread of ONNX Runtime (or torch)
+    threads()           that count
+    one_thread()        a block run on one thread of numpy's BLAS (and of torch, where it is
+                        imported), restored after, safe across Python threads
     A process forked after torch ran its OpenMP regions deadlocks in the next one (libgomp's
     thread pool does not survive fork); every forked child therefore starts on one thread.
 
@@ -46,12 +48,25 @@ R = TypeVar("R")
 
 # --- threads -----------------------------------------------------------------------------------
 
-def set_threads(n: int | None) -> None:
-    """Run torch on n threads from now on, in this process; None leaves torch's choice."""
-    if n is not None:
-        import torch
+_threads: int | None = None  # set_threads's count; None: the cores
 
+
+def set_threads(n: int | None) -> None:
+    """Run n threads from now on, in this process (None: leave the count as it is, at first the
+    cores): the network's tiles at once (`vqzip.tiles.per_tile`), and torch's own where it is
+    imported."""
+    global _threads
+    if n is None:
+        return
+    _threads = n
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(n)
+
+
+def threads() -> int:
+    """The process's thread count (`set_threads`)."""
+    return _threads or cores()
 
 
 _lock = threading.Lock()
@@ -62,24 +77,25 @@ _blas = None  # threadpoolctl's hold on numpy's BLAS threads while any is inside
 
 @contextmanager
 def one_thread():
-    """Run a block (the priors' walk, the network's tiles) on one thread of torch and one of the
-    BLAS numpy calls (the walk's matrix products are numpy's, `vqzip.priors.fixedpoint`). The walk
+    """Run a block (the priors' walk, the network's tiles) on one thread of the BLAS numpy calls
+    (the walk's matrix products are numpy's, `vqzip.priors.fixedpoint`), and of torch where a
+    backend or training imported it. The walk
     is thousands of small matrix products: a second thread gains nothing on them, and when the
     other core is busy each product waits for it (a Kodak image's walk took 45 s instead of 0.5 s
     beside a training run in torch; a 64x96 map's walk took 22-26 s instead of 1.6 s on numpy's
     two OpenBLAS threads beside two). Both thread counts are the process's: with several Python
     threads inside at once (the encoder walks beside the network's decode), the last to leave
     restores what the first found."""
-    import torch
     from threadpoolctl import threadpool_limits
 
+    torch = sys.modules.get("torch")
     global _inside, _saved, _blas
     with _lock:
         if _inside == 0:
             # BLAS first, torch after, and back in the reverse order: torch's own BLAS (MKL) is one
             # of the libraries threadpoolctl limits, and a limit taken after torch's count was set
             # to 1 would restore 1 over it (every later decode then ran on one thread)
-            _saved = torch.get_num_threads()
+            _saved = torch.get_num_threads() if torch is not None else 1
             _blas = _blas_control(lambda: threadpool_limits(1, user_api="blas"))
             if _saved != 1:
                 torch.set_num_threads(1)
@@ -118,7 +134,8 @@ def _after_fork_in_child() -> None:
     """A child forked after the parent ran torch's OpenMP regions deadlocks in the next one
     (libgomp's thread pool does not survive fork); with one thread torch runs none. A process
     that has not imported torch has nothing to protect."""
-    global _lock, _inside, _blas
+    global _lock, _inside, _blas, _threads
+    _threads = 1  # the tiles too: every forked child starts on one thread
     # one_thread's state is the parent's: a lock another thread held at the fork stays held in
     # the child, whose only thread is this one (it would wait for it forever)
     _lock, _inside, _blas = threading.Lock(), 0, None

@@ -16,9 +16,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import torch
+import numpy as np
 
-from vqzip.runtime import one_thread
+from vqzip.runtime import one_thread, threads
 
 TILE = (512, 1024)
 MARGIN = 128
@@ -63,25 +63,26 @@ def tiles(rows: int, cols: int, size: tuple[int, int] = TILE, margin: int = MARG
 
 
 def per_tile(fn, parts: list[Tile], at_once: int | None = None) -> list:
-    """[fn(t) for t in parts], each on one torch thread, as many at once as torch has threads
-    (at most `at_once`: each tile's work takes memory).
+    """[fn(t) for t in parts], each on one thread of the network's engine (ONNX Runtime's
+    sessions run on one; torch is held to one), as many at once as the process's thread count
+    (`vqzip.runtime.threads`; at most `at_once`: each tile's work takes memory).
     The network's results then never depend on the thread count: oneDNN may sum in another
     order with more threads (vqz-base's output layer, a transposed convolution to 3 channels,
     did: pixels one level apart at 1 and 2 threads). Tiles in parallel also keep a busy core
     from stalling the others, as OpenMP's parallel regions would."""
-    n = min(torch.get_num_threads(), at_once or len(parts))
+    n = min(threads(), at_once or len(parts))
     with one_thread():
         if n == 1 or len(parts) < 2:
             return [fn(t) for t in parts]
-        with ThreadPoolExecutor(min(n, len(parts))) as pool:  # torch ops release the GIL
+        with ThreadPoolExecutor(min(n, len(parts))) as pool:  # ORT's runs and torch's ops release the GIL
             return list(pool.map(fn, parts))
 
 
-def join(blocks: list[torch.Tensor], parts: list[Tile], up: int = 1, down: int = 1) -> torch.Tensor:
+def join(blocks: list[np.ndarray], parts: list[Tile], up: int = 1, down: int = 1) -> np.ndarray:
     """Blocks (..., h, w), one per tile, placed at their tile's part scaled by up / down (for
-    maps finer or coarser than the tiles' unit) -> one tensor (..., H, W)."""
+    maps finer or coarser than the tiles' unit) -> one array (..., H, W)."""
     last = parts[-1]
-    out = blocks[0].new_empty(*blocks[0].shape[:-2], last.y1 * up // down, last.x1 * up // down)
+    out = np.empty((*blocks[0].shape[:-2], last.y1 * up // down, last.x1 * up // down), blocks[0].dtype)
     for blk, t in zip(blocks, parts):
         out[(..., *t.part(up, down))] = blk
     return out

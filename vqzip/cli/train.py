@@ -236,6 +236,19 @@ def train_export(
         err().print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
 
 
+@train_app.command("graphs", cls=Command)
+def train_graphs(
+    folder: Path = typer.Argument(..., metavar="FOLDER", help="A model folder (model.safetensors and config.json)."),
+):
+    """Add the network's ONNX graphs to a model folder exported before they existed, and record
+    them in the manifest beside it: the model then runs without torch."""
+    from vqzip.training.onnx_export import add_graphs
+
+    with reported():
+        graphs = add_graphs(folder)
+        err.print(f"{folder}: {len(graphs)} graphs added")
+
+
 @train_app.command("run", cls=Command)
 def train_run(
     recipe: Path = typer.Argument(..., metavar="RECIPE", help="A training recipe (recipes/*.toml)."),

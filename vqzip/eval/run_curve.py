@@ -31,11 +31,13 @@ def measure(run: Path, images: list[np.ndarray]) -> dict:
     from vqzip.training import load_net
 
     meta = json.loads((run / "vqvae.json").read_text())
-    net = load_net(run)
+    from vqzip.inference.torch_graphs import torch_network
+
+    net = torch_network(load_net(run))
     first = sum(m.latent == 0 for m in net.maps)  # a file codes at least one map past the first latent's
     per_image = [codec.encode_codes(net, px) for px in images]
     pixels = sum(px.shape[0] * px.shape[1] for px in images)
-    bits = [entropy_bits([c[k].numpy() for c in per_image], m.num_codes) for k, m in enumerate(net.maps)]
+    bits = [entropy_bits([c[k] for c in per_image], m.num_codes) for k, m in enumerate(net.maps)]
     rows = []
     for n in range(first + 1, len(net.maps) + 1):
         psnr = np.mean([metrics.psnr(px, codec.decode_pixels(net, codes[:n], px.shape[1], px.shape[0]))

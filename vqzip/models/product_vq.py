@@ -7,30 +7,20 @@ by two EMA codebooks of a and b codes, their pair one code of a · b.
 A map keeps its alphabet of K = a · b codes (the priors see no difference) from a + b vectors:
 the nearest-code search costs a + b distances a position rather than K, and the codebooks
 hold about a twentieth of the parameters at K = 512 (16 + 32 half vectors). Since a squared distance is the sum of the halves', the
-nearest pair is the pair of nearest halves, and RDO's candidates are the least sums.
+nearest pair is the pair of nearest halves, and RDO's candidates are the least sums (the codec's
+search, `vqzip.inference.codebooks.ProductCodebook`).
 
 The example of a quantizer kind (`vqzip.models.quantizers`, "product"): its stages are residual
 as the default kind's (`ResidualVQ`), each a `ProductVQ`.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from math import isqrt
-
 import torch
 from torch import nn
 
-from vqzip.models.quantize import CHUNK, VectorQuantizer
+from vqzip.models.configs import ProductConfig, product_factors
+from vqzip.models.quantize import VectorQuantizer
 from vqzip.models.residual_vq import ResidualVQ
-
-
-@dataclass(frozen=True)
-class ProductConfig:
-    commitment: float = 0.25  # beta of the VQ-VAE paper
-    decay: float = 0.99  # of both halves' EMA codebooks
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def build(cfg: ProductConfig, maps: int, num_codes: int, dim: int, *, optional: bool = False) -> ResidualVQ:
@@ -46,10 +36,7 @@ class ProductVQ(nn.Module):
 
     def __init__(self, num_codes: int, dim: int, *, commitment: float = 0.25, decay: float = 0.99):
         super().__init__()
-        a = max(f for f in range(1, isqrt(num_codes) + 1) if num_codes % f == 0)
-        if a == 1 or dim < 2:
-            raise ValueError(f"a product of two codebooks needs a number of codes with a factor (not {num_codes}) "
-                             f"and vectors of two dimensions or more (not {dim})")
+        a, _ = product_factors(num_codes, dim)
         self.num_codes, self.dim, self.commitment = num_codes, dim, commitment
         self.radix = num_codes // a  # code = i * radix + j
         self.halves = nn.ModuleList([VectorQuantizer(a, dim // 2, commitment=commitment, decay=decay),
@@ -62,14 +49,6 @@ class ProductVQ(nn.Module):
         """Nearest code for each position of z (B, D, H, W) -> (B, H, W) int64: the nearest halves'."""
         i, j = (vq.indices(h) for vq, h in zip(self.halves, self._split(z)))
         return i * self.radix + j
-
-    def nearest(self, z: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The k nearest codes of each position of z (B, D, H, W): squared distances and indices,
-        (B*H*W, k) each, nearest first."""
-        d1, d2 = (vq.distances(h) for vq, h in zip(self.halves, self._split(z)))
-        parts = [(d1[s : s + CHUNK, :, None] + d2[s : s + CHUNK, None, :]).flatten(1).topk(k, dim=1, largest=False)
-                 for s in range(0, max(len(d1), 1), CHUNK)]  # column i * radix + j: code i * radix + j
-        return torch.cat([p.values for p in parts]), torch.cat([p.indices for p in parts])
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Code vectors for indices (B, H, W) -> (B, D, H, W)."""

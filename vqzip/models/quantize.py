@@ -15,8 +15,6 @@ variable-length code, as the priors and the encoder's RDO (`vqzip.rdo`) will use
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -46,17 +44,6 @@ def _sample_rows(flat: torch.Tensor, n: int) -> torch.Tensor:
     return new
 
 
-@dataclass(frozen=True)
-class VQConfig:
-    """The settings a network config gives its EMA VQs (the "vq" quantizer kind, `vqzip.models.quantizers`)."""
-    commitment: float = 0.25  # beta of the VQ-VAE paper
-    decay: float = 0.99  # EMA of counts and sums, as in VQ-VAE-2
-    rate: float = 0.0  # weight of the code length in training's assignment; 0: nearest code
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 CHUNK = 8192  # positions whose distances to every code are computed at once: a large image's never are
 
 
@@ -84,12 +71,6 @@ class VectorQuantizer(nn.Module):
     def indices(self, z: torch.Tensor) -> torch.Tensor:
         """Nearest code for each position of z (B, D, H, W) -> (B, H, W) int64."""
         return torch.cat([d.argmin(1) for d in self._chunked_distances(z)]).view(z.shape[0], z.shape[2], z.shape[3])
-
-    def nearest(self, z: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The k nearest codes of each position of z (B, D, H, W): squared distances and indices,
-        (B*H*W, k) each, nearest first."""
-        parts = [d.topk(k, dim=1, largest=False) for d in self._chunked_distances(z)]
-        return torch.cat([p.values for p in parts]), torch.cat([p.indices for p in parts])
 
     def distances(self, z: torch.Tensor) -> torch.Tensor:
         """Squared distance of each position of z (B, D, H, W) to every code -> (B*H*W, K)."""

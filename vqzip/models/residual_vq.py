@@ -24,7 +24,7 @@ class ResidualVQ(nn.Module):
     """A `vqzip.models.quantizers.LatentQuantizer` of `stages` maps, each coded by a quantizer of
     class `stage`, `stage(num_codes, dim, commitment=..., **stage_kwargs)` (by default the EMA VQ;
     stage_kwargs then its decay, rate, ...), which gives `forward` (z_q, indices, loss) and
-    `indices`, `lookup`, `nearest` on one map as `VectorQuantizer` does."""
+    `indices` and `lookup` on one map as `VectorQuantizer` does."""
 
     def __init__(self, stages: int, num_codes: int, dim: int, *, dropout: bool = True, optional: bool = False,
                  commitment: float = 0.25, stage: type[nn.Module] = VectorQuantizer, **stage_kwargs):
@@ -43,13 +43,6 @@ class ResidualVQ(nn.Module):
             codes.append(vq.indices(z))
             z = z - vq.lookup(codes[-1])
         return codes
-
-    def nearest(self, z: torch.Tensor, earlier: list[torch.Tensor], k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The k nearest codes of stage len(earlier) to what the earlier stages' codes left of z,
-        and their squared distances, (B*H*W, k) each, nearest first."""
-        for vq, c in zip(self.stages, earlier):
-            z = z - vq.lookup(c)
-        return self.stages[len(earlier)].nearest(z, k)
 
     def forward(self, z: torch.Tensor):
         """Returns (z_q with straight-through gradient, codes per stage, commitment loss). In

@@ -35,54 +35,19 @@ Every latent's quantizer is of the kind the config names (`quantizer`, `vqzip.mo
 by default the EMA VQ, in residual stages.
 
 Fully convolutional: the codec pads images to a multiple of `STRIDE` and crops back.
-No entropy coding here.
+No entropy coding here. The codec runs the network as `graphs()`, pure functions of float
+arrays between the codebook lookups (`vqzip.inference`): exported to ONNX, or run as they are
+by the torch backend.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from typing import Callable
 
 import torch
 from torch import nn
 
 from vqzip.models import quantizers
-from vqzip.models.quantize import VQConfig
-from vqzip.models.spec import MapSpec
-
-
-@dataclass(frozen=True)
-class VQVAE2Config:
-    channels: int = 128
-    code_dim: int = 64
-    top_codes: int = 512
-    bottom_codes: int = 512
-    res_blocks: int = 2
-    decoder_res_blocks: int = 3  # the decoder carries the quality; give it a little more depth
-    preview: float = 0.5  # weight of the preview head's loss (1/4-resolution image from top codes)
-    bottom_stages: int = 1  # residual VQ stages at the bottom latent
-    padding: str = "zeros"  # of the convolutions: "replicate" keeps image borders (and tiny images) from reading as gray
-    fine_stages: int = 0  # residual VQ stages of a fine latent at 1/2 resolution; 0: none
-    fine_codes: int = 512
-    fine_res_blocks: int = 1
-    # every latent's quantizer: a config of a kind of `vqzip.models.quantizers` (the EMA VQ's
-    # commitment, decay and rate by default)
-    quantizer: object = field(default_factory=VQConfig)
-
-    def __post_init__(self):
-        if self.fine_stages and self.bottom_stages != 1:
-            raise ValueError("a fine latent follows a bottom latent of one stage")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> VQVAE2Config:
-        """The config of config.json's `net` dict (its quantizer read by
-        `quantizers.config_from_net`); TypeError or ValueError where it is not one."""
-        quantizer, rest = quantizers.config_from_net(d)
-        return cls(**rest, quantizer=quantizer)
-
-    def to_dict(self) -> dict:
-        """`from_dict`'s inverse: the default quantizer's fields flat, as before kinds existed."""
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "quantizer"}
-        return {**d, **quantizers.config_to_net(self.quantizer)}
-
+from vqzip.models.configs import VQVAE2Config
 
 class ResBlock(nn.Module):
     def __init__(self, c: int, padding: str):
@@ -95,7 +60,8 @@ class ResBlock(nn.Module):
 
 
 class VQVAE2(nn.Module):
-    STRIDE = 8  # image pixels per top code, each way: images are padded to a multiple of it
+    ARCH = "vqvae2"  # its name in a model's config.json
+    STRIDE = VQVAE2Config.STRIDE
     Config = VQVAE2Config
 
     def __init__(self, cfg: VQVAE2Config):
@@ -125,21 +91,14 @@ class VQVAE2(nn.Module):
         self.vq_t = quantizers.build(cfg.quantizer, 1, cfg.top_codes, d)
         self.vq_b = quantizers.build(cfg.quantizer, cfg.bottom_stages, cfg.bottom_codes, d)
         self.quantizers = (self.vq_t, self.vq_b)  # one per latent, in coding order (`quantizers.LatentQuantizer`)
-        self.maps = [MapSpec("top", 0, 0, self.STRIDE, cfg.top_codes, (), preview=4)] + [
-            MapSpec("bottom" if s == 0 else f"bottom.{s}", 1, s, 4, cfg.bottom_codes, tuple(range(s + 1)))
-            for s in range(cfg.bottom_stages)]
+        self.maps = cfg.maps()
         if cfg.fine_stages:
-            h, before = c // 2, len(self.maps)
+            h = c // 2
             self.pre_f = nn.Conv2d(2 * h, d, 1)
             self.dec_f = nn.Sequential(conv(h + d, h, 3, p=1), *[ResBlock(h, pad) for _ in range(cfg.fine_res_blocks)],
                                        nn.ReLU(), nn.ConvTranspose2d(h, 3, 4, 2, 1))
             self.vq_f = quantizers.build(cfg.quantizer, cfg.fine_stages, cfg.fine_codes, d, optional=True)
             self.quantizers += (self.vq_f,)
-            # Skipped positions zero the fine vectors of every stage (`decode`): only a fine
-            # latent of one stage can be coded in blocks.
-            self.maps += [MapSpec("fine" if s == 0 else f"fine.{s}", 2, s, 2, cfg.fine_codes, tuple(range(before + s)),
-                                  skippable=cfg.fine_stages == 1)
-                          for s in range(cfg.fine_stages)]
 
     @staticmethod
     def normalize(x: torch.Tensor) -> torch.Tensor:
@@ -161,49 +120,32 @@ class VQVAE2(nn.Module):
             m, codes, vq_loss = self.dec_f(torch.cat([m, q_f], 1)), codes + fine, vq_loss + loss_f
         return {"x_hat": m, "preview": self.head(d_t), "codes": codes, "vq_loss": vq_loss}
 
-    @torch.no_grad()
-    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalized x (B, 3, H, W) -> what every latent is computed from: the
-        encoder's features at 1/2 and at 1/4 resolution."""
-        h_h = self.enc_h(x)
-        return h_h, self.enc_q(h_h)
+    def graphs(self) -> dict[str, Callable[..., tuple[torch.Tensor, ...]]]:
+        """The functions the codec runs (their inputs and outputs: `VQVAE2Config.graphs`), each of float
+        (B, C, H, W) tensors to a tuple of them; the codebook lookups and searches between them
+        are the codec's (`vqzip.inference.network`). With a fine latent, synthesis_coarse is
+        synthesis with q_f zero: dec_f's first convolution takes only m's half of its weights (a
+        quarter less decoder time at 2 maps; the same pixels, bit for bit, on vqz-l3)."""
+        def features(x):
+            h_h = self.enc_h(x)
+            return h_h, self.enc_q(h_h)
 
-    @torch.no_grad()
-    def latent(self, index: int, feats: tuple[torch.Tensor, torch.Tensor], coarser: list[torch.Tensor]) -> torch.Tensor:
-        """The vectors latent `index` quantizes (B, D, h, w), from `features`, given the code maps
-        of the coarser latents (in coding order)."""
-        h_h, h_b = feats
-        if index == 0:
-            return self.enc_t(h_b)
-        if index == 1:
-            return self.pre_b(torch.cat([h_b, self.dec_t(self.vq_t.lookup(coarser[:1]))], 1))
-        return self.pre_f(torch.cat([h_h, self._coarse(coarser)], 1))
+        def synthesis_coarse(m):
+            first = self.dec_f[0]
+            return (self.dec_f[1:](first._conv_forward(m, first.weight[:, : m.shape[1]], first.bias)),)
 
-    @torch.no_grad()
-    def decode(self, codes: list[torch.Tensor]) -> torch.Tensor:
-        """Code maps (a prefix of `maps` from the first bottom stage on) -> normalized
-        reconstruction (B, 3, H, W). Fine positions holding fine_codes (the priors' OUT token)
-        are skipped: their fine vectors are zero."""
-        m = self._coarse(codes)
-        if not self.cfg.fine_stages:
-            return m
-        fine = codes[1 + self.cfg.bottom_stages :]
-        if fine:
-            skipped = fine[0] >= self.cfg.fine_codes  # OUT: a block the file skips (`vqzip.fine_skip`)
-            if not skipped.any():
-                return self.dec_f(torch.cat([m, self.vq_f.lookup(fine)], 1))
-            q_f = self.vq_f.lookup([c.clamp(max=self.cfg.fine_codes - 1) for c in fine])
-            return self.dec_f(torch.cat([m, q_f.masked_fill(skipped[:, None], 0)], 1))
-        # No fine codes: q_f is zero, so dec_f's first convolution needs only m's half of its
-        # weights (a quarter less decoder time at 2 maps; the same pixels, bit for bit, on vqz-l3).
-        first = self.dec_f[0]
-        return self.dec_f[1:](first._conv_forward(m, first.weight[:, : m.shape[1]], first.bias))
-
-    @torch.no_grad()
-    def decode_preview(self, top: torch.Tensor) -> torch.Tensor:
-        """The preview map's codes, top (B, h, w) -> normalized preview (B, 3, 2h, 2w): the image
-        at 1/4 resolution (`maps[0].preview`)."""
-        return self.head(self.dec_t(self.vq_t.lookup([top])))
+        out = {
+            "features": features,
+            "latent_top": lambda h_b: (self.enc_t(h_b),),
+            "latent_bottom": lambda h_b, q_t: (self.pre_b(torch.cat([h_b, self.dec_t(q_t)], 1)),),
+            "coarse": lambda q_t, q_b: (self.dec(torch.cat([self.up_t(q_t), q_b], 1)),),
+            "preview": lambda q_t: (self.head(self.dec_t(q_t)),),
+        }
+        if self.cfg.fine_stages:
+            out.update(latent_fine=lambda h_h, m: (self.pre_f(torch.cat([h_h, m], 1)),),
+                       synthesis=lambda m, q_f: (self.dec_f(torch.cat([m, q_f], 1)),),
+                       synthesis_coarse=synthesis_coarse)
+        return out
 
     def enc_h(self, x: torch.Tensor) -> torch.Tensor:
         """enc_b's layers to 1/2 resolution."""
@@ -214,15 +156,3 @@ class VQVAE2(nn.Module):
         for layer in self.enc_b[2:]:
             h_h = layer(h_h)
         return h_h
-
-    def _coarse(self, codes: list[torch.Tensor]) -> torch.Tensor:
-        """`dec` of the top and bottom maps among codes: the image, or with a fine latent the
-        decoder's 1/2-resolution features."""
-        q_b = self.vq_b.lookup(codes[1 : 1 + self.cfg.bottom_stages])
-        return self.dec(torch.cat([self.up_t(self.vq_t.lookup(codes[:1])), q_b], 1))
-
-    @staticmethod
-    def from_v02(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """A vqzip 0.2 VQ-VAE's state (one quantizer per latent) under this module's names."""
-        return {k.replace("vq_t.", "vq_t.stages.0.", 1).replace("vq_b.", "vq_b.stages.0.", 1)
-                if k.startswith(("vq_t.", "vq_b.")) else k: v for k, v in state.items()}

@@ -1,4 +1,5 @@
-"""From a run folder to a shipped model: the priors made integer, validation, the manifest."""
+"""From a run folder to a shipped model: the priors made integer, the network's graphs in ONNX
+(`vqzip.training.onnx_export`), validation, the manifest."""
 from __future__ import annotations
 
 import json
@@ -17,6 +18,7 @@ from vqzip.fileio import write_atomic
 from vqzip.errors import VqzError
 from vqzip.codec import decode_pixels, encode_codes, ideal_bits, preview_map, preview_pixels
 from vqzip.models import MapSpec
+from vqzip.training import onnx_export
 from vqzip.training.autoencoder import load_net
 from vqzip.training.priors import CodeMaps, load_codes, load_priors
 
@@ -68,7 +70,9 @@ def export(run, folder, tile: tuple[int, int] = (0, 0), keep: Path | None = None
     elif keep is not None:
         raise VqzError(f"{run} trained every map's prior: there are none to keep from {keep}")
     tensors = zoo.model_tensors(net, [fixed[k] for k in range(len(names))])
-    return zoo.save_folder(folder, tensors, config)
+    folder = zoo.save_folder(folder, tensors, config)
+    onnx_export.write_graphs(net, folder)
+    return folder
 
 
 def _kept_priors(keep: Path | None, run: Path, net, config: dict, ks: list[int]) -> dict[int, dict[str, torch.Tensor]]:
@@ -116,8 +120,9 @@ def validate(folder: Path, data_dir) -> dict:
 
 def register(root: Path, name: str, scales: list[Fraction], default_scale: Fraction | None = None,
              validation: dict | None = None) -> dict:
-    """Record checkpoints/NAME in manifest.json with the sha256 of its weights and the digests of
-    its config's decoding fields (`zoo.config_digests`), and give it one
+    """Record checkpoints/NAME in manifest.json with the sha256 of its weights, the digests of
+    its config's decoding fields (`zoo.config_digests`) and the sha256 of each of its graphs
+    (graphs/<name>.onnx, where it has them), and give it one
     quality level per scale, numbered after the levels of the other models; with default_scale,
     that level becomes the default."""
     path = root / "manifest.json"
@@ -125,6 +130,9 @@ def register(root: Path, name: str, scales: list[Fraction], default_scale: Fract
     entry = {"folder": name, "sha256": zoo.sha256_file(root / name / "model.safetensors"),
              "config_sha256": zoo.config_digests(json.loads((root / name / "config.json").read_text())),
              "size_bytes": (root / name / "model.safetensors").stat().st_size}
+    graphs = sorted((root / name / zoo.GRAPHS).glob("*.onnx"))
+    if graphs:
+        entry["graphs_sha256"] = {p.stem: zoo.sha256_file(p) for p in graphs}
     if validation:
         entry["validation"] = validation
     manifest["models"][name] = entry

@@ -17,6 +17,7 @@ from torch import nn
 from vqzip.models.spec import MapSpec
 from vqzip import data, models, priors
 from vqzip.codec import encode_codes
+from vqzip.inference.torch_graphs import torch_network
 from vqzip.training.autoencoder import load_net
 from vqzip.training import distributed
 from vqzip.errors import VqzError
@@ -27,7 +28,8 @@ CodeMaps = list[list[np.ndarray]]  # per image, its code maps in coding order
 
 @torch.no_grad()
 def extract_codes(net, files: list[Path]) -> CodeMaps:
-    return [[c.numpy().astype(np.int16) for c in encode_codes(net, data.load_rgb(f))] for f in files]
+    runs = torch_network(net)
+    return [[c.astype(np.int16) for c in encode_codes(runs, data.load_rgb(f))] for f in files]
 
 
 def cached_codes(run: Path, net, files: list[Path]) -> CodeMaps:

@@ -94,7 +94,7 @@ def _code_one(job: tuple[int, Path, list[float], Path]) -> None:
         else:
             padded = EdgePadded(pixels, _model.net.STRIDE)
             codes, _ = rdo.encode(_model, padded, lam, n, tiles.tiles(*padded.shape[:2]))
-        found.update({f"l{j}_m{k}": c.numpy().astype(np.int16) for k, c in enumerate(codes)})
+        found.update({f"l{j}_m{k}": c.astype(np.int16) for k, c in enumerate(codes)})
     tmp = parts / f".{i}.{os.getpid()}.npz"
     np.savez(tmp, **found)
     tmp.replace(parts / f"{i}.npz")
