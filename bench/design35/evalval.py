@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from vqzip import codec, data, metrics, zoo
+from vqzip.inference.torch_graphs import torch_network
 from vqzip.training.autoencoder import load_net
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -41,7 +42,7 @@ def pixels(x, h, w):
 
 
 def tb_bits(model, codes):
-    codes = [c[0] for c in codes]  # (1, h, w) maps of one image
+    codes = [c[0].numpy() for c in codes]  # (1, h, w) maps of one image
     return sum(codec.ideal_bits(model.priors[k], codes[k], [codes[j] for j in m.conds])
                for k, m in enumerate(model.maps[:2]))
 
@@ -51,6 +52,7 @@ def score(px, out):
 
 
 def eval_vq(net, model, images):
+    """net: the codec's numpy network (`vqzip.inference`)."""
     rows = {}
     extra = []  # fine.1 codes, for its empirical entropy
     for px in images:
@@ -59,11 +61,11 @@ def eval_vq(net, model, images):
         bits = [codec.ideal_bits(model.priors[k], codes[k], [codes[j] for j in m.conds]) if k < 3 else None
                 for k, m in enumerate(net.maps)]
         if len(codes) > 3:
-            extra.append(codes[3].flatten().numpy())
+            extra.append(codes[3].ravel())
         for n in range(2, len(codes) + 1):
             out = codec.decode_pixels(net, codes[:n], w, h)
             rows.setdefault(n, []).append([sum(b for b in bits[:n] if b is not None), h * w, *score(px, out),
-                                           codes[3].numel() if n > 3 else 0])
+                                           codes[3].size if n > 3 else 0])
     if extra:
         counts = np.bincount(np.concatenate(extra), minlength=net.maps[3].num_codes)
         p = counts[counts > 0] / counts.sum()
@@ -125,10 +127,9 @@ def main():
         kind, _, run = c.partition(":")
         t = time.time()
         if kind == "l3":
-            net = model.net.float().to(memory_format=torch.contiguous_format)
-            results[c] = eval_vq(net, model, images)
+            results[c] = eval_vq(model.net, model, images)
         elif kind == "vq":
-            results[c] = eval_vq(load_net(Path(run)), model, images)
+            results[c] = eval_vq(torch_network(load_net(Path(run))), model, images)
         elif kind == "lat":
             results[c] = eval_lat(Path(run), model, images, args.step)
         print(f"{c}: {time.time() - t:.0f} s")

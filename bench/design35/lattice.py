@@ -27,13 +27,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vqzip import data, zoo
+from vqzip import data
+from vqzip.training.autoencoder import load_net
 
 ANCHORS = (0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256)  # lambda of each gain vector
 
 
 def shipped_net():
-    net = zoo.load("vqz-l3").net.float().to(memory_format=torch.contiguous_format)
+    """vqz-l3's network as a torch module (training-runs/L3: the shipped weights' network), frozen."""
+    net = load_net(Path(__file__).resolve().parents[2] / "training-runs/L3")
     for p in net.parameters():
         p.requires_grad_(False)
     return net.eval()
@@ -42,11 +44,12 @@ def shipped_net():
 @torch.no_grad()
 def coarse(net, x):
     """h_h and m of L3 for normalized x, with the top and bottom maps' nearest codes."""
-    h_h = net.enc_h(x)
-    h_b = net.enc_q(h_h)
-    top = net.vq_t.residual_indices(net.enc_t(h_b))
-    bottom = net.vq_b.residual_indices(net.latent(1, (h_h, h_b), top))
-    return h_h, net._coarse(top + bottom), top + bottom
+    g = net.graphs()
+    h_h, h_b = g["features"](x)
+    top = net.vq_t.residual_indices(g["latent_top"](h_b)[0])
+    q_t = net.vq_t.lookup(top)
+    bottom = net.vq_b.residual_indices(g["latent_bottom"](h_b, q_t)[0])
+    return h_h, g["coarse"](q_t, net.vq_b.lookup(bottom))[0], top + bottom
 
 
 class Lattice(nn.Module):
