@@ -137,6 +137,41 @@ def test_adding_graphs_to_an_older_folder_records_them_in_its_manifest(tiny_chec
     assert zoo.load("tiny").backend == "onnx"
 
 
+def test_train_graphs_records_the_graphs_and_says_so(tiny_checkpoints, tmp_path, capsys):
+    from vqzip.cli import main
+
+    root = tiny_copy(tiny_checkpoints, tmp_path)
+    shutil.rmtree(root / "tiny" / "graphs")
+    shipped = json.loads((tiny_checkpoints / "manifest.json").read_text())["models"]["tiny"]["graphs_sha256"]
+    assert main(["train", "graphs", str(root / "tiny")]) == 0
+    assert capsys.readouterr().err.strip() == f"{root / 'tiny'}: {len(shipped)} graphs added, recorded in {root / 'manifest.json'}"
+    assert json.loads((root / "manifest.json").read_text())["models"]["tiny"]["graphs_sha256"] == shipped
+
+
+def test_train_graphs_says_plainly_when_no_manifest_lists_the_model(tiny_checkpoints, tmp_path, capsys):
+    from vqzip.cli import main
+
+    folder = tmp_path / "loose"
+    shutil.copytree(tiny_checkpoints / "tiny", folder)
+    shutil.rmtree(folder / "graphs")
+    assert main(["train", "graphs", str(folder)]) == 0
+    said = capsys.readouterr().err.strip()
+    assert said.startswith(f"{folder}: {len(list((tiny_checkpoints / 'tiny' / 'graphs').iterdir()))} graphs written but not recorded: no manifest.json") and "\n" not in said
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_train_graphs_names_a_damaged_model_file(tiny_checkpoints, tmp_path, capsys):
+    from vqzip.cli import main
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_checkpoints / "tiny", folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert main(["train", "graphs", str(folder)]) == 1
+    said = capsys.readouterr().err.strip()
+    assert said.startswith(f"vqzip: error: {weights} is damaged: ") and "\n" not in said
+
+
 def test_the_backend_is_the_argument_else_the_environment_else_onnx(monkeypatch):
     monkeypatch.delenv("VQZIP_BACKEND", raising=False)
     assert inference.backend() == "onnx" and inference.backend("torch") == "torch"
