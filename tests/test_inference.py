@@ -2,6 +2,7 @@
 fed from the model file, the same functions on the ONNX and torch backends, the codebooks in
 numpy, graphs checked at load, and the codec in a process without torch."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from blocked import run_without
 from conftest import TINY, photo
 from vqzip import codec, container, inference, models, zoo
 from vqzip.errors import ModelError, VqzError
@@ -172,14 +174,34 @@ def test_train_graphs_names_a_damaged_model_file(tiny_checkpoints, tmp_path, cap
     assert said.startswith(f"vqzip: error: {weights} is damaged: ") and "\n" not in said
 
 
-def test_the_backend_is_the_argument_else_the_environment_else_onnx(monkeypatch):
+def test_the_backend_is_the_argument_else_the_environment_else_onnx(tiny_checkpoints, monkeypatch):
     monkeypatch.delenv("VQZIP_BACKEND", raising=False)
     assert inference.backend() == "onnx" and inference.backend("torch") == "torch"
     monkeypatch.setenv("VQZIP_BACKEND", "torch")
     assert inference.backend() == "torch" and inference.backend("onnx") == "onnx"
     monkeypatch.setenv("VQZIP_BACKEND", "tensorflow")
-    with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
+    with pytest.raises(VqzError, match=r"^VQZIP_BACKEND='tensorflow' is not a backend: onnx or torch$"):
         inference.backend()
+    with pytest.raises(VqzError, match=r"^backend='tf' is not a backend: onnx or torch$"):
+        zoo.load_folder(tiny_checkpoints / "tiny", backend="tf")
+
+
+@pytest.mark.slow  # processes of their own
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+def test_a_bad_backend_is_refused_in_one_line_before_numpy(command, tmp_path):
+    env = {**os.environ, "VQZIP_BACKEND": "bogus"}
+    done = run_without(["numpy", "torch"], ["-m", "vqzip", command, "photo.x"], cwd=tmp_path, env=env)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", "vqzip: error: VQZIP_BACKEND='bogus' is not a backend: onnx or torch\n")
+
+
+@pytest.mark.slow  # processes of their own
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+def test_the_torch_backend_without_torch_names_the_train_extra(command, tmp_path):
+    env = {**os.environ, "VQZIP_BACKEND": "torch"}
+    done = run_without(["torch"], ["-m", "vqzip", command, "photo.x"], cwd=tmp_path, env=env)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == ("vqzip: error: the torch backend (VQZIP_BACKEND=torch) needs torch, from vqzip's train extra: "
+                           "pip install 'vqzip[train]'\n")
 
 
 @pytest.mark.slow  # every level of vqz-l3 on two images, decoded by both backends
