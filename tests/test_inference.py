@@ -40,7 +40,7 @@ def test_exported_graphs_run_as_the_torch_functions_do(net_cfg, tmp_path):
     digests = onnx_export.write_graphs(net, tmp_path)
     assert digests.keys() == net.cfg.graphs().keys()
     state = {k: v.numpy() for k, v in net.state_dict().items()}
-    onnx = OnnxGraphs({g: tmp_path / "graphs" / f"{g}.onnx" for g in digests}, state)
+    onnx = OnnxGraphs({g: tmp_path / "graphs" / f"{g}.onnx" for g in digests}, state, tmp_path / "model.safetensors")
     ref = TorchGraphs(net)
     env = {k: v.numpy() for k, v in onnx_export.examples(net, size=48).items()}
     for g, (inputs, _) in net.cfg.graphs().items():
@@ -137,6 +137,33 @@ def test_adding_graphs_to_an_older_folder_records_them_in_its_manifest(tiny_chec
     assert json.loads((root / "manifest.json").read_text())["models"]["tiny"]["graphs_sha256"] == \
         json.loads((tiny_checkpoints / "manifest.json").read_text())["models"]["tiny"]["graphs_sha256"]
     assert zoo.load("tiny").backend == "onnx"
+
+
+def test_a_truncated_graph_loaded_without_a_manifest_names_the_files(tiny_checkpoints, tmp_path):
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_checkpoints / "tiny", folder)
+    graph = folder / "graphs" / "features.onnx"
+    graph.write_bytes(graph.read_bytes()[: graph.stat().st_size // 2])
+    model = zoo.load_folder(folder)
+    with pytest.raises(ModelError) as e:
+        codec.encode_codes(model.net, np.asarray(photo(64, 48)))
+    assert str(e.value).startswith(f"graph {graph} does not fit {folder / 'model.safetensors'}: ") and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("other", [{"channels": 24}, {"decoder_res_blocks": 2}])
+def test_another_models_graphs_loaded_without_a_manifest_name_the_files(other, tiny_checkpoints, tmp_path):
+    from conftest import tiny_model
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_checkpoints / "tiny", folder)
+    shutil.rmtree(folder / "graphs")
+    shutil.copytree(tiny_model({**TINY, "net": {**TINY["net"], **other}}, tmp_path, "other") / "graphs", folder / "graphs")
+    model = zoo.load_folder(folder)
+    codes = [np.zeros(s, np.int64) for s in codec.code_shapes(model.net, 64, 48)]
+    with pytest.raises(ModelError) as e:
+        codec.decode_pixels(model.net, codes, 64, 48)
+    assert str(e.value).startswith(f"graph {folder / 'graphs'}") and f"does not fit {folder / 'model.safetensors'}: " in str(e.value)
+    assert "\n" not in str(e.value)
 
 
 def test_train_graphs_records_the_graphs_and_says_so(tiny_checkpoints, tmp_path, capsys):

@@ -145,7 +145,7 @@ def load_folder(folder: str | Path, expected_sha256: str | None = None, name: st
         paths = graph_paths(folder, net_cfg, expected_graphs if expected_sha256 is not None else None, label)
         if backend == "onnx" and paths is None:
             backend = _torch_instead(folder, label)
-        graphs = inference.OnnxGraphs(paths, net_tensors) if backend == "onnx" else _torch_graphs(cfg, net_tensors)
+        graphs = inference.OnnxGraphs(paths, net_tensors, weights) if backend == "onnx" else _torch_graphs(cfg, net_tensors)
         net = inference.network(arch, net_cfg, net_tensors, graphs)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ModelError(f"weights in {weights} do not fit config.json: {str(e).splitlines()[0]}") from None

@@ -4,7 +4,7 @@ reference, the torch module's own functions), codebooks in numpy.
     backend(name)                       "onnx" or "torch": the argument, else VQZIP_BACKEND, else onnx (`vqzip.backends`)
     network(arch, cfg, tensors, graphs) an architecture's numpy network (`network.VQVAE2Network`)
     features_of(net, pixels)            a network's features of uint8 pixels
-    OnnxGraphs(paths, tensors)          the exported graphs, weights fed from the model's tensors
+    OnnxGraphs(paths, tensors, weights) the exported graphs, weights fed from the model's tensors
     TorchGraphs(net)                    the same graphs as torch functions (needs torch)
 """
 from __future__ import annotations
