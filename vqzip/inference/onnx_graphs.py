@@ -63,6 +63,16 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
 
 _arena_lock = threading.Lock()
 _arena_shared = False
+# Held while a graph's session is made (tiles on several threads may ask for a graph first at
+# once: one session); one for every OnnxGraphs, so that `after_fork` can renew it
+_session_lock = threading.Lock()
+
+
+def after_fork() -> None:
+    """New locks in a forked child (`vqzip.runtime`'s hook): one that another thread of the
+    parent held at the fork stays held in the child, which would wait for it forever."""
+    global _arena_lock, _session_lock
+    _arena_lock, _session_lock = threading.Lock(), threading.Lock()
 
 
 def _share_one_arena(ort) -> None:
@@ -90,7 +100,6 @@ class OnnxGraphs:
         self.paths, self.tensors, self.weights = paths, tensors, weights
         self._sessions: dict[str, object] = {}
         self._fed: list = []  # the OrtValues of the weights, which the sessions read and do not own
-        self._lock = threading.Lock()
 
     def __call__(self, name: str, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
         session = self._sessions.get(name) or self._session(name)
@@ -100,7 +109,7 @@ class OnnxGraphs:
     def _session(self, name: str):
         import onnxruntime as ort
 
-        with self._lock:  # tiles on several threads may ask for a graph first at once: one session
+        with _session_lock:
             if name not in self._sessions:
                 try:
                     self._sessions[name] = self._load(ort, name)
