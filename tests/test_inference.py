@@ -166,6 +166,18 @@ def test_another_models_graphs_loaded_without_a_manifest_name_the_files(other, t
     assert "\n" not in str(e.value)
 
 
+def test_registering_records_only_the_graphs_the_architecture_runs(tiny_checkpoints, tmp_path):
+    from fractions import Fraction
+
+    from vqzip import training
+
+    root = tiny_copy(tiny_checkpoints, tmp_path)
+    shutil.copy(root / "tiny" / "graphs" / "coarse.onnx", root / "tiny" / "graphs" / "stale.onnx")  # an earlier export's
+    entry = training.register(root, "tiny", [Fraction(1)])
+    assert entry["graphs_sha256"] == json.loads((tiny_checkpoints / "manifest.json").read_text())["models"]["tiny"]["graphs_sha256"]
+    assert entry["graphs_sha256"].keys() == zoo.configs(TINY)[1].graphs().keys()
+
+
 def test_train_graphs_records_the_graphs_and_says_so(tiny_checkpoints, tmp_path, capsys):
     from vqzip.cli import main
 
