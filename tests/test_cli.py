@@ -485,3 +485,16 @@ def test_training_progress_into_a_log_is_whole_lines(capsys):
     with context:
         update(10, 30, {"loss": 1.23456, "bits_per_code_of_the_fine_map": 7.5, "lr": 0.0003})
     assert capsys.readouterr().err == "prior 10/30 loss=1.235 bits_per_code_of_the_fine_map=7.500 lr=0.000\n"
+
+
+@pytest.mark.slow  # a process of its own: in this one every command is registered already
+def test_help_before_a_command_lists_every_command():
+    import subprocess
+    import sys
+
+    from vqzip.cli import COMMANDS
+
+    done = subprocess.run([sys.executable, "-m", "vqzip", "--help", "compress"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    listed = done.stdout.split("Commands:")[1]
+    assert [c for c in COMMANDS if f"\n  {c} " in listed] == list(COMMANDS)

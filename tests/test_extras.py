@@ -24,7 +24,7 @@ def one_line(done) -> str:
 @pytest.mark.slow  # processes of their own
 @pytest.mark.parametrize("command", [["train", "vqvae", "--data", "d", "--out", "r"], ["train", "prior", "--data", "d", "--out", "r"],
                                      ["train", "rdo-codes", "--run", "a", "--out", "b", "--data", "d"],
-                                     ["train", "snapshot", "--run", "a", "--out", "b"], ["train", "export", "--run", "a", "--name", "n"],
+                                     ["train", "snapshot", "--run", "a", "--out", "b"], ["train", "export", "--run", "a", "--name", "n"], ["train", "graphs", "x"],
                                      ["train", "run", "recipe.toml", "--data", "d", "--out", "r"]])
 def test_training_without_torch_names_the_train_extra(command, tmp_path):
     done = run_without(["torch"], ["-m", "vqzip", *command], cwd=tmp_path)

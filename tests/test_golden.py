@@ -4,7 +4,10 @@ format, the priors' arithmetic, the decode order or the decoder that breaks deco
 people already have fails here. (The code maps are exact on any machine; the pixel hashes are of
 this machine's float VQ-VAE decoder, per backend: `pixels_sha256` of the torch backend,
 `pixels_sha256_onnx` of ONNX Runtime's, which differ by one level on a few pixels: 8 of 463,203
-values of the tiger file, 1 of 18,432 and of 46,080 of two crops, none in the other eight files.)"""
+values of the tiger file, 1 of 18,432 and of 46,080 of two crops, none in the other eight files.
+Decoding code maps never runs the network, so they are the same on either backend by
+construction; whether the backends' encoders write the same files is tests/test_inference.py's
+`test_onnx_and_torch_encode_the_same_files`.)"""
 import hashlib
 import json
 from pathlib import Path

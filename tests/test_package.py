@@ -29,9 +29,12 @@ def test_wheel_holds_models_priors_and_licence_under_one_package(wheel):
     assert {"vqzip/priors/decode.py", "vqzip/priors/fixedpoint.py", "vqzip/checkpoints/manifest.json"} <= names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     manifest = json.loads((ROOT / "checkpoints" / "manifest.json").read_text())
-    for name in manifest["models"]:
+    for name, entry in manifest["models"].items():
         for f in ("model.safetensors", "config.json", "MODEL_CARD.md"):
-            assert f"vqzip/checkpoints/{name}/{f}" in names
+            assert f"vqzip/checkpoints/{entry['folder']}/{f}" in names
+        assert entry["graphs_sha256"], name  # the runtime without torch runs only recorded graphs
+        for g in entry["graphs_sha256"]:
+            assert f"vqzip/checkpoints/{entry['folder']}/graphs/{g}.onnx" in names
 
 
 def test_the_runtime_requires_no_torch_and_each_extra_says_what_it_adds(wheel):

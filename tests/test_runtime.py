@@ -168,3 +168,35 @@ def test_a_child_forked_while_one_thread_is_held_can_use_it():
         time.sleep(0.05)
     os.kill(pid, 9)
     raise AssertionError("the forked child blocked on one_thread's lock")
+
+
+def test_a_child_forked_while_an_onnx_session_is_being_made_can_make_its_own(tiny_checkpoints):
+    """The ONNX graphs' locks (the shared arena's, the sessions'), held by another thread of the
+    parent at the fork, are new in the child: it loads a model and runs its first graph."""
+    import os
+    import time
+
+    import numpy as np
+
+    from conftest import photo
+    from vqzip import codec, zoo
+    from vqzip.inference import onnx_graphs
+
+    with onnx_graphs._arena_lock, onnx_graphs._session_lock:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                codec.encode_codes(zoo.load_folder(tiny_checkpoints / "tiny").net, np.asarray(photo(32, 32)))
+                code = 0
+            finally:
+                os._exit(code)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    raise AssertionError("the forked child blocked on an ONNX graphs' lock")

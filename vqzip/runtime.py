@@ -139,6 +139,9 @@ def _after_fork_in_child() -> None:
     # one_thread's state is the parent's: a lock another thread held at the fork stays held in
     # the child, whose only thread is this one (it would wait for it forever)
     _lock, _inside, _blas = threading.Lock(), 0, None
+    graphs = sys.modules.get("vqzip.inference.onnx_graphs")  # the same for the ONNX sessions' locks, where loaded
+    if graphs is not None:
+        graphs.after_fork()
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)

@@ -15,7 +15,7 @@ a file made with another model is recognised as such. vqzip 0.2's weights file (
 `top_prior.*`, `bottom_prior.*`) is read as it is, renamed on load, so its sha256 and the files
 made with it stay valid.
 
-The network runs on a backend (`vqzip.inference.backend`: the argument, else VQZIP_BACKEND,
+The network runs on a backend (`vqzip.backends.backend`: the argument, else VQZIP_BACKEND,
 else "onnx"): "onnx", its graphs in ONNX Runtime, or "torch", the same graphs as the torch
 module's functions (the `train` extra). A folder without graphs (or whose manifest records
 none) runs on torch where torch is installed; without torch it is refused in one line saying
@@ -33,7 +33,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
-from vqzip import inference, priors as prior_kinds
+from vqzip import backends, inference, priors as prior_kinds
 from vqzip.priors import fixedpoint
 from vqzip.errors import ModelError
 from vqzip.fileio import write_atomic
@@ -84,7 +84,7 @@ def load_for_hash(hash8: bytes, backend: str | None = None) -> CodecModel | None
 
 def load(name: str, backend: str | None = None) -> CodecModel:
     """An installed model by name (`manifest`), its weights, config and graphs checked against
-    its manifest; loaded once per backend (`vqzip.inference.backend`)."""
+    its manifest; loaded once per backend (`vqzip.backends.backend`)."""
     entries = _manifest()["models"]
     if name not in entries:
         raise ModelError(f"unknown model {name!r}; installed: {', '.join(sorted(entries))}")
@@ -93,7 +93,7 @@ def load(name: str, backend: str | None = None) -> CodecModel:
 
 def _load_entry(name: str, entry: dict, backend: str | None) -> CodecModel:
     return _load_cached(entry["folder"], name, entry["sha256"], json.dumps(entry["config_sha256"], sort_keys=True),
-                        json.dumps(entry.get("graphs_sha256", {}), sort_keys=True), inference.backend(backend))
+                        json.dumps(entry.get("graphs_sha256", {}), sort_keys=True), backends.backend(backend))
 
 
 @functools.lru_cache(maxsize=4)
@@ -109,7 +109,7 @@ def load_folder(folder: str | Path, expected_sha256: str | None = None, name: st
                 expected_config: dict[str, str] | None = None, expected_graphs: dict[str, str] | None = None,
                 backend: str | None = None) -> CodecModel:
     """A model from a folder with model.safetensors, config.json and graphs/ (as `vqzip train
-    export` writes), its network on `backend` (`vqzip.inference.backend`). With expected_sha256,
+    export` writes), its network on `backend` (`vqzip.backends.backend`). With expected_sha256,
     expected_config and expected_graphs (the manifest's), a ModelError naming the model refuses
     weights of another sha256, a config whose decoding fields differ from those digests (a
     changed padding or prior kernel would silently change what files decode to), or a graph of
@@ -137,15 +137,15 @@ def load_folder(folder: str | Path, expected_sha256: str | None = None, name: st
                              "it would not decode files as the model they name")
     if "vqvae.enc_b.0.weight" in tensors:
         tensors = from_v02(tensors)
+    backend = backends.backend(backend)
     try:
         arch, net_cfg, prior_cfgs = configs(cfg)
         net_tensors = _part(tensors, "net")
         priors = [prior_kinds.exact_prior(c, _part(tensors, f"prior.{k}")) for k, c in enumerate(prior_cfgs)]
-        backend = inference.backend(backend)
         paths = graph_paths(folder, net_cfg, expected_graphs if expected_sha256 is not None else None, label)
         if backend == "onnx" and paths is None:
             backend = _torch_instead(folder, label)
-        graphs = inference.OnnxGraphs(paths, net_tensors) if backend == "onnx" else _torch_graphs(cfg, net_tensors)
+        graphs = inference.OnnxGraphs(paths, net_tensors, weights) if backend == "onnx" else _torch_graphs(cfg, net_tensors)
         net = inference.network(arch, net_cfg, net_tensors, graphs)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ModelError(f"weights in {weights} do not fit config.json: {str(e).splitlines()[0]}") from None

@@ -29,12 +29,16 @@ COMMANDS = {"compress": "compress", "decompress": "decompress", "levels": "level
 
 
 def register(argv: list[str]) -> None:
-    """Import the module of the command argv names, or of every command where it names none (help)
-    or an unknown one (typer's message names the known ones); none for --version. The others'
-    imports (rich's tables, the eval and training front ends) stay out of a command's start."""
-    named = next((a for a in argv if not a.startswith("-")), None)
+    """Import the module of the command argv names, or of every command where it names none, or
+    -h/--help comes before it (the help lists them all), or it is unknown (typer's message names
+    the known ones); none for --version. The others' imports (rich's tables, the eval and
+    training front ends) stay out of a command's start."""
+    first = next((k for k, a in enumerate(argv) if not a.startswith("-")), len(argv))
+    named = argv[first] if first < len(argv) else None
     if named is None and any(a in ("--version", "-V") for a in argv):
         return
+    if any(a in ("-h", "--help") for a in argv[:first]):
+        named = None
     for module in [COMMANDS[named]] if named in COMMANDS else COMMANDS.values():
         importlib.import_module(f"vqzip.cli.{module}")
 

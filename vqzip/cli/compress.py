@@ -35,7 +35,7 @@ def compress(
     model_dirs: list[str] = MODELS,
 ):
     """Compress images to .vqz files (inputs are always kept)."""
-    from vqzip import jobs, manifest  # nothing heavy: the options and paths are checked before the codec is imported
+    from vqzip import backends, jobs, manifest  # nothing heavy: the options and paths are checked before the codec is imported
 
     targets = target_bpp is not None or target_psnr is not None
     if sum(x is not None for x in (quality, model, target_bpp, target_psnr)) > 1:
@@ -51,6 +51,7 @@ def compress(
         if model is not None and model not in models:
             raise typer.BadParameter(f"no model {model!r}; installed: {', '.join(models)}", param_hint="-m/--model")
         runtime.set_threads(threads)
+        backends.backend()  # a bad VQZIP_BACKEND (or the torch backend without torch) before any file
         plan = jobs.plan(inputs, ".vqz", output=output, stdout=stdout, recursive=recursive)
         batch.no_terminal(plan, force, "compressed data", "an image")
 

@@ -34,10 +34,11 @@ def decompress(
     model_dirs: list[str] = MODELS,
 ):
     """Decompress .vqz files to images (PNG unless -o names another format; inputs are kept)."""
-    from vqzip import container, jobs, outputs  # nothing heavy: every check runs before the codec is imported
+    from vqzip import backends, container, jobs, outputs  # nothing heavy: every check runs before the codec is imported
 
     with reported():  # options first, then the files: all before any decoding
         runtime.set_threads(threads)
+        backends.backend()  # a bad VQZIP_BACKEND (or the torch backend without torch) before any file
         suffix = outputs.PREVIEW_SUFFIX if preview else ".png"
         plan = jobs.plan(inputs, suffix, output=output, stdout=stdout, recursive=recursive, decompressing=True)
         for job in plan:

@@ -242,11 +242,16 @@ def train_graphs(
 ):
     """Add the network's ONNX graphs to a model folder exported before they existed, and record
     them in the manifest beside it: the model then runs without torch."""
+    _needs_training(export=True)
     from vqzip.training.onnx_export import add_graphs
 
     with reported():
-        graphs = add_graphs(folder)
-        err.print(f"{folder}: {len(graphs)} graphs added")
+        graphs, manifest = add_graphs(folder)
+        if manifest is None:
+            err().print(f"{folder}: {len(graphs)} graphs written but not recorded: no manifest.json beside the folder "
+                        "lists this model, so a model loaded by name does not use them", markup=False)
+        else:
+            err().print(f"{folder}: {len(graphs)} graphs added, recorded in {manifest}", markup=False)
 
 
 @train_app.command("run", cls=Command)

@@ -1,36 +1,25 @@
 """The networks as the codec runs them, without torch: graphs in ONNX Runtime (or, as the
 reference, the torch module's own functions), codebooks in numpy.
 
-    backend(name)                       "onnx" or "torch": the argument, else VQZIP_BACKEND, else onnx
+    backend(name)                       "onnx" or "torch": the argument, else VQZIP_BACKEND, else onnx (`vqzip.backends`)
     network(arch, cfg, tensors, graphs) an architecture's numpy network (`network.VQVAE2Network`)
     features_of(net, pixels)            a network's features of uint8 pixels
-    OnnxGraphs(paths, tensors)          the exported graphs, weights fed from the model's tensors
+    OnnxGraphs(paths, tensors, weights) the exported graphs, weights fed from the model's tensors
     TorchGraphs(net)                    the same graphs as torch functions (needs torch)
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from vqzip.backends import BACKENDS, backend
 from vqzip.inference.codebooks import latent_codebooks
 from vqzip.inference.network import Graphs, VQVAE2Network, features_of
 from vqzip.inference.onnx_graphs import OnnxGraphs
 
-BACKENDS = ("onnx", "torch")
 # Each architecture's numpy network and the tensor prefix of each latent's codebooks
 NETWORKS = {"vqvae2": (VQVAE2Network, ("vq_t.", "vq_b.", "vq_f."))}
 
 __all__ = ["BACKENDS", "NETWORKS", "OnnxGraphs", "backend", "features_of", "network"]
-
-
-def backend(name: str | None = None) -> str:
-    """The backend that runs the networks: `name`, else the VQZIP_BACKEND environment variable,
-    else "onnx"; ValueError for another."""
-    chosen = name or os.environ.get("VQZIP_BACKEND") or "onnx"
-    if chosen not in BACKENDS:
-        raise ValueError(f"unknown backend {chosen!r} (VQZIP_BACKEND or backend=): {' or '.join(BACKENDS)}")
-    return chosen
 
 
 def network(arch: str, cfg, tensors: dict[str, np.ndarray], graphs: Graphs):

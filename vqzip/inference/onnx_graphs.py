@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vqzip.errors import ModelError
+
 
 def initializer_names(graph: bytes) -> list[str]:
     """The names of an ONNX model's initializers (ModelProto.graph.initializer[].name), read
@@ -61,6 +63,16 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
 
 _arena_lock = threading.Lock()
 _arena_shared = False
+# Held while a graph's session is made (tiles on several threads may ask for a graph first at
+# once: one session); one for every OnnxGraphs, so that `after_fork` can renew it
+_session_lock = threading.Lock()
+
+
+def after_fork() -> None:
+    """New locks in a forked child (`vqzip.runtime`'s hook): one that another thread of the
+    parent held at the fork stays held in the child, which would wait for it forever."""
+    global _arena_lock, _session_lock
+    _arena_lock, _session_lock = threading.Lock(), threading.Lock()
 
 
 def _share_one_arena(ort) -> None:
@@ -80,13 +92,14 @@ def _share_one_arena(ort) -> None:
 class OnnxGraphs:
     """graphs(name, *arrays) -> the graph's outputs: the network's graphs in ONNX Runtime.
     paths: each graph's file; tensors: the network's tensors by state key (the model file's
-    `net.*` without `net.`), kept alive as long as the sessions that read them."""
+    `net.*` without `net.`), kept alive as long as the sessions that read them; weights: the
+    file they come from, named when a graph does not fit them. A graph is loaded when first
+    run: a damaged one, or one of another model, is then a ModelError naming both files."""
 
-    def __init__(self, paths: dict[str, Path], tensors: dict[str, np.ndarray]):
-        self.paths, self.tensors = paths, tensors
+    def __init__(self, paths: dict[str, Path], tensors: dict[str, np.ndarray], weights: Path):
+        self.paths, self.tensors, self.weights = paths, tensors, weights
         self._sessions: dict[str, object] = {}
         self._fed: list = []  # the OrtValues of the weights, which the sessions read and do not own
-        self._lock = threading.Lock()
 
     def __call__(self, name: str, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
         session = self._sessions.get(name) or self._session(name)
@@ -96,17 +109,37 @@ class OnnxGraphs:
     def _session(self, name: str):
         import onnxruntime as ort
 
-        with self._lock:  # tiles on several threads may ask for a graph first at once: one session
+        with _session_lock:
             if name not in self._sessions:
-                graph = self.paths[name].read_bytes()
-                names = initializer_names(graph)
-                values = [ort.OrtValue.ortvalue_from_numpy(self.tensors[n.removeprefix("net.")]) for n in names]
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = options.inter_op_num_threads = 1
-                _share_one_arena(ort)
-                options.add_session_config_entry("session.use_env_allocators", "1")
-                options.enable_mem_pattern = False
-                options.add_external_initializers(names, values)
-                self._fed.append(values)
-                self._sessions[name] = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+                try:
+                    self._sessions[name] = self._load(ort, name)
+                except (KeyError, ValueError, *_ort_errors()) as e:  # a damaged graph, or another model's
+                    raise ModelError(f"graph {self.paths[name]} does not fit {self.weights}: {_first_line(e)}") from None
             return self._sessions[name]
+
+    def _load(self, ort, name: str):
+        """The session of graph `name`, its initializers fed from the tensors."""
+        graph = self.paths[name].read_bytes()
+        names = initializer_names(graph)
+        values = [ort.OrtValue.ortvalue_from_numpy(self.tensors[n.removeprefix("net.")]) for n in names]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        _share_one_arena(ort)
+        options.add_session_config_entry("session.use_env_allocators", "1")
+        options.enable_mem_pattern = False
+        options.add_external_initializers(names, values)
+        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self._fed.append(values)
+        return session
+
+
+def _ort_errors() -> tuple[type[Exception], ...]:
+    """ONNX Runtime's exceptions for a model it cannot load (plain Exceptions of its own)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as C
+
+    return C.Fail, C.InvalidArgument, C.InvalidProtobuf, C.InvalidGraph, C.RuntimeException, C.NotImplemented
+
+
+def _first_line(e: Exception) -> str:
+    """An exception's message, its first line (a KeyError's is the key, quoted)."""
+    return (str(e).splitlines() or [type(e).__name__])[0]

@@ -121,18 +121,19 @@ def validate(folder: Path, data_dir) -> dict:
 def register(root: Path, name: str, scales: list[Fraction], default_scale: Fraction | None = None,
              validation: dict | None = None) -> dict:
     """Record checkpoints/NAME in manifest.json with the sha256 of its weights, the digests of
-    its config's decoding fields (`zoo.config_digests`) and the sha256 of each of its graphs
-    (graphs/<name>.onnx, where it has them), and give it one
+    its config's decoding fields (`zoo.config_digests`) and the sha256 of each graph its
+    architecture runs (graphs/<graph>.onnx, where it has them; stale files of another export
+    are left out), and give it one
     quality level per scale, numbered after the levels of the other models; with default_scale,
     that level becomes the default."""
     path = root / "manifest.json"
     manifest = json.loads(path.read_text()) if path.exists() else {"default": 1, "levels": {}, "models": {}}
+    cfg = json.loads((root / name / "config.json").read_text())
     entry = {"folder": name, "sha256": zoo.sha256_file(root / name / "model.safetensors"),
-             "config_sha256": zoo.config_digests(json.loads((root / name / "config.json").read_text())),
-             "size_bytes": (root / name / "model.safetensors").stat().st_size}
-    graphs = sorted((root / name / zoo.GRAPHS).glob("*.onnx"))
-    if graphs:
-        entry["graphs_sha256"] = {p.stem: zoo.sha256_file(p) for p in graphs}
+             "config_sha256": zoo.config_digests(cfg), "size_bytes": (root / name / "model.safetensors").stat().st_size}
+    graphs = [root / name / zoo.GRAPHS / f"{g}.onnx" for g in sorted(zoo.configs(cfg)[1].graphs())]
+    if any(p.is_file() for p in graphs):
+        entry["graphs_sha256"] = {p.stem: zoo.sha256_file(p) for p in graphs if p.is_file()}
     if validation:
         entry["validation"] = validation
     manifest["models"][name] = entry
