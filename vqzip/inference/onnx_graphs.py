@@ -83,7 +83,7 @@ def _run_options(ort):
     The arena never shrinks by itself, and tiles of several graphs left it holding the sum of
     their peaks: tiger.png at 2400x1600, default level, compress then decompress in one process
     peaked at 1254 MB and kept 1159 MB; shrinking, 736 / 484 MB (torch: 874 / 721; no arena:
-    939 / 640), for a few percent more CPU time (docs/performance.md#memory)."""
+    939 / 640), for ~7% more CPU time on a kodim01 decode (docs/performance.md#memory)."""
     global _shrinking_run
     with _arena_lock:
         if _shrinking_run is None:
