@@ -94,7 +94,7 @@ def tiger_codes(path: Path) -> None:
 
     pixels = np.asarray(Image.open(ROOT / "samples" / "tiger.png").convert("RGB").resize((768, 512), Image.LANCZOS))
     codes = codec.encode_codes(zoo.load("vqz-l3").net, pixels)
-    np.savez(path, **{name: c.numpy() for name, c in zip(MAPS, codes)})
+    np.savez(path, **dict(zip(MAPS, codes)))  # code maps are numpy int64 arrays
 
 
 def main(argv: list[str] | None = None) -> None:

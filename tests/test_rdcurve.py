@@ -98,7 +98,7 @@ def test_rd_curve_end_to_end(tiny, tmp_path, capsys, monkeypatch):
     caption = (out / "rd.caption.txt").read_text()
     assert "images (1 image)" in caption and "q1 (scale 1/2)" in caption and "quality 1, 3, 5" in caption
     assert zoo.manifest()["models"]["tiny"]["sha256"] in caption and "Pillow " in caption and "libjpeg" in caption
-    assert "disturbed" not in caption
+    assert "disturbed" not in caption and "threads one per core," in caption  # no --threads: the default, said
     table = (out / "bd-rate.md").read_text()
     assert "| | JPEG |" in table and "| PSNR |" in table and "| MS-SSIM |" in table
     run = json.loads((out / "run.json").read_text())

@@ -39,7 +39,8 @@ class Outcome:
 
 
 def compress_bytes(raw: bytes, name: str, quality: int | None = None, threads: int | None = None) -> bytes:
-    """An image file's bytes -> .vqz bytes (runs on a worker; `threads`: torch threads there)."""
+    """An image file's bytes -> .vqz bytes (runs on a worker; `threads`: its
+    thread count there, `runtime.set_threads`: tiles of the network at once)."""
     import io
 
     from vqzip import api

@@ -71,7 +71,7 @@ def threads() -> int:
 
 _lock = threading.Lock()
 _inside = 0  # threads inside one_thread
-_saved = 1  # the torch thread count the first of them found
+_saved = 1  # torch's thread count (where torch is imported) that the first of them found
 _blas = None  # threadpoolctl's hold on numpy's BLAS threads while any is inside
 
 
@@ -204,11 +204,11 @@ def pool_map(task: Callable[[T], R], items: Sequence[T], workers: int, threads: 
 
     Forked workers (the default) inherit what this process has loaded (models, checked inputs)
     and `task` may be any callable (a closure, a lambda): nothing but the results is pickled.
-    Each runs torch on `threads` threads (None: the one thread every forked child starts on);
-    more than one is safe only while this process has not yet run torch's parallel regions
-    (libgomp's pool does not survive fork). `fresh` workers are spawned instead: they import
-    what they need (task and items are pickled: a module-level function) and may then run any
-    number of threads, whatever this process ran.
+    Each runs on `threads` threads (`set_threads`; None: the one thread every forked child starts
+    on); where torch is imported, more than one is safe only while this process has not yet run
+    torch's parallel regions (libgomp's pool does not survive fork). `fresh` workers are spawned
+    instead: they import what they need (task and items are pickled: a module-level function)
+    and may then run any number of threads, whatever this process ran.
 
     The pool is closed when the iteration ends: a finished batch lets its workers leave on their
     own, as terminating them (SIGTERM, taken by the vqzip command's handler) could catch one

@@ -21,8 +21,8 @@ from vqzip.fileio import check_input, check_output, write_atomic
 # Options both commands take, with the same meaning and help.
 FORCE = typer.Option(False, "-f", "--force", help="Overwrite existing outputs (never an input).")
 QUIET = typer.Option(False, "-q", "--quiet", help="Only errors and warnings.")
-THREADS = typer.Option(None, "--threads", metavar="N", min=1, show_default="the engine's choice",
-                       help="Threads of each coding.")
+THREADS = typer.Option(None, "--threads", metavar="N", min=1, show_default="one per core; with --jobs, one each",
+                       help="Threads of each coding: tiles of the network run at once, each on one thread.")
 MAX_PIXELS = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", min=0,
                           help="Refuse images above N pixels, a decompression-bomb guard; 0 for no limit.")
 JOBS = typer.Option(None, "--jobs", "-j", metavar="N", min=1, show_default="one per core",

@@ -23,7 +23,7 @@ def rd_curve(
     codecs: Optional[str] = typer.Option(None, "--codecs", metavar="LIST", show_default="every one installed",
                                          help="Comma-separated baselines (jpeg,webp,avif,jp2,jxl), or 'none'."),
     out: Optional[Path] = typer.Option(None, "--out", metavar="FOLDER", help="Folder for rd.csv, <codec>.json, bd-rate.json/.md, run.json, rd.png/.pdf/.svg and rd.caption.txt."),
-    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", show_default="the engine's; with --jobs, the cores shared out",
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", show_default="one per core; with --jobs, the cores shared out",
                                           help="Threads of vqzip's coding."),
     jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", help="Code in N worker processes: the same rates and distortions as one, times measured side by side."),
 ):

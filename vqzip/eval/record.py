@@ -23,7 +23,7 @@ class Run:
     codecs: dict[str, dict]  # baseline name -> label, library, settings, description
     libraries: dict[str, str]
     cores: int
-    threads: int | None  # torch threads asked for (None: torch's default)
+    threads: int | None  # --threads asked for (None: one per core, shared out among the jobs)
     jobs: int
     load_average: dict[str, float | None] = field(default_factory=dict)  # at "start"
     others_busy: float | None = None  # cores other processes kept busy during the run, on average

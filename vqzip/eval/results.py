@@ -85,7 +85,7 @@ def caption(summary: dict, run: Run) -> str:
         "Libraries: " + ", ".join(f"{k} {v}" for k, v in run.libraries.items()),
         *(f"{c['label']}: {c['library']}; {c['description']}; {c['setting']} {', '.join(map(str, c['settings']))}"
           for c in run.codecs.values()),
-        f"Run: {run.date}, {run.machine}, {run.cores} cores, torch threads {run.threads or 'default'}, "
+        f"Run: {run.date}, {run.machine}, {run.cores} cores, threads {run.threads or 'one per core'}, "
         f"{run.jobs} job{'s' * (run.jobs != 1)}; 1-minute load average {load}; other processes kept {others} busy "
         "during the run" + ("; timings disturbed" if run.disturbed else ""),
     ]

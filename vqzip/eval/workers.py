@@ -15,8 +15,8 @@ from vqzip.eval.points import Point, Unit, code
 def measure(units: list[Unit], progress: Callable[[Unit, float], None] = lambda unit, seconds: None,
             jobs: int = 1, threads: int | None = None) -> list[Point]:
     """Code and decode every unit; progress(unit, seconds) after each, in the order they finish.
-    jobs > 1: in that many worker processes, each with `threads` torch threads (default: the
-    cores shared out). Points come back in the units' order either way."""
+    jobs > 1: in that many worker processes, each on `threads` threads (tiles of the network at
+    once; default: the cores shared out). Points come back in the units' order either way."""
     done: dict[int, Point] = {}
     threads = threads or max(1, cores() // max(1, jobs))
     for index, point, seconds in runtime.pool_map(_timed_code, units, jobs, threads, fresh=True):

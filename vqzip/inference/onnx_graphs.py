@@ -63,6 +63,7 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
 
 _arena_lock = threading.Lock()
 _arena_shared = False
+_shrinking_run = None  # `_run_options`: made once
 # Held while a graph's session is made (tiles on several threads may ask for a graph first at
 # once: one session); one for every OnnxGraphs, so that `after_fork` can renew it
 _session_lock = threading.Lock()
@@ -80,13 +81,27 @@ def _share_one_arena(ort) -> None:
     Each session's own arena held its graph's peak: a 3.5 MP compress and decompress (level 9)
     peaked at 3.0 GB; without arenas at 1.7 GB but with ~25% more CPU time on the network's
     part (fresh pages for every large tensor); with this one, 1.9 GB at the arena's speed
-    (torch: 1.5 GB)."""
+    (torch: 1.5 GB). Every run then shrinks it (`_run_options`)."""
     global _arena_shared
     with _arena_lock:
         if not _arena_shared:
             cpu = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
             ort.create_and_register_allocator(cpu, ort.OrtArenaCfg(0, 1, -1, -1))  # 1: kSameAsRequested
             _arena_shared = True
+
+
+def _run_options(ort):
+    """The options of every run: at its end the arena gives back its regions no run is using.
+    The arena never shrinks by itself, and tiles of several graphs left it holding the sum of
+    their peaks: tiger.png at 2400x1600, default level, compress then decompress in one process
+    peaked at 1254 MB and kept 1159 MB; shrinking, 736 / 484 MB (torch: 874 / 721; no arena:
+    939 / 640), for ~7% more CPU time on a kodim01 decode (docs/performance.md#memory)."""
+    global _shrinking_run
+    with _arena_lock:
+        if _shrinking_run is None:
+            _shrinking_run = ort.RunOptions()
+            _shrinking_run.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        return _shrinking_run
 
 
 class OnnxGraphs:
@@ -100,11 +115,12 @@ class OnnxGraphs:
         self.paths, self.tensors, self.weights = paths, tensors, weights
         self._sessions: dict[str, object] = {}
         self._fed: list = []  # the OrtValues of the weights, which the sessions read and do not own
+        self._run = None  # `_run_options`, with the first session
 
     def __call__(self, name: str, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
         session = self._sessions.get(name) or self._session(name)
         feed = {i.name: np.ascontiguousarray(a, dtype=np.float32) for i, a in zip(session.get_inputs(), arrays)}
-        return tuple(session.run(None, feed))
+        return tuple(session.run(None, feed, self._run))
 
     def _session(self, name: str):
         import onnxruntime as ort
@@ -125,6 +141,7 @@ class OnnxGraphs:
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         _share_one_arena(ort)
+        self._run = _run_options(ort)
         options.add_session_config_entry("session.use_env_allocators", "1")
         options.enable_mem_pattern = False
         options.add_external_initializers(names, values)
