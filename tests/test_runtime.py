@@ -147,7 +147,6 @@ def test_a_child_forked_while_one_thread_is_held_can_use_it():
     """A fork while another thread of the parent holds one_thread's lock: the child, whose only
     thread is the forking one, gets a fresh lock (the held one would block it forever)."""
     import os
-    import time
 
     from vqzip import runtime
 
@@ -159,22 +158,13 @@ def test_a_child_forked_while_one_thread_is_held_can_use_it():
                     pass
             finally:
                 os._exit(0)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            assert os.waitstatus_to_exitcode(status) == 0
-            return
-        time.sleep(0.05)
-    os.kill(pid, 9)
-    raise AssertionError("the forked child blocked on one_thread's lock")
+    _wait_for_child(pid, "the forked child blocked on one_thread's lock")
 
 
 def test_a_child_forked_while_an_onnx_session_is_being_made_can_make_its_own(tiny_checkpoints):
     """The ONNX graphs' locks (the shared arena's, the sessions'), held by another thread of the
     parent at the fork, are new in the child: it loads a model and runs its first graph."""
     import os
-    import time
 
     import numpy as np
 
@@ -191,7 +181,16 @@ def test_a_child_forked_while_an_onnx_session_is_being_made_can_make_its_own(tin
                 code = 0
             finally:
                 os._exit(code)
-    deadline = time.time() + 30
+    _wait_for_child(pid, "the forked child blocked on an ONNX graphs' lock")
+
+
+def _wait_for_child(pid: int, blocked: str, seconds: float = 30) -> None:
+    """Wait for forked child `pid` to exit 0; kill it and fail with `blocked` if it is still
+    running after `seconds` (a lock it inherited held)."""
+    import os
+    import time
+
+    deadline = time.time() + seconds
     while time.time() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -199,4 +198,4 @@ def test_a_child_forked_while_an_onnx_session_is_being_made_can_make_its_own(tin
             return
         time.sleep(0.05)
     os.kill(pid, 9)
-    raise AssertionError("the forked child blocked on an ONNX graphs' lock")
+    raise AssertionError(blocked)
