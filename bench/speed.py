@@ -43,13 +43,13 @@ from rich.console import Console
 from rich.table import Table
 
 from vqzip import codec, data, zoo
+from vqzip.backends import BACKENDS
 from vqzip.priors.decode import teacher_forced, wavefronts
 from vqzip.runtime import one_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 KODIM01 = ROOT.parent / "shared" / "data" / "kodak" / "kodim01.png"
 DEFAULT_IMAGE = KODIM01 if KODIM01.exists() else ROOT / "tests" / "assets" / "photo.png"
-BACKENDS = ("onnx", "torch")
 
 
 def timed(fn, *args, **kwargs):
