@@ -171,3 +171,6 @@ def test_the_figure_draws_published_curves_dotted_on_the_panels_of_their_qualiti
         "bmshj2018-hyperprior (published)"]  # ELIC gives no MS-SSIM
     (x0, x1), (y0, y1) = psnr.get_xlim(), psnr.get_ylim()
     assert all(x0 < x < x1 and y0 < y < y1 for line in published for x, y in zip(line.get_xdata(), line.get_ydata()))
+    refs[0].results["bpp"][-1] = 9.0  # a published point far beyond the rates run is left out of view
+    run.references = [r.record() for r in refs]
+    assert figure(summary, run, refs).axes[0].get_xlim()[1] == pytest.approx(2.71 * 1.06)

@@ -17,8 +17,8 @@ PUBLISHED_MARKERS = "xh*+<>pd"
 def figure(summary: dict, run: Run, references: list[Reference] = ()):
     """Each of the run's metrics against bpp, side by side, for every codec: vqzip's points
     labelled with their quality levels, each codec's library in the legend; the published curves
-    dotted, thin, in gray tones with hollow markers, labelled "<name> (published)", on the panels
-    of the qualities they give; axes around every point."""
+    dotted and thin, with hollow markers, labelled "<name> (published)", on the panels of the
+    qualities they give; axes around every point run, and the published ones at those rates."""
     from matplotlib.figure import Figure  # no pyplot: no backend or global figure state
 
     metrics = [METRICS[n] for n in run.metrics]
@@ -40,16 +40,18 @@ def figure(summary: dict, run: Run, references: list[Reference] = ()):
                     ax.annotate(f"q{q}", (xi, yi), xytext=(3, -9), textcoords="offset points", fontsize=6.5, color=f"C{k}")
             xs += [v for v in x if math.isfinite(v)]
             ys += [v for v in y if math.isfinite(v)]
+        published = []
         for k, ref in enumerate(references):
             if m.key not in ref.results:
                 continue
             x, y = ref.results["bpp"], ref.results[m.key]
             ax.plot(x, y, marker=PUBLISHED_MARKERS[k % len(PUBLISHED_MARKERS)], ms=3.5, mfc="none", lw=0.8, ls=":",
-                    color=str(0.15 + 0.5 * k / max(1, len(references) - 1)), label=labels[ref.key], zorder=1)
-            xs += x
-            ys += y
-        if xs:  # every point inside, with a margin (and room for the level labels)
-            ax.set_xlim(0, max(xs) * 1.06)
+                    color=f"C{len(summary) + k % max(1, 10 - len(summary))}", label=labels[ref.key], zorder=1)  # none of the run's
+            published += list(zip(x, y))
+        if xs:  # every point run inside, with a margin (and room for the level labels), and the published
+            right = max(xs) * 1.06  # ones at those rates: theirs may go on far beyond
+            ys += [y for x, y in published if x <= right]
+            ax.set_xlim(0, right)
             pad = 0.06 * (max(ys) - min(ys) or 1)
             ax.set_ylim(min(ys) - pad, max(ys) + pad)
         ax.set_xlabel("bits per pixel")
