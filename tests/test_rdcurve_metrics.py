@@ -57,6 +57,7 @@ def test_without_the_package_ssimulacra2_is_skipped_by_default_and_refused_when_
     assert capsys.readouterr().err == "vqzip: error: --metrics: 'ssim' is not a metric; known: psnr, ms-ssim, ssimulacra2\n"
 
 
+@pytest.mark.slow  # a whole sweep
 def test_a_sweep_measures_what_metrics_names(tiny, tmp_path, capsys):
     """--metrics psnr,ssimulacra2 on an image too small for MS-SSIM: no MS-SSIM anywhere, its
     rd.csv column left empty; SSIMULACRA 2 in rd.csv, <codec>.json, the tables and a panel."""

@@ -28,7 +28,7 @@ def rd_curve(
                                           help="Threads of vqzip's coding."),
     jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", help="Code in N worker processes: the same rates and distortions as one, times measured side by side."),
     metrics: Optional[str] = typer.Option(None, "--metrics", metavar="LIST", show_default="psnr,ms-ssim, and ssimulacra2 where installed",
-                                          help="Comma-separated qualities to measure: psnr, ms-ssim, ssimulacra2 (SSIMULACRA 2, about 1-3 s an image and setting)."),
+                                          help="Comma-separated qualities to measure: psnr, ms-ssim, ssimulacra2 (SSIMULACRA 2: about half a second of CPU a Kodak image and setting)."),
     reference: Optional[list[Path]] = typer.Option(None, "--reference", metavar="FILE",
                                                    help="A published curve in CompressAI's results layout (or a folder of them), plotted and in the BD-rate tables beside the codecs run; repeatable."),
 ):
@@ -116,8 +116,7 @@ def _progress(eta, total: int, t0: float):
 
 
 def _summary_table(summary: dict, metrics, caption: str) -> Table:
-    units = {"psnr": " dB", "ms-ssim": " dB", "ssimulacra2": ""}
-    table = Table("codec", "setting", "bpp", "est. bpp", *(m.short + units[m.name] for m in metrics), "enc s", "dec s",
+    table = Table("codec", "setting", "bpp", "est. bpp", *(f"{m.short} {m.unit}".strip() for m in metrics), "enc s", "dec s",
                   title=caption)
     for name, s in summary.items():
         r = s["results"]

@@ -21,11 +21,12 @@ class Metric:
     key: str  # its key in a summary (CompressAI's results layout) and in bd-rate.json
     label: str  # a figure's axis
     short: str  # a table's
+    unit: str = ""  # after the short name in a column's head
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("psnr", "psnr-rgb", "PSNR-RGB (dB)", "PSNR"),
-    Metric("ms-ssim", "ms-ssim-rgb-db", "MS-SSIM (dB)", "MS-SSIM"),
+    Metric("psnr", "psnr-rgb", "PSNR-RGB (dB)", "PSNR", "dB"),
+    Metric("ms-ssim", "ms-ssim-rgb-db", "MS-SSIM (dB)", "MS-SSIM", "dB"),
     Metric("ssimulacra2", "ssimulacra2", "SSIMULACRA 2", "SSIMULACRA 2"),
 )}
 SSIMULACRA2_NEEDS = "rd-curve's SSIMULACRA 2 (--metrics ssimulacra2)"
