@@ -141,6 +141,7 @@ def test_a_run_with_references_writes_them_everywhere(tiny, tmp_path, capsys, mo
     md = (out / "bd-rate.md").read_text()
     assert "| | bmshj2018-hyperprior (published) | vqzip (vqzip.json) (published) | elic2022 (published) |" in md
     assert "elic2022 (published) gives no MS-SSIM or SSIMULACRA 2: left out of those comparisons." in md
+    assert "compare with this run's only on those same images" in md
     assert "vqzip (vqzip.json) (published) gives no MS-SSIM: left out of those comparisons." in md
     run = json.loads((out / "run.json").read_text())
     assert [(r["file"], r["sha256"]) for r in run["references"]] == [

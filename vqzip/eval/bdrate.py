@@ -81,7 +81,9 @@ def bd_table(bds: dict, run: Run) -> str:
             lines += [f"| {label(run, t)} | " + " | ".join("" if a == t else pct(bds[t][a][m.key]) for a in names) + " |"
                       for t in names]
     lacking = [(r["label"], [m.short for m in metrics if m.key not in r["qualities"]]) for r in run.references]
-    notes = [f"{name} gives no {' or '.join(short)}: left out of those comparisons." for name, short in lacking if short]
+    notes = ["Published curves are means over the images their authors coded: they compare with this run's only on those "
+             "same images (CompressAI's Kodak files: all 24)."] if run.references else []
+    notes += [f"{name} gives no {' or '.join(short)}: left out of those comparisons." for name, short in lacking if short]
     if any(v is None for row in bds.values() for b in row.values() for v in b.values()):
         notes.append("n/a: a curve without that quality, fewer than two points, or no common quality range.")
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
