@@ -39,7 +39,7 @@ def test_wheel_holds_models_priors_and_licence_under_one_package(wheel):
 
 def test_the_runtime_requires_no_torch_and_each_extra_says_what_it_adds(wheel):
     """`pip install vqzip` is the light runtime; torch and onnx come with `vqzip[train]`,
-    matplotlib with `vqzip[eval]`, and `vqzip[test]` brings both."""
+    matplotlib and ssimulacra2 with `vqzip[eval]`, and `vqzip[test]` brings both."""
     from packaging.requirements import Requirement
 
     with zipfile.ZipFile(wheel) as z:
@@ -52,5 +52,5 @@ def test_the_runtime_requires_no_torch_and_each_extra_says_what_it_adds(wheel):
     assert {r.name for r in of(None)} == {"numpy", "pillow", "constriction", "typer", "rich", "onnxruntime", "safetensors",
                                           "threadpoolctl"}
     assert {r.name for r in of("train")} == {"torch", "onnx"}
-    assert {r.name for r in of("eval")} == {"matplotlib"}
+    assert {r.name for r in of("eval")} == {"matplotlib", "ssimulacra2"}
     assert any(r.name == "vqzip" and r.extras == {"train", "eval"} for r in of("test"))

@@ -201,10 +201,17 @@ def test_the_figure_is_titled_labelled_and_holds_every_point(tmp_path):
 
 def test_bd_rate_table_marks_undefined_entries(tmp_path):
     _, run = summary_and_run(tmp_path)
-    table = bd_table({"jpeg": {"psnr-rgb": -27.84, "ms-ssim-rgb-db": None},
-                              "webp": {"psnr-rgb": 34.3, "ms-ssim-rgb-db": -13.4}}, run)
+    table = bd_table({"vqzip": {"jpeg": {"psnr-rgb": -27.84, "ms-ssim-rgb-db": None},
+                                "webp": {"psnr-rgb": 34.3, "ms-ssim-rgb-db": -13.4}},
+                      "jpeg": {"vqzip": {"psnr-rgb": 38.6, "ms-ssim-rgb-db": None},
+                               "webp": {"psnr-rgb": 80.1, "ms-ssim-rgb-db": 2.0}},
+                      "webp": {"vqzip": {"psnr-rgb": -25.5, "ms-ssim-rgb-db": 15.5},
+                               "jpeg": {"psnr-rgb": -44.5, "ms-ssim-rgb-db": -2.0}}}, run)
     assert "| | JPEG | WEBP |" in table and "| PSNR | −27.8% | +34.3% |" in table
-    assert "| MS-SSIM | n/a | −13.4% |" in table and "n/a: fewer than two" in table
+    assert "| MS-SSIM | n/a | −13.4% |" in table and "n/a: a curve without that quality, fewer than two" in table
+    # then every curve against every other, a table per metric
+    assert "| | vqzip | JPEG | WEBP |" in table and "| JPEG | +38.6% |  | +80.1% |" in table
+    assert "| WEBP | +15.5% | −2.0% |  |" in table
 
 
 def test_the_time_left_costs_each_unit_by_what_its_codec_and_setting_took():

@@ -1,6 +1,6 @@
 """What an optional part of vqzip needs beyond the runtime, and the one-line message when it is
 not installed: `pip install vqzip` codes images; `vqzip[train]` adds torch and onnx (training,
-export, the torch backend), `vqzip[eval]` matplotlib (rd-curve's plots).
+export, the torch backend), `vqzip[eval]` matplotlib and ssimulacra2 (rd-curve's plots, SSIMULACRA 2).
 
     torch = require("torch", "train", "training")
     # not installed: MissingExtra("training needs torch, from vqzip's train extra: pip install 'vqzip[train]'")

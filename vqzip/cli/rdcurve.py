@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from vqzip import runtime
-from vqzip.cli.app import Command, app, err, reported
+from vqzip.cli.app import USAGE, Command, app, err, reported, say
+from vqzip.errors import UsageError
 from vqzip.extras import require
 
 
@@ -26,24 +27,37 @@ def rd_curve(
     threads: Optional[int] = typer.Option(None, "--threads", metavar="N", show_default="one per core; with --jobs, the cores shared out",
                                           help="Threads of vqzip's coding."),
     jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", help="Code in N worker processes: the same rates and distortions as one, times measured side by side."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", metavar="LIST", show_default="psnr,ms-ssim, and ssimulacra2 where installed",
+                                          help="Comma-separated qualities to measure: psnr, ms-ssim, ssimulacra2 (SSIMULACRA 2: about half a second of CPU a Kodak image and setting)."),
+    reference: Optional[list[Path]] = typer.Option(None, "--reference", metavar="FILE",
+                                                   help="A published curve in CompressAI's results layout (or a folder of them), plotted and in the BD-rate tables beside the codecs run; repeatable."),
 ):
-    """Rate-distortion of vqzip's quality levels and classical codecs on the same images.
+    """Rate-distortion of vqzip's quality levels and classical codecs on the same images, beside published curves.
 
     Progress and the time left go to stderr; a warning if the machine is busy, as timings are then disturbed: a 1-minute load average above the core count at the start, or other processes keeping more than a quarter of a core busy during the run."""
-    from vqzip.eval import machine, rdcurve, results, workers
+    from vqzip.eval import machine, measures, rdcurve, references, results, workers
+    from vqzip.eval.baselines import CODECS
+    from vqzip.eval.points import VQZIP
     from vqzip.eval.progress import Eta, clock
     from vqzip.eval.record import title
 
     with reported():
         if jobs < 1:
             raise typer.BadParameter(f"must be at least 1, not {jobs}", param_hint="--jobs")
+        try:  # every option and published file checked before any coding, each refusal one line
+            chosen = measures.metrics_of(metrics, lambda line: err().print(line, markup=False))
+            refs = references.read_all(reference, taken=set(CODECS) | {VQZIP}) if reference else []
+            rdcurve.no_curves_among(inputs)
+        except UsageError as e:
+            say(f"vqzip: error: {e.option}: {e}")
+            raise typer.Exit(USAGE) from None
         if out:  # before the sweep, not after it
             require("matplotlib", "eval", "rd-curve's plots (--out)")
         images = rdcurve.images_of(inputs)
         levels = rdcurve.levels_of(quality)
         baselines = rdcurve.baselines_of(codecs, lambda line: err().print(line))
         runtime.set_threads(threads)
-        sweep = rdcurve.start(inputs, images, levels, baselines, threads, jobs)
+        sweep = rdcurve.start(inputs, images, levels, baselines, threads, jobs, chosen, refs)
         load = sweep.run.load_average["start"]
         if machine.busy(load):
             _disturbed(f"load average {load:.2f} at the start is above the {machine.cores()} cores")
@@ -58,11 +72,11 @@ def rd_curve(
         if (sweep.run.others_busy or 0) > machine.OTHERS_BUSY:
             _disturbed(f"other processes kept {sweep.run.others_busy:.2f} cores busy during the run")
         console = Console(highlight=False, soft_wrap=True)
-        console.print(_summary_table(summary, f"rate-distortion on {title(sweep.run)} (means), {clock(time.perf_counter() - t0)}"))
-        if bds:
-            console.print(_bd_table(bds))
+        console.print(_summary_table(summary, chosen, f"rate-distortion on {title(sweep.run)} (means), {clock(time.perf_counter() - t0)}"))
+        if bds[VQZIP]:
+            console.print(_bd_table(bds[VQZIP], chosen, sweep.run))
         if out:
-            for f in results.write(out, points, summary, bds, sweep.run):
+            for f in results.write(out, points, summary, bds, sweep.run, refs):
                 err().print(f"wrote {f}", markup=False)
 
 
@@ -101,22 +115,26 @@ def _progress(eta, total: int, t0: float):
     return bar, progress
 
 
-def _summary_table(summary: dict, caption: str) -> Table:
-    table = Table("codec", "setting", "bpp", "est. bpp", "PSNR dB", "MS-SSIM dB", "enc s", "dec s", title=caption)
+def _summary_table(summary: dict, metrics, caption: str) -> Table:
+    table = Table("codec", "setting", "bpp", "est. bpp", *(f"{m.short} {m.unit}".strip() for m in metrics), "enc s", "dec s",
+                  title=caption)
     for name, s in summary.items():
         r = s["results"]
         est = r.get("estimated_bpp")
         for k in range(len(r["bpp"])):
             table.add_row(name, r["setting"][k], f"{r['bpp'][k]:.4f}", f"{est[k]:.4f}" if est else "",
-                          f"{r['psnr-rgb'][k]:.2f}", f"{r['ms-ssim-rgb-db'][k]:.2f}",
+                          *(f"{r[m.key][k]:.2f}" for m in metrics),
                           f"{r['encoding_time'][k]:.2f}", f"{r['decoding_time'][k]:.2f}")
     return table
 
 
-def _bd_table(bds: dict) -> Table:
-    undefined = any(x is None for v in bds.values() for x in v.values())
-    table = Table("baseline", "BD-rate, PSNR", "BD-rate, MS-SSIM", title="vqzip against each baseline (negative: vqzip needs fewer bits)",
-                  caption="n/a: fewer than two vqzip levels, or no common quality range" if undefined else None)
-    for name, v in bds.items():
-        table.add_row(name, *("n/a" if x is None else f"{x:+.1f}%" for x in (v["psnr-rgb"], v["ms-ssim-rgb-db"])))
+def _bd_table(row: dict, metrics, run) -> Table:
+    """vqzip's row of the BD-rates: one line per anchor (baseline or published curve)."""
+    from vqzip.eval.record import label
+
+    undefined = any(x is None for v in row.values() for x in v.values())
+    table = Table("anchor", *(m.short for m in metrics), title="BD-rate of vqzip against each curve (negative: vqzip needs fewer bits)",
+                  caption="n/a: a curve without that quality, fewer than two points, or no common quality range" if undefined else None)
+    for name, v in row.items():
+        table.add_row(label(run, name), *("n/a" if v[m.key] is None else f"{v[m.key]:+.1f}%" for m in metrics))
     return table

@@ -3,6 +3,8 @@ measurements. Nothing here is imported by the codec or the command line's coding
 
     rdcurve.py      a rate-distortion sweep from start to finish (`vqzip rd-curve`)
     points.py       the codings a sweep runs, and what each measures
+    measures.py     the qualities a sweep can measure (PSNR, MS-SSIM, SSIMULACRA 2), and --metrics
+    references.py   published curves (CompressAI's results layout) beside a sweep's, and --reference
     workers.py      a sweep's codings in worker processes, points in a serial run's order
     machine.py      how busy the machine was (whether timings are disturbed)
     progress.py     the time a sweep has left

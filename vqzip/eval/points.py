@@ -1,11 +1,12 @@
 """The codings a rate-distortion sweep runs, and what each measures.
 
-    plan(images, levels, baselines) -> list of Unit (one per image and setting, image by image)
+    plan(images, levels, baselines, metrics) -> list of Unit (one per image and setting, image by image)
     code(unit) -> Point: the image coded to real bytes, decoded, and measured
 
 Rate is the coded file's size in bits over the image's pixels (vqzip's header included);
-distortion is measured on the decoded 8-bit RGB pixels. Every unit codes its image from the
-file, so a unit's bytes do not depend on which units ran before it, or where.
+quality is measured on the decoded 8-bit RGB pixels, of the original's size, by the unit's
+metrics (`vqzip.eval.measures`), in the process that coded it. Every unit codes its image from
+the file, so a unit's bytes do not depend on which units ran before it, or where.
 """
 from __future__ import annotations
 
@@ -21,8 +22,6 @@ from vqzip.errors import VqzError
 from vqzip.eval.baselines import CODECS, Baseline
 
 VQZIP = "vqzip"
-# (summary key, axis label, short name) of each distortion a sweep reports
-METRICS = (("psnr-rgb", "PSNR-RGB (dB)", "PSNR"), ("ms-ssim-rgb-db", "MS-SSIM (dB)", "MS-SSIM"))
 
 
 @dataclass
@@ -33,9 +32,10 @@ class Point:
     pixels: int
     bytes: int
     bpp: float
-    psnr: float
-    ms_ssim: float
-    ms_ssim_db: float
+    psnr: float | None  # each quality None where the sweep does not measure it
+    ms_ssim: float | None
+    ms_ssim_db: float | None
+    ssimulacra2: float | None
     encode_s: float
     decode_s: float
     estimated_bpp: float | None = None  # vqzip only: the priors' ideal rate, to show the overhead
@@ -50,6 +50,7 @@ class Unit:
     pixels: int
     codec: str  # VQZIP or a baseline's name (a key of CODECS)
     setting: object  # a zoo.Level (a number and an operating point) for vqzip, else the baseline's setting
+    metrics: tuple[str, ...] = ("psnr", "ms-ssim")  # names of what to measure (`vqzip.eval.measures`)
 
     @property
     def key(self) -> str:
@@ -57,21 +58,23 @@ class Unit:
         return str(self.setting.quality if self.codec == VQZIP else self.setting)
 
 
-def plan(images: list[Path], levels: list[zoo.Level], baselines: list[Baseline]) -> list[Unit]:
-    """Every image through every level and every baseline setting, image by image. Each image's
-    header is read here (its size, for the time estimate), so an unreadable or too small one
-    fails before any coding."""
+def plan(images: list[Path], levels: list[zoo.Level], baselines: list[Baseline],
+         metrics: tuple[str, ...] = ("psnr", "ms-ssim")) -> list[Unit]:
+    """Every image through every level and every baseline setting, image by image, each to be
+    measured by `metrics` (names). Each image's header is read here (its size, for the time
+    estimate), so an unreadable one, or one too small for MS-SSIM where it is measured, fails
+    before any coding."""
     from vqzip.metrics import MS_SSIM_MIN_SIDE
 
     units = []
     for path in images:
         with Image.open(path) as im:
             pixels = im.width * im.height
-            if min(im.size) < MS_SSIM_MIN_SIDE:
+            if "ms-ssim" in metrics and min(im.size) < MS_SSIM_MIN_SIDE:
                 raise VqzError(f"{path}: {im.width}x{im.height} is too small for MS-SSIM, which needs at least "
                                f"{MS_SSIM_MIN_SIDE} pixels a side")
         for setting in [(VQZIP, lv) for lv in levels] + [(b.name, s) for b in baselines for s in b.settings]:
-            units.append(Unit(len(units), Path(path), pixels, *setting))
+            units.append(Unit(len(units), Path(path), pixels, *setting, tuple(metrics)))
     return units
 
 
@@ -108,10 +111,15 @@ def code(unit: Unit) -> Point:
 def _point(unit: Unit, pixels: np.ndarray, data: bytes, decoded: np.ndarray, enc: float, dec: float, est=None) -> Point:
     from vqzip import metrics
 
-    s = metrics.ms_ssim(pixels, decoded)
+    if decoded.shape != pixels.shape or decoded.dtype != np.uint8:  # what every metric assumes
+        raise VqzError(f"{unit.image}: {unit.codec} {unit.key} decoded to {decoded.dtype} of shape {decoded.shape}, "
+                       f"not the original's uint8 {pixels.shape}")
+    ms = metrics.ms_ssim(pixels, decoded) if "ms-ssim" in unit.metrics else None
     n = pixels.shape[0] * pixels.shape[1]
-    return Point(unit.codec, unit.key, unit.image.name, n, len(data), 8 * len(data) / n, metrics.psnr(pixels, decoded),
-                 s, metrics.db(s), enc, dec, None if est is None else est / n)
+    return Point(unit.codec, unit.key, unit.image.name, n, len(data), 8 * len(data) / n,
+                 metrics.psnr(pixels, decoded) if "psnr" in unit.metrics else None, ms, None if ms is None else metrics.db(ms),
+                 metrics.ssimulacra2(pixels, decoded) if "ssimulacra2" in unit.metrics else None,
+                 enc, dec, None if est is None else est / n)
 
 
 def _timed(fn, *args):

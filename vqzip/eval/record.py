@@ -29,6 +29,8 @@ class Run:
     others_busy: float | None = None  # cores other processes kept busy during the run, on average
     date: str = ""
     machine: str = ""
+    metrics: list[str] = field(default_factory=lambda: ["psnr", "ms-ssim"])  # names (`vqzip.eval.measures`)
+    references: list[dict] = field(default_factory=list)  # published curves beside the run (`Reference.record`)
 
     @property
     def disturbed(self) -> bool:
@@ -36,15 +38,16 @@ class Run:
 
 
 def record(dataset: str, images: int, levels: list[zoo.Level], baselines: list[Baseline], threads: int | None,
-           jobs: int) -> Run:
+           jobs: int, metrics: list[str] = ("psnr", "ms-ssim"), references: list[dict] = ()) -> Run:
     """The record of a sweep about to run: the levels with their models' sha256, the baselines
-    with their libraries, the library versions, the cores, threads and jobs, the date and machine
-    (the load is filled in as it is measured)."""
+    with their libraries, the library versions, the cores, threads and jobs, the date and machine,
+    the metrics measured and the published curves beside it (the load is filled in as it is
+    measured)."""
     from vqzip import __version__
 
     models = zoo.manifest()["models"]
     libs = {}
-    for dist in ("Pillow", "numpy", "constriction", "onnxruntime", "torch", "matplotlib"):  # those installed
+    for dist in ("Pillow", "numpy", "constriction", "onnxruntime", "torch", "matplotlib", "ssimulacra2", "scipy"):  # those installed
         try:
             libs[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -56,7 +59,8 @@ def record(dataset: str, images: int, levels: list[zoo.Level], baselines: list[B
                          "settings": list(b.settings), "description": b.description} for b in baselines},
                libs, cores(), threads, jobs,
                date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-               machine=f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}")
+               machine=f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
+               metrics=list(metrics), references=list(references))
 
 
 def title(run: Run) -> str:
@@ -64,3 +68,10 @@ def title(run: Run) -> str:
     return f"{run.dataset} ({run.images} image{'s' * (run.images != 1)})"
 
 
+
+
+def label(run: Run, key: str) -> str:
+    """A curve's name in tables: a baseline's label, a published curve's, else its key (vqzip)."""
+    if key in run.codecs:
+        return run.codecs[key]["label"]
+    return next((r["label"] for r in run.references if r["key"] == key), key)
