@@ -1,0 +1,155 @@
+"""The lattice fine latent (issue 35; `vqzip.models.lattice`): its quantizer, a VQ-VAE with it as
+its fine latent, the numpy side that runs it, its ONNX graphs, and its training command."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_NET
+from vqzip import models
+from vqzip.inference.codebooks import LatticeCodebook
+from vqzip.inference.torch_graphs import torch_network
+from vqzip.models.configs import LatticeConfig, VQVAE2Config
+from vqzip.models.lattice import LatticeQuantizer
+
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+SMALL = LatticeConfig(channels=4, max_symbol=5)
+LATTICE_NET = {**TINY_NET, "fine_stages": 1, "fine_codes": SMALL.num_codes,
+               "fine_quantizer": {"kind": "lattice", **SMALL.to_dict()}}
+
+
+def trained_gains(q: LatticeQuantizer) -> None:
+    """Gains apart per channel and between anchors, as training leaves them."""
+    with torch.no_grad():
+        q.log2_gain.add_(torch.randn_like(q.log2_gain) * 0.3)
+
+
+def test_the_config_round_trips_and_the_shipped_configs_read_as_they_were():
+    cfg = VQVAE2Config.from_dict(LATTICE_NET)
+    assert cfg.fine_quantizer == SMALL and cfg.maps()[2].channels == 4 and cfg.maps()[2].num_codes == 11
+    assert not cfg.maps()[2].skippable
+    written = cfg.to_dict()
+    assert written["fine_quantizer"] == {"kind": "lattice", "channels": 4, "max_symbol": 5,
+                                         "anchors": [0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256]}
+    assert VQVAE2Config.from_dict(json.loads(json.dumps(written))) == cfg
+    for name in ("vqz-base", "vqz-l3"):
+        net = json.loads((CHECKPOINTS / name / "config.json").read_text())["net"]
+        back = VQVAE2Config.from_dict(net)
+        assert back.fine_quantizer is None and back.to_dict() == {**back.to_dict(), **net}
+        assert "fine_quantizer" not in back.to_dict() and all(m.channels == 1 for m in back.maps())
+    with pytest.raises(ValueError, match="fine latent only"):
+        VQVAE2Config.from_dict({**TINY_NET, "quantizer": {"kind": "lattice"}})
+    with pytest.raises(ValueError, match="fine_codes, not 512"):
+        VQVAE2Config.from_dict({**LATTICE_NET, "fine_codes": 512})
+    with pytest.raises(ValueError, match="increasing anchors"):
+        LatticeConfig(anchors=(0.1, 0.05))
+
+
+def test_fixed_gains_and_fractional_anchors_are_integers_between_the_anchors():
+    cfg = LatticeConfig(channels=2, anchors=(0.01, 0.02, 0.04))
+    fixed = cfg.fixed_gains([[1.0, 0.5], [1.5, -0.25], [2.0, 0.0]])
+    assert fixed == [[4096, 2048], [6144, -1024], [8192, 0]]
+    assert cfg.gains_at(fixed, 1) == ([6144, -1024], [2.0 ** 1.5, 2.0 ** -0.25])
+    assert cfg.gains_at(fixed, 0.5)[0] == [5120, 512] and cfg.gains_at(fixed, 2)[0] == [8192, 0]
+    assert cfg.gains_at(fixed, 1.25)[0] == [6144 + 512, -1024 + 256]
+    with pytest.raises(ValueError, match="outside 0..2"):
+        cfg.gains_at(fixed, 2.5)
+
+
+def test_the_quantizer_rounds_straight_through_and_its_codes_decode_as_the_codec_decodes():
+    torch.manual_seed(0)
+    q = LatticeQuantizer(SMALL)
+    trained_gains(q)
+    z = torch.randn(2, 4, 5, 6) * 4
+    for anchor in (0, 2.5, 6):
+        q.train()
+        zz = z.clone().requires_grad_(True)
+        y_hat, (codes,), loss = q(zz, anchor=anchor)
+        assert codes.shape == (2, 4, 5, 6) and codes.min() >= 0 and codes.max() <= 10 and loss == 0
+        assert codes.min() == 0 and codes.max() == 10  # clipped at ±L: z reaches past it
+        y_hat.sum().backward()
+        assert torch.allclose(zz.grad, torch.ones_like(z)) and q.log2_gain.grad is not None  # straight through
+        q.log2_gain.grad = None
+        noisy = q.noisy(z, anchor=anchor)
+        assert (noisy - z * q.gain(anchor)).abs().max() <= 0.5
+        q.eval()
+        y_hat, (codes,), _ = q(z, anchor=anchor)
+        assert torch.equal(codes, q.residual_indices(z, anchor=anchor)[0])
+        assert torch.equal(y_hat, q.lookup([codes], anchor=anchor))
+        inside = codes.gt(0) & codes.lt(10)
+        step = 1 / q.gain(anchor).expand_as(z)
+        assert ((y_hat - z).abs() <= step / 2 + 1e-6)[inside].all()
+        book = LatticeCodebook(SMALL, q.log2_gain.detach().numpy())  # the codec's numpy codebook
+        assert np.array_equal(book.residual_indices(z.numpy(), anchor=anchor)[0], codes.numpy())
+        assert np.array_equal(book.lookup([codes.numpy()], anchor=anchor), y_hat.numpy())
+        assert np.array_equal(book.log2_gains(anchor), (q.log2_gain_at(anchor) * 4096).round().long().numpy())
+    assert torch.equal(q.fixed_gains(), torch.tensor(book.fixed, dtype=torch.int32))
+
+
+def test_rate_grows_with_the_anchor_as_the_step_shrinks():
+    q = LatticeQuantizer(LatticeConfig()).eval()
+    steps = [float(1 / q.gain(k).mean()) for k in range(7)]
+    assert all(b < a for a, b in zip(steps, steps[1:]))
+
+
+def lattice_net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    net = models.build("vqvae2", LATTICE_NET)
+    trained_gains(net.vq_f)
+    return net.eval()
+
+
+def test_a_lattice_network_runs_its_graphs_and_its_numpy_composition_as_its_forward():
+    """Eval forward at an anchor = the graphs composed with the numpy codebooks (the codec's
+    path: codes, then pixels from the codes)."""
+    net = lattice_net()
+    assert isinstance(net.vq_f, LatticeQuantizer) and net.pre_f[0].kernel_size == (3, 3)
+    assert net.dec_f[0].in_channels == 8 + 4
+    x = torch.rand(1, 3, 32, 40) - 0.5
+    numpy_net = torch_network(net)
+    feats = numpy_net.features(x.numpy())
+    top = numpy_net.quantizers[0].residual_indices(numpy_net.latent(0, feats, []))
+    bottom = numpy_net.quantizers[1].residual_indices(numpy_net.latent(1, feats, top))
+    y = numpy_net.latent(2, feats, top + bottom)
+    for anchor in (0, 3, 4.5):
+        with torch.no_grad():
+            out = net(x, anchor=anchor)
+        fine = numpy_net.quantizers[2].residual_indices(y, anchor=anchor)
+        codes = top + bottom + fine
+        assert all(np.array_equal(a, b.numpy()) for a, b in zip(codes, out["codes"]))
+        np.testing.assert_allclose(numpy_net.decode(codes, anchor=anchor), out["x_hat"].numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="anchor"):
+        numpy_net.decode(codes)
+    with pytest.raises(ValueError, match="anchor"):
+        net(x)
+    coarse = numpy_net.decode(top + bottom)  # y_hat zero: synthesis_coarse
+    np.testing.assert_allclose(coarse, numpy_net.graphs("synthesis", numpy_net._coarse(codes), np.zeros_like(y))[0],
+                               atol=1e-5)
+
+
+def test_a_lattice_networks_onnx_graphs_run_in_onnxruntime_as_torch(tmp_path):
+    from vqzip import zoo
+    from vqzip.inference import OnnxGraphs, network
+    from vqzip.training.onnx_export import write_graphs
+
+    net = lattice_net()
+    digests = write_graphs(net, tmp_path)
+    assert set(digests) == set(net.cfg.graphs()) >= {"latent_fine", "synthesis", "synthesis_coarse"}
+    tensors = {k: v.numpy() for k, v in net.state_dict().items()}
+    paths = {n: tmp_path / zoo.GRAPHS / f"{n}.onnx" for n in digests}
+    onnx_net = network("vqvae2", net.cfg, tensors, OnnxGraphs(paths, tensors, tmp_path / "model.safetensors"))
+    torch_net = torch_network(net)
+    x = (torch.rand(1, 3, 24, 48) - 0.5).numpy()
+    for n in (onnx_net, torch_net):
+        feats = n.features(x)
+        top = n.quantizers[0].residual_indices(n.latent(0, feats, []))
+        bottom = n.quantizers[1].residual_indices(n.latent(1, feats, top))
+        n.result = (top + bottom, n.latent(2, feats, top + bottom))
+    (coarse_o, y_o), (coarse_t, y_t) = onnx_net.result, torch_net.result
+    assert all(np.array_equal(a, b) for a, b in zip(coarse_o, coarse_t))
+    np.testing.assert_allclose(y_o, y_t, atol=1e-4)
+    fine = torch_net.quantizers[2].residual_indices(y_t, anchor=2)
+    np.testing.assert_allclose(onnx_net.decode(coarse_t + fine, anchor=2), torch_net.decode(coarse_t + fine, anchor=2),
+                               atol=1e-4)
