@@ -1,0 +1,70 @@
+"""The discretized-Gaussian prior's float side (the kind: `vqzip.priors.gaussian`): the module
+training fits with the lattice quantizer, and its calibration to the exact form's tensors. Torch's,
+so kept apart from the config and the exact form, which the codec reads without it."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vqzip.priors.gaussian import GaussianConfig
+from vqzip.priors.pixelcnn import CondNet
+
+MIN_PROB = 2.0**-30  # the probability `bits` never goes below: 30 bits at most per symbol
+LOG2_SCALE_RANGE = 24  # |log2 s| beyond this changes no probability in float32; clamped so (q +- 1/2) / s stays finite
+
+
+class GaussianPrior(nn.Module):
+    """log2 sigma of every symbol from the conditioning maps, and the bits of symbols under it.
+
+    The lattice model trains it jointly with its quantizer: `forward` gives the scales, `bits`
+    the rate term (it takes uniform noise in place of rounding)."""
+
+    def __init__(self, cfg: GaussianConfig):
+        super().__init__()
+        if not cfg.conds:
+            raise ValueError("a Gaussian prior takes its scale from conditioning maps; its config names none")
+        self.cfg = cfg
+        self.cond_nets = nn.ModuleList(CondNet([cfg.conds[i][0] for i in idx], cfg.cond_channels) for _, idx in cfg.groups)
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(cfg.cond_channels, cfg.hidden, 1), nn.ReLU(),
+                                  nn.Conv2d(cfg.hidden, cfg.channels, 1))
+
+    def features(self, conds: list[torch.Tensor]) -> torch.Tensor:
+        """Conditioning maps (B, H/f, W/f) int64, as in cfg.conds -> the head's input (B, cc, H, W):
+        each group's CondNet features repeated up by its factor, summed."""
+        if len(conds) != len(self.cfg.conds):
+            raise ValueError(f"this prior takes {len(self.cfg.conds)} conditioning maps, not {len(conds)}")
+        out = 0
+        for net, (f, idx) in zip(self.cond_nets, self.cfg.groups):
+            feats = net([conds[i] for i in idx])
+            out = out + (F.interpolate(feats, scale_factor=f, mode="nearest") if f > 1 else feats)
+        return out
+
+    def forward(self, conds: list[torch.Tensor]) -> torch.Tensor:
+        """Conditioning maps (B, h_i, w_i) int64, as in cfg.conds -> log2 sigma (B, C, H, W) float,
+        sigma in units of the unscaled latent y (the symbol q's scale is sigma * gain)."""
+        return self.head(self.features(conds))
+
+    def bits(self, q: torch.Tensor, log2_sigma: torch.Tensor, log2_gain: torch.Tensor) -> torch.Tensor:
+        """Bits per element (B, C, H, W) of q (B, C, H, W) (integers, or integers plus uniform noise
+        in [-1/2, 1/2) for training) under the discretized N(0, s), s = 2 ** (log2_sigma + log2_gain);
+        log2_gain (C,) or (B, C, 1, 1), in log2 units. -log2 of the probability of q's bin
+        [q - 1/2, q + 1/2), its tails beyond +-L folded into the end symbols (|q| > L - 1/2), and
+        clamped below at MIN_PROB. Float32 whatever the autocast (bf16 has 8 bits of mantissa: the
+        difference of two CDFs would be noise); differentiable in q and log2_sigma (and log2_gain).
+
+        By symmetry the bin of |q| is taken, so both CDFs lie in the lower tail, where erfc keeps
+        its relative precision (a bin far out in the upper tail would be 1 - 1 = 0)."""
+        with torch.autocast(q.device.type, enabled=False):
+            q, log2_sigma, log2_gain = q.float(), log2_sigma.float(), log2_gain.float()
+            if log2_gain.dim() == 1:
+                log2_gain = log2_gain.view(1, -1, 1, 1)
+            log2_s = (log2_sigma + log2_gain).clamp(-LOG2_SCALE_RANGE, LOG2_SCALE_RANGE)
+            scale = torch.exp2(-log2_s) / math.sqrt(2)  # 1 / (s sqrt 2): Phi(x / s) = erfc(-x * scale) / 2
+            m = q.abs()
+            upper = torch.erfc((m - 0.5) * scale)  # 2 Phi((1/2 - |q|) / s)
+            lower = torch.where(m > self.cfg.max_symbol - 0.5, torch.zeros_like(m), torch.erfc((m + 0.5) * scale))
+            p = 0.5 * (upper - lower)
+            return -torch.log2(p.clamp_min(MIN_PROB))
