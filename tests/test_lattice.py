@@ -153,3 +153,76 @@ def test_a_lattice_networks_onnx_graphs_run_in_onnxruntime_as_torch(tmp_path):
     fine = torch_net.quantizers[2].residual_indices(y_t, anchor=2)
     np.testing.assert_allclose(onnx_net.decode(coarse_t + fine, anchor=2), torch_net.decode(coarse_t + fine, anchor=2),
                                atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def vq_run(tmp_path_factory):
+    """A training folder of four photos (the first held out) and a one-step VQ-VAE run on them
+    with a fine level, as the lattice's init."""
+    from conftest import photo
+    from vqzip import training
+
+    root = tmp_path_factory.mktemp("lattice")
+    images = root / "images"
+    images.mkdir()
+    for k in range(4):
+        photo(64, 48, seed=k).save(images / f"im{k}.png")
+    training.train_vqvae(images, root / "vq", "vqvae2", {**TINY_NET, "fine_stages": 1, "fine_codes": 16},
+                         training.TrainConfig(steps=1, batch=2, crop=32, warmup=1, precision="fp32"))
+    return images, root / "vq"
+
+
+@pytest.mark.slow  # trains
+def test_a_lattice_trains_on_a_vq_run_resumes_with_the_same_command_and_loads(vq_run, tmp_path):
+    from vqzip.cli import main
+    from vqzip.training import TrainConfig
+    from vqzip.training.autoencoder import load_net
+    from vqzip.training.lattice import load_lattice, train_lattice
+
+    images, init = vq_run
+    base = load_net(init)
+    out = tmp_path / "lat"
+    args = ["train", "lattice", "--init", str(init), "--data", str(images), "--out", str(out), "--channels", "4",
+            "--max-symbol", "5", "--steps", "3", "--batch", "2", "--crop", "32", "--val-every", "2",
+            "--precision", "fp32", "--threads", "1"]
+    cfg = TrainConfig(steps=3, batch=2, crop=32, precision="fp32", warmup=100, log_every=1, save_every=250)
+    meta = train_lattice(images, out, init, SMALL, cfg, val_every=2, stop_after=2)  # as a run cut short leaves it
+    assert meta["stopped"] and meta["steps_done"] == 2 and not (out / "lattice.safetensors").exists()
+    assert main(args) == 0  # the same run's command goes on from step 2
+    record = json.loads((out / "lattice.json").read_text())
+    assert record["steps_done"] == 3 and record["init"]["run"] == str(init) and record["config"]["train_coarse"] is False
+    assert [json.loads(line)["step"] for line in (out / "lattice-log.jsonl").read_text().splitlines()
+            if "validation" not in line] == [1, 2, 3]  # every step by the first call, at the end by the command
+    rows = [json.loads(line) for line in (out / "validation.jsonl").read_text().splitlines()]
+    assert "frozen" in rows[0]["note"] and rows[0]["images"] == 1
+    assert [(r["step"], r["anchor"]) for r in rows[1:]] == [(s, k) for s in (0, 2, 3) for k in (0, 3, 6)]
+    assert all(r["bpp"] > 0 and r["psnr"] > 0 for r in rows[1:])
+
+    model = load_lattice(out)
+    net = model.net
+    assert net.cfg.fine_quantizer == SMALL
+    for key, value in base.state_dict().items():  # the coarse layers frozen, their EMA codebooks unmoved
+        if not key.startswith(("pre_f.", "dec_f.", "vq_f.")):
+            assert torch.equal(net.state_dict()[key], value), key
+    assert not torch.equal(net.dec_f[-1].bias, base.dec_f[-1].bias)  # the fine parts trained
+    assert not torch.equal(net.vq_f.log2_gain, LatticeQuantizer(SMALL).log2_gain)
+    from vqzip.training.lattice import validate, validation_images
+
+    again = validate(model, validation_images(images))
+    assert again == [{k: r[k] for k in ("anchor", "lambda", "bpp", "psnr")} for r in rows[-3:]]
+
+
+def test_the_lattice_starts_from_the_init_models_fine_decoder():
+    from vqzip.training.lattice import lattice_net
+
+    torch.manual_seed(0)
+    base = models.build("vqvae2", {**TINY_NET, "fine_stages": 1, "fine_codes": 16})
+    net = lattice_net(base, SMALL)
+    h = 8
+    assert torch.equal(net.dec_f[0].weight[:, :h], base.dec_f[0].weight[:, :h])
+    assert torch.equal(net.dec_f[0].bias, base.dec_f[0].bias) and torch.equal(net.dec_f[-1].weight, base.dec_f[-1].weight)
+    assert net.dec_f[0].weight[:, h:].abs().max() < 0.1 * 0.5  # y's part small, not zero
+    assert net.dec_f[0].weight[:, h:].abs().max() > 0
+    assert torch.equal(net.enc_b[0].weight, base.enc_b[0].weight) and torch.equal(net.vq_b.stages[0].embed, base.vq_b.stages[0].embed)
+    with pytest.raises(Exception, match="has none"):
+        lattice_net(models.build("vqvae2", TINY_NET), SMALL)

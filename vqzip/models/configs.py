@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from math import isqrt
 
 from vqzip.models.spec import MapSpec
+from vqzip.priors.gaussian import GAIN_BITS  # the units of the lattice's integer log2 gains: its prior's
 
 DEFAULT_QUANTIZER = "vq"  # the kind of a network config that names none
 
@@ -37,7 +38,6 @@ class ProductConfig:
         return asdict(self)
 
 
-GAIN_BITS = 12  # the lattice's log2 gains in units of 2**-GAIN_BITS (vqzip.priors.gaussian's)
 ANCHOR_STEPS = 256  # a fractional anchor is read in steps of 1/ANCHOR_STEPS
 
 
