@@ -126,13 +126,20 @@ class VQVAE2(nn.Module):
         m = self.dec(torch.cat([self.up_t(q_t), q_b], 1))
         codes, vq_loss = top + bottom, loss_t + loss_b
         out = {"preview": self.head(d_t)}
+        if self.cfg.fine_stages:
+            m, out["z_f"], fine, loss_f = self.fine(h_h, m, anchor)
+            codes, vq_loss = codes + fine, vq_loss + loss_f
+        return {**out, "x_hat": m, "codes": codes, "vq_loss": vq_loss}
+
+    def fine(self, h_h: torch.Tensor, m: torch.Tensor, anchor: float | None = None):
+        """The fine latent's part of `forward`, from the encoder's 1/2-resolution features and
+        the coarse decode m: (x_hat, z_f, its code maps, its quantizer's loss). anchor: the
+        lattice's rate anchor, which a lattice fine latent needs and others refuse."""
         if (anchor is not None) != (self.cfg.fine_quantizer is not None):
             raise ValueError("a lattice fine latent needs its anchor, and only it takes one")
-        if self.cfg.fine_stages:
-            out["z_f"] = z_f = self.pre_f(torch.cat([h_h, m], 1))
-            q_f, fine, loss_f = self.vq_f(z_f) if anchor is None else self.vq_f(z_f, anchor=anchor)
-            m, codes, vq_loss = self.dec_f(torch.cat([m, q_f], 1)), codes + fine, vq_loss + loss_f
-        return {**out, "x_hat": m, "codes": codes, "vq_loss": vq_loss}
+        z_f = self.pre_f(torch.cat([h_h, m], 1))
+        q_f, codes, loss = self.vq_f(z_f) if anchor is None else self.vq_f(z_f, anchor=anchor)
+        return self.dec_f(torch.cat([m, q_f], 1)), z_f, codes, loss
 
     def graphs(self) -> dict[str, Callable[..., tuple[torch.Tensor, ...]]]:
         """The functions the codec runs (their inputs and outputs: `VQVAE2Config.graphs`), each of float

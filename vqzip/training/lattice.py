@@ -124,6 +124,19 @@ def validation_images(data_dir: Path, limit: int = 0) -> list[np.ndarray]:
 
 
 @torch.no_grad()
+def coarse(net: VQVAE2, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """(h_h, m, [top, bottom] codes) of normalized x as the codec computes them: the graphs in
+    float32 (whatever the autocast), the nearest codes."""
+    g = net.graphs()
+    with torch.autocast(x.device.type, enabled=False):
+        h_h, h_b = g["features"](x)
+        top = net.vq_t.residual_indices(g["latent_top"](h_b)[0])
+        q_t = net.vq_t.lookup(top)
+        bottom = net.vq_b.residual_indices(g["latent_bottom"](h_b, q_t)[0])
+        return h_h, g["coarse"](q_t, net.vq_b.lookup(bottom))[0], top + bottom
+
+
+@torch.no_grad()
 def validate(model: LatticeModel, images: list[np.ndarray], anchors=VALIDATED) -> list[dict]:
     """Per anchor: {anchor, lambda, bpp (the fine map's, float prior, rounded q), psnr}, means
     over the images, each run as the codec runs it (graphs, nearest codes). Leaves model in
@@ -135,13 +148,9 @@ def validate(model: LatticeModel, images: list[np.ndarray], anchors=VALIDATED) -
     sums = {k: [0.0, 0.0] for k in anchors}
     for px in images:
         x = net.normalize(torch.from_numpy(px.transpose(2, 0, 1).copy()).float()[None].to(device))
-        h_h, h_b = g["features"](x)
-        top = net.vq_t.residual_indices(g["latent_top"](h_b)[0])
-        q_t = net.vq_t.lookup(top)
-        bottom = net.vq_b.residual_indices(g["latent_bottom"](h_b, q_t)[0])
-        m = g["coarse"](q_t, net.vq_b.lookup(bottom))[0]
+        h_h, m, maps = coarse(net, x)
         y = g["latent_fine"](h_h, m)[0]
-        log2_sigma = prior(top + bottom)
+        log2_sigma = prior(maps)
         for k in anchors:
             codes = net.vq_f.residual_indices(y, anchor=k)
             x_hat = g["synthesis"](m, net.vq_f.lookup(codes, anchor=k))[0].clamp(-0.5, 0.5)
@@ -191,12 +200,19 @@ def train_lattice(data_dir, out, init: Path, lattice: LatticeConfig, cfg: TrainC
     def step_fn(batch: np.ndarray):
         x = net.normalize(torch.from_numpy(batch).to(device).float())
         k = int(sampler.rng.integers(len(lambdas)))  # the sampler's generator: resumed with the run
-        with autocast(cfg, device):
-            o = net(x, anchor=k)
-            log2_sigma = model.prior(o["codes"][:2])
-        bits = model.prior.bits(net.vq_f.noisy(o["z_f"], anchor=k), log2_sigma, net.vq_f.log2_gain_at(k))
+        if train_coarse:
+            with autocast(cfg, device):
+                o = net(x, anchor=k)
+                log2_sigma = model.prior(o["codes"][:2])
+            x_hat, z_f = o["x_hat"], o["z_f"]
+        else:  # frozen: as the codec computes it, in float32 (the prototype's choice too)
+            h_h, m, maps = coarse(net, x)
+            with autocast(cfg, device):
+                x_hat, z_f, _, _ = net.fine(h_h, m, anchor=k)
+                log2_sigma = model.prior(maps)
+        bits = model.prior.bits(net.vq_f.noisy(z_f, anchor=k), log2_sigma, net.vq_f.log2_gain_at(k))
         bpp = bits.sum() / (x.shape[0] * x.shape[2] * x.shape[3])
-        mse = F.mse_loss(o["x_hat"].float(), x)
+        mse = F.mse_loss(x_hat.float(), x)
         loss = lambdas[k] * 255**2 * mse + ramp[0] * bpp
         if train_coarse:  # phase I's other terms, for the layers it trained
             loss = loss + net.cfg.preview * F.mse_loss(o["preview"].float(), F.avg_pool2d(x, 4)) + o["vq_loss"]
