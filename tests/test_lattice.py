@@ -212,6 +212,22 @@ def test_a_lattice_trains_on_a_vq_run_resumes_with_the_same_command_and_loads(vq
     assert again == [{k: r[k] for k in ("anchor", "lambda", "bpp", "psnr")} for r in rows[-3:]]
 
 
+@pytest.mark.slow  # trains
+def test_train_coarse_trains_the_top_and_bottom_layers_too(vq_run, tmp_path):
+    from vqzip.training import TrainConfig
+    from vqzip.training.autoencoder import load_net
+    from vqzip.training.lattice import load_lattice, train_lattice
+
+    images, init = vq_run
+    cfg = TrainConfig(steps=2, batch=2, crop=32, precision="fp32", warmup=1)
+    meta = train_lattice(images, tmp_path / "lat", init, SMALL, cfg, train_coarse=True, val_every=10)
+    assert meta["steps_done"] == 2
+    assert "--train-coarse" in (tmp_path / "lat" / "validation.jsonl").read_text().splitlines()[0]
+    net, base = load_lattice(tmp_path / "lat").net, load_net(init)
+    assert not torch.equal(net.enc_b[0].weight, base.enc_b[0].weight)
+    assert not torch.equal(net.vq_t.stages[0].embed, base.vq_t.stages[0].embed)  # its EMA codebook moves
+
+
 def test_the_lattice_starts_from_the_init_models_fine_decoder():
     from vqzip.training.lattice import lattice_net
 

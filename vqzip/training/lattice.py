@@ -14,7 +14,7 @@ collapsed: PSNR flat in k after 800 steps). The run is `vqzip.training.loop.run_
 resumable with the same command, its state saved at least every 10 minutes.
 
 Validation: every val_every steps and at the end, on the data folder's validation split (each
-image cropped to a multiple of 8), at anchors 0, 3 and 6: the fine map's bits per pixel under
+image cropped to a multiple of 8), at anchors 0, 3 and 6 (of the seven): the fine map's bits per pixel under
 the float prior with the rounded q, and the PSNR of x_hat; in the run's log and in
 validation.jsonl. The top and bottom maps' bits are not computed: frozen, they are the init
 model's, the same at every anchor and step (the first row of validation.jsonl says so).
@@ -44,7 +44,6 @@ from vqzip.training.loop import TrainConfig, autocast, pick_device, run_loop
 
 NAME = "lattice"  # the run folder's lattice.safetensors, lattice.json, lattice-state.pt, lattice-log.jsonl
 RAMP = 0.25  # share of the steps over which the rate term ramps in from zero
-VALIDATED = (0, 3, 6)  # the anchors validation measures
 FINE = ("pre_f", "dec_f", "vq_f")  # the network's modules a lattice replaces
 FINE_PARTS = tuple(f"{m}." for m in FINE)  # their state keys' prefixes
 
@@ -137,12 +136,14 @@ def coarse(net: VQVAE2, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, li
 
 
 @torch.no_grad()
-def validate(model: LatticeModel, images: list[np.ndarray], anchors=VALIDATED) -> list[dict]:
-    """Per anchor: {anchor, lambda, bpp (the fine map's, float prior, rounded q), psnr}, means
-    over the images, each run as the codec runs it (graphs, nearest codes). Leaves model in
-    eval mode."""
+def validate(model: LatticeModel, images: list[np.ndarray], anchors: tuple[int, ...] | None = None) -> list[dict]:
+    """Per anchor (default: the first, the middle and the last: 0, 3 and 6 of seven): {anchor,
+    lambda, bpp (the fine map's, float prior, rounded q), psnr}, means over the images, each run
+    as the codec runs it (graphs, nearest codes). Leaves model in eval mode."""
     model.eval()
     net, prior = model.net, model.prior
+    last = len(net.cfg.fine_quantizer.anchors) - 1
+    anchors = anchors or (0, last // 2, last)
     device = next(model.parameters()).device
     g = net.graphs()
     sums = {k: [0.0, 0.0] for k in anchors}
