@@ -14,6 +14,7 @@ another machine).
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -74,10 +75,7 @@ def _ranges(prior: PixelCNN, maps: Maps) -> dict[str, float]:
         seen[key] = max(seen[key], float(x.abs().max()))
 
     for codes, conds in maps:
-        for g, (net, (_, idx)) in enumerate(zip(prior.cond_nets, prior.cfg.groups)):
-            c1 = F.relu(net.c1(net.embed([conds[i][None] for i in idx])))
-            note(f"c1.{g}", c1)
-            note(f"c2.{g}", net.c2(c1))
+        _cond_ranges(prior, conds, note)
         cond = prior.cond_canvas(prior.condition([c[None] for c in conds]))
         h = prior.first(prior.embed(prior.canvas(codes[None])).permute(0, 3, 1, 2))
         note("h", h)
@@ -86,6 +84,30 @@ def _ranges(prior: PixelCNN, maps: Maps) -> dict[str, float]:
             note("h", h)
         note("z", prior.head[2](prior.head[1](prior.head[0](h))))
     return seen
+
+
+def _cond_ranges(prior, conds: list[torch.Tensor], note: Callable[[str, torch.Tensor], None]) -> None:
+    """note("c1.g", ...) and note("c2.g", ...) with each group g's activations on one image's
+    conditioning maps (prior: a float prior with `cond_nets`, one `CondNet` per group of its cfg)."""
+    for g, (net, (_, idx)) in enumerate(zip(prior.cond_nets, prior.cfg.groups)):
+        c1 = F.relu(net.c1(net.embed([conds[i][None] for i in idx])))
+        note(f"c1.{g}", c1)
+        note(f"c2.{g}", net.c2(c1))
+
+
+def _cond_net(t: dict, g: int, net, seen_c1: float, s_out: float, out_max: int) -> None:
+    """The tensors of group g's conditioning net (`vqzip.priors.fixedpoint.Conditioning`) from its
+    float `CondNet`: embeddings within c1's budget, c1 (ReLU) on the scale of the largest
+    activation seen (seen_c1), c2 on the scale s_out, clamped to +-out_max."""
+    c1, c2 = _int8(net.c1.weight.flatten(1)), _int8(net.c2.weight.flatten(1))
+    e_max, c1_max = _budget(c1[0]), _budget(c2[0])
+    embs = [e.weight.double() for e in net.embeds]
+    s_e = sum(float(e.abs().max()) for e in embs) / e_max  # their sum stays within e_max
+    s_c1 = seen_c1 / c1_max
+    for i, emb in enumerate(embs):
+        t[f"cond.{g}.embed.{i}"] = torch.round(emb / s_e).to(torch.int32)
+    _affine(t, f"cond.{g}.c1", *c1, s_e, s_c1, net.c1.bias, 0, c1_max)
+    _affine(t, f"cond.{g}.c2", *c2, s_c1, s_out, net.c2.bias, -out_max, out_max)
 
 
 @torch.no_grad()
@@ -127,17 +149,9 @@ def calibrate(prior: PixelCNN, maps: Maps) -> dict[str, torch.Tensor]:
 
     s_c = []  # per group, the scale of its features
     for g, net in enumerate(prior.cond_nets):
-        c1, c2 = _int8(net.c1.weight.flatten(1)), _int8(net.c2.weight.flatten(1))
-        e_max, c1_max = _budget(c1[0]), _budget(c2[0])
         c2_max = _budget(*(conds[g][0] for _, _, conds in blocks))
-        embs = [e.weight.double() for e in net.embeds]
-        s_e = sum(float(e.abs().max()) for e in embs) / e_max  # their sum stays within e_max
-        s_c1 = seen[f"c1.{g}"] / c1_max
         s_c.append(seen[f"c2.{g}"] / c2_max)
-        for i, emb in enumerate(embs):
-            t[f"cond.{g}.embed.{i}"] = torch.round(emb / s_e).to(torch.int32)
-        _affine(t, f"cond.{g}.c1", *c1, s_e, s_c1, net.c1.bias, 0, c1_max)
-        _affine(t, f"cond.{g}.c2", *c2, s_c1, s_c[g], net.c2.bias, -c2_max, c2_max)
+        _cond_net(t, g, net, seen[f"c1.{g}"], s_c[g], c2_max)
 
     for i, (block, (cw, cs), (ow, os), conds) in enumerate(zip(prior.blocks, *zip(*blocks))):
         bias = block.conv.bias.double() + sum(c.bias.double() for c in block.cond)

@@ -101,6 +101,73 @@ class Affine(Product):
         return clamp(y, self.lo, self.hi)
 
 
+class Conditioning:
+    """The integer form of a prior's conditioning nets (`vqzip.priors.pixelcnn.CondNet`, one per
+    group of maps at one resolution: summed embeddings, 3x3 conv, ReLU, 3x3 conv) from its tensors
+    cond.{g}.embed.{i}, cond.{g}.c1 and cond.{g}.c2; cfg: a prior config with `conds` and `groups`.
+    Every prior kind that conditions through CondNets evaluates them here."""
+
+    def __init__(self, cfg, t: dict):
+        self.cfg = cfg
+        self.nets = []  # per group: (embedding tables, c1, c2)
+        for g, (_, idx) in enumerate(cfg.groups):
+            embeds = [_int64(t[f"cond.{g}.embed.{i}"]) for i in range(len(idx))]
+            c1 = Affine(t, f"cond.{g}.c1", sum(int(np.abs(e).max()) for e in embeds))
+            self.nets.append(([e.astype(np.float32) for e in embeds], c1, Affine(t, f"cond.{g}.c2", c1.out_bound)))
+
+    def __call__(self, conds: list, band: int = 32, dtype=np.float32,
+                 boxes: list[tuple[int, int, int, int]] | None = None) -> list[np.ndarray]:
+        """Conditioning maps (h_g, w_g) (arrays, or CPU torch tensors), as in cfg.conds -> per
+        group, its features (h_g, w_g, cc) as `dtype` holding integers: the float net's summed
+        embeddings, 3x3 conv, ReLU, 3x3 conv (the repetition up to this map's resolution is the
+        caller's). Computed `band` rows at a time from the rows around them that the two
+        convolutions reach, so a large map never has more than a band of floats in memory. int16
+        holds the features whenever `bound` < 2**15. boxes: per group, only its rows
+        [y0, y1) and columns [x0, x1) -> (y1 - y0, x1 - x0, cc): the same integers as there in
+        the whole, computed from the rows and columns around them."""
+        if len(conds) != len(self.cfg.conds):
+            raise ValueError(f"this prior takes {len(self.cfg.conds)} conditioning maps, not {len(conds)}")
+        out = []
+        for g, ((embeds, c1, c2), (_, idx)) in enumerate(zip(self.nets, self.cfg.groups)):
+            maps = [np.asarray(conds[i]) for i in idx]
+            h, w = maps[0].shape
+            top, bottom, x0, x1 = (0, h, 0, w) if boxes is None else boxes[g]
+            l0, l1 = max(x0 - 2, 0), min(x1 + 2, w)  # the embeddings' columns that c2's need, through c1
+            k0 = max(x0 - 1, 0)  # c1's first column that c2 needs
+            feats = np.empty((bottom - top, x1 - x0, c2.wt.shape[1]), dtype=dtype)
+            for y0 in range(top, bottom, band):
+                y1 = min(y0 + band, bottom)
+                a, b = max(y0 - 2, 0), min(y1 + 2, h)  # likewise the embeddings' rows
+                c0 = max(y0 - 1, 0)
+                x = sum(e[m[a:b, l0:l1]] for e, m in zip(embeds, maps))
+                x = conv3x3(c1, x, (c0 - a, min(y1 + 1, h) - a), (k0 - l0, min(x1 + 1, w) - l0))
+                feats[y0 - top : y1 - top] = conv3x3(c2, x, (y0 - c0, y1 - c0), (x0 - k0, x1 - k0))
+            out.append(feats)
+        return out
+
+    @property
+    def bound(self) -> int:
+        """The largest magnitude of a conditioning feature (0 without conditioning)."""
+        return max((c2.out_bound for _, _, c2 in self.nets), default=0)
+
+
+def conv3x3(layer: Affine, x: np.ndarray, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+    """Rows and columns [y0, y1) x [x0, x1) of a zero-padded 3x3 conv of x (h, w, c) ->
+    (y1 - y0, x1 - x0, out) float32: exact where the rows and columns around them are in x or
+    beyond the map's edge (x's first and last rows and columns are the map's own wherever
+    a range starts or ends there)."""
+    (y0, y1), (x0, x1) = rows, cols
+    a, b = max(y0 - 1, 0), min(y1 + 1, x.shape[0])
+    l, r = max(x0 - 1, 0), min(x1 + 1, x.shape[1])
+    # exactly one row and column of context: zeros where the map ends, as the float net's padding
+    part = np.pad(x[a:b, l:r], ((1 - (y0 - a), 1 - (b - y1)), (1 - (x0 - l), 1 - (r - x1)), (0, 0)))
+    # (rows, cols, c, 3, 3) -> (rows*cols, c*9): channel-major, then the kernel's rows and columns,
+    # the order of a conv weight's flatten(1) that calibration quantized
+    patches = np.lib.stride_tricks.sliding_window_view(part, (3, 3), axis=(0, 1))
+    n = (y1 - y0) * (x1 - x0)
+    return layer(patches.reshape(n, -1).astype(np.float32, copy=False)).astype(np.float32).reshape(y1 - y0, x1 - x0, -1)
+
+
 class FixedPointPrior:
     """The integer form of one `PixelCNN`, built from its tensors in a model file (numpy arrays
     or CPU torch tensors); its arithmetic is numpy's alone."""
@@ -119,14 +186,10 @@ class FixedPointPrior:
         self.block_taps = _int64(t["blocks.taps"])  # the same for every gated block
         self.tanh, self.sigmoid = (_int64(t[k]) for k in ("lut.tanh", "lut.sigmoid"))
         self.exp = np.asarray(t["lut.exp"]).astype(np.float32)  # entries < 2**24: exact
-        self.cond_nets = []  # per group: (embedding tables, c1, c2)
-        for g, (_, idx) in enumerate(cfg.groups):
-            embeds = [_int64(t[f"cond.{g}.embed.{i}"]) for i in range(len(idx))]
-            c1 = Affine(t, f"cond.{g}.c1", sum(int(np.abs(e).max()) for e in embeds))
-            self.cond_nets.append(([e.astype(np.float32) for e in embeds], c1, Affine(t, f"cond.{g}.c2", c1.out_bound)))
+        self.conditioning = Conditioning(cfg, t)
         self.blocks = []
         for i in range(cfg.blocks):
-            conds = [Product(t, f"blocks.{i}.cond.{g}", c2.out_bound) for g, (_, _, c2) in enumerate(self.cond_nets)]
+            conds = [Product(t, f"blocks.{i}.cond.{g}", c2.out_bound) for g, (_, _, c2) in enumerate(self.conditioning.nets)]
             self.blocks.append((Affine(t, f"blocks.{i}.conv", self.h_max, conds), Affine(t, f"blocks.{i}.out", self.g_max)))
         head0 = Affine(t, "head.0", self.h_max)
         self.head = (head0, Affine(t, "head.1", head0.out_bound))
@@ -190,55 +253,13 @@ class FixedPointPrior:
 
     def condition(self, conds: list, band: int = 32, dtype=np.float32,
                   boxes: list[tuple[int, int, int, int]] | None = None) -> list[np.ndarray]:
-        """Conditioning maps (h_g, w_g) (arrays, or CPU torch tensors), as in cfg.conds -> per
-        group, its features (h_g, w_g, cc) as `dtype` holding integers: the float net's summed
-        embeddings, 3x3 conv, ReLU, 3x3 conv (the repetition up to this map's resolution is the
-        caller's). Computed `band` rows at a time from the rows around them that the two
-        convolutions reach, so a large map never has more than a band of floats in memory. int16
-        holds the features whenever `cond_bound` < 2**15. boxes: per group, only its rows
-        [y0, y1) and columns [x0, x1) -> (y1 - y0, x1 - x0, cc): the same integers as there in
-        the whole, computed from the rows and columns around them."""
-        if len(conds) != len(self.cfg.conds):
-            raise ValueError(f"this prior takes {len(self.cfg.conds)} conditioning maps, not {len(conds)}")
-        out = []
-        for g, ((embeds, c1, c2), (_, idx)) in enumerate(zip(self.cond_nets, self.cfg.groups)):
-            maps = [np.asarray(conds[i]) for i in idx]
-            h, w = maps[0].shape
-            top, bottom, x0, x1 = (0, h, 0, w) if boxes is None else boxes[g]
-            l0, l1 = max(x0 - 2, 0), min(x1 + 2, w)  # the embeddings' columns that c2's need, through c1
-            k0 = max(x0 - 1, 0)  # c1's first column that c2 needs
-            feats = np.empty((bottom - top, x1 - x0, c2.wt.shape[1]), dtype=dtype)
-            for y0 in range(top, bottom, band):
-                y1 = min(y0 + band, bottom)
-                a, b = max(y0 - 2, 0), min(y1 + 2, h)  # likewise the embeddings' rows
-                c0 = max(y0 - 1, 0)
-                x = sum(e[m[a:b, l0:l1]] for e, m in zip(embeds, maps))
-                x = self._conv3x3(c1, x, (c0 - a, min(y1 + 1, h) - a), (k0 - l0, min(x1 + 1, w) - l0))
-                feats[y0 - top : y1 - top] = self._conv3x3(c2, x, (y0 - c0, y1 - c0), (x0 - k0, x1 - k0))
-            out.append(feats)
-        return out
+        """Per group, the features of its conditioning maps: `Conditioning.__call__`."""
+        return self.conditioning(conds, band, dtype, boxes)
 
     @property
     def cond_bound(self) -> int:
         """The largest magnitude of a conditioning feature (0 without conditioning)."""
-        return max((c2.out_bound for _, _, c2 in self.cond_nets), default=0)
-
-    @staticmethod
-    def _conv3x3(layer: Affine, x: np.ndarray, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
-        """Rows and columns [y0, y1) x [x0, x1) of a zero-padded 3x3 conv of x (h, w, c) ->
-        (y1 - y0, x1 - x0, out) float32: exact where the rows and columns around them are in x or
-        beyond the map's edge (x's first and last rows and columns are the map's own wherever
-        a range starts or ends there)."""
-        (y0, y1), (x0, x1) = rows, cols
-        a, b = max(y0 - 1, 0), min(y1 + 1, x.shape[0])
-        l, r = max(x0 - 1, 0), min(x1 + 1, x.shape[1])
-        # exactly one row and column of context: zeros where the map ends, as the float net's padding
-        part = np.pad(x[a:b, l:r], ((1 - (y0 - a), 1 - (b - y1)), (1 - (x0 - l), 1 - (r - x1)), (0, 0)))
-        # (rows, cols, c, 3, 3) -> (rows*cols, c*9): channel-major, then the kernel's rows and columns,
-        # the order of a conv weight's flatten(1) that calibration quantized
-        patches = np.lib.stride_tricks.sliding_window_view(part, (3, 3), axis=(0, 1))
-        n = (y1 - y0) * (x1 - x0)
-        return layer(patches.reshape(n, -1).astype(np.float32, copy=False)).astype(np.float32).reshape(y1 - y0, x1 - x0, -1)
+        return self.conditioning.bound
 
 
 def from_v02(t: dict) -> dict:

@@ -4,14 +4,17 @@ so kept apart from the config and the exact form, which the codec reads without 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vqzip.priors.gaussian import GaussianConfig
+from vqzip.priors.calibration import _affine, _budget, _cond_net, _cond_ranges, _fixed, _int8
+from vqzip.priors.gaussian import GAIN_BITS, PROB_FLOOR, ExactGaussian, GaussianConfig
 from vqzip.priors.pixelcnn import CondNet
 
+LOG2_SIGMA_MAX = 64  # octaves: the exact head's clamp of log2 sigma (the table's ends clamp well inside it)
 MIN_PROB = 2.0**-30  # the probability `bits` never goes below: 30 bits at most per symbol
 LOG2_SCALE_RANGE = 24  # |log2 s| beyond this changes no probability in float32; clamped so (q +- 1/2) / s stays finite
 
@@ -68,3 +71,57 @@ class GaussianPrior(nn.Module):
             lower = torch.where(m > self.cfg.max_symbol - 0.5, torch.zeros_like(m), torch.erfc((m + 0.5) * scale))
             p = 0.5 * (upper - lower)
             return -torch.log2(p.clamp_min(MIN_PROB))
+
+
+@torch.no_grad()
+def calibrate(prior: GaussianPrior, maps: list[tuple[torch.Tensor, list[torch.Tensor]]]) -> dict[str, torch.Tensor]:
+    """The integer tensors of `ExactGaussian(prior.cfg, ...)` (the registry's calibrate).
+
+    maps: (codes, conditioning maps) pairs the prior is typical on, as every kind's calibrate takes
+    them; only the conditioning maps are read (no code reaches this prior's arithmetic): the
+    activations' ranges are taken from them, as a PixelCNN's calibration takes its own."""
+    cfg, seen = prior.cfg, defaultdict(float)
+
+    def note(key, x):
+        seen[key] = max(seen[key], float(x.abs().max()))
+
+    prior.eval()
+    for _, conds in maps:
+        _cond_ranges(prior, conds, note)
+        note("z", prior.head[2](prior.head[1](prior.head[0](prior.features([c[None] for c in conds])))))
+    head0, head1 = _int8(prior.head[1].weight.flatten(1)), _int8(prior.head[3].weight.flatten(1))
+    # the groups' features are summed before the head's ReLU: one scale for all of them, each
+    # within its share of head.0's exactness budget
+    groups = len(cfg.groups)
+    c2_max = _budget(head0[0]) // groups
+    s_c = max(seen[f"c2.{g}"] for g in range(groups)) / c2_max
+    t: dict[str, torch.Tensor] = {}
+    for g, net in enumerate(prior.cond_nets):
+        _cond_net(t, g, net, seen[f"c1.{g}"], s_c, c2_max)
+    z_max = _budget(head1[0])
+    s_z = seen["z"] / z_max
+    _affine(t, "head.0", *head0, s_c, s_z, prior.head[1].bias, 0, z_max)
+    log2_max = LOG2_SIGMA_MAX << GAIN_BITS
+    _affine(t, "head.1", *head1, s_z, 2.0**-GAIN_BITS, prior.head[3].bias, -log2_max, log2_max)
+    t.update(_scale_table(cfg))
+    ExactGaussian(cfg, t)  # checks the shapes, the exactness budget and the int64 ranges
+    return t
+
+
+def _scale_table(cfg: GaussianConfig) -> dict[str, torch.Tensor]:
+    """The scale index's integers and the probability table: t = log2 s in units of 2**-GAIN_BITS
+    maps to index (t * m + b) >> shift, `cfg.scales` steps even in log s from scale_min to
+    scale_max; row j holds the discretized N(0, s_j) of the s at the middle of index j's range of t,
+    its tails folded into the end symbols, computed in float64, floored at PROB_FLOOR."""
+    unit = 2.0**GAIN_BITS
+    lo, hi = math.log2(cfg.scale_min) * unit, math.log2(cfg.scale_max) * unit
+    ratio = torch.tensor([(cfg.scales - 1) / (hi - lo)], dtype=torch.float64)
+    m, b, shift = _fixed(ratio, -lo * ratio)  # b holds the rounding half: index j is t's nearest step
+    j = torch.arange(cfg.scales, dtype=torch.float64)
+    # index j <=> j * 2**shift <= t * m + b < (j + 1) * 2**shift
+    s = torch.exp2(((j + 0.5) * 2.0**shift - float(b)) / float(m) / unit)[:, None]
+    q = torch.arange(-cfg.max_symbol, cfg.max_symbol + 1, dtype=torch.float64).abs()
+    upper = torch.special.erfc((q - 0.5) / (s * math.sqrt(2)))  # the |q| bin's CDFs in the lower tail, as `bits`
+    lower = torch.where(q == cfg.max_symbol, 0.0, torch.special.erfc((q + 0.5) / (s * math.sqrt(2))))
+    table = (0.5 * (upper - lower)).clamp_min(PROB_FLOOR).float()
+    return {"scale.m": m[0], "scale.b": b[0], "scale.shift": torch.tensor(shift), "table": table}

@@ -18,6 +18,20 @@ A kind is one implementation of this protocol (`PriorKind`), and nothing else na
 - `describe(cfg)`: the card's words for it; `cut(full, cfg, maps)`, or None: a smaller prior
   started from a trained one's weights (ValueError where cfg cannot be cut from it).
 
+A map with a channel axis (the "gaussian" kind, `vqzip.priors.gaussian`: a lattice quantizer's C
+scalar symbols per position) extends the protocol so:
+
+- `Config` takes no `num_codes`: it has `channels` and `max_symbol` L, and `num_codes` (2L + 1) is
+  a property of it; `conds` as every kind's.
+- `Float(cfg)` is trained with its quantizer, not by the prior phase's crops: `forward(conds)` ->
+  log2 sigma (B, C, H, W), `bits(q, log2_sigma, log2_gain)` -> the rate of each symbol.
+- `Exact`'s maps are (C, H, W), coded channel after channel, each in raster order; every call
+  takes the channels' integer log2 gains as the keyword `log2_gain` (C,), in units of
+  2**-GAIN_BITS (the model file's gains of the operating point): `walk(height, width, step,
+  conds, skip, *, log2_gain)` -> (C, height, width), its step's rows indexing the channels
+  stacked as a (C * height, width) map (row c * height + y), skip (height, width) or (C, height,
+  width); `teacher_forced(codes (C, H, W), conds, batch, *, log2_gain)`.
+
 Adding a kind: a module of its own with those pieces (its torch-free Config and Exact apart from
 its float side), and one entry in `KINDS` below.
 """
@@ -29,7 +43,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 import numpy as np
 
-from vqzip.priors import factorized
+from vqzip.priors import factorized, gaussian
 from vqzip.priors.decode import Step
 from vqzip.priors.fixedpoint import FixedPointPrior
 from vqzip.priors.pixelcnn_config import PixelCNNConfig
@@ -109,6 +123,8 @@ KINDS: dict[str, PriorKind] = {k.name: k for k in (
               Lazy("vqzip.priors.cut:cut")),
     PriorKind("factorized", factorized.FactorizedConfig, Lazy("vqzip.priors.factorized_float:Factorized"),
               factorized.FixedFactorized, Lazy("vqzip.priors.factorized_float:calibrate"), factorized.describe),
+    PriorKind("gaussian", gaussian.GaussianConfig, Lazy("vqzip.priors.gaussian_float:GaussianPrior"),
+              gaussian.ExactGaussian, Lazy("vqzip.priors.gaussian_float:calibrate"), gaussian.describe),
 )}
 
 

@@ -22,7 +22,7 @@ def test_a_config_without_a_kind_is_a_pixelcnn_and_stays_as_it_was():
     f = priors.config_from_dict({"kind": "factorized", "num_codes": 16, "conds": [[8, 2]]})
     assert f == FactorizedConfig(16, ((8, 2),))
     assert priors.config_to_dict(f) == {"kind": "factorized", "num_codes": 16, "conds": ((8, 2),)}
-    with pytest.raises(ValueError, match="unknown prior kind 'mixture'; known: factorized, pixelcnn"):
+    with pytest.raises(ValueError, match="unknown prior kind 'mixture'; known: factorized, gaussian, pixelcnn"):
         priors.config_from_dict({"kind": "mixture", "num_codes": 16})
 
 
