@@ -242,3 +242,34 @@ def test_the_lattice_starts_from_the_init_models_fine_decoder():
     assert torch.equal(net.enc_b[0].weight, base.enc_b[0].weight) and torch.equal(net.vq_b.stages[0].embed, base.vq_b.stages[0].embed)
     with pytest.raises(Exception, match="has none"):
         lattice_net(models.build("vqvae2", TINY_NET), SMALL)
+
+
+def test_the_codecs_symbols_and_integer_gains_fit_the_exact_gaussian_prior():
+    """The pieces the codec will join (its wiring is the next step): the numpy network's lattice
+    symbols at an anchor and the codebook's integer log2 gains, under the Gaussian prior's exact
+    form calibrated from the float one, cost what the float prior says they cost."""
+    from vqzip.priors import registry
+    from vqzip.priors.gaussian_float import GaussianPrior
+    from vqzip.training.lattice import prior_config
+
+    net = lattice_net()
+    torch.manual_seed(1)
+    prior = GaussianPrior(prior_config(net, SMALL)).eval()
+    numpy_net = torch_network(net)
+    x = (torch.rand(1, 3, 48, 64) - 0.5).numpy() * 0.2 + np.linspace(-0.3, 0.3, 64, dtype=np.float32)
+    feats = numpy_net.features(x)
+    top = numpy_net.quantizers[0].residual_indices(numpy_net.latent(0, feats, []))
+    bottom = numpy_net.quantizers[1].residual_indices(numpy_net.latent(1, feats, top))
+    y = numpy_net.latent(2, feats, top + bottom)
+    conds = [torch.from_numpy(top[0][0]), torch.from_numpy(bottom[0][0])]
+    exact = registry.exact_prior(prior.cfg, registry.calibrate(prior, [(None, conds)]))
+    book = numpy_net.quantizers[2]
+    for anchor in (0, 3, 6):
+        (codes,) = book.residual_indices(y, anchor=anchor)
+        gains = book.log2_gains(anchor)
+        bits = sum(-np.log2(probs[np.arange(len(s)), s]).sum()
+                   for probs, s in exact.teacher_forced(codes[0], [c.numpy() for c in conds], log2_gain=gains))
+        with torch.no_grad():
+            float_bits = prior.bits(torch.from_numpy(codes - SMALL.max_symbol).float(), prior([c[None] for c in conds]),
+                                    torch.from_numpy(gains).float() / 4096).sum().item()
+        assert bits > 100 and bits == pytest.approx(float_bits, rel=0.01), (anchor, bits, float_bits)
