@@ -167,7 +167,7 @@ def train_lattice(
     out: Path = typer.Option(..., "--out", metavar="FOLDER", help="Run folder; rerunning the command resumes from it."),
     channels: int = typer.Option(8, metavar="C", help="Channels of the lattice (symbols per position at 1/2 resolution)."),
     max_symbol: int = typer.Option(31, metavar="L", help="Largest |symbol|: each channel's alphabet is 2L+1."),
-    steps: int = typer.Option(20000, metavar="N", help="Training steps."),
+    steps: int = typer.Option(4000, metavar="N", help="Training steps."),
     batch: int = typer.Option(16, metavar="N", help="Crops per step."),
     crop: int = typer.Option(128, metavar="PIXELS", help="Side of the square training crops."),
     lr: float = typer.Option(1e-3, metavar="X", help="Learning rate (cosine decay after the warm-up)."),
