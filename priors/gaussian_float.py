@@ -54,8 +54,8 @@ class GaussianPrior(nn.Module):
         """Bits per element (B, C, H, W) of q (B, C, H, W) (integers, or integers plus uniform noise
         in [-1/2, 1/2) for training) under the discretized N(0, s), s = 2 ** (log2_sigma + log2_gain);
         log2_gain (C,) or (B, C, 1, 1), in log2 units. -log2 of the probability of q's bin
-        [q - 1/2, q + 1/2), its tails beyond +-L folded into the end symbols (|q| > L - 1/2), and
-        clamped below at MIN_PROB. Float32 whatever the autocast (bf16 has 8 bits of mantissa: the
+        [q - 1/2, q + 1/2), its tails beyond +-L folded into the end symbols (|q| > L - 1/2: past
+        +-(L + 1/2), where the quantizer clips, the bits keep rising), and clamped below at MIN_PROB. Float32 whatever the autocast (bf16 has 8 bits of mantissa: the
         difference of two CDFs would be noise); differentiable in q and log2_sigma (and log2_gain).
 
         By symmetry the bin of |q| is taken, so both CDFs lie in the lower tail, where erfc keeps
