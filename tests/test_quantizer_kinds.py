@@ -35,8 +35,8 @@ def test_another_kind_is_named_and_its_fields_kept_apart():
     written = cfg.to_dict()
     assert written["quantizer"] == {"kind": "product", "commitment": 0.25, "decay": 0.9}
     assert "decay" not in written and models.VQVAE2.Config.from_dict(written) == cfg
-    with pytest.raises(ValueError, match="unknown quantizer kind 'lattice'; known: product, vq"):
-        models.build("vqvae2", {**TINY_NET, "quantizer": {"kind": "lattice"}})
+    with pytest.raises(ValueError, match="unknown quantizer kind 'scalar'; known: lattice, product, vq"):
+        models.build("vqvae2", {**TINY_NET, "quantizer": {"kind": "scalar"}})
     with pytest.raises(TypeError):  # the default kind's fields beside another kind's: not one config
         models.build("vqvae2", {**TINY_NET, "decay": 0.9, "quantizer": {"kind": "product"}})
 

@@ -160,6 +160,50 @@ def train_prior(
             err().print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'prior.safetensors'}")
 
 
+@train_app.command("lattice", cls=Command)
+def train_lattice(
+    init: Path = typer.Option(..., "--init", metavar="RUN", help="A trained VQ-VAE with a fine level: a run folder (vqvae.json) or a model folder (config.json); its top and bottom layers are kept."),
+    data: Path = typer.Option(..., "--data", metavar="FOLDER", help="Training images (every 20th is held out, and validates)."),
+    out: Path = typer.Option(..., "--out", metavar="FOLDER", help="Run folder; rerunning the command resumes from it."),
+    channels: int = typer.Option(8, metavar="C", help="Channels of the lattice (symbols per position at 1/2 resolution)."),
+    max_symbol: int = typer.Option(31, metavar="L", help="Largest |symbol|: each channel's alphabet is 2L+1."),
+    steps: int = typer.Option(4000, metavar="N", help="Training steps."),
+    batch: int = typer.Option(16, metavar="N", help="Crops per step."),
+    crop: int = typer.Option(128, metavar="PIXELS", help="Side of the square training crops."),
+    lr: float = typer.Option(1e-3, metavar="X", help="Learning rate (cosine decay after the warm-up)."),
+    seed: int = typer.Option(0, metavar="N", help="Random seed."),
+    train_coarse: bool = typer.Option(False, "--train-coarse", help="Train the top and bottom layers too (their priors then no longer fit them)."),
+    val_every: int = typer.Option(500, "--val-every", metavar="N", min=1, help="Validate every N steps (and at the start and the end): the fine map's bpp and PSNR at anchors 0, 3 and 6."),
+    val_images: int = typer.Option(0, "--val-images", metavar="N", min=0, show_default="all", help="Validate on the first N images of the validation split."),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", min=1, show_default="torch's", help="Torch's CPU threads."),
+    precision: str = typer.Option("auto", metavar="P", help=PRECISION_HELP),
+    warmup: Optional[int] = typer.Option(None, "--warmup", metavar="N", min=1, show_default=WARMUP_DEFAULT, help=WARMUP_HELP),
+):
+    """A lattice fine level (issue 35) on a trained VQ-VAE: scalar symbols whose rate moves with a learned gain per anchor."""
+    _needs_training()
+    import torch
+
+    from vqzip import training
+    from vqzip.models.configs import LatticeConfig
+    from vqzip.training.lattice import train_lattice as train
+
+    warmup = _warmup(steps, warmup, 0)
+    with reported():
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            lattice = LatticeConfig(channels=channels, max_symbol=max_symbol)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--channels/--max-symbol") from None
+        cfg = training.TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed, precision=precision, warmup=warmup)
+        bar, update = _progress("lattice")
+        with bar:
+            meta = train(data, out, init, lattice, cfg, train_coarse=train_coarse, val_every=val_every,
+                         val_images=val_images, progress=update)
+        err().print(f"done: {meta['steps_done']} steps in {meta['wall_seconds']:.0f} s -> {out / 'lattice.safetensors'}; "
+                    f"validation: {out / 'validation.jsonl'}")
+
+
 @train_app.command("rdo-codes", cls=Command)
 def train_rdo_codes(
     run: Path = typer.Option(..., "--run", metavar="FOLDER", help="Run folder with both phases done: its priors choose the codes."),

@@ -27,5 +27,6 @@ def network(arch: str, cfg, tensors: dict[str, np.ndarray], graphs: Graphs):
     codebooks from `tensors` (the network's, by state key), its graphs run by `graphs`.
     KeyError for a missing tensor."""
     cls, prefixes = NETWORKS[arch]
-    books = [latent_codebooks(cfg.quantizer, maps, tensors, prefix) for (maps, _), prefix in zip(cfg.latents(), prefixes)]
+    books = [latent_codebooks(q, maps, tensors, prefix)
+             for q, (maps, _), prefix in zip(cfg.latent_quantizers(), cfg.latents(), prefixes)]
     return cls(cfg, graphs, books)

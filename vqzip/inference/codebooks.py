@@ -4,9 +4,12 @@
     residual_indices(z)         the nearest code of every stage in turn, on what the stages before left
     nearest(z, earlier, k)      RDO's k best codes of the next stage, with their squared errors
 
-The same semantics as the torch kinds (`vqzip.models.quantize`, `residual_vq`, `product_vq`),
-from the same weights (`net.<latent>.stages.<s>.embed`, a product stage's
-`...halves.<h>.embed`). Arrays are (B, D, H, W) float32 vectors and (B, H, W) int64 codes.
+A lattice latent (`LatticeCodebook`) has lookup and residual_indices at a rate anchor
+(`anchor=`), and no `nearest` yet: RDO over its symbols is not written.
+
+The same semantics as the torch kinds (`vqzip.models.quantize`, `residual_vq`, `product_vq`,
+`lattice`), from the same weights (`net.<latent>.stages.<s>.embed`, a product stage's
+`...halves.<h>.embed`, a lattice's `net.<latent>.log2_gain`). Arrays are (B, D, H, W) float32 vectors and (B, H, W) int64 codes.
 
 Order among equal distances is fixed here, whatever the BLAS or thread count: the least
 squared distance first, and among equal ones the lower code (torch.topk's order for ties was its
@@ -143,17 +146,51 @@ class LatentCodebooks:
         return self.stages[len(earlier)].nearest(flat, k)
 
 
+class LatticeCodebook:
+    """A lattice latent's one map (`vqzip.models.lattice`): symbols per element, their step set by
+    the gains of a rate anchor, from the integer log2 gains (`LatticeConfig.fixed_gains`) as
+    the torch quantizer out of training scales by them, bit for bit (the same float32 gains,
+    IEEE products and quotients, round half to even). Codes are (B, C, H, W) int64 in 0..2L."""
+
+    def __init__(self, cfg, log2_gain: np.ndarray):
+        self.cfg, self.max_symbol = cfg, cfg.max_symbol
+        self.fixed = cfg.fixed_gains(np.asarray(log2_gain, np.float32).tolist())
+
+    def log2_gains(self, anchor: float) -> np.ndarray:
+        """The integer log2 gains (C,) int64 of a (fractional) anchor, units of 2**-12: what the
+        prior's scale index is computed from."""
+        return np.array(self.cfg.gains_at(self.fixed, anchor)[0], np.int64)
+
+    def gains(self, anchor: float) -> np.ndarray:
+        """The gains g (1, C, 1, 1) float32 the values are scaled by."""
+        return np.array(self.cfg.gains_at(self.fixed, anchor)[1], np.float32)[None, :, None, None]
+
+    def residual_indices(self, z: np.ndarray, *, anchor: float) -> list[np.ndarray]:
+        """y (B, C, H, W) -> [clip(round(y g), -L, L) + L], the one map."""
+        t = np.asarray(z, np.float32) * self.gains(anchor)
+        return [np.clip(np.round(t), -self.max_symbol, self.max_symbol).astype(np.int64) + self.max_symbol]
+
+    def lookup(self, codes: list[np.ndarray], *, anchor: float) -> np.ndarray:
+        """[codes (B, C, H, W)] -> y_hat = (codes - L) / g, float32."""
+        (c,) = codes
+        return (c - self.max_symbol).astype(np.float32) / self.gains(anchor)
+
+
 # Each quantizer kind's map codebook from the network's tensors under a stage's prefix
-# (every kind of `vqzip.models.configs.QUANTIZER_CONFIGS` has one here)
+# (every VQ kind of `vqzip.models.configs.QUANTIZER_CONFIGS` has one here; the lattice's latent
+# is one `LatticeCodebook`)
 _STAGE_BOOKS = {
     "vq": lambda t, p: Codebook(t[f"{p}embed"]),
     "product": lambda t, p: ProductCodebook(t[f"{p}halves.0.embed"], t[f"{p}halves.1.embed"]),
 }
 
 
-def latent_codebooks(quantizer, maps: int, tensors: dict[str, np.ndarray], prefix: str) -> LatentCodebooks:
+def latent_codebooks(quantizer, maps: int, tensors: dict[str, np.ndarray], prefix: str) -> LatentCodebooks | LatticeCodebook:
     """A latent's codebooks, of `maps` stages of the kind quantizer config `quantizer` is the
     config of (`vqzip.models.configs`), from the network's tensors under `prefix` (e.g.
     "vq_t."); KeyError for a missing one."""
-    book = _STAGE_BOOKS[quantizer_name(quantizer)]
+    name = quantizer_name(quantizer)
+    if name == "lattice":
+        return LatticeCodebook(quantizer, tensors[f"{prefix}log2_gain"])
+    book = _STAGE_BOOKS[name]
     return LatentCodebooks([book(tensors, f"{prefix}stages.{s}.") for s in range(maps)])

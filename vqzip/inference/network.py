@@ -7,7 +7,9 @@ out; the contract the codec, RDO and training's validation use:
 - `features(x)`, then `latent(index, feats, coarser)`: the vectors a latent quantizes, given
   the coarser latents' code maps;
 - `decode(codes)`: code maps (a prefix of `maps` past the first latent's) -> normalized image;
-  a skippable map's positions holding its OUT token (num_codes) decode as a zero vector;
+  a skippable map's positions holding its OUT token (num_codes) decode as a zero vector; a
+  lattice fine map (`MapSpec.channels` symbols per position) at a rate anchor (`anchor=`), its
+  codes from `quantizers[2].residual_indices(latent(2, ...), anchor=...)`;
 - `decode_preview(top)`: the preview map alone -> the image at 1/preview.
 """
 from __future__ import annotations
@@ -55,16 +57,21 @@ class VQVAE2Network:
             return self.graphs("latent_bottom", h_b, self.quantizers[0].lookup(coarser[:1]))[0]
         return self.graphs("latent_fine", h_h, self._coarse(coarser))[0]
 
-    def decode(self, codes: list[np.ndarray]) -> np.ndarray:
+    def decode(self, codes: list[np.ndarray], anchor: float | None = None) -> np.ndarray:
         """Code maps (B, h, w) (a prefix of `maps` from the first bottom stage on) -> normalized
         reconstruction (B, 3, H, W). Fine positions holding fine_codes (the priors' OUT token)
-        are skipped: their fine vectors are zero."""
+        are skipped: their fine vectors are zero. A lattice fine map (B, C, h, w) decodes at its
+        rate anchor `anchor` (`vqzip.inference.codebooks.LatticeCodebook`)."""
         m = self._coarse(codes)
         if not self.cfg.fine_stages:
             return m
         fine = codes[1 + self.cfg.bottom_stages :]
         if not fine:
             return self.graphs("synthesis_coarse", m)[0]  # q_f zero: the same pixels, a quarter less time
+        if self.cfg.fine_quantizer is not None:
+            if anchor is None:
+                raise ValueError("a lattice fine map decodes at a rate anchor: none given")
+            return self.graphs("synthesis", m, self.quantizers[2].lookup(fine, anchor=anchor))[0]
         skipped = fine[0] >= self.cfg.fine_codes  # OUT: a block the file skips (`vqzip.fine_skip`)
         q_f = self.quantizers[2].lookup([np.minimum(c, self.cfg.fine_codes - 1) for c in fine])
         if skipped.any():

@@ -20,14 +20,14 @@ the same weights and keep the same semantics. Entropy coding is
 the priors' (`vqzip.priors.registry`): a quantizer knows nothing of bits.
 
 The EMA VQ with residual stages (`quantize.py`, `residual_vq.py`) is the default kind; product
-quantization (`product_vq.py`) is the example of another. A lattice kind (scalar quantization with a learned
-step, coded by a discretized-Gaussian prior) implements the same methods: `forward` rounds
-z / step with a straight-through gradient (or adds uniform noise); `residual_indices` gives the
-rounded values clipped to ±L and offset into the alphabet 0..2L (num_codes = 2L + 1); `lookup`
-is (code − L) · step; `nearest` gives the integers nearest z / step with their squared errors
-(two a value are all RDO needs). Its symbols are per element rather than per position, so its
-maps have a channel axis that `MapSpec`, the codec and the prior walk will carry; its prior is
-a prior kind of its own.
+quantization (`product_vq.py`) is the example of another. The lattice (`lattice.py`: scalar
+quantization with a learned gain per channel and rate anchor, coded by a discretized-Gaussian
+prior) quantizes a fine latent only (`VQVAE2Config.fine_quantizer`), and its methods take the
+anchor whose gains they scale by (`anchor=`): `forward` rounds z · g with a straight-through
+gradient (and `noisy` gives the rate's input, z · g plus uniform noise); `residual_indices`
+gives the rounded values clipped to ±L and offset into the alphabet 0..2L (num_codes = 2L + 1);
+`lookup` is (code − L) / g. Its symbols are per element: its one map is (B, C, H, W), and its
+`MapSpec` has `channels` C.
 
 Adding a kind: a module of its own with its quantizer, its Config in `vqzip.models.configs`,
 its numpy codebook in `vqzip.inference.codebooks`, and one entry in `KINDS`.
@@ -40,7 +40,7 @@ from typing import Callable, Protocol
 import torch
 from torch import nn
 
-from vqzip.models import product_vq
+from vqzip.models import lattice, product_vq
 from vqzip.models.configs import QUANTIZER_CONFIGS, VQConfig, quantizer_name
 from vqzip.models.residual_vq import ResidualVQ
 
@@ -48,7 +48,9 @@ from vqzip.models.residual_vq import ResidualVQ
 class LatentQuantizer(Protocol):
     """One latent's quantizer: vectors (B, D, H, W) <-> its code maps, each (B, H, W) int64 of
     symbols in 0..num_codes-1, in coding order. The first n maps of any n decode to a coarser
-    vector: a file may code a prefix of them."""
+    vector: a file may code a prefix of them. A kind whose step depends on the rate (the
+    lattice) takes the anchor as a keyword, `anchor=`, in each of these methods, and its maps
+    may carry a channel axis ((B, C, H, W): `MapSpec.channels`)."""
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
         """Training: (z_q with a straight-through gradient to z, the code maps, the loss that pulls
@@ -75,7 +77,7 @@ def _residual_vq(cfg: VQConfig, maps: int, num_codes: int, dim: int, *, optional
     return ResidualVQ(maps, num_codes, dim, optional=optional, **cfg.to_dict())
 
 
-_BUILDS = {"vq": _residual_vq, "product": product_vq.build}
+_BUILDS = {"vq": _residual_vq, "product": product_vq.build, "lattice": lattice.build}
 KINDS: dict[str, QuantizerKind] = {name: QuantizerKind(name, cls, _BUILDS[name]) for name, cls in QUANTIZER_CONFIGS.items()}
 
 

@@ -17,7 +17,9 @@ class MapSpec:
     skippable: the map may be coded only in blocks (`vqzip.fine_skip`), the rest holding the
     prior's OUT token, which the decoder reads as a zero vector; only a latent's sole stage can be.
     preview: the map decodes alone (`conds` empty) to a preview of the image at 1/preview of its
-    size each way (`net.decode_preview`); 0: it does not."""
+    size each way (`net.decode_preview`); 0: it does not.
+    channels: symbols per position: 1 for a VQ map (codes (B, H, W)); C for a lattice map
+    (codes (B, C, H, W), one symbol per element, `vqzip.models.lattice`)."""
 
     name: str  # for messages and records only
     latent: int
@@ -27,3 +29,4 @@ class MapSpec:
     conds: tuple[int, ...]
     skippable: bool = False
     preview: int = 0
+    channels: int = 1

@@ -11,6 +11,8 @@ with residual stages at the bottom latent and an optional fine latent.
      │
      │   with `fine_stages`: dec stops at 1/2 resolution (m), and
      └──► concat(h_h, m) ──pre_f──► z_f (1/2) ──VQ──► fine codes;  x̂ ◄──dec_f── concat(m, q_f)
+         (with a lattice `fine_quantizer`: pre_f three 3x3 convolutions, z_f = y of C channels,
+          q_f = y_hat; `vqzip.models.lattice`)
     preview (1/4) ◄──head── dec_t(q_t)
 
 Code maps, in coding order: "top", then "bottom" (stage 0), "bottom.1", ..., then "fine" (stage
@@ -93,11 +95,17 @@ class VQVAE2(nn.Module):
         self.quantizers = (self.vq_t, self.vq_b)  # one per latent, in coding order (`quantizers.LatentQuantizer`)
         self.maps = cfg.maps()
         if cfg.fine_stages:
-            h = c // 2
-            self.pre_f = nn.Conv2d(2 * h, d, 1)
-            self.dec_f = nn.Sequential(conv(h + d, h, 3, p=1), *[ResBlock(h, pad) for _ in range(cfg.fine_res_blocks)],
+            h, lattice = c // 2, cfg.fine_quantizer
+            if lattice is None:
+                f = d
+                self.pre_f = nn.Conv2d(2 * h, d, 1)
+            else:  # the prototype's analysis: y must carry what m lacks, at every rate
+                f = lattice.channels
+                self.pre_f = nn.Sequential(conv(2 * h, h, 3, p=1), nn.ReLU(), conv(h, h, 3, p=1), nn.ReLU(),
+                                           conv(h, f, 3, p=1))
+            self.dec_f = nn.Sequential(conv(h + f, h, 3, p=1), *[ResBlock(h, pad) for _ in range(cfg.fine_res_blocks)],
                                        nn.ReLU(), nn.ConvTranspose2d(h, 3, 4, 2, 1))
-            self.vq_f = quantizers.build(cfg.quantizer, cfg.fine_stages, cfg.fine_codes, d, optional=True)
+            self.vq_f = quantizers.build(lattice or cfg.quantizer, cfg.fine_stages, cfg.fine_codes, f, optional=True)
             self.quantizers += (self.vq_f,)
 
     @staticmethod
@@ -105,9 +113,11 @@ class VQVAE2(nn.Module):
         """uint8-range float (B, 3, H, W) -> model input range."""
         return x / 255.0 - 0.5
 
-    def forward(self, x: torch.Tensor) -> dict:
+    def forward(self, x: torch.Tensor, anchor: float | None = None) -> dict:
         """x: normalized (B, 3, H, W), H and W multiples of STRIDE. Returns x_hat, the 1/4-resolution
-        preview, the code maps and the VQ loss."""
+        preview, the code maps, the VQ loss and, with a fine latent, z_f (its vectors before
+        quantization: a lattice's y, whose rate training computes). anchor: the lattice's rate
+        anchor (`vqzip.models.lattice`), which a lattice fine latent needs and others refuse."""
         h_h = self.enc_h(x)
         h_b = self.enc_q(h_h)
         q_t, top, loss_t = self.vq_t(self.enc_t(h_b))
@@ -115,10 +125,21 @@ class VQVAE2(nn.Module):
         q_b, bottom, loss_b = self.vq_b(self.pre_b(torch.cat([h_b, d_t], 1)))
         m = self.dec(torch.cat([self.up_t(q_t), q_b], 1))
         codes, vq_loss = top + bottom, loss_t + loss_b
+        out = {"preview": self.head(d_t)}
         if self.cfg.fine_stages:
-            q_f, fine, loss_f = self.vq_f(self.pre_f(torch.cat([h_h, m], 1)))
-            m, codes, vq_loss = self.dec_f(torch.cat([m, q_f], 1)), codes + fine, vq_loss + loss_f
-        return {"x_hat": m, "preview": self.head(d_t), "codes": codes, "vq_loss": vq_loss}
+            m, out["z_f"], fine, loss_f = self.fine(h_h, m, anchor)
+            codes, vq_loss = codes + fine, vq_loss + loss_f
+        return {**out, "x_hat": m, "codes": codes, "vq_loss": vq_loss}
+
+    def fine(self, h_h: torch.Tensor, m: torch.Tensor, anchor: float | None = None):
+        """The fine latent's part of `forward`, from the encoder's 1/2-resolution features and
+        the coarse decode m: (x_hat, z_f, its code maps, its quantizer's loss). anchor: the
+        lattice's rate anchor, which a lattice fine latent needs and others refuse."""
+        if (anchor is not None) != (self.cfg.fine_quantizer is not None):
+            raise ValueError("a lattice fine latent needs its anchor, and only it takes one")
+        z_f = self.pre_f(torch.cat([h_h, m], 1))
+        q_f, codes, loss = self.vq_f(z_f) if anchor is None else self.vq_f(z_f, anchor=anchor)
+        return self.dec_f(torch.cat([m, q_f], 1)), z_f, codes, loss
 
     def graphs(self) -> dict[str, Callable[..., tuple[torch.Tensor, ...]]]:
         """The functions the codec runs (their inputs and outputs: `VQVAE2Config.graphs`), each of float

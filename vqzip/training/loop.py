@@ -19,6 +19,8 @@ from safetensors.torch import load_file, save_file
 from vqzip.errors import VqzError
 from vqzip.training import distributed
 
+SAVE_SECONDS = 600  # the state is saved at least this often in wall time, whatever save_every says
+
 
 @dataclass
 class TrainConfig:
@@ -125,13 +127,17 @@ def run_loop(
     progress: Callable[[int, int, dict], None] | None,
     extra: dict | None = None,
     stop_after: int | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> dict:
     """Train `model` for cfg.steps on sampler.batch(cfg.batch) through step_fn (loss, stats),
     resuming from out/NAME-state.pt; write out/NAME.safetensors and NAME.json at the end. Under
     torchrun, each rank trains on its slice of the batch (`distributed`); rank 0 writes.
+    The state is saved every cfg.save_every steps, at least every SAVE_SECONDS, and at the end.
     With `stop_after`, train at most that many steps in this call: stopped short of cfg.steps,
     the state is saved (a later call resumes from it), no weights are written, and the record
-    returned has "stopped": True."""
+    returned has "stopped": True. `on_step(steps done)` is called once the state is resumed and
+    after each step, before its state is saved: a schedule of the run's own (the lattice's rate
+    ramp) and its validation."""
     main = distributed.is_main()
     out.mkdir(parents=True, exist_ok=True)
     state_path, log_path = out / f"{name}-state.pt", out / f"{name}-log.jsonl"
@@ -161,7 +167,10 @@ def run_loop(
         tmp.replace(state_path)
 
     model.train()
+    if on_step:
+        on_step(step)
     t0, stats = time.time() - elapsed, {}
+    saved = time.time()
     end = cfg.steps if stop_after is None else min(cfg.steps, step + stop_after)
     while step < end:
         for g in opt.param_groups:
@@ -181,8 +190,11 @@ def run_loop(
                     f.write(json.dumps({"step": step, "seconds": round(elapsed, 1), **stats}) + "\n")
         if progress and main:
             progress(step, cfg.steps, stats)
-        if main and (step % cfg.save_every == 0 or step == end):
+        if on_step:
+            on_step(step)
+        if main and (step % cfg.save_every == 0 or step == end or time.time() - saved >= SAVE_SECONDS):
             save_state()
+            saved = time.time()
     meta = record()
     if step < cfg.steps:
         return {**meta, "stopped": True}

@@ -2,6 +2,7 @@
 weights: the weights stay in model.safetensors, once, under the model's hash.
 
     write_graphs(net, folder)   folder/graphs/<name>.onnx for each of `net.graphs()`; their sha256
+    folder_net(folder)          the network of a model folder, its weights loaded
     add_graphs(folder)          the same for an existing model folder (shipped, or made by an
                                 older vqzip), recorded in the manifest that lists it (if one does)
 
@@ -99,12 +100,10 @@ def write_graphs(net, folder: Path) -> dict[str, str]:
     return digests
 
 
-def add_graphs(folder: str | Path) -> tuple[dict[str, str], Path | None]:
-    """Write the graphs of the model in `folder` (`write_graphs`), and record their sha256 in the
-    manifest.json beside it where that lists the folder (`graphs_sha256`), so the model runs
-    without torch. Returns each graph's sha256 by name and the manifest that now records them
-    (None where no manifest beside the folder lists it: a model loaded by name then does not use
-    them). A VqzError naming the file for a folder that holds no readable model."""
+def folder_net(folder: str | Path):
+    """The network (an architecture's nn.Module, its weights loaded) of the model in `folder`
+    (config.json and model.safetensors, as export writes them, or as vqzip 0.2 wrote them); a
+    VqzError naming the file for a folder that holds no readable model."""
     import torch
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
@@ -116,14 +115,24 @@ def add_graphs(folder: str | Path) -> tuple[dict[str, str], Path | None]:
         cfg = json.loads((folder / "config.json").read_text())
         tensors = load_file(str(folder / WEIGHTS))
     except (OSError, ValueError) as e:
-        raise VqzError(f"{folder} holds no model to add graphs to: {e}") from None
+        raise VqzError(f"{folder} holds no readable model: {e}") from None
     except SafetensorError as e:  # a damaged model file: not an OSError
         raise VqzError(f"{folder / WEIGHTS} is damaged: {str(e).splitlines()[0]}") from None
     if "vqvae.enc_b.0.weight" in tensors:
         tensors = zoo.from_v02(tensors)
     net, _ = zoo.build(cfg)
     net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("net.")})
-    digests = write_graphs(net, folder)
+    return net
+
+
+def add_graphs(folder: str | Path) -> tuple[dict[str, str], Path | None]:
+    """Write the graphs of the model in `folder` (`write_graphs`), and record their sha256 in the
+    manifest.json beside it where that lists the folder (`graphs_sha256`), so the model runs
+    without torch. Returns each graph's sha256 by name and the manifest that now records them
+    (None where no manifest beside the folder lists it: a model loaded by name then does not use
+    them). A VqzError naming the file for a folder that holds no readable model."""
+    folder = Path(folder)
+    digests = write_graphs(folder_net(folder), folder)
     path = folder.parent / "manifest.json"
     manifest = json.loads(path.read_text()) if path.is_file() else {}
     entries = [e for e in manifest.get("models", {}).values() if e.get("folder") == folder.name]
