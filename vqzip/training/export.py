@@ -75,6 +75,58 @@ def export(run, folder, tile: tuple[int, int] = (0, 0), keep: Path | None = None
     return folder
 
 
+def export_lattice(run, folder, data_dir, keep: Path | None = None) -> Path:
+    """A lattice run (`vqzip train lattice`, its coarse layers frozen) -> a model folder as
+    `export`'s: the network; the top and bottom maps' priors as they are in the model folder
+    `keep` (default: the run's init, when that was a model folder), whose coarse weights the run
+    must hold unchanged; the fine map's Gaussian prior calibrated on the top and bottom codes of
+    CALIBRATION_MAPS training images of `data_dir` spread over its train split; and the
+    quantizer's integer log2 gains (`lattice.log2_gain`, int32 (anchors, C): what the codec's
+    probabilities are computed from, checked at load against the float gains). A one-line
+    VqzError for a run that trained its coarse layers or a `keep` that does not fit it."""
+    from vqzip.training.lattice import FINE_PARTS, NAME, coarse, load_lattice
+
+    run = Path(run)
+    meta = json.loads((run / f"{NAME}.json").read_text())
+    if meta["config"]["train_coarse"]:
+        raise VqzError(f"{run} trained its coarse layers (--train-coarse): no trained model's top and bottom priors fit its codes")
+    keep = Path(keep) if keep else Path(meta["init"]["model"]) if "model" in meta["init"] else None
+    if keep is None:
+        raise VqzError(f"{run} started from a run folder: give --keep-priors, the model of it whose top and bottom priors ship")
+    try:
+        kept_cfg = json.loads((keep / "config.json").read_text())
+        kept = load_file(str(keep / "model.safetensors"))
+    except (OSError, json.JSONDecodeError, SafetensorError) as e:
+        raise VqzError(f"cannot read the model to keep priors from, {keep}: {e}") from None
+    model = load_lattice(run)
+    net = model.net
+    ours = {k: v for k, v in net.state_dict().items() if not k.startswith(FINE_PARTS)}
+    if any(f"net.{k}" not in kept or not torch.equal(kept[f"net.{k}"], v) for k, v in ours.items()):
+        raise VqzError(f"{keep} is not the model {run} froze the coarse layers of: its top and bottom priors would not fit")
+    coarse_priors = [{n[len(f"prior.{k}."):]: v for n, v in kept.items() if n.startswith(f"prior.{k}.")} for k in (0, 1)]
+    files = data.split(data.list_images(data_dir), "train")
+    if not files:
+        raise VqzError(f"{data_dir}: no training images to calibrate the fine map's prior on")
+    maps = []
+    for i in np.linspace(0, len(files) - 1, min(CALIBRATION_MAPS, len(files))).astype(int):
+        px = data.load_rgb(files[i])
+        px = px[: px.shape[0] // net.STRIDE * net.STRIDE, : px.shape[1] // net.STRIDE * net.STRIDE]
+        _, _, codes = coarse(net, net.normalize(torch.from_numpy(px.transpose(2, 0, 1).copy()).float()[None]))
+        maps.append((None, [c[0] for c in codes]))
+    tensors = zoo.model_tensors(net, coarse_priors + [prior_kinds.calibrate(model.prior, maps)])
+    tensors["lattice.log2_gain"] = net.vq_f.fixed_gains()
+    config = {"name": Path(folder).name, "arch": meta["config"]["arch"], "net": meta["config"]["net"],
+              "priors": kept_cfg["priors"][:2] + [prior_kinds.config_to_dict(model.prior.cfg)],
+              "training": {"lattice": {k: v for k, v in meta.items() if k != "config"},
+                           "kept_priors": {"maps": [m.name for m in net.maps[:2]], "model": kept_cfg["name"],
+                                           "sha256": zoo.sha256_file(keep / "model.safetensors"),
+                                           "training": kept_cfg.get("training", {})},
+                           "calibration": {"data": str(data_dir), "images": len(maps)}}}
+    folder = zoo.save_folder(folder, tensors, config)
+    onnx_export.write_graphs(net, folder)
+    return folder
+
+
 def _kept_priors(keep: Path | None, run: Path, net, config: dict, ks: list[int]) -> dict[int, dict[str, torch.Tensor]]:
     """Maps ks' integer priors from model folder `keep`, checked to fit the run; records where
     they came from (and how they were trained) in config["training"]["kept_priors"]."""
