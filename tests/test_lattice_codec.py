@@ -70,3 +70,89 @@ def test_a_damaged_integer_gain_is_refused_at_load(lattice_folder, tmp_path):
     save_file(tensors, str(copy / "model.safetensors"))
     with pytest.raises(ModelError, match="integer gains"):
         zoo.load_folder(copy)
+
+
+@pytest.fixture(scope="module")
+def lattice_model(lattice_folder) -> zoo.CodecModel:
+    return zoo.load_folder(lattice_folder)
+
+
+def _point(model, **knobs):
+    from vqzip.operating_point import OperatingPoint
+
+    return OperatingPoint(model.name, **knobs)
+
+
+def test_a_lattice_file_round_trips_its_code_maps_bit_for_bit_at_its_size(lattice_model):
+    from fractions import Fraction
+
+    from vqzip import codec, container
+
+    image = photo(61, 45, seed=7)
+    pixels = np.asarray(image)
+    sizes = {}
+    for anchor in (Fraction(0), Fraction(5, 2), Fraction(6)):
+        data = codec.compress(image, lattice_model, _point(lattice_model, anchor=anchor))
+        header, streams, _ = container.unpack(data)
+        assert container.anchor_of(header) == anchor
+        decoded = codec.decompress(data, lattice_model)
+        codes = codec.encode_codes(lattice_model.net, pixels, anchor=anchor)
+        assert codes[2].shape == (4, 24, 32) and header.maps[2] == (24, 32)
+        assert len(decoded.codes) == 3 and all(np.array_equal(a, b) for a, b in zip(decoded.codes, codes))
+        assert decoded.image.size == image.size
+        shown = codec.decode_pixels(lattice_model.net, codes, 61, 45, anchor=anchor)
+        assert shown.shape == (45, 61, 3)
+        bits = codec.estimated_bits(lattice_model, decoded.codes, anchor)
+        for (name, b), stream in zip(bits.items(), streams):  # the range coder's overhead: a word and a little
+            assert b <= 8 * len(stream) <= 1.03 * b + 64, (name, b, len(stream))
+        sizes[anchor] = len(streams[2])
+    assert sizes[Fraction(0)] < sizes[Fraction(5, 2)] < sizes[Fraction(6)]  # finer steps, more bits
+
+
+def test_lattice_codes_join_across_tiles(lattice_model):
+    from vqzip import codec
+
+    pixels = np.asarray(photo(61, 45, seed=3))
+    whole = codec.encode_codes(lattice_model.net, pixels, anchor=3)
+    tiled = codec.encode_codes(lattice_model.net, pixels, anchor=3, tile=(16, 24))  # context covers each: the same codes
+    assert all(np.array_equal(a, b) for a, b in zip(whole, tiled))
+
+
+def test_a_lattice_point_is_checked_and_what_it_cannot_do_is_refused(lattice_model, tiny):
+    from fractions import Fraction
+
+    from vqzip import codec
+
+    image = photo(32, 24)
+    with pytest.raises(ValueError, match="gives none"):
+        codec.compress(image, lattice_model)
+    with pytest.raises(ValueError, match="RDO"):
+        codec.compress(image, lattice_model, _point(lattice_model, anchor=Fraction(1), lam=0.01))
+    with pytest.raises(ValueError, match="skipped"):
+        codec.compress(image, lattice_model, _point(lattice_model, anchor=Fraction(1), skip=50.0))
+    with pytest.raises(ValueError, match="outside"):
+        codec.compress(image, lattice_model, _point(lattice_model, anchor=Fraction(7)))
+    with pytest.raises(ValueError, match="steps"):
+        codec.compress(image, lattice_model, _point(lattice_model, anchor=Fraction(1, 3)))
+    with pytest.raises(ValueError, match="no lattice"):
+        codec.compress(image, tiny, _point(tiny, anchor=Fraction(1)))
+    coarse = codec.decompress(codec.compress(image, lattice_model, _point(lattice_model, maps=2)), lattice_model)
+    assert len(coarse.codes) == 2  # the coarse maps alone need no anchor
+
+
+def test_a_lattice_file_without_its_anchor_or_with_a_bad_one_is_refused(lattice_model):
+    from dataclasses import replace
+    from fractions import Fraction
+
+    from vqzip import codec, container
+    from vqzip.errors import FormatError
+
+    data = codec.compress(photo(32, 24), lattice_model, _point(lattice_model, anchor=Fraction(2)))
+    header, streams, alpha = container.unpack(data)
+    others = tuple(e for e in header.extensions if e[0] != container.TAG_LATTICE_ANCHOR)
+    for extensions, match in ((others, "without its rate anchor"),
+                              (others + ((container.TAG_LATTICE_ANCHOR, b"\x01"),), "2 expected"),
+                              (others + ((container.TAG_LATTICE_ANCHOR, container.pack_anchor(Fraction(9))),), "outside")):
+        bad = container.pack(replace(header, extensions=extensions), streams, alpha)
+        with pytest.raises(FormatError, match=match):
+            codec.decompress(bad, lattice_model)
