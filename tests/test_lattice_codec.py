@@ -35,7 +35,11 @@ def lattice_folder(tmp_path_factory) -> Path:
     init = tiny_model(FINE_INIT, root, "init")
     train_lattice(images, root / "run", init, SMALL,
                   TrainConfig(steps=2, batch=2, crop=32, warmup=1, precision="fp32"), val_every=10)
-    folder, entry, _ = export_model(root / "run", "lat", data=images, checkpoints=root / "checkpoints")
+    folder, entry, validation = export_model(root / "run", "lat", data=images, checkpoints=root / "checkpoints")
+    assert entry["validation"] == validation and validation["images"] == 1
+    assert list(validation["anchors"]) == ["0", "3", "6"]
+    bpp = [validation["anchors"][a]["estimated_bpp"] for a in ("0", "3", "6")]
+    assert 0 < bpp[0] < bpp[1] < bpp[2] and all(r["psnr"] > 0 for r in validation["anchors"].values())
     return folder
 
 
@@ -156,3 +160,19 @@ def test_a_lattice_file_without_its_anchor_or_with_a_bad_one_is_refused(lattice_
         bad = container.pack(replace(header, extensions=extensions), streams, alpha)
         with pytest.raises(FormatError, match=match):
             codec.decompress(bad, lattice_model)
+
+
+def test_a_manifest_level_carries_a_lattice_anchor(lattice_folder, monkeypatch):
+    from fractions import Fraction
+
+    from vqzip.training import set_ladder
+
+    root = lattice_folder.parent
+    set_ladder(root, {"1": {"model": "lat", "scale": "1", "anchor": "5/2"}, "2": {"model": "lat", "scale": "1"}}, 1)
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(root))
+    levels = zoo.levels()
+    assert [lv.point.anchor for lv in levels] == [Fraction(5, 2), None]
+    with pytest.raises(ModelError, match="levels.1.anchor"):
+        set_ladder(root, {"1": {"model": "lat", "scale": "1", "anchor": "-1"}}, 1)
+    with pytest.raises(ModelError, match="levels.1.anchor"):
+        set_ladder(root, {"1": {"model": "lat", "scale": "1", "anchor": 2.5}}, 1)

@@ -76,7 +76,7 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     family's `ladder` (a bench/choose_levels.py JSON, replacing every level of the manifest) with
     `default_level`. `keep`: the model (a name in the checkpoints folder, or a folder) whose priors
     ship for the maps this run did not train. A lattice run (`vqzip train lattice`) is exported
-    by `export_lattice`, `data` its calibration images (required; no validation and no card
+    by `export_lattice`, `data` its calibration images and its validation's (required; no card
     yet), `keep` its top and bottom priors' model (default: its init). Returns (folder, manifest entry, validation or None).
     Options that cannot go together are a UsageError naming the option; everything is checked
     before anything is written."""
@@ -107,11 +107,8 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     if lattice and any(tile):
         raise UsageError("a lattice model's fine prior has no walk to tile; its coarse priors keep their own", "--tile")
     root.mkdir(parents=True, exist_ok=True)
-    if lattice:
-        folder, validation = export_lattice(run, root / name, data, kept), None
-    else:
-        folder = training.export(run, root / name, tile, kept)
-        validation = training.validate(folder, data) if data else None
+    folder = export_lattice(run, root / name, data, kept) if lattice else training.export(run, root / name, tile, kept)
+    validation = training.validate(folder, data) if data else None
     entry = training.register(root, name, levels, default, validation=validation)
     if family is not None:
         training.set_ladder(root, family, default_level)

@@ -16,7 +16,7 @@ from torch import nn
 from vqzip import data, metrics, priors as prior_kinds, zoo
 from vqzip.fileio import write_atomic
 from vqzip.errors import VqzError
-from vqzip.codec import decode_pixels, encode_codes, ideal_bits, preview_map, preview_pixels
+from vqzip.codec import decode_pixels, encode_codes, estimated_bits, preview_map, preview_pixels
 from vqzip.models import MapSpec
 from vqzip.training import onnx_export
 from vqzip.training.autoencoder import load_net
@@ -155,18 +155,22 @@ def _kept_priors(keep: Path | None, run: Path, net, config: dict, ks: list[int])
 @torch.no_grad()
 def validate(folder: Path, data_dir) -> dict:
     """PSNR, the priors' teacher-forced bpp, and the preview's PSNR against the image reduced 4x,
-    of an exported model on the held-out validation images."""
+    of an exported model on the held-out validation images. A lattice model's PSNR and bpp are
+    per anchor, at its first, middle and last (`anchors`: {anchor: {psnr, estimated_bpp}})."""
     model = zoo.load_folder(folder)
-    psnr, bpp, preview = [], [], []
+    lattice = next((model.net.quantizers[m.latent].cfg for m in model.maps if m.channels > 1), None)
+    anchors = [None] if lattice is None else sorted({0, (len(lattice.anchors) - 1) // 2, len(lattice.anchors) - 1})
+    psnr, bpp, preview = {a: [] for a in anchors}, {a: [] for a in anchors}, []
     for f in data.split(data.list_images(data_dir), "val"):
         pixels = data.load_rgb(f)
         h, w = pixels.shape[:2]
-        codes = encode_codes(model.net, pixels)
-        psnr.append(metrics.psnr(decode_pixels(model.net, codes, w, h), pixels))
+        for a in anchors:
+            codes = encode_codes(model.net, pixels, anchor=a)
+            psnr[a].append(metrics.psnr(decode_pixels(model.net, codes, w, h, anchor=a), pixels))
+            bpp[a].append(sum(estimated_bits(model, codes, a).values()) / (h * w))
         preview.append(metrics.preview_psnr(preview_pixels(model.net, codes[preview_map(model.maps)], w, h), pixels))
-        bits = sum(ideal_bits(p, codes[k], [codes[j] for j in m.conds]) for k, (m, p) in enumerate(zip(model.maps, model.priors)))
-        bpp.append(bits / (h * w))
-    return {"images": len(psnr), "psnr": float(np.mean(psnr)), "estimated_bpp": float(np.mean(bpp)),
+    rows = {a: {"psnr": float(np.mean(psnr[a])), "estimated_bpp": float(np.mean(bpp[a]))} for a in anchors}
+    return {"images": len(preview), **(rows[None] if lattice is None else {"anchors": {str(a): r for a, r in rows.items()}}),
             "preview_psnr": float(np.mean(preview))}
 
 
