@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from PIL import Image
@@ -114,9 +115,11 @@ def preview_size(header: container.Header, model: zoo.CodecModel | None = None) 
     return container.preview_size(header.width, header.height, preview_reduction(model or model_for(header)))
 
 
-def encode_codes(net, pixels: np.ndarray, maps: int | None = None, tile: tuple[int, int] = TILE) -> list[np.ndarray]:
+def encode_codes(net, pixels: np.ndarray, maps: int | None = None, tile: tuple[int, int] = TILE,
+                 anchor: Fraction | None = None) -> list[np.ndarray]:
     """(H, W, 3) uint8 -> the code maps (H', W') int64 of the padded image (the first `maps`, None: all),
-    nearest code at every stage. Each tile (`vqzip.tiles`) computes the latents those maps need
+    nearest code at every stage; a lattice map (C, H', W') of the rounded symbols at rate `anchor`
+    (which it needs: `vqzip.inference.codebooks.LatticeCodebook`). Each tile (`vqzip.tiles`) computes the latents those maps need
     from its own context (a finer latent may need a decode of the coarser ones: skipped
     when it is not coded); pixels become floats one tile at a time, so a large image is never
     held as floats whole."""
@@ -130,19 +133,22 @@ def encode_codes(net, pixels: np.ndarray, maps: int | None = None, tile: tuple[i
         for index, vq in enumerate(net.quantizers):
             if len(codes) >= n:
                 break
-            codes += vq.residual_indices(net.latent(index, feats, codes))
-        return [c[0][t.inner(down=m.stride)] for c, m in zip(codes[:n], net.maps)]
+            codes += vq.residual_indices(net.latent(index, feats, codes), **({"anchor": anchor} if index in lattice else {}))
+        return [c[0][(..., *t.inner(down=m.stride))] for c, m in zip(codes[:n], net.maps)]
+
+    lattice = {m.latent for m in net.maps if m.channels > 1}
 
     n = len(net.maps) if maps is None else maps
     blocks = tiles.per_tile(codes_of, parts)
     return [tiles.join([b[k] for b in blocks], parts, down=m.stride) for k, m in enumerate(net.maps[:n])]
 
 
-def decode_pixels(net, codes: list[np.ndarray], width: int, height: int, tile: tuple[int, int] = DECODE_TILE) -> np.ndarray:
-    """Code maps (a prefix of the model's, reaching past its first latent) -> (height,
-    width, 3) uint8, cropped from the padded reconstruction."""
+def decode_pixels(net, codes: list[np.ndarray], width: int, height: int, tile: tuple[int, int] = DECODE_TILE,
+                  anchor: Fraction | None = None) -> np.ndarray:
+    """Code maps (a prefix of the model's, reaching past its first latent; a lattice map's at
+    rate `anchor`) -> (height, width, 3) uint8, cropped from the padded reconstruction."""
     def region(t: Tile):
-        return net.decode([c[t.context(net.STRIDE, m.stride)][None] for c, m in zip(codes, net.maps)])
+        return net.decode([c[(..., *t.context(net.STRIDE, m.stride))][None] for c, m in zip(codes, net.maps)], anchor=anchor)
 
     return _tiled(region, codes[0].shape, net.STRIDE, net.STRIDE, tile)[:, :height, :width].transpose(1, 2, 0)
 
@@ -194,9 +200,12 @@ def compress(image: Image.Image, model: zoo.CodecModel, point: OperatingPoint | 
     map's probabilities from the walk over its known codes), and with point.skip > 0 a
     skippable map coded is coded only in the blocks where its codes save more than point.skip
     squared error per bit (`vqzip.fine_skip`; also when it is the nearest code everywhere).
-    `quality`, the level number asked for, is only recorded in the header, as lam and skip are.
-    A ValueError for a point of another model, of a number of maps the model does not code, or
-    that skips with a model that has no skippable map; a VqzError for an image or a coded
+    A lattice map coded is coded at point.anchor, which the file records (extension
+    TAG_LATTICE_ANCHOR). `quality`, the level number asked for, is only recorded in the header,
+    as lam and skip are. A ValueError for a point of another model, of a number of maps the
+    model does not code, that skips with a model that has no skippable map, that codes a
+    lattice map without an anchor (or with one outside the model's, or not a whole number of
+    1/256 steps) or with lam > 0, or that gives an anchor to a model without a lattice; a VqzError for an image or a coded
     image above max_pixels (None: no limit)."""
     point = point or OperatingPoint(model.name)
     if point.model != model.name:
@@ -214,20 +223,25 @@ def compress(image: Image.Image, model: zoo.CodecModel, point: OperatingPoint | 
     if skip > 0 and not any(m.skippable for m in model.maps):
         raise ValueError(f"model {model.name!r} has no map that can be skipped in blocks")
     skips = skip > 0 and any(m.skippable for m in model.maps[:n])
+    anchor = _check_anchor(model, point.anchor, n)
+    if anchor is not None and lam > 0:
+        raise ValueError(f"model {model.name!r}: RDO (lam > 0) over a lattice map's symbols is not written; give lam 0")
     pixels = resample(given.rgb, coded)
     extensions = [(container.TAG_FINE_SKIP, fine_skip.pack(skip))] if skips else []
+    if anchor is not None:
+        extensions.append((container.TAG_LATTICE_ANCHOR, container.pack_anchor(anchor)))
     if lam > 0 or skips:
         padded = EdgePadded(pixels, model.net.STRIDE)
         codes, streams = rdo.encode(model, padded, lam, n, tiles.tiles(*padded.shape[:2]), skip if skips else 0.0,
                                     lambda c: decode_pixels(model.net, c, *coded), pixels)
         shown = decode_pixels(model.net, codes, *coded)
     else:
-        codes = encode_codes(model.net, pixels, n)
+        codes = encode_codes(model.net, pixels, n, anchor=anchor)
         # The prior pass (one thread) runs beside the decode of what the decoder will rebuild:
         # with two threads allowed, on two cores, compress took 1.45 s instead of 1.85 s.
         with ThreadPoolExecutor(1) if threads() > 1 else _Inline() as pool:
-            coded_streams = pool.submit(_streams, model, codes)
-            shown = decode_pixels(model.net, codes, *coded)
+            coded_streams = pool.submit(_streams, model, codes, anchor)
+            shown = decode_pixels(model.net, codes, *coded, anchor=anchor)
             streams = coded_streams.result()
     alpha_coding, alpha = (0, b"") if given.alpha is None else intake.code_alpha(given.alpha)
     # What the decoder will rebuild, and the corrections of it (CORRECTIONS), each sent only
@@ -239,21 +253,47 @@ def compress(image: Image.Image, model: zoo.CodecModel, point: OperatingPoint | 
         if found is not None and container.extensions_size(extensions + [(tag, tool.pack(found))]) <= room:
             extensions.append((tag, tool.pack(found)))
             shown = tool.apply(shown, found)
-    header = container.Header(width, height, given.mode, model.name, model.hash8, tuple(tuple(c.shape) for c in codes),
+    header = container.Header(width, height, given.mode, model.name, model.hash8, tuple(tuple(c.shape[-2:]) for c in codes),
                               point.scale, tuple(container.codes_crc(c) for c in codes), quality, lam,
                               tuple(extensions), alpha_coding)
     return container.pack(header, streams, alpha)
 
 
-def _streams(model: zoo.CodecModel, codes: list[np.ndarray]) -> list[bytes]:
-    """The range-coded stream of each map of known codes, under its prior's probabilities from
-    the walk over them. One BLAS thread: two were 2x faster idle but 4-16x slower beside other
+def _check_anchor(model: zoo.CodecModel, anchor: Fraction | None, n: int) -> Fraction | None:
+    """The anchor a point codes the first n maps at: None where they hold no lattice map, else
+    `anchor` (a ValueError where it is None, not within the lattice's anchors or not a whole
+    number of 1/ANCHOR_STEPS steps); a ValueError for an anchor given to a model without a lattice."""
+    lattices = [m for m in model.maps if m.channels > 1]
+    if anchor is not None and not lattices:
+        raise ValueError(f"model {model.name!r} has no lattice map: a rate anchor means nothing to it")
+    if not any(m.channels > 1 for m in model.maps[:n]):
+        return None
+    if anchor is None:
+        raise ValueError(f"model {model.name!r} codes a lattice map at a rate anchor: the operating point gives none")
+    anchor = Fraction(anchor)
+    container.pack_anchor(anchor)  # a whole number of steps
+    model.net.quantizers[lattices[0].latent].cfg.anchor_position(anchor)  # within the anchors
+    return anchor
+
+
+def prior_args(model: zoo.CodecModel, k: int, anchor: Fraction | None) -> dict:
+    """The keywords map k's prior takes beside its codes: a lattice map's integer log2 gains at
+    the anchor (`LatticeCodebook.log2_gains`, what its probabilities are computed from); none for
+    a VQ map."""
+    m = model.maps[k]
+    return {"log2_gain": model.net.quantizers[m.latent].log2_gains(anchor)} if m.channels > 1 else {}
+
+
+def _streams(model: zoo.CodecModel, codes: list[np.ndarray], anchor: Fraction | None = None) -> list[bytes]:
+    """The range-coded stream of each map of known codes (a lattice map's at `anchor`), under
+    its prior's probabilities from the walk over them. One BLAS thread: two were 2x faster idle but 4-16x slower beside other
     work (a parallel region waits for a busy core)."""
     streams = []
     with one_thread():
         for k, m in enumerate(model.maps[: len(codes)]):
             enc = SymbolEncoder()
-            for probs, symbols in model.priors[k].teacher_forced(codes[k], [codes[j] for j in m.conds]):
+            for probs, symbols in model.priors[k].teacher_forced(codes[k], [codes[j] for j in m.conds],
+                                                                 **prior_args(model, k, anchor)):
                 enc.encode(symbols, probs)
             streams.append(enc.to_bytes())
     return streams
@@ -287,7 +327,8 @@ def model_for(header: container.Header) -> zoo.CodecModel:
 def decode_codes(data: bytes, model: zoo.CodecModel | None = None, *, preview: bool = False,
                  max_pixels: int | None = container.DEFAULT_MAX_PIXELS, parsed=None):
     """Decode .vqz bytes to (header, model, code maps, alpha plane or None). `model` defaults to
-    the shipped model the header names. Every size is checked (against max_pixels, None: no
+    the shipped model the header names; a lattice map's at the file's anchor
+    (`container.anchor_of`). Every size is checked (against max_pixels, None: no
     limit) before anything is allocated, and each decoded map against the file's checksum of
     it. With `preview`, only the maps up to the model's preview map (`preview_map`) are decoded.
     `parsed`: container.unpack(data), where the caller has it already (not parsed again)."""
@@ -313,11 +354,20 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, *, preview: b
             raise FormatError(str(e)) from None
         if not any(m.skippable for m in model.maps[:n]):
             raise FormatError("the file skips blocks of a map but codes no map that can be skipped")
+    anchor = container.anchor_of(header)
+    if (anchor is not None) != any(m.channels > 1 for m in model.maps[:n]):
+        raise FormatError("the file codes a lattice map without its rate anchor" if anchor is None else
+                          "the file gives a rate anchor but codes no lattice map")
+    if anchor is not None:
+        try:
+            model.net.quantizers[model.maps[n - 1].latent].cfg.anchor_position(anchor)
+        except ValueError as e:
+            raise FormatError(f"the file's lattice {e}") from None
     for k, m in enumerate(model.maps[:n]):  # streams too short for their maps: refused before any walk
         if skip is not None and m.skippable:  # at least its block flags are coded, two symbols each
             least = min_stream_bytes(int(np.prod(fine_skip.blocks_of(expected[k], block))), 2)
         else:
-            least = min_stream_bytes(expected[k][0] * expected[k][1], model.priors[k].cfg.num_codes)
+            least = min_stream_bytes(expected[k][0] * expected[k][1] * m.channels, model.priors[k].cfg.num_codes)
         if len(streams[k]) < least:
             raise FormatError(f"the {m.name} map's stream of {len(streams[k])} bytes is shorter than its "
                               f"{expected[k][0]}x{expected[k][1]} codes can take ({least} bytes at least): "
@@ -330,7 +380,8 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, *, preview: b
             if skip is not None and m.skippable:
                 kept = fine_skip.decode(dec, *fine_skip.blocks_of(expected[k], block))
                 skipped = ~fine_skip.positions(kept, expected[k], block)
-            c = model.priors[k].walk(*expected[k], lambda p, i, j: dec.decode(p), [codes[j] for j in m.conds], skipped)
+            c = model.priors[k].walk(*expected[k], lambda p, i, j: dec.decode(p), [codes[j] for j in m.conds], skipped,
+                                     **prior_args(model, k, anchor))
             if container.codes_crc(c) != header.crcs[k]:
                 raise FormatError(f"decoded {m.name} codes fail their checksum: the coded stream is damaged")
             codes.append(c)
@@ -355,7 +406,8 @@ def decompress(data: bytes, model: zoo.CodecModel | None = None, *, max_pixels: 
     """Decode .vqz bytes to an image of the original size and mode (a VqzError for one above
     max_pixels, None: no limit; `parsed`: as decode_codes)."""
     header, model, codes, alpha = decode_codes(data, model, max_pixels=max_pixels, parsed=parsed)
-    pixels = resample(decode_pixels(model.net, codes, *header.coded_size), (header.width, header.height))
+    pixels = resample(decode_pixels(model.net, codes, *header.coded_size, anchor=container.anchor_of(header)),
+                      (header.width, header.height))
     for tool, value in corrections(header):
         pixels = tool.apply(pixels, value)
     return Decoded(intake.restore(pixels, header.mode, alpha), header, codes)
@@ -374,18 +426,21 @@ def preview(data: bytes, model: zoo.CodecModel | None = None, *, max_pixels: int
     return Decoded(intake.restore(pixels, header.mode, alpha), header, codes)
 
 
-def estimated_bits(model: zoo.CodecModel, codes: list[np.ndarray]) -> dict[str, float]:
-    """-sum log2 p of code maps (a file's, `Decoded.codes`) under the probabilities they are
-    coded with, per map: the ideal size of each stream, to show the range coder's overhead."""
-    return {m.name: ideal_bits(model.priors[k], codes[k], [codes[j] for j in m.conds])
+def estimated_bits(model: zoo.CodecModel, codes: list[np.ndarray], anchor: Fraction | None = None) -> dict[str, float]:
+    """-sum log2 p of code maps (a file's, `Decoded.codes`; a lattice map's at `anchor`, the
+    file's `container.anchor_of`) under the probabilities they are coded with, per map: the
+    ideal size of each stream, to show the range coder's overhead."""
+    return {m.name: ideal_bits(model.priors[k], codes[k], [codes[j] for j in m.conds],
+                               prior_args(model, k, anchor).get("log2_gain"))
             for k, m in enumerate(model.maps[: len(codes)])}
 
 
-def ideal_bits(prior, codes: np.ndarray, conds: list[np.ndarray] = ()) -> float:
-    """-sum log2 p(code) of a map under the probabilities the codec codes it with."""
+def ideal_bits(prior, codes: np.ndarray, conds: list[np.ndarray] = (), log2_gain: np.ndarray | None = None) -> float:
+    """-sum log2 p(code) of a map under the probabilities the codec codes it with (a lattice
+    map's under its integer log2 gains `log2_gain`, which its prior needs)."""
     bits = 0.0
     with one_thread():
-        for probs, symbols in prior.teacher_forced(codes, conds):  # skipped positions (OUT) are not coded
+        for probs, symbols in prior.teacher_forced(codes, conds, **({} if log2_gain is None else {"log2_gain": log2_gain})):  # skipped positions (OUT) are not coded
             p = probs.astype(np.float64)
             bits -= float(np.log2(p[np.arange(len(symbols)), symbols] / p.sum(1)).sum())
     return bits

@@ -40,8 +40,10 @@ TAG_COLOUR_OFFSETS = 2  # extension: the decoded image's colour offsets (`vqzip.
 TAG_FLAT_BLOCKS = 3  # extension: blocks painted one colour, last (`vqzip.flat_blocks`); absent: none
 TAG_CHROMA_GAIN = 4  # extension: the decoded image's saturation gain, after the offsets (`vqzip.chroma_gain`); absent: 1
 TAG_FINE_SKIP = 5  # extension: the model's skippable map is coded in blocks, flags first in its stream (`vqzip.fine_skip`); absent: none
+TAG_LATTICE_ANCHOR = 6  # extension: u16, the rate anchor in steps of 1/ANCHOR_STEPS a lattice map is coded at; absent: none coded
+ANCHOR_STEPS = 256  # as `vqzip.models.configs.ANCHOR_STEPS` (the container imports no model)
 TAG_METADATA = 128  # extension, informative: the image's EXIF, ICC profile and XMP, zlib (`vqzip.metadata`); absent: none
-KNOWN_TAGS = (TAG_ALPHA_CODING, TAG_COLOUR_OFFSETS, TAG_FLAT_BLOCKS, TAG_CHROMA_GAIN, TAG_FINE_SKIP)
+KNOWN_TAGS = (TAG_ALPHA_CODING, TAG_COLOUR_OFFSETS, TAG_FLAT_BLOCKS, TAG_CHROMA_GAIN, TAG_FINE_SKIP, TAG_LATTICE_ANCHOR)
 MAX_EXTENSIONS = 0xFFFF  # bytes of all extensions together, tags and lengths included (a u16)
 # Tags below this change what a file decodes to: a reader that does not know one refuses the
 # file rather than decode it wrongly. Tags from it on are informative and may be skipped.
@@ -54,6 +56,7 @@ _ALPHA = struct.Struct("<I")  # alpha plane bytes
 _EXT = struct.Struct("<H")  # version 4: bytes of extensions
 _TAG = struct.Struct("<BH")  # an extension: tag, value bytes
 _CRC = struct.Struct("<I")
+_ANCHOR = struct.Struct("<H")
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,26 @@ def codes_crc(codes) -> int:
     import numpy as np
 
     return zlib.crc32(np.ascontiguousarray(codes, dtype="<u2").tobytes())
+
+
+def pack_anchor(anchor: Fraction) -> bytes:
+    """TAG_LATTICE_ANCHOR's value: the anchor in steps of 1/ANCHOR_STEPS, a little-endian u16;
+    ValueError for one that is not a whole number of steps in 0..65535."""
+    steps = anchor * ANCHOR_STEPS
+    if steps.denominator != 1 or not 0 <= steps <= 0xFFFF:
+        raise ValueError(f"anchor {anchor} is not a whole number of 1/{ANCHOR_STEPS} steps in 0..{0xFFFF}")
+    return _ANCHOR.pack(int(steps))
+
+
+def anchor_of(header: Header) -> Fraction | None:
+    """The lattice anchor a file's TAG_LATTICE_ANCHOR records (None: absent); a FormatError for a
+    value that is not a u16."""
+    value = dict(header.extensions).get(TAG_LATTICE_ANCHOR)
+    if value is None:
+        return None
+    if len(value) != _ANCHOR.size:
+        raise FormatError(f"invalid lattice anchor of {len(value)} bytes (2 expected)")
+    return Fraction(_ANCHOR.unpack(value)[0], ANCHOR_STEPS)
 
 
 def extensions_size(extensions) -> int:

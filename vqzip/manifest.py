@@ -135,7 +135,7 @@ def _read_manifest(path: Path, mtime_ns: int, size: int) -> dict:
 def check_manifest(m, path: Path, ladder: bool = True) -> None:
     """A ModelError naming the manifest and the field for the first field that is missing, of the
     wrong type, or out of range: `default` (a level's number), `levels` ({"N": {model, scale,
-    maps?, lam?, skip?}}, at least one) and `models` ({name: {folder, sha256, config_sha256,
+    maps?, lam?, skip?, anchor?}}, at least one) and `models` ({name: {folder, sha256, config_sha256,
     graphs_sha256?, ...}})."""
     def bad(field: str, problem: str):
         raise ModelError(f"model manifest {path}: " + (f"{field}: " if field else "") + problem)
@@ -196,6 +196,13 @@ def check_manifest(m, path: Path, ladder: bool = True) -> None:
                 value = need(entry, knob, where, (int, float), "a number")
                 if not 0 <= value < float("inf"):
                     bad(f"{where}{knob}", f"{json.dumps(value)} is not a finite number at least 0")
+        if "anchor" in entry:  # a lattice model's rate anchor, as a scale is written ("5/2")
+            try:
+                ok = Fraction(need(entry, "anchor", where, (str, int), "an anchor such as \"5/2\"")) >= 0
+            except (ValueError, ZeroDivisionError):
+                ok = False
+            if not ok:
+                bad(f"{where}anchor", f"{json.dumps(entry['anchor'])} is not a fraction at least 0 such as \"5/2\"")
     default = need(m, "default", "", int, "a quality level's number")
     if levels and str(default) not in levels:
         bad("default", f"{default} is not one of levels ({', '.join(levels)})")
@@ -212,7 +219,8 @@ class Level:
 def levels() -> list[Level]:
     """Every shipped quality level, in increasing order."""
     return sorted((Level(int(q), OperatingPoint(e["model"], e.get("maps"), Fraction(e["scale"]),
-                                                float(e.get("lam", 0.0)), float(e.get("skip", 0.0))))
+                                                float(e.get("lam", 0.0)), float(e.get("skip", 0.0)),
+                                                Fraction(e["anchor"]) if "anchor" in e else None))
                    for q, e in _manifest()["levels"].items()), key=lambda lv: lv.quality)
 
 

@@ -20,10 +20,14 @@ class OperatingPoint:
     scale: the image is resampled by it before coding (fewer or more codes per pixel);
     lam: the RDO multiplier codes are chosen with (0: the nearest code; `vqzip.rdo`);
     skip: the model's skippable map is coded only in the blocks where its codes save more than
-    `skip` squared error per bit (0: coded whole; `vqzip.fine_skip`)."""
+    `skip` squared error per bit (0: coded whole; `vqzip.fine_skip`);
+    anchor: the rate anchor a lattice map is coded at (`vqzip.models.lattice`: 0 to the model's
+    anchors - 1, in steps of 1/ANCHOR_STEPS; higher is finer), which the file records; None: the
+    model codes no lattice map (a lattice model refuses a point without one)."""
 
     model: str
     maps: int | None = None
     scale: Fraction = Fraction(1)
     lam: float = 0.0
     skip: float = 0.0
+    anchor: Fraction | None = None

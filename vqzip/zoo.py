@@ -35,6 +35,7 @@ from safetensors.numpy import load_file
 
 from vqzip import backends, inference, priors as prior_kinds
 from vqzip.priors import fixedpoint
+from vqzip.inference.codebooks import LatticeCodebook
 from vqzip.errors import ModelError
 from vqzip.fileio import write_atomic
 from vqzip.models import MapSpec, arch_config
@@ -147,9 +148,21 @@ def load_folder(folder: str | Path, expected_sha256: str | None = None, name: st
             backend = _torch_instead(folder, label)
         graphs = inference.OnnxGraphs(paths, net_tensors, weights) if backend == "onnx" else _torch_graphs(cfg, net_tensors)
         net = inference.network(arch, net_cfg, net_tensors, graphs)
+        _check_lattice_gains(net, tensors)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ModelError(f"weights in {weights} do not fit config.json: {str(e).splitlines()[0]}") from None
     return CodecModel(name or cfg.get("name", folder.name), digest, net, priors, backend)
+
+
+def _check_lattice_gains(net, tensors: dict) -> None:
+    """A ValueError unless a lattice latent's integer log2 gains (`lattice.log2_gain`, int32
+    (anchors, C): what its prior's probabilities are computed from) are what its float gains
+    round to (`LatticeConfig.fixed_gains`)."""
+    for book in net.quantizers:
+        if isinstance(book, LatticeCodebook):
+            stored = tensors.get("lattice.log2_gain")
+            if stored is None or stored.dtype != np.int32 or not np.array_equal(stored, np.array(book.fixed, np.int32)):
+                raise ValueError("the lattice's integer gains (lattice.log2_gain) are missing or not what its float gains round to")
 
 
 def graph_paths(folder: Path, net_cfg, expected: dict[str, str] | None = None, label: str = "") -> dict[str, Path] | None:

@@ -248,7 +248,7 @@ def train_snapshot(
 
 @train_app.command("export", cls=Command)
 def train_export(
-    run: Path = typer.Option(..., "--run", metavar="FOLDER", help="Run folder with both phases done."),
+    run: Path = typer.Option(..., "--run", metavar="FOLDER", help="Run folder with both phases done, or a finished `train lattice` run."),
     name: str = typer.Option(..., "--name", metavar="NAME", help="Model name, e.g. vqz-base."),
     scales: Optional[str] = typer.Option(None, "--scales", metavar="LIST", show_default="1",
                                          help="Comma-separated scales (e.g. 1/2,3/4,1), one quality level each; 'none' for no level (the model is then used with -m NAME)."),
@@ -256,7 +256,7 @@ def train_export(
     ladder: Optional[Path] = typer.Option(None, "--levels", metavar="FILE",
                                           help="A family's ladder instead of --scales: the JSON bench/choose_levels.py prints; it replaces every quality level of the manifest."),
     default_level: Optional[int] = typer.Option(None, "--default-level", metavar="Q", help="With --levels: the default level's number."),
-    data: Optional[Path] = typer.Option(None, "--data", metavar="FOLDER", help="Training images, to report validation PSNR/bpp."),
+    data: Optional[Path] = typer.Option(None, "--data", metavar="FOLDER", help="Training images, to report validation PSNR/bpp (a lattice run's: also to calibrate its fine prior; required)."),
     checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", metavar="FOLDER", show_default="$XDG_DATA_HOME/vqzip/models, else ~/.local/share/vqzip/models",
                                                help="Model folder to export into (never the package's unless named)."),
     kodak: Optional[Path] = typer.Option(None, "--kodak", metavar="FILE", help="bench/kodak.py JSON result for the model card."),
@@ -265,7 +265,8 @@ def train_export(
                              help="Decode each code map in independent tiles of ROWSxCOLS codes (0: the whole height or width): fewer, larger steps of the priors' walk, for a little rate."),
     keep: Optional[str] = typer.Option(None, "--keep-priors", metavar="MODEL",
                                        help="For a run that trained only some maps' priors (`train prior --maps`): the model (a name in the "
-                                            "checkpoints folder, or a folder) whose priors of the other maps ship as they are."),
+                                            "checkpoints folder, or a folder) whose priors of the other maps ship as they are; "
+                                            "for a lattice run, the model whose top and bottom priors ship (default: its --init)."),
     force: bool = typer.Option(False, "-f", "--force", help="Export over a model of the same name (files coded with it no longer decode)."),
 ):
     """Pack a run into checkpoints/NAME, record it and its quality levels in the manifest with its

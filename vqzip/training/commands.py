@@ -75,10 +75,13 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     Levels: `scales` ("1/2,3/4,1"; "none" for no level; default "1") with `default_scale`, or a
     family's `ladder` (a bench/choose_levels.py JSON, replacing every level of the manifest) with
     `default_level`. `keep`: the model (a name in the checkpoints folder, or a folder) whose priors
-    ship for the maps this run did not train. Returns (folder, manifest entry, validation or None).
+    ship for the maps this run did not train. A lattice run (`vqzip train lattice`) is exported
+    by `export_lattice`, `data` its calibration images and its validation's (required; no card
+    yet), `keep` its top and bottom priors' model (default: its init). Returns (folder, manifest entry, validation or None).
     Options that cannot go together are a UsageError naming the option; everything is checked
     before anything is written."""
     from vqzip import training, zoo
+    from vqzip.training.export import export_lattice
 
     if ladder is not None and (scales is not None or default_scale is not None):
         raise UsageError("give --levels or --scales, not both", "--levels")
@@ -98,12 +101,18 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     if family is not None:
         training.check_ladder(root, family, default_level, name)
     kept = None if keep is None else Path(keep) if Path(keep).is_dir() else root / keep
+    lattice = (Path(run) / "lattice.json").is_file()
+    if lattice and data is None:
+        raise UsageError("a lattice run's fine prior is calibrated on training images: give --data", "--data")
+    if lattice and any(tile):
+        raise UsageError("a lattice model's fine prior has no walk to tile; its coarse priors keep their own", "--tile")
     root.mkdir(parents=True, exist_ok=True)
-    folder = training.export(run, root / name, tile, kept)
+    folder = export_lattice(run, root / name, data, kept) if lattice else training.export(run, root / name, tile, kept)
     validation = training.validate(folder, data) if data else None
     entry = training.register(root, name, levels, default, validation=validation)
     if family is not None:
         training.set_ladder(root, family, default_level)
-    training.write_card(folder, entry, json.loads(kodak.read_text()) if kodak else None,
-                        json.loads(rd.read_text()) if rd else None)
+    if not lattice:  # the card (`vqzip.training.card`) reads phase I and II records, which a lattice run has not
+        training.write_card(folder, entry, json.loads(kodak.read_text()) if kodak else None,
+                            json.loads(rd.read_text()) if rd else None)
     return folder, entry, validation

@@ -16,7 +16,7 @@ from torch import nn
 from vqzip import data, metrics, priors as prior_kinds, zoo
 from vqzip.fileio import write_atomic
 from vqzip.errors import VqzError
-from vqzip.codec import decode_pixels, encode_codes, ideal_bits, preview_map, preview_pixels
+from vqzip.codec import decode_pixels, encode_codes, estimated_bits, preview_map, preview_pixels
 from vqzip.models import MapSpec
 from vqzip.training import onnx_export
 from vqzip.training.autoencoder import load_net
@@ -75,6 +75,58 @@ def export(run, folder, tile: tuple[int, int] = (0, 0), keep: Path | None = None
     return folder
 
 
+def export_lattice(run, folder, data_dir, keep: Path | None = None) -> Path:
+    """A lattice run (`vqzip train lattice`, its coarse layers frozen) -> a model folder as
+    `export`'s: the network; the top and bottom maps' priors as they are in the model folder
+    `keep` (default: the run's init, when that was a model folder), whose coarse weights the run
+    must hold unchanged; the fine map's Gaussian prior calibrated on the top and bottom codes of
+    CALIBRATION_MAPS training images of `data_dir` spread over its train split; and the
+    quantizer's integer log2 gains (`lattice.log2_gain`, int32 (anchors, C): what the codec's
+    probabilities are computed from, checked at load against the float gains). A one-line
+    VqzError for a run that trained its coarse layers or a `keep` that does not fit it."""
+    from vqzip.training.lattice import FINE_PARTS, NAME, coarse, load_lattice
+
+    run = Path(run)
+    meta = json.loads((run / f"{NAME}.json").read_text())
+    if meta["config"]["train_coarse"]:
+        raise VqzError(f"{run} trained its coarse layers (--train-coarse): no trained model's top and bottom priors fit its codes")
+    keep = Path(keep) if keep else Path(meta["init"]["model"]) if "model" in meta["init"] else None
+    if keep is None:
+        raise VqzError(f"{run} started from a run folder: give --keep-priors, the model of it whose top and bottom priors ship")
+    try:
+        kept_cfg = json.loads((keep / "config.json").read_text())
+        kept = load_file(str(keep / "model.safetensors"))
+    except (OSError, json.JSONDecodeError, SafetensorError) as e:
+        raise VqzError(f"cannot read the model to keep priors from, {keep}: {e}") from None
+    model = load_lattice(run)
+    net = model.net
+    ours = {k: v for k, v in net.state_dict().items() if not k.startswith(FINE_PARTS)}
+    if any(f"net.{k}" not in kept or not torch.equal(kept[f"net.{k}"], v) for k, v in ours.items()):
+        raise VqzError(f"{keep} is not the model {run} froze the coarse layers of: its top and bottom priors would not fit")
+    coarse_priors = [{n[len(f"prior.{k}."):]: v for n, v in kept.items() if n.startswith(f"prior.{k}.")} for k in (0, 1)]
+    files = data.split(data.list_images(data_dir), "train")
+    if not files:
+        raise VqzError(f"{data_dir}: no training images to calibrate the fine map's prior on")
+    maps = []
+    for i in np.linspace(0, len(files) - 1, min(CALIBRATION_MAPS, len(files))).astype(int):
+        px = data.load_rgb(files[i])
+        px = px[: px.shape[0] // net.STRIDE * net.STRIDE, : px.shape[1] // net.STRIDE * net.STRIDE]
+        _, _, codes = coarse(net, net.normalize(torch.from_numpy(px.transpose(2, 0, 1).copy()).float()[None]))
+        maps.append((None, [c[0] for c in codes]))
+    tensors = zoo.model_tensors(net, coarse_priors + [prior_kinds.calibrate(model.prior, maps)])
+    tensors["lattice.log2_gain"] = net.vq_f.fixed_gains()
+    config = {"name": Path(folder).name, "arch": meta["config"]["arch"], "net": meta["config"]["net"],
+              "priors": kept_cfg["priors"][:2] + [prior_kinds.config_to_dict(model.prior.cfg)],
+              "training": {"lattice": {k: v for k, v in meta.items() if k != "config"},
+                           "kept_priors": {"maps": [m.name for m in net.maps[:2]], "model": kept_cfg["name"],
+                                           "sha256": zoo.sha256_file(keep / "model.safetensors"),
+                                           "training": kept_cfg.get("training", {})},
+                           "calibration": {"data": str(data_dir), "images": len(maps)}}}
+    folder = zoo.save_folder(folder, tensors, config)
+    onnx_export.write_graphs(net, folder)
+    return folder
+
+
 def _kept_priors(keep: Path | None, run: Path, net, config: dict, ks: list[int]) -> dict[int, dict[str, torch.Tensor]]:
     """Maps ks' integer priors from model folder `keep`, checked to fit the run; records where
     they came from (and how they were trained) in config["training"]["kept_priors"]."""
@@ -103,18 +155,22 @@ def _kept_priors(keep: Path | None, run: Path, net, config: dict, ks: list[int])
 @torch.no_grad()
 def validate(folder: Path, data_dir) -> dict:
     """PSNR, the priors' teacher-forced bpp, and the preview's PSNR against the image reduced 4x,
-    of an exported model on the held-out validation images."""
+    of an exported model on the held-out validation images. A lattice model's PSNR and bpp are
+    per anchor, at its first, middle and last (`anchors`: {anchor: {psnr, estimated_bpp}})."""
     model = zoo.load_folder(folder)
-    psnr, bpp, preview = [], [], []
+    lattice = next((model.net.quantizers[m.latent].cfg for m in model.maps if m.channels > 1), None)
+    anchors = [None] if lattice is None else sorted({0, (len(lattice.anchors) - 1) // 2, len(lattice.anchors) - 1})
+    psnr, bpp, preview = {a: [] for a in anchors}, {a: [] for a in anchors}, []
     for f in data.split(data.list_images(data_dir), "val"):
         pixels = data.load_rgb(f)
         h, w = pixels.shape[:2]
-        codes = encode_codes(model.net, pixels)
-        psnr.append(metrics.psnr(decode_pixels(model.net, codes, w, h), pixels))
+        for a in anchors:
+            codes = encode_codes(model.net, pixels, anchor=a)
+            psnr[a].append(metrics.psnr(decode_pixels(model.net, codes, w, h, anchor=a), pixels))
+            bpp[a].append(sum(estimated_bits(model, codes, a).values()) / (h * w))
         preview.append(metrics.preview_psnr(preview_pixels(model.net, codes[preview_map(model.maps)], w, h), pixels))
-        bits = sum(ideal_bits(p, codes[k], [codes[j] for j in m.conds]) for k, (m, p) in enumerate(zip(model.maps, model.priors)))
-        bpp.append(bits / (h * w))
-    return {"images": len(psnr), "psnr": float(np.mean(psnr)), "estimated_bpp": float(np.mean(bpp)),
+    rows = {a: {"psnr": float(np.mean(psnr[a])), "estimated_bpp": float(np.mean(bpp[a]))} for a in anchors}
+    return {"images": len(preview), **(rows[None] if lattice is None else {"anchors": {str(a): r for a, r in rows.items()}}),
             "preview_psnr": float(np.mean(preview))}
 
 
