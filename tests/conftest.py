@@ -1,4 +1,5 @@
-"""Fixtures: a tiny randomly initialised model in a temporary checkpoints folder, and images.
+"""Fixtures: a tiny randomly initialised model in a temporary checkpoints folder, a tiny lattice
+model trained for two steps and exported, and images.
 
 Round trips, causality and coding exactness do not need trained weights; only
 tests/test_shipped.py uses the shipped model."""
@@ -12,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from vqzip.models.configs import LatticeConfig
 from vqzip.priors.pixelcnn import PixelCNNConfig
 from vqzip import priors, training, zoo
 from vqzip.training import onnx_export
@@ -54,6 +56,37 @@ def tiny_checkpoints(tmp_path_factory) -> Path:
 def tiny(tiny_checkpoints, monkeypatch) -> zoo.CodecModel:
     monkeypatch.setenv("VQZIP_CHECKPOINTS", str(tiny_checkpoints))
     return zoo.load("tiny")
+
+
+LATTICE_SMALL = LatticeConfig(channels=4, max_symbol=5)
+FINE_INIT = {"arch": "vqvae2", "net": {**TINY_NET, "fine_stages": 1, "fine_codes": 16},
+             "priors": TINY["priors"] + [PixelCNNConfig(num_codes=16, channels=16, first_kernel=3, blocks=1,
+                                                        conds=((16, 4), (32, 2)), cond_channels=8).to_dict()]}
+
+
+@pytest.fixture(scope="session")
+def lattice_folder(tmp_path_factory) -> Path:
+    """A tiny model with a fine VQ level (the init, its folder), a lattice trained on it for
+    two steps, and that lattice exported as model 'lat' in a checkpoints folder (tests that set its
+    ladder set the whole of it)."""
+    from vqzip.training import TrainConfig
+    from vqzip.training.commands import export_model
+    from vqzip.training.lattice import train_lattice
+
+    root = tmp_path_factory.mktemp("lattice-codec")
+    images = root / "images"
+    images.mkdir()
+    for k in range(4):
+        photo(64, 48, seed=k).save(images / f"im{k}.png")
+    init = tiny_model(FINE_INIT, root, "init")
+    train_lattice(images, root / "run", init, LATTICE_SMALL,
+                  TrainConfig(steps=2, batch=2, crop=32, warmup=1, precision="fp32"), val_every=10)
+    folder, entry, validation = export_model(root / "run", "lat", data=images, checkpoints=root / "checkpoints")
+    assert entry["validation"] == validation and validation["images"] == 1
+    assert list(validation["anchors"]) == ["0", "3", "6"]
+    bpp = [validation["anchors"][a]["estimated_bpp"] for a in ("0", "3", "6")]
+    assert 0 < bpp[0] < bpp[1] < bpp[2] and all(r["psnr"] > 0 for r in validation["anchors"].values())
+    return folder
 
 
 def photo(width: int, height: int, mode: str = "RGB", seed: int = 0) -> Image.Image:

@@ -1,46 +1,13 @@
 """A lattice model (issue 35) as the codec runs it: exported from a lattice run into a model
-folder the zoo loads, its integer gains checked at load."""
+folder the zoo loads (conftest's lattice_folder), its integer gains checked at load."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from conftest import TINY, TINY_NET, photo, tiny_model
+from conftest import photo
 from vqzip import zoo
-from vqzip.errors import ModelError, VqzError
-from vqzip.models.configs import LatticeConfig
-from vqzip.priors.pixelcnn import PixelCNNConfig
-
-SMALL = LatticeConfig(channels=4, max_symbol=5)
-FINE_INIT = {"arch": "vqvae2", "net": {**TINY_NET, "fine_stages": 1, "fine_codes": 16},
-             "priors": TINY["priors"] + [PixelCNNConfig(num_codes=16, channels=16, first_kernel=3, blocks=1,
-                                                        conds=((16, 4), (32, 2)), cond_channels=8).to_dict()]}
-
-
-@pytest.fixture(scope="module")
-def lattice_folder(tmp_path_factory) -> Path:
-    """A tiny model with a fine VQ level (the init, its folder), a lattice trained on it for
-    two steps, and that lattice exported as model 'lat' in a checkpoints folder."""
-    from vqzip.training import TrainConfig
-    from vqzip.training.commands import export_model
-    from vqzip.training.lattice import train_lattice
-
-    root = tmp_path_factory.mktemp("lattice-codec")
-    images = root / "images"
-    images.mkdir()
-    for k in range(4):
-        photo(64, 48, seed=k).save(images / f"im{k}.png")
-    init = tiny_model(FINE_INIT, root, "init")
-    train_lattice(images, root / "run", init, SMALL,
-                  TrainConfig(steps=2, batch=2, crop=32, warmup=1, precision="fp32"), val_every=10)
-    folder, entry, validation = export_model(root / "run", "lat", data=images, checkpoints=root / "checkpoints")
-    assert entry["validation"] == validation and validation["images"] == 1
-    assert list(validation["anchors"]) == ["0", "3", "6"]
-    bpp = [validation["anchors"][a]["estimated_bpp"] for a in ("0", "3", "6")]
-    assert 0 < bpp[0] < bpp[1] < bpp[2] and all(r["psnr"] > 0 for r in validation["anchors"].values())
-    return folder
+from vqzip.errors import ModelError
 
 
 def test_a_lattice_run_exports_to_a_model_folder_the_zoo_loads(lattice_folder):
