@@ -20,15 +20,16 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from vqzip import codec, data, metrics, runtime, zoo
+from vqzip import api, codec, container, data, metrics, runtime, zoo
 
 
 def evaluate(path: Path, model: zoo.CodecModel) -> dict:
+    """One image coded at `api.model_point` (scale 1; a lattice model at its middle anchor)."""
     with Image.open(path) as im:
         im.load()
         original = np.asarray(im.convert("RGB"))
         t = time.perf_counter()
-        coded = codec.compress(im, model)
+        coded = codec.compress(im, model, api.model_point(model))
         enc_s = time.perf_counter() - t
         t = time.perf_counter()
         result = codec.decompress(coded, model)
@@ -37,7 +38,7 @@ def evaluate(path: Path, model: zoo.CodecModel) -> dict:
         t = time.perf_counter()
         preview = codec.preview(coded, model).image
         preview_s = time.perf_counter() - t
-        estimate = sum(codec.estimated_bits(model, result.codes).values())
+        estimate = sum(codec.estimated_bits(model, result.codes, container.anchor_of(result.header)).values())
     pixels = im.width * im.height
     return {"image": path.name, "width": im.width, "height": im.height, "bytes": len(coded),
             "bpp": 8 * len(coded) / pixels, "estimated_bpp": estimate / pixels,
@@ -49,7 +50,7 @@ def evaluate(path: Path, model: zoo.CodecModel) -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("images", type=Path, help="folder of images")
-    ap.add_argument("-m", "--model", help="shipped model name, at scale 1 [default: the default level's model]")
+    ap.add_argument("-m", "--model", help="shipped model name, at scale 1 (a lattice model at its middle anchor) [default: the default level's model]")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--limit", type=int, help="only the first N images")
     ap.add_argument("--json", type=Path, help="write per-image rows and means here")
@@ -57,7 +58,7 @@ def main(argv=None) -> None:
     runtime.set_threads(args.threads)
     name = args.model or zoo.level(None).point.model
     model = zoo.load(name)
-    codec.compress(Image.new("RGB", (64, 64)), model)  # first calls at new shapes are slow: warm up
+    codec.compress(Image.new("RGB", (64, 64)), model, api.model_point(model))  # first calls at new shapes are slow: warm up
     rows = []
     table = Table("image", "size", "bytes", "bpp", "est. bpp", "PSNR", "enc s", "dec s", "preview s", "preview PSNR",
                   title=f"{name} on {args.images}")

@@ -90,7 +90,7 @@ def _rgb(path: Path) -> Image.Image:
 
 def code(unit: Unit) -> Point:
     """One unit: the image coded to real bytes, decoded, and measured."""
-    from vqzip import codec
+    from vqzip import codec, container
 
     image = _rgb(unit.image)
     pixels = np.asarray(image)
@@ -99,7 +99,7 @@ def code(unit: Unit) -> Point:
         model = zoo.load(lv.point.model)
         data, enc = _timed(lambda: codec.compress(image, model, lv.point, quality=lv.quality))
         decoded, dec = _timed(codec.decompress, data, model)
-        est = sum(codec.estimated_bits(model, decoded.codes).values())
+        est = sum(codec.estimated_bits(model, decoded.codes, container.anchor_of(decoded.header)).values())
         return _point(unit, pixels, data, np.asarray(decoded.image.convert("RGB")), enc, dec, est)
     baseline = CODECS[unit.codec]
     baseline.available()  # registers a plugin codec (JPEG XL) in a fresh worker

@@ -124,7 +124,9 @@ def finish(sweep: Sweep, points: list[Point]) -> tuple[dict, dict]:
                                                 time.perf_counter() - sweep.wall_start)
     descriptions = {b.name: f"{b.description}; {b.library()}" for b in sweep.baselines}
     descriptions[VQZIP] = (f"vqzip {sweep.run.vqzip} quality levels "
-                           + ", ".join(f"{lv.quality} ({lv.point.model} at scale {lv.point.scale})" for lv in sweep.levels))
+                           + ", ".join(f"{lv.quality} ({lv.point.model} at scale {lv.point.scale}"
+                                     + ("" if lv.point.anchor is None else f", anchor {lv.point.anchor}") + ")"
+                                     for lv in sweep.levels))
     summary = summarize(points, descriptions)
     curves = {name: s["results"] for name, s in summary.items()} | {r.key: r.results for r in sweep.references}
     return summary, bd_rates(curves, sweep.run.metrics)

@@ -19,7 +19,7 @@ class Run:
     dataset: str
     images: int
     vqzip: str
-    levels: list[dict]  # quality, model, scale, maps, lambda, skip, model sha256
+    levels: list[dict]  # quality, model, scale, maps, lambda, skip, anchor (a lattice level's, "5/2"; else None), model sha256
     codecs: dict[str, dict]  # baseline name -> label, library, settings, description
     libraries: dict[str, str]
     cores: int
@@ -54,7 +54,8 @@ def record(dataset: str, images: int, levels: list[zoo.Level], baselines: list[B
             pass
     return Run(dataset, images, __version__,
                [{"quality": lv.quality, "model": lv.point.model, "scale": str(lv.point.scale), "maps": lv.point.maps,
-                 "lambda": lv.point.lam, "skip": lv.point.skip, "sha256": models[lv.point.model]["sha256"]} for lv in levels],
+                 "lambda": lv.point.lam, "skip": lv.point.skip,
+                 "anchor": None if lv.point.anchor is None else str(lv.point.anchor), "sha256": models[lv.point.model]["sha256"]} for lv in levels],
                {b.name: {"label": b.label or b.name, "library": b.library(), "setting": b.setting_name,
                          "settings": list(b.settings), "description": b.description} for b in baselines},
                libs, cores(), threads, jobs,
