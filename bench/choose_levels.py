@@ -37,12 +37,12 @@ def main(argv=None) -> None:
                                 dict(n.split("=", 1) for n in args.name))
     except ValueError as e:
         raise SystemExit(str(e)) from None
-    table = Table("level", "target bpp", "model", "scale", "maps", "lambda", "skip", "bpp", "PSNR", "dec s",
+    table = Table("level", "target bpp", "model", "scale", "maps", "lambda", "skip", "anchor", "bpp", "PSNR", "dec s",
                   title=f"{args.count} levels from {len(points)} measured points")
     for q, (t, m) in enumerate(zip(ladder.targets(args.count, args.lo, args.hi), chosen), 1):
         p = m.point
         table.add_row(str(q), f"{t:.3f}", p.model, str(p.scale), "all" if p.maps is None else str(p.maps), f"{p.lam:g}",
-                      f"{p.skip:g}", f"{m.bpp:.4f}", f"{m.psnr:.2f}", f"{m.decode_s:.2f}")
+                      f"{p.skip:g}", "-" if p.anchor is None else str(p.anchor), f"{m.bpp:.4f}", f"{m.psnr:.2f}", f"{m.decode_s:.2f}")
     Console(stderr=True).print(table)  # stdout is the levels JSON, for `train export --levels`
     print(json.dumps({"levels": levels}, indent=1))
 

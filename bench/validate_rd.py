@@ -6,10 +6,11 @@ points; the first model's curve is the anchor of the BD-rates.
     python bench/validate_rd.py ../shared/data/train vqz-base vqz-base=1:0.01,1:0.03,3/4:0.01,3/4:0.03
 
 Each curve is MODEL[=POINTS]: a shipped name or a model folder (as `vqzip train export` writes),
-and its operating points (default: --points). A point is SCALE[:LAMBDA[:STAGES[:SKIP]]]: the
-resampling scale, the RDO multiplier (0: nearest code), the number of maps coded after the
-first level's (residual stages, then a fine level; default: all) and the fine-skip threshold
-(`vqzip.fine_skip`; default 0: the fine level whole). BD-rates are between the curves' Pareto fronts. Prints, per model and point, the mean bpp (file sizes), PSNR, MS-SSIM (dB)
+and its operating points (default: --points). A point is SCALE[:LAMBDA[:STAGES[:SKIP[:ANCHOR]]]]:
+the resampling scale, the RDO multiplier (0: nearest code), the number of maps coded after the
+first level's (residual stages, then a fine level; default: all), the fine-skip threshold
+(`vqzip.fine_skip`; default 0: the fine level whole) and a lattice model's rate anchor (a
+fraction in 1/256 steps; a lattice model folder needs one: runs/lat=1:0:None:0:1,1:0:None:0:3,1:0:None:0:5). BD-rates are between the curves' Pareto fronts. Prints, per model and point, the mean bpp (file sizes), PSNR, MS-SSIM (dB)
 and encode/decode seconds over the images, then BD-rates against the anchor (PSNR and MS-SSIM).
 `--earlier JSON` adds the curves of an earlier run (same images) without measuring them again;
 `--baselines webp,avif` adds classical codecs' sweeps, so a design is also read against the codecs it must beat;

@@ -59,7 +59,7 @@ def test_a_point_label_round_trips_and_counts_maps_from_the_first():
         assert p.maps == maps and ladder.label(p) == text
     assert ladder.parse_point("m", "3/4") == OperatingPoint("m", None, Fraction(3, 4))
     with pytest.raises(ValueError):
-        ladder.parse_point("m", "1:0:1:0:9")
+        ladder.parse_point("m", "1:0:1:0:3:9")
 
 
 def test_choose_levels_reads_a_validate_rd_json_with_baselines(tmp_path):

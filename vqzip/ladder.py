@@ -2,7 +2,7 @@
 validation split (`bench/validate_rd.py --json`, then `bench/choose_levels.py`).
 
 A level is an operating point of a model (`vqzip.operating_point`: scale, maps coded, RDO
-multiplier, skip threshold). A family's
+multiplier, skip threshold, a lattice model's rate anchor). A family's
 levels should span its range of rates evenly in log rate (each step the same factor of file
 size), never upsample the image (a larger image is a slower and worse way to spend bits than
 more maps), and each decode within a time bound. `choose` keeps the points no other beats
@@ -34,20 +34,25 @@ FIRST_LATENT_MAPS = 1
 
 
 def parse_point(model: str, label: str) -> OperatingPoint:
-    """A point as `bench/validate_rd.py` labels it, SCALE[:LAMBDA[:STAGES[:SKIP]]] (STAGES: the
-    maps coded after the first latent's, "None" or absent: all) -> that operating point of
+    """A point as `bench/validate_rd.py` labels it, SCALE[:LAMBDA[:STAGES[:SKIP[:ANCHOR]]]]
+    (STAGES: the maps coded after the first latent's, "None" or absent: all; ANCHOR: a lattice
+    model's rate anchor, a fraction such as "5/2", absent: none) -> that operating point of
     `model`; ValueError for a label that is not one."""
     f = label.split(":")
-    if not 1 <= len(f) <= 4:
-        raise ValueError(f"{label!r} is not SCALE[:LAMBDA[:STAGES[:SKIP]]]")
+    if not 1 <= len(f) <= 5:
+        raise ValueError(f"{label!r} is not SCALE[:LAMBDA[:STAGES[:SKIP[:ANCHOR]]]]")
     stages = None if len(f) < 3 or f[2] == "None" else int(f[2])
     return OperatingPoint(model, None if stages is None else FIRST_LATENT_MAPS + stages, Fraction(f[0]),
-                          float(f[1]) if len(f) > 1 else 0.0, float(f[3]) if len(f) > 3 else 0.0)
+                          float(f[1]) if len(f) > 1 else 0.0, float(f[3]) if len(f) > 3 else 0.0,
+                          Fraction(f[4]) if len(f) > 4 else None)
 
 
 def label(point: OperatingPoint) -> str:
-    """The label `parse_point` reads, as the measurements have always written it."""
+    """The label `parse_point` reads, as the measurements have always written it (a point with
+    an anchor: all five fields)."""
     stages = None if point.maps is None else point.maps - FIRST_LATENT_MAPS
+    if point.anchor is not None:
+        return f"{point.scale}:{point.lam}:{stages}:{point.skip:g}:{point.anchor}"
     return f"{point.scale}:{point.lam}:{stages}" + (f":{point.skip:g}" if point.skip else "")
 
 
@@ -112,5 +117,7 @@ def manifest_levels(chosen: list[Measured], names: dict[str, str] | None = None)
             entry["lam"] = p.lam
         if p.skip:
             entry["skip"] = p.skip
+        if p.anchor is not None:
+            entry["anchor"] = str(p.anchor)
         out[str(q)] = entry
     return out

@@ -12,7 +12,7 @@ from vqzip.eval.baselines import CODECS
 
 def points_of(path: Path) -> list[ladder.Measured]:
     """Every measured point of a validate_rd JSON: its curves are MODEL[=POINTS], its points
-    SCALE:LAMBDA:STAGES[:SKIP] (STAGES 'None': all maps); the curves of classical codecs (`--baselines`)
+    SCALE:LAMBDA:STAGES[:SKIP[:ANCHOR]] (STAGES 'None': all maps; ANCHOR: a lattice model's); the curves of classical codecs (`--baselines`)
     and per-image curves are not levels, and are skipped."""
     out = []
     for curve, rows in json.loads(path.read_text())["results"].items():

@@ -6,9 +6,10 @@ a list of operating points; the first curve is the anchor of the BD-rates.
     results = {"vqz-base": measure_model(load_model("vqz-base"), images, parse_points("1/2,1"))}
     bd = bd_rates(results)                 # each curve against the first, on their Pareto fronts
 
-A point is SCALE[:LAMBDA[:STAGES[:SKIP]]]: the resampling scale, the RDO multiplier (0: nearest
-code), the number of maps coded after the first level's (default: all) and the fine-skip
-threshold (`vqzip.fine_skip`; default 0: the fine level whole). A curve is a list of rows
+A point is SCALE[:LAMBDA[:STAGES[:SKIP[:ANCHOR]]]]: the resampling scale, the RDO multiplier (0:
+nearest code), the number of maps coded after the first level's (default: all), the fine-skip
+threshold (`vqzip.fine_skip`; default 0: the fine level whole) and a lattice model's rate anchor
+(a fraction in 1/256 steps, "5/2"; a lattice model needs one: "1:0:None:0:3"). A curve is a list of rows
 {point, bpp, psnr, ms_ssim_db, encode_s, decode_s, images: the same per image}, means over the
 images (bpp from the file sizes).
 """
@@ -31,8 +32,8 @@ KEYS = ("bpp", "psnr", "ms_ssim_db", "encode_s", "decode_s")
 
 
 def parse_points(text: str, model: str) -> list[OperatingPoint]:
-    """A curve's comma-separated point labels, "1/2,3/4:0.01,1:0.02:2:300" (`vqzip.ladder.parse_point`),
-    as operating points of model."""
+    """A curve's comma-separated point labels, "1/2,3/4:0.01,1:0.02:2:300,1:0:None:0:5/2"
+    (`vqzip.ladder.parse_point`), as operating points of model."""
     return [ladder.parse_point(model, p) for p in text.split(",")]
 
 
@@ -84,8 +85,8 @@ def _mean_of(rows) -> dict:
 
 def measure_model(model: zoo.CodecModel, images: list[np.ndarray], points: list[OperatingPoint]) -> list[dict]:
     """A model's curve: each point over the images, labelled as `vqzip.ladder.label` writes it,
-    after a warm-up coding (the first calls at new shapes are slow)."""
-    codec.compress(Image.new("RGB", (64, 64)), model)
+    after a warm-up coding at the first point (the first calls at new shapes are slow)."""
+    codec.compress(Image.new("RGB", (64, 64)), model, points[0])
     return [measure(lambda im: codec.compress(im, model, point), lambda data: codec.decompress(data, model).image,
                     images, ladder.label(point))
             for point in points]
