@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from vqzip import codec, intake, metrics, zoo
-from vqzip.container import DEFAULT_MAX_PIXELS, FORMAT
+from vqzip.container import ANCHOR_STEPS, DEFAULT_MAX_PIXELS, FORMAT
 from vqzip.errors import VqzError, VqzWarning
 from vqzip.fileio import check_input, check_output, write_atomic
 from vqzip.operating_point import OperatingPoint
@@ -93,21 +93,52 @@ def _warn_if_vqz(im: Image.Image) -> None:
                       "(to keep it as it is, copy the file)", VqzWarning, stacklevel=3)
 
 
+def lattice_config(model: zoo.CodecModel):
+    """The `LatticeConfig` of the model's lattice map (`vqzip.models.lattice`: its anchors); None
+    for a model without one."""
+    lattices = [m for m in model.maps if m.channels > 1]
+    return model.net.quantizers[lattices[0].latent].cfg if lattices else None
+
+
+def model_point(model: zoo.CodecModel, anchor: Fraction | None = None) -> OperatingPoint:
+    """The point `compress(model=...)` codes at: every map at scale 1, nearest codes, and for a
+    lattice model the rate anchor `anchor` (default: its middle one, (anchors - 1) / 2). A
+    VqzError for an anchor given to a model without a lattice map, outside its anchors, or not
+    a whole number of 1/256 steps."""
+    cfg = lattice_config(model)
+    if cfg is None:
+        if anchor is not None:
+            raise VqzError(f"model {model.name!r} has no lattice map: a rate anchor means nothing to it")
+        return OperatingPoint(model.name)
+    anchor = Fraction(len(cfg.anchors) - 1, 2) if anchor is None else Fraction(anchor)
+    try:
+        codec.container.pack_anchor(anchor)
+        cfg.anchor_position(anchor)
+    except ValueError as e:
+        raise VqzError(f"model {model.name!r}: rate {e}") from None
+    return OperatingPoint(model.name, anchor=anchor)
+
+
 def compress(image: ImageLike, quality: int | None = None, *, model: str | None = None,
-             max_pixels: int | None = DEFAULT_MAX_PIXELS, strip: bool = False) -> bytes:
+             anchor: Fraction | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS, strip: bool = False) -> bytes:
     """An image (a PIL image, or a path or binary file of any format Pillow reads) -> .vqz bytes.
 
     quality: a level from `levels()` (default: the default level); model: a shipped model by
-    name, every map at scale 1, instead of a level. Images above max_pixels (None: no limit)
-    are refused. The image's EXIF, ICC profile and XMP are kept (`vqzip.metadata`) unless strip."""
+    name at `model_point` (every map at scale 1; a lattice model at `anchor`, default its
+    middle one) instead of a level. Images above max_pixels (None: no limit) are refused; so is
+    an anchor without a model, or one the model does not have (a VqzError). The image's EXIF,
+    ICC profile and XMP are kept (`vqzip.metadata`) unless strip."""
     from vqzip import metadata
 
     if model is not None and quality is not None:
         raise VqzError("give a model or a quality, not both")
+    if anchor is not None and model is None:
+        raise VqzError("a rate anchor goes with a model (a level has its own)")
     with open_image(image, max_pixels=max_pixels) as im:
         _warn_if_vqz(im)
         if model is not None:
-            data = codec.compress(im, zoo.load(model), max_pixels=max_pixels)
+            loaded = zoo.load(model)
+            data = codec.compress(im, loaded, model_point(loaded, anchor), max_pixels=max_pixels)
         else:
             lv = zoo.level(quality)
             data = codec.compress(im, zoo.load(lv.point.model), lv.point, quality=lv.quality, max_pixels=max_pixels)
@@ -162,6 +193,9 @@ LAMBDA_MAX = 0.05
 # A level that skips fine blocks reaches down to about its two-map rate as its threshold grows:
 # a million times its own skips nearly every block.
 SKIP_SPAN = 1e6
+# Bisection steps on a lattice level's rate anchor (each an encoding, fewer where one lands
+# within TARGET_BPP_WITHIN): 6 / 2**11, the widest span's last step, is under the anchor's 1/256.
+ANCHOR_SEARCH_STEPS = 11
 
 
 def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: float | None = None,
@@ -169,8 +203,8 @@ def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: floa
     """Compress to a target, found by really coding (and, for PSNR, decoding).
 
     bpp: the largest file of at most `bpp` bits per pixel, within TARGET_BPP_WITHIN under it:
-    the highest level under the target; if that is too far under, the next level up with its
-    fine-skip threshold raised (if it skips fine blocks: up to SKIP_SPAN times), else its RDO
+    the highest level under the target; if that is too far under, the next level up at a lower
+    rate anchor (a lattice level), else with its fine-skip threshold raised (if it skips fine blocks: up to SKIP_SPAN times), else its RDO
     multiplier raised (up to LAMBDA_MAX), and then, if still over, a scale between the two
     levels' (several encodings). psnr: the lowest level of at least `psnr` dB. If nothing meets
     the target, the nearest level (lowest, or highest), with met=False. Images above max_pixels (None: no
@@ -230,9 +264,10 @@ def _to_target(im: Image.Image, bpp: float | None, psnr: float | None, max_pixel
 
 def _between(low: zoo.Level, high: zoo.Level, measure, bpp: float, best: Choice) -> Choice:
     """Level `low` is under `bpp` by more than TARGET_BPP_WITHIN and `high` over it: the largest
-    file at most bpp from `high` with a larger fine-skip threshold if it skips fine blocks (up to
-    SKIP_SPAN times its own: about its two-map rate), else with a larger RDO multiplier (up to
-    LAMBDA_MAX), else from `low`'s
+    file at most bpp from `high` at a lower rate anchor if it codes a lattice map (down to
+    `low`'s where `low` is the same model, maps and scale, else to 0; in 1/256 steps), else with
+    a larger fine-skip threshold if it skips fine blocks (up to SKIP_SPAN times its own: about
+    its two-map rate), else with a larger RDO multiplier (up to LAMBDA_MAX), else from `low`'s
     settings at a larger scale, each found by bisection: a scale between the two levels' when
     they code the same maps, else up to twice `low`'s (where the next level codes more maps at a
     smaller scale, `low`'s maps on a larger image are the better file: on vqz-l3's levels 5 and 6,
@@ -251,12 +286,17 @@ def _between(low: zoo.Level, high: zoo.Level, measure, bpp: float, best: Choice)
         return False
 
     hi, lo = high.point, low.point
-    if hi.skip and measure(high, skip=hi.skip * SKIP_SPAN).met:
+    if hi.anchor is not None:  # a lattice level: its rate anchor is the continuous knob (lam > 0 is refused)
+        floor = lo.anchor if (lo.model, lo.maps, lo.scale) == (hi.model, hi.maps, hi.scale) and lo.anchor is not None else 0
+        if bisect(lambda x: measure(high, anchor=Fraction(round(x * ANCHOR_STEPS), ANCHOR_STEPS)), float(hi.anchor),
+                  float(floor), geometric=False, steps=ANCHOR_SEARCH_STEPS):
+            return best
+    elif hi.skip and measure(high, skip=hi.skip * SKIP_SPAN).met:
         best = max(best, measure(high, skip=hi.skip * SKIP_SPAN), key=lambda k: k.bpp)
         if best.bpp >= (1 - TARGET_BPP_WITHIN) * bpp or bisect(lambda x: measure(high, skip=x), hi.skip,
                                                                   hi.skip * SKIP_SPAN, geometric=True):
             return best
-    if hi.lam < LAMBDA_MAX and measure(high, lam=LAMBDA_MAX).met:
+    if hi.anchor is None and hi.lam < LAMBDA_MAX and measure(high, lam=LAMBDA_MAX).met:
         best = max(best, measure(high, lam=LAMBDA_MAX), key=lambda k: k.bpp)
         if best.bpp >= (1 - TARGET_BPP_WITHIN) * bpp or bisect(lambda x: measure(high, lam=x), max(hi.lam, 1e-3),
                                                                   LAMBDA_MAX, geometric=True):

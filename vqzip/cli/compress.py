@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from fractions import Fraction
 from typing import Optional
 
 import typer
@@ -21,7 +22,9 @@ def compress(
     recursive: bool = typer.Option(False, "-r", "--recursive", help="Take the images in folders, and in their folders."),
     quality: Optional[int] = typer.Option(None, "--quality", metavar="Q", show_default="the default level",
                                           help="Quality level; `vqzip levels` lists them."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", metavar="NAME", help="Shipped model by name, at scale 1."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", metavar="NAME", help="Shipped model by name, at scale 1 (a lattice model at --anchor)."),
+    anchor: Optional[str] = typer.Option(None, "--anchor", metavar="A", show_default="the model's middle anchor",
+                                         help="With -m, a lattice model's rate anchor: 0 (coarsest) to its anchors - 1, in 1/256 steps (\"5/2\")."),
     target_bpp: Optional[float] = typer.Option(None, "--target-bpp", metavar="X", help="Per image, at most X bits per pixel and within 5% of it (levels, then the RDO multiplier)."),
     target_psnr: Optional[float] = typer.Option(None, "--target-psnr", metavar="Y", help="Per image, the lowest level of at least Y dB PSNR."),
     strip: bool = typer.Option(False, "--strip", help="Drop the image's EXIF, ICC profile and XMP (kept by default, and given back on decoding)."),
@@ -43,6 +46,12 @@ def compress(
     for name, value in (("--target-bpp", target_bpp), ("--target-psnr", target_psnr)):
         if value is not None and not 0 < value < float("inf"):
             raise typer.BadParameter(f"must be a positive number, not {value}", param_hint=name)
+    if anchor is not None and model is None:
+        raise typer.BadParameter("goes with -m/--model (a level has its own anchor)", param_hint="--anchor")
+    try:
+        rate_anchor = None if anchor is None else Fraction(anchor)
+    except (ValueError, ZeroDivisionError):
+        raise typer.BadParameter(f"{anchor!r} is not a fraction such as 5/2", param_hint="--anchor") from None
     with reported():  # options first, then the files, then the model: all before any coding
         if quality is not None and quality not in [lv.quality for lv in manifest.levels()]:
             raise typer.BadParameter(f"no quality level {quality}; `vqzip levels` lists them "
@@ -65,10 +74,12 @@ def compress(
                     pass
 
     def ready():  # the models this command codes with, loaded (and their sha256 checked) once
-        from vqzip import zoo
+        from vqzip import api, zoo
 
         for name in [model] if model is not None else [lv.point.model for lv in (zoo.levels() if targets else [zoo.level(quality)])]:
             zoo.load(name)
+        if model is not None:
+            api.model_point(zoo.load(model), rate_anchor)  # a bad --anchor before any file
 
     def work(job):
         from vqzip import api, zoo
@@ -88,15 +99,24 @@ def compress(
                                        + (f", {choice.psnr:.2f} dB" if choice.psnr is not None else "")
                                        + f": {_missed(choice, target_bpp)}); no file written (--strict)")
                 else:
-                    data, q, note = api.compress(im, quality, model=model, max_pixels=max_pixels or None, strip=strip), quality, ""
+                    data, q, note = api.compress(im, quality, model=model, anchor=rate_anchor, max_pixels=max_pixels or None,
+                                                 strip=strip), quality, ""
                     scale = 1 if model is not None else zoo.level(q).point.scale
             batch.write(job, data, force)
         message = f"{len(data):,} bytes, {8 * len(data) / pixels:.4f} bpp{note}"
         if verbose:
-            message += f" [{model or zoo.level(q).point.model} at scale {scale}, {size}]"
+            message += f" [{model or zoo.level(q).point.model} at scale {scale}{_anchor_note(model, q, rate_anchor)}, {size}]"
         return len(raw), len(data), pixels, message
 
     batch.run(plan, check, work, quiet, "compress", ready, jobs_n, threads)
+
+
+def _anchor_note(model: str | None, quality: int | None, anchor: Fraction | None) -> str:
+    """", anchor A" where the file's point has a rate anchor (a lattice model's), else ""."""
+    from vqzip import api, zoo
+
+    point = api.model_point(zoo.load(model), anchor) if model is not None else zoo.level(quality).point
+    return "" if point.anchor is None else f", anchor {point.anchor}"
 
 
 def _goal(bpp: float | None, psnr: float | None) -> str:
@@ -119,7 +139,8 @@ def _target_note(choice, bpp: float | None, psnr: float | None) -> str:
     """What --target-bpp or --target-psnr chose, for the file's line; "(not met: how)" whenever
     it misses the target (`_missed`)."""
     p = choice.point
-    how = (f"quality {choice.quality} (scale {p.scale}" + (f", lambda {p.lam:.3g}" if p.lam else "")
+    how = (f"quality {choice.quality} (scale {p.scale}" + (f", anchor {p.anchor}" if p.anchor is not None else "")
+           + (f", lambda {p.lam:.3g}" if p.lam else "")
            + (f", skip {p.skip:.4g}" if p.skip else "") + ")")
     reached = f", {choice.psnr:.2f} dB" if choice.psnr is not None else ""
     missed = _missed(choice, bpp)
