@@ -117,3 +117,20 @@ def test_an_anchor_for_a_model_without_a_lattice_is_refused(tiny):
         api.compress(photo(32, 24), model="tiny", anchor=Fraction(1))
     with pytest.raises(VqzError, match="goes with a model"):
         api.compress(photo(32, 24), anchor=Fraction(1))
+
+
+def test_a_psnr_target_met_by_a_lattice_level_takes_its_lowest_anchor_that_meets_it(lattice_ladder, monkeypatch):
+    """The two-step model's PSNR does not move with its anchor: a PSNR that grows with the
+    decoded file's anchor (30 dB + the anchor) stands in for a trained model's."""
+    anchors = []
+    decompress = api.decompress
+
+    def recording(data, **kw):
+        anchors.append(container.anchor_of(container.unpack(data)[0]))
+        return decompress(data, **kw)
+
+    monkeypatch.setattr(api, "decompress", recording)
+    monkeypatch.setattr(api.metrics, "psnr", lambda a, b: 30.0 + float(anchors[-1]))
+    choice = api.compress_to_target(photo(64, 48), psnr=32.5, strip=True)  # level 1 (anchor 1) misses, 2 (anchor 4) meets
+    assert choice.met and choice.quality == 2 and choice.point.anchor == Fraction(5, 2) and choice.psnr == 32.5
+    assert set(anchors) > {1, 4, Fraction(5, 2)} and len(anchors) <= 2 + api.ANCHOR_SEARCH_STEPS

@@ -204,9 +204,11 @@ def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: floa
 
     bpp: the largest file of at most `bpp` bits per pixel, within TARGET_BPP_WITHIN under it:
     the highest level under the target; if that is too far under, the next level up at a lower
-    rate anchor (a lattice level), else with its fine-skip threshold raised (if it skips fine blocks: up to SKIP_SPAN times), else its RDO
-    multiplier raised (up to LAMBDA_MAX), and then, if still over, a scale between the two
-    levels' (several encodings). psnr: the lowest level of at least `psnr` dB. If nothing meets
+    rate anchor (a lattice level), else with its fine-skip threshold raised (if it skips fine
+    blocks: up to SKIP_SPAN times), else its RDO multiplier raised (up to LAMBDA_MAX), and then,
+    if still over, a scale between the two levels' (several encodings). psnr: the lowest level
+    of at least `psnr` dB, and where that is a lattice level above another, its lowest rate
+    anchor that still reaches `psnr` (`_lowest_anchor`). If nothing meets
     the target, the nearest level (lowest, or highest), with met=False. Images above max_pixels (None: no
     limit) are refused. The image's metadata is added to the file unless strip (`compress`), and a
     bpp target counts its bytes: the image is coded to what they leave of the target, and bpp and
@@ -257,6 +259,8 @@ def _to_target(im: Image.Image, bpp: float | None, psnr: float | None, max_pixel
         else:
             lo, hi = (lo, mid) if measure(ladder[mid]).met else (mid + 1, hi)
     best = measure(ladder[lo])
+    if psnr is not None and best.met and lo > 0 and ladder[lo].point.anchor is not None:
+        return _lowest_anchor(ladder[lo - 1], ladder[lo], measure, best)
     if bpp is None or not best.met or lo + 1 == len(ladder) or best.bpp >= (1 - TARGET_BPP_WITHIN) * bpp:
         return best
     return _between(ladder[lo], ladder[lo + 1], measure, bpp, best)
@@ -287,9 +291,8 @@ def _between(low: zoo.Level, high: zoo.Level, measure, bpp: float, best: Choice)
 
     hi, lo = high.point, low.point
     if hi.anchor is not None:  # a lattice level: its rate anchor is the continuous knob (lam > 0 is refused)
-        floor = lo.anchor if (lo.model, lo.maps, lo.scale) == (hi.model, hi.maps, hi.scale) and lo.anchor is not None else 0
-        if bisect(lambda x: measure(high, anchor=Fraction(round(x * ANCHOR_STEPS), ANCHOR_STEPS)), float(hi.anchor),
-                  float(floor), geometric=False, steps=ANCHOR_SEARCH_STEPS):
+        if bisect(lambda x: measure(high, anchor=_anchor_step(x)), float(hi.anchor), float(_anchor_floor(lo, hi)),
+                  geometric=False, steps=ANCHOR_SEARCH_STEPS):
             return best
     elif hi.skip and measure(high, skip=hi.skip * SKIP_SPAN).met:
         best = max(best, measure(high, skip=hi.skip * SKIP_SPAN), key=lambda k: k.bpp)
@@ -304,6 +307,33 @@ def _between(low: zoo.Level, high: zoo.Level, measure, bpp: float, best: Choice)
     same_maps = (lo.model, lo.maps) == (hi.model, hi.maps) and lo.scale < hi.scale
     top = hi.scale if same_maps else 2 * lo.scale
     bisect(lambda x: measure(low, scale=Fraction(x).limit_denominator(255)), float(top), float(lo.scale), geometric=False)
+    return best
+
+
+def _anchor_floor(low: OperatingPoint, high: OperatingPoint) -> Fraction:
+    """How low a search may move lattice point `high`'s anchor: to `low`'s where `low` is the same
+    model, maps and scale at an anchor, else to 0."""
+    same = (low.model, low.maps, low.scale) == (high.model, high.maps, high.scale) and low.anchor is not None
+    return low.anchor if same else Fraction(0)
+
+
+def _anchor_step(x: float) -> Fraction:
+    """The anchor nearest x that a file can record (a whole number of 1/ANCHOR_STEPS steps)."""
+    return Fraction(round(x * ANCHOR_STEPS), ANCHOR_STEPS)
+
+
+def _lowest_anchor(low: zoo.Level, high: zoo.Level, measure, best: Choice) -> Choice:
+    """Lattice level `high` meets a PSNR target (`best`, its coding) and `low` does not: the
+    smallest file from `high` at a lower anchor (down to `_anchor_floor`) that still meets it,
+    by bisection (PSNR and rate grow with the anchor)."""
+    met, missed = float(high.point.anchor), float(_anchor_floor(low.point, high.point))
+    for _ in range(ANCHOR_SEARCH_STEPS):
+        x = (met + missed) / 2
+        c = measure(high, anchor=_anchor_step(x))
+        if c.met:
+            met, best = x, min(best, c, key=lambda k: k.bpp)
+        else:
+            missed = x
     return best
 
 
