@@ -379,4 +379,4 @@ def decoded_size(header, preview: bool = False) -> tuple[int, int]:
 
 
 __all__ = ["compress", "decompress", "open_image", "compress_file", "decompress_file", "compress_to_target", "levels",
-           "Choice", "output_format"]
+           "model_point", "Choice", "output_format"]

@@ -93,30 +93,23 @@ def compress(
                 if targets:
                     choice = api.compress_to_target(im, bpp=target_bpp, psnr=target_psnr, max_pixels=max_pixels or None,
                                                     strip=strip)
-                    data, q, scale, note = choice.data, choice.quality, choice.point.scale, _target_note(choice, target_bpp, target_psnr)
+                    data, point, note = choice.data, choice.point, _target_note(choice, target_bpp, target_psnr)
                     if strict and _missed(choice, target_bpp):
                         raise VqzError(f"{_goal(target_bpp, target_psnr)} not met ({choice.bpp:.4f} bpp"
                                        + (f", {choice.psnr:.2f} dB" if choice.psnr is not None else "")
                                        + f": {_missed(choice, target_bpp)}); no file written (--strict)")
                 else:
-                    data, q, note = api.compress(im, quality, model=model, anchor=rate_anchor, max_pixels=max_pixels or None,
-                                                 strip=strip), quality, ""
-                    scale = 1 if model is not None else zoo.level(q).point.scale
+                    data, note = api.compress(im, quality, model=model, anchor=rate_anchor, max_pixels=max_pixels or None,
+                                              strip=strip), ""
+                    point = api.model_point(zoo.load(model), rate_anchor) if model is not None else zoo.level(quality).point
             batch.write(job, data, force)
         message = f"{len(data):,} bytes, {8 * len(data) / pixels:.4f} bpp{note}"
         if verbose:
-            message += f" [{model or zoo.level(q).point.model} at scale {scale}{_anchor_note(model, q, rate_anchor)}, {size}]"
+            anchored = "" if point.anchor is None else f", anchor {point.anchor}"
+            message += f" [{point.model} at scale {point.scale}{anchored}, {size}]"
         return len(raw), len(data), pixels, message
 
     batch.run(plan, check, work, quiet, "compress", ready, jobs_n, threads)
-
-
-def _anchor_note(model: str | None, quality: int | None, anchor: Fraction | None) -> str:
-    """", anchor A" where the file's point has a rate anchor (a lattice model's), else ""."""
-    from vqzip import api, zoo
-
-    point = api.model_point(zoo.load(model), anchor) if model is not None else zoo.level(quality).point
-    return "" if point.anchor is None else f", anchor {point.anchor}"
 
 
 def _goal(bpp: float | None, psnr: float | None) -> str:
