@@ -317,7 +317,7 @@ def test_the_configs_codebooks_and_onnx_runner_import_no_torch():
 def test_only_runs_on_large_inputs_shrink_the_arena(monkeypatch):
     """ONNX Runtime's arena is shrunk at the end of a run whose inputs hold SHRINK_FROM bytes or
     more: every run of a Kodak-sized image at the default level keeps the arena as it is (its
-    speed), and every tile of a large image shrinks it at least once (its memory)."""
+    speed), and every full tile of a large image shrinks it at least once (its memory)."""
     from vqzip.inference import onnx_graphs
 
     assert not onnx_graphs.shrinks(onnx_graphs.SHRINK_FROM - 1) and onnx_graphs.shrinks(onnx_graphs.SHRINK_FROM)
