@@ -6,7 +6,8 @@ Per image: compress to .vqz bytes and decompress those bytes (model loaded once,
 rate = 8 * file bytes / pixels; PSNR on the decoded 8-bit RGB pixels; the priors' ideal
 (teacher-forced) rate beside it, so the coding overhead shows; and the preview (the top level
 decoded alone): its time, and its PSNR against the image reduced 4x (box filter, whole 4x4
-blocks). Prints a table and the means.
+blocks). Prints a table and the means; --json writes them with what ran them (threads, and the
+engine of the networks: VQZIP_BACKEND, default onnx).
 """
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("images", type=Path, help="folder of images")
     ap.add_argument("-m", "--model", help="shipped model name, at scale 1 (a lattice model at its middle anchor) [default: the default level's model]")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="the process's threads: tiles of the network at once, each on one thread of its engine")
     ap.add_argument("--limit", type=int, help="only the first N images")
     ap.add_argument("--json", type=Path, help="write per-image rows and means here")
     args = ap.parse_args(argv)
@@ -79,7 +81,8 @@ def main(argv=None) -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"model": name, "sha256": model.sha256, "images": str(args.images), "json": str(args.json),
-                                         "threads": args.threads, "mean": mean, "rows": rows}, indent=2) + "\n")
+                                         "threads": args.threads,
+                                         "backend": model.backend, "mean": mean, "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -36,19 +36,21 @@ MAPS = ("top", "bottom", "fine")
 
 
 def worker(codes_file: str, reps: int) -> dict[str, float]:
-    """Best-of-reps seconds of each map's walk and teacher-forced pass, in this process's vqzip."""
-    import torch
-
+    """Best-of-reps seconds of each map's walk and teacher-forced pass, in this process's vqzip.
+    The maps are given as that vqzip's walk takes them: torch tensors where loading the model
+    imported torch (a tree before issue 37, whose priors walked in torch), else numpy arrays (no
+    torch needed)."""
     from vqzip import zoo
     from vqzip.runtime import one_thread
 
     model = zoo.load("vqz-l3")
+    as_walked = sys.modules["torch"].from_numpy if "torch" in sys.modules else np.asarray
     with np.load(codes_file) as f:
-        codes = [torch.from_numpy(f[name]) for name in MAPS]
+        codes = [as_walked(f[name]) for name in MAPS]
     best: dict[str, float] = {}
     for rep in range(reps + 1):  # the first warms up (caches, lazy imports) and is not kept
         for k, m in enumerate(model.maps):
-            known, conds = codes[k].numpy(), [codes[j] for j in m.conds]
+            known, conds = np.asarray(codes[k]), [codes[j] for j in m.conds]
             with one_thread():
                 t = time.perf_counter()
                 model.priors[k].walk(*known.shape, lambda p, i, j: known[i, j], conds)

@@ -7,6 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -82,3 +83,17 @@ def test_distribution_sizes_count_the_files_of_each_record(tmp_path):
                                                          "pkg-1.0.dist-info/RECORD,,\n")
     size = install_size.distribution_sizes(tmp_path)["pkg 1.0"]
     assert size == 100 + (tmp_path / "pkg-1.0.dist-info" / "RECORD").stat().st_size
+
+
+def test_the_walk_bench_times_this_tree_without_torch(tmp_path):
+    """bench/walk_speed.py's worker walks this tree's priors (numpy) in a process where torch
+    cannot be imported: only a baseline whose model loads torch gets its maps as tensors."""
+    from blocked import run_without
+
+    rng = np.random.default_rng(0)
+    codes = tmp_path / "codes.npz"
+    np.savez(codes, top=rng.integers(0, 512, (2, 3)), bottom=rng.integers(0, 512, (4, 6)), fine=rng.integers(0, 512, (8, 12)))
+    done = run_without(["torch"], ["-c", "import sys; sys.path.insert(0, sys.argv[1]); import walk_speed; "
+                                         "print(sorted(walk_speed.worker(sys.argv[2], 1)))", str(BENCH), str(codes)])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == str(sorted(f"{w} {m}" for w in ("walk", "teacher-forced") for m in ("top", "bottom", "fine")))

@@ -312,3 +312,28 @@ def test_the_configs_codebooks_and_onnx_runner_import_no_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_only_runs_on_large_inputs_shrink_the_arena(monkeypatch):
+    """ONNX Runtime's arena is shrunk at the end of a run whose inputs hold SHRINK_FROM bytes or
+    more: every run of a Kodak-sized image at the default level keeps the arena as it is (its
+    speed), and every full tile of a large image shrinks it at least once (its memory)."""
+    from vqzip.inference import onnx_graphs
+
+    assert not onnx_graphs.shrinks(onnx_graphs.SHRINK_FROM - 1) and onnx_graphs.shrinks(onnx_graphs.SHRINK_FROM)
+    decided = []
+    monkeypatch.setattr(onnx_graphs, "shrinks", lambda n: decided.append(onnx_graphs.SHRINK_FROM <= n) or decided[-1])
+    lv = zoo.level(None)
+    net = zoo.load(lv.point.model, "onnx").net
+    maps = net.maps[: lv.point.maps]
+    rng = np.random.default_rng(0)
+
+    def random_codes(width, height):
+        return [rng.integers(0, m.num_codes, (height // m.stride, width // m.stride)) for m in maps]
+
+    codec.encode_codes(net, np.asarray(Image.open(SAMPLE).convert("RGB").resize((768, 512))), len(maps))
+    codec.decode_pixels(net, random_codes(768, 512), 768, 512)
+    assert decided and not any(decided)
+    decided.clear()
+    codec.decode_pixels(net, random_codes(2048, 512), 2048, 512)  # 4 tiles of 256x1024 pixels
+    assert sum(decided) >= 4

@@ -43,6 +43,11 @@ def test_train_resume_export_and_use(images, tmp_path, monkeypatch):
     entry = training.register(root, "m", [Fraction(1)], Fraction(1), validation=val)
     card = training.write_card(folder, entry, None).read_text()
     assert entry["sha256"] in card and "vqvae" in card
+    kodak = {"images": "kodak", "json": "k.json", "threads": 2, "mean": dict.fromkeys(
+        ("bpp", "estimated_bpp", "psnr", "encode_s", "decode_s", "preview_s", "preview_psnr"), 1.0)}
+    for backend, says in ((None, "2 threads, the networks in torch."), ("onnx", "2 threads, the networks in ONNX Runtime.")):
+        result = kodak if backend is None else {**kodak, "backend": backend}  # none: measured before issue 37, on torch
+        assert says in training.write_card(folder, entry, result).read_text()
 
     monkeypatch.setenv("VQZIP_CHECKPOINTS", str(root))
     model = zoo.load("m")

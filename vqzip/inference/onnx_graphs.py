@@ -63,10 +63,17 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
 
 _arena_lock = threading.Lock()
 _arena_shared = False
-_shrinking_run = None  # `_run_options`: made once
+_shrinking_run = None  # `_shrinking_options`: made once
 # Held while a graph's session is made (tiles on several threads may ask for a graph first at
 # once: one session); one for every OnnxGraphs, so that `after_fork` can renew it
 _session_lock = threading.Lock()
+
+# A run whose inputs hold this many bytes or more shrinks the arena at its end (`shrinks`). Every
+# run of a Kodak-sized photo (768x512) at the default level is under it (at most 13.5 MiB: the
+# decoder's tile, 64x144x384 floats); a 40 MP image's full tiles are over it in at least one
+# graph of each tile (its encoder's latents 30-34 MiB, its decoder's 21 MiB; the features' 11 MiB
+# and the coarse decode's 7 MiB are not), so its arena is still shrunk once or more per tile.
+SHRINK_FROM = 16 << 20
 
 
 def after_fork() -> None:
@@ -81,7 +88,7 @@ def _share_one_arena(ort) -> None:
     Each session's own arena held its graph's peak: a 3.5 MP compress and decompress (level 9)
     peaked at 3.0 GB; without arenas at 1.7 GB but with ~25% more CPU time on the network's
     part (fresh pages for every large tensor); with this one, 1.9 GB at the arena's speed
-    (torch: 1.5 GB). Every run then shrinks it (`_run_options`)."""
+    (torch: 1.5 GB). Large runs then shrink it (`shrinks`)."""
     global _arena_shared
     with _arena_lock:
         if not _arena_shared:
@@ -90,12 +97,18 @@ def _share_one_arena(ort) -> None:
             _arena_shared = True
 
 
-def _run_options(ort):
-    """The options of every run: at its end the arena gives back its regions no run is using.
-    The arena never shrinks by itself, and tiles of several graphs left it holding the sum of
-    their peaks: tiger.png at 2400x1600, default level, compress then decompress in one process
-    peaked at 1254 MB and kept 1159 MB; shrinking, 736 / 484 MB (torch: 874 / 721; no arena:
-    939 / 640), for ~7% more CPU time on a kodim01 decode (docs/performance.md#memory)."""
+def shrinks(input_bytes: int) -> bool:
+    """Whether a run whose inputs hold input_bytes ends by shrinking the arena: giving back its
+    regions no run is using. The arena never shrinks by itself, and a large image's tiles of
+    several graphs left it holding the sum of their peaks (a 40 MP compress at the default level
+    peaked at 2,287 MB; shrinking after every run, 1,096 MB). Shrinking costs a small image ~7% of
+    a decode's CPU time (the next run's tensors come in fresh pages), and there it buys little:
+    runs under SHRINK_FROM keep the arena as it is (docs/performance.md#memory)."""
+    return input_bytes >= SHRINK_FROM
+
+
+def _shrinking_options(ort):
+    """The options of a run that shrinks the arena at its end (`shrinks`)."""
     global _shrinking_run
     with _arena_lock:
         if _shrinking_run is None:
@@ -115,12 +128,12 @@ class OnnxGraphs:
         self.paths, self.tensors, self.weights = paths, tensors, weights
         self._sessions: dict[str, object] = {}
         self._fed: list = []  # the OrtValues of the weights, which the sessions read and do not own
-        self._run = None  # `_run_options`, with the first session
+        self._shrinking = None  # `_shrinking_options`, with the first session
 
     def __call__(self, name: str, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
         session = self._sessions.get(name) or self._session(name)
         feed = {i.name: np.ascontiguousarray(a, dtype=np.float32) for i, a in zip(session.get_inputs(), arrays)}
-        return tuple(session.run(None, feed, self._run))
+        return tuple(session.run(None, feed, self._shrinking if shrinks(sum(a.nbytes for a in feed.values())) else None))
 
     def _session(self, name: str):
         import onnxruntime as ort
@@ -141,7 +154,7 @@ class OnnxGraphs:
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         _share_one_arena(ort)
-        self._run = _run_options(ort)
+        self._shrinking = _shrinking_options(ort)
         options.add_session_config_entry("session.use_env_allocators", "1")
         options.enable_mem_pattern = False
         options.add_external_initializers(names, values)

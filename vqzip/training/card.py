@@ -20,6 +20,10 @@ def _stages(meta: dict) -> list[dict]:
     return (_stages(meta["init"]) if "init" in meta else []) + [meta]
 
 
+# The engine that ran the networks in a bench/kodak.py result (its "backend"); a result without
+# one was measured before issue 37, when torch ran them all
+_ENGINES = {"onnx": "ONNX Runtime", "torch": "torch"}
+
 _ABSOLUTE = re.compile(r"(?<![\w.])/(?:root|home/[^/\s]+|work|tmp)(?:/[^\s'\")]*)?")
 
 
@@ -162,7 +166,7 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
                   f"| {k['preview_s']:.3f} | {k['preview_psnr']:.2f} dB |",
                   "", f"Measured by `python bench/kodak.py {portable(kodak['images'])} --json {portable(kodak['json'])}` with the model"
                   " loaded once,",
-                  f"{kodak['threads']} torch threads.", ""]
+                  f"{kodak['threads']} threads, the networks in {_ENGINES[kodak.get('backend', 'torch')]}.", ""]
     levels = {q: lv for q, lv in json.loads((folder.parent / "manifest.json").read_text())["levels"].items()
               if lv["model"] == cfg["name"]}
     if not levels and former_levels:
