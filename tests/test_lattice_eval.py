@@ -134,3 +134,27 @@ def test_a_psnr_target_met_by_a_lattice_level_takes_its_lowest_anchor_that_meets
     choice = api.compress_to_target(photo(64, 48), psnr=32.5, strip=True)  # level 1 (anchor 1) misses, 2 (anchor 4) meets
     assert choice.met and choice.quality == 2 and choice.point.anchor == Fraction(5, 2) and choice.psnr == 32.5
     assert set(anchors) > {1, 4, Fraction(5, 2)} and len(anchors) <= 2 + api.ANCHOR_SEARCH_STEPS
+
+
+def test_a_lattice_level_without_an_anchor_is_refused_in_one_line(lattice_folder, monkeypatch, tmp_path, capsys):
+    """A manifest level the model cannot code (a lattice level naming no anchor) is a ModelError
+    naming the level, from the CLI a line and exit 1, not a traceback; export never writes one."""
+    from vqzip.training import set_ladder
+
+    root = lattice_folder.parent
+    set_ladder(root, {"1": {"model": "lat", "scale": "1"}}, 1)
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(root))
+    with pytest.raises(VqzError, match="quality level 1 cannot be coded: .*gives none"):
+        api.compress(photo(32, 32))
+    photo(32, 32).save(tmp_path / "a.png")
+    assert main(["compress", str(tmp_path / "a.png")]) == 1
+    err = capsys.readouterr().err
+    assert "quality level 1 cannot be coded" in err and "Traceback" not in err and not (tmp_path / "a.vqz").exists()
+
+
+def test_export_of_a_lattice_run_refuses_scales(lattice_folder, tmp_path):
+    from vqzip.training.commands import export_model
+
+    with pytest.raises(VqzError, match="need rate anchors"):
+        export_model(lattice_folder.parent.parent / "run", "lat2", scales="1", data=tmp_path, checkpoints=tmp_path / "c")
+    assert not (tmp_path / "c").exists()

@@ -24,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from vqzip import codec, intake, metrics, zoo
 from vqzip.container import ANCHOR_STEPS, DEFAULT_MAX_PIXELS, FORMAT
-from vqzip.errors import VqzError, VqzWarning
+from vqzip.errors import ModelError, VqzError, VqzWarning
 from vqzip.fileio import check_input, check_output, write_atomic
 from vqzip.operating_point import OperatingPoint
 from vqzip.outputs import PREVIEW_SUFFIX, check_writable, encode_image, output_format
@@ -141,7 +141,7 @@ def compress(image: ImageLike, quality: int | None = None, *, model: str | None 
             data = codec.compress(im, loaded, model_point(loaded, anchor), max_pixels=max_pixels)
         else:
             lv = zoo.level(quality)
-            data = codec.compress(im, zoo.load(lv.point.model), lv.point, quality=lv.quality, max_pixels=max_pixels)
+            data = codec.compress(im, level_model(lv), lv.point, quality=lv.quality, max_pixels=max_pixels)
         name = str(image) if isinstance(image, (str, Path)) else "image"
         return data if strip else metadata.attach(data, metadata.read(im, name), name)
 
@@ -233,6 +233,17 @@ def compress_to_target(image: ImageLike, *, bpp: float | None = None, psnr: floa
         return replace(choice, data=data, bpp=whole, met=met)
 
 
+def level_model(lv: zoo.Level) -> zoo.CodecModel:
+    """Level lv's model, loaded, with the level's point checked against it: a level a model
+    cannot code (a manifest's lattice level without an anchor, say) is a ModelError naming it."""
+    model = zoo.load(lv.point.model)
+    try:
+        codec.check_point(model, lv.point)
+    except ValueError as e:
+        raise ModelError(f"quality level {lv.quality} cannot be coded: {e}") from None
+    return model
+
+
 def _to_target(im: Image.Image, bpp: float | None, psnr: float | None, max_pixels: int | None) -> Choice:
     pixels = np.asarray(im.convert("RGB"))
     n = im.width * im.height
@@ -243,7 +254,7 @@ def _to_target(im: Image.Image, bpp: float | None, psnr: float | None, max_pixel
         """Level lv's coding, with the knobs of its point given in `moved` (lam, scale, skip) moved."""
         point = replace(lv.point, **moved)
         if (lv.quality, point) not in tried:
-            data = codec.compress(im, zoo.load(point.model), point, quality=lv.quality, max_pixels=max_pixels)
+            data = codec.compress(im, level_model(lv), point, quality=lv.quality, max_pixels=max_pixels)
             dist = (metrics.psnr(pixels, np.asarray(decompress(data, max_pixels=max_pixels).convert("RGB")))
                     if psnr is not None else None)
             ok = 8 * len(data) / n <= bpp if bpp is not None else dist >= psnr

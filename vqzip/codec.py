@@ -208,24 +208,17 @@ def compress(image: Image.Image, model: zoo.CodecModel, point: OperatingPoint | 
     1/256 steps) or with lam > 0, or that gives an anchor to a model without a lattice; a VqzError for an image or a coded
     image above max_pixels (None: no limit)."""
     point = point or OperatingPoint(model.name)
-    if point.model != model.name:
-        raise ValueError(f"an operating point of model {point.model!r} given to model {model.name!r}")
+    n, anchor = check_point(model, point)
     check_pixels(*image.size, "image", max_pixels)
     check_pixels(*container.coded_size(*image.size, point.scale), "coded image", max_pixels)
     given = intake.prepare(image)
     height, width = given.rgb.shape[:2]
     coded = container.coded_size(width, height, point.scale)
-    n = map_count(model, point.maps)
     if max(max(shape) for shape in code_shapes(model.net, *coded)[:n]) > container.MAX_MAP_SIDE:
         raise FormatError(f"image of {width}x{height} coded at {coded[0]}x{coded[1]} has a side too long for the "
                           f"format (code maps of at most {container.MAX_MAP_SIDE} rows and columns)")
     lam, skip = float(np.float32(point.lam)), float(np.float32(point.skip))  # as the header stores them
-    if skip > 0 and not any(m.skippable for m in model.maps):
-        raise ValueError(f"model {model.name!r} has no map that can be skipped in blocks")
     skips = skip > 0 and any(m.skippable for m in model.maps[:n])
-    anchor = _check_anchor(model, point.anchor, n)
-    if anchor is not None and lam > 0:
-        raise ValueError(f"model {model.name!r}: RDO (lam > 0) over a lattice map's symbols is not written; give lam 0")
     pixels = resample(given.rgb, coded)
     extensions = [(container.TAG_FINE_SKIP, fine_skip.pack(skip))] if skips else []
     if anchor is not None:
@@ -257,6 +250,21 @@ def compress(image: Image.Image, model: zoo.CodecModel, point: OperatingPoint | 
                               point.scale, tuple(container.codes_crc(c) for c in codes), quality, lam,
                               tuple(extensions), alpha_coding)
     return container.pack(header, streams, alpha)
+
+
+def check_point(model: zoo.CodecModel, point: OperatingPoint) -> tuple[int, Fraction | None]:
+    """`compress`'s checks of a point against `model`, made before any image is read -> (the
+    number of maps it codes, the anchor its lattice map is coded at or None); the ValueErrors
+    `compress` names."""
+    if point.model != model.name:
+        raise ValueError(f"an operating point of model {point.model!r} given to model {model.name!r}")
+    n = map_count(model, point.maps)
+    if float(np.float32(point.skip)) > 0 and not any(m.skippable for m in model.maps):
+        raise ValueError(f"model {model.name!r} has no map that can be skipped in blocks")
+    anchor = _check_anchor(model, point.anchor, n)
+    if anchor is not None and float(np.float32(point.lam)) > 0:
+        raise ValueError(f"model {model.name!r}: RDO (lam > 0) over a lattice map's symbols is not written; give lam 0")
+    return n, anchor
 
 
 def _check_anchor(model: zoo.CodecModel, anchor: Fraction | None, n: int) -> Fraction | None:

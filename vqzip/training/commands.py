@@ -88,7 +88,11 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     if (ladder is None) != (default_level is None):
         raise UsageError("--levels and --default-level go together", "--default-level")
     family = read_ladder(ladder) if ladder else None
-    scales = "none" if ladder else scales or "1"
+    lattice = (Path(run) / "lattice.json").is_file()
+    if lattice and (scales not in (None, "none") or default_scale is not None):
+        raise UsageError("a lattice model's levels need rate anchors, which --scales cannot give: give --levels "
+                         "(a ladder whose levels name an anchor), or none (then `-m NAME [--anchor A]`)", "--scales")
+    scales = "none" if ladder or lattice else scales or "1"
     try:
         levels = [] if scales == "none" else [Fraction(x) for x in scales.split(",")]
         default = Fraction(default_scale) if default_scale else None
@@ -101,7 +105,6 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     if family is not None:
         training.check_ladder(root, family, default_level, name)
     kept = None if keep is None else Path(keep) if Path(keep).is_dir() else root / keep
-    lattice = (Path(run) / "lattice.json").is_file()
     if lattice and data is None:
         raise UsageError("a lattice run's fine prior is calibrated on training images: give --data", "--data")
     if lattice and any(tile):
