@@ -35,6 +35,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from vqzip import data
+from vqzip.training import distributed
 from vqzip.errors import VqzError
 from vqzip.models.configs import LatticeConfig
 from vqzip.models.vqvae2 import VQVAE2
@@ -182,7 +183,7 @@ def train_lattice(data_dir, out, init: Path, lattice: LatticeConfig, cfg: TrainC
     val_path = out / "validation.jsonl"
     out.mkdir(parents=True, exist_ok=True)
     done = {json.loads(line).get("step") for line in val_path.read_text().splitlines()} if val_path.exists() else set()
-    if not done:
+    if not done and distributed.is_main():
         note = ("the top and bottom maps are the init model's, frozen: their bits are a constant added to every "
                 "anchor's bpp, not computed here" if not train_coarse else
                 "the top and bottom maps train (--train-coarse): their bits change, and are not computed here")
@@ -190,7 +191,8 @@ def train_lattice(data_dir, out, init: Path, lattice: LatticeConfig, cfg: TrainC
 
     def on_step(step: int) -> None:
         ramp[0] = min(1.0, step / max(1.0, RAMP * cfg.steps))
-        if (step % val_every == 0 or step == cfg.steps) and step not in done:
+        # rank 0 alone validates and writes, as it alone saves (`run_loop`)
+        if (step % val_every == 0 or step == cfg.steps) and step not in done and distributed.is_main():
             rows = validate(model, images)
             model.train()
             for row in rows:
