@@ -69,8 +69,10 @@ _shrinking_run = None  # `_shrinking_options`: made once
 _session_lock = threading.Lock()
 
 # A run whose inputs hold this many bytes or more shrinks the arena at its end (`shrinks`). Every
-# run of a Kodak-sized photo (768x512) at the default level is under it (at most 13.5 MiB: the
-# decoder's tile, 64x144x384 floats); a 40 MP image's full tiles are over it in at least one
+# run of a Kodak-sized photo (768x512) coding two maps (level 5) is under it (at most 13.5 MiB: the
+# decoder's tile, 64x144x384 floats), but not the fine latent's run when it codes three (48 MiB:
+# levels 6-10, the default among them since it moved to 9), which a per-image decision would spare;
+# a 40 MP image's full tiles are over it in at least one
 # graph of each tile (its encoder's latents 30-34 MiB, its decoder's 21 MiB; the features' 11 MiB
 # and the coarse decode's 7 MiB are not), so its arena is still shrunk once or more per tile.
 SHRINK_FROM = 16 << 20
