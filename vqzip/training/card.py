@@ -88,12 +88,14 @@ def _rdo_codes(c: dict) -> str:
 
 
 def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = None, recipe=None,
-               packed_by: str | None = None, former_levels: tuple[dict, str] | None = None) -> Path:
+               packed_by: str | None = None, former_levels: tuple[dict, str] | None = None,
+               rd_command: str = "vqzip rd-curve ../shared/data/kodak --out results/kodak") -> Path:
     """MODEL_CARD.md from the model's config.json (training record), its quality levels in the
     manifest beside it, a bench/kodak.py result, a `vqzip rd-curve` vqzip.json, the recipe it was
     trained by (`vqzip.training.recipe.Recipe`, None: none) and the command that packed it
     (default: the one running). `former_levels`: (levels, when they ended) for a model whose
-    quality levels the manifest no longer holds, with `rd` measured on them: shown as they were."""
+    quality levels the manifest no longer holds, with `rd` measured on them: shown as they were.
+    `rd_command`: the command that made `rd`, named under the table."""
     cfg = json.loads((folder / "config.json").read_text())
     tr, net_cfg = cfg["training"], cfg["net"]
     net, prior_cfgs = zoo.build(cfg)
@@ -191,7 +193,7 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
                                                   f"{r['encoding_time'][k]:.2f}", f"{r['decoding_time'][k]:.2f}")
             lines.append(f"| {q} | {lv['scale']} | {lv.get('maps', 'all')} | {lv.get('lam', 0):g} | {lv.get('skip', 0):g} | " + " | ".join(cells) + " |")
         if rd:
-            lines += ["", "Kodak figures: `vqzip rd-curve ../shared/data/kodak --out results/kodak` (real files, decoded pixels;"
+            lines += ["", f"Kodak figures: `{rd_command}` (real files, decoded pixels;"
                       " seconds per image as that run measured them, its `run.json` says with how many jobs and threads)."]
     path = folder / "MODEL_CARD.md"
     path.write_text("\n".join(lines) + "\n")
