@@ -93,11 +93,7 @@ def export_lattice(run, folder, data_dir, keep: Path | None = None) -> Path:
     keep = Path(keep) if keep else Path(meta["init"]["model"]) if "model" in meta["init"] else None
     if keep is None:
         raise VqzError(f"{run} started from a run folder: give --keep-priors, the model of it whose top and bottom priors ship")
-    try:
-        kept_cfg = json.loads((keep / "config.json").read_text())
-        kept = load_file(str(keep / "model.safetensors"))
-    except (OSError, json.JSONDecodeError, SafetensorError) as e:
-        raise VqzError(f"cannot read the model to keep priors from, {keep}: {e}") from None
+    kept_cfg, kept = _read_kept(keep)
     model = load_lattice(run)
     net = model.net
     ours = {k: v for k, v in net.state_dict().items() if not k.startswith(FINE_PARTS)}
@@ -127,17 +123,21 @@ def export_lattice(run, folder, data_dir, keep: Path | None = None) -> Path:
     return folder
 
 
+def _read_kept(keep: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Model folder `keep`'s config and tensors; a one-line VqzError where they cannot be read."""
+    try:
+        return json.loads((keep / "config.json").read_text()), load_file(str(keep / "model.safetensors"))
+    except (OSError, json.JSONDecodeError, SafetensorError) as e:
+        raise VqzError(f"cannot read the model to keep priors from, {keep}: {e}") from None
+
+
 def _kept_priors(keep: Path | None, run: Path, net, config: dict, ks: list[int]) -> dict[int, dict[str, torch.Tensor]]:
     """Maps ks' integer priors from model folder `keep`, checked to fit the run; records where
     they came from (and how they were trained) in config["training"]["kept_priors"]."""
     names = [net.maps[k].name for k in ks]
     if keep is None:
         raise VqzError(f"{run} trained no prior for the {', '.join(names)} map(s): give --keep-priors, the model to take them from")
-    try:
-        kept_cfg = json.loads((keep / "config.json").read_text())
-        tensors = load_file(str(keep / "model.safetensors"))
-    except (OSError, json.JSONDecodeError, SafetensorError) as e:
-        raise VqzError(f"cannot read the model to keep priors from, {keep}: {e}") from None
+    kept_cfg, tensors = _read_kept(keep)
     ours, theirs = net.state_dict(), {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
     if theirs.keys() != ours.keys() or any(not torch.equal(ours[k], v) for k, v in theirs.items()):
         raise VqzError(f"{keep} is not a model of {run}'s network: its priors would not fit the codes")
