@@ -314,28 +314,33 @@ def test_the_configs_codebooks_and_onnx_runner_import_no_torch():
     assert out.stdout.strip() == "False"
 
 
-def test_only_runs_on_large_inputs_shrink_the_arena(monkeypatch):
+def test_the_arena_shrinks_after_large_runs_of_large_images_only(monkeypatch):
     """ONNX Runtime's arena is shrunk at the end of a run whose inputs hold SHRINK_FROM bytes or
-    more: every run of a Kodak-sized image coding two maps (level 5) keeps the arena as it is (its
-    speed), and every full tile of a large image shrinks it at least once (its memory). (Coding
-    three maps, the fine latent's run of a Kodak-sized image is over the threshold: SHRINK_FROM's
-    comment.)"""
+    more, of an image over KEEP_ARENA_UP_TO pixels (or of no image said): a Kodak-sized image keeps
+    the arena as it is through a whole compress and decompress at three maps, though its fine
+    latent's run is over SHRINK_FROM (its speed), and every full tile of a large image shrinks it
+    at least once (its memory), each tile on a thread of its own seeing the image it belongs to."""
+    from vqzip import runtime
     from vqzip.inference import onnx_graphs
 
-    assert not onnx_graphs.shrinks(onnx_graphs.SHRINK_FROM - 1) and onnx_graphs.shrinks(onnx_graphs.SHRINK_FROM)
-    decided = []
-    monkeypatch.setattr(onnx_graphs, "shrinks", lambda n: decided.append(onnx_graphs.SHRINK_FROM <= n) or decided[-1])
-    lv = zoo.level(5)
-    net = zoo.load(lv.point.model, "onnx").net
-    maps = net.maps[: lv.point.maps]
-    rng = np.random.default_rng(0)
-
-    def random_codes(width, height):
-        return [rng.integers(0, m.num_codes, (height // m.stride, width // m.stride)) for m in maps]
-
-    codec.encode_codes(net, np.asarray(Image.open(SAMPLE).convert("RGB").resize((768, 512))), len(maps))
-    codec.decode_pixels(net, random_codes(768, 512), 768, 512)
-    assert decided and not any(decided)
+    big = onnx_graphs.SHRINK_FROM
+    assert not onnx_graphs.shrinks(big - 1) and onnx_graphs.shrinks(big)
+    with runtime.coding(onnx_graphs.KEEP_ARENA_UP_TO):
+        assert not onnx_graphs.shrinks(big)
+    with runtime.coding(onnx_graphs.KEEP_ARENA_UP_TO + 1):
+        assert onnx_graphs.shrinks(big) and not onnx_graphs.shrinks(big - 1)
+    monkeypatch.setattr(runtime, "_threads", 2)  # tiles on two threads of a pool
+    decided, sizes, shrinks = [], [], onnx_graphs.shrinks
+    monkeypatch.setattr(onnx_graphs, "shrinks", lambda n: sizes.append(n) or decided.append(shrinks(n)) or decided[-1])
+    lv = next(lv for lv in zoo.levels() if lv.point.maps is None or lv.point.maps >= 3)
+    model = zoo.load(lv.point.model, "onnx")
+    image = Image.open(SAMPLE).convert("RGB").resize((512, 768))  # two encoder tiles (`vqzip.tiles.TILE`), on two threads
+    codec.decompress(codec.compress(image, model, lv.point), model)
+    assert max(sizes) >= big and not any(decided)
     decided.clear()
-    codec.decode_pixels(net, random_codes(2048, 512), 2048, 512)  # 4 tiles of 256x1024 pixels
-    assert sum(decided) >= 4
+    maps = model.net.maps[:2]
+    rng = np.random.default_rng(0)
+    codes = [rng.integers(0, m.num_codes, (768 // m.stride, 2048 // m.stride)) for m in maps]
+    with runtime.coding(2048 * 768):
+        codec.decode_pixels(model.net, codes, 2048, 768)  # 6 tiles of 256x1024 pixels
+    assert sum(decided) >= 6

@@ -22,7 +22,7 @@ from fractions import Fraction
 import numpy as np
 from PIL import Image
 
-from vqzip.runtime import one_thread, threads
+from vqzip.runtime import coding, one_thread, threads
 from vqzip import chroma_gain, colour_offsets, container, fine_skip, flat_blocks, intake, rdo, tiles, zoo
 from vqzip.coder import SymbolDecoder, SymbolEncoder, min_stream_bytes
 from vqzip.errors import FormatError, ModelError
@@ -223,19 +223,20 @@ def compress(image: Image.Image, model: zoo.CodecModel, point: OperatingPoint | 
     extensions = [(container.TAG_FINE_SKIP, fine_skip.pack(skip))] if skips else []
     if anchor is not None:
         extensions.append((container.TAG_LATTICE_ANCHOR, container.pack_anchor(anchor)))
-    if lam > 0 or skips:
-        padded = EdgePadded(pixels, model.net.STRIDE)
-        codes, streams = rdo.encode(model, padded, lam, n, tiles.tiles(*padded.shape[:2]), skip if skips else 0.0,
-                                    lambda c: decode_pixels(model.net, c, *coded), pixels)
-        shown = decode_pixels(model.net, codes, *coded)
-    else:
-        codes = encode_codes(model.net, pixels, n, anchor=anchor)
-        # The prior pass (one thread) runs beside the decode of what the decoder will rebuild:
-        # with two threads allowed, on two cores, compress took 1.45 s instead of 1.85 s.
-        with ThreadPoolExecutor(1) if threads() > 1 else _Inline() as pool:
-            coded_streams = pool.submit(_streams, model, codes, anchor)
-            shown = decode_pixels(model.net, codes, *coded, anchor=anchor)
-            streams = coded_streams.result()
+    with coding(coded[0] * coded[1]):  # the network's engine keeps or gives back memory by the image's size
+        if lam > 0 or skips:
+            padded = EdgePadded(pixels, model.net.STRIDE)
+            codes, streams = rdo.encode(model, padded, lam, n, tiles.tiles(*padded.shape[:2]), skip if skips else 0.0,
+                                        lambda c: decode_pixels(model.net, c, *coded), pixels)
+            shown = decode_pixels(model.net, codes, *coded)
+        else:
+            codes = encode_codes(model.net, pixels, n, anchor=anchor)
+            # The prior pass (one thread) runs beside the decode of what the decoder will rebuild:
+            # with two threads allowed, on two cores, compress took 1.45 s instead of 1.85 s.
+            with ThreadPoolExecutor(1) if threads() > 1 else _Inline() as pool:
+                coded_streams = pool.submit(_streams, model, codes, anchor)
+                shown = decode_pixels(model.net, codes, *coded, anchor=anchor)
+                streams = coded_streams.result()
     alpha_coding, alpha = (0, b"") if given.alpha is None else intake.code_alpha(given.alpha)
     # What the decoder will rebuild, and the corrections of it (CORRECTIONS), each sent only
     # if it fits the header's 64 KiB of extensions (a 40 MP image's do).
@@ -414,8 +415,9 @@ def decompress(data: bytes, model: zoo.CodecModel | None = None, *, max_pixels: 
     """Decode .vqz bytes to an image of the original size and mode (a VqzError for one above
     max_pixels, None: no limit; `parsed`: as decode_codes)."""
     header, model, codes, alpha = decode_codes(data, model, max_pixels=max_pixels, parsed=parsed)
-    pixels = resample(decode_pixels(model.net, codes, *header.coded_size, anchor=container.anchor_of(header)),
-                      (header.width, header.height))
+    with coding(header.coded_size[0] * header.coded_size[1]):
+        pixels = resample(decode_pixels(model.net, codes, *header.coded_size, anchor=container.anchor_of(header)),
+                          (header.width, header.height))
     for tool, value in corrections(header):
         pixels = tool.apply(pixels, value)
     return Decoded(intake.restore(pixels, header.mode, alpha), header, codes)
@@ -428,7 +430,8 @@ def preview(data: bytes, model: zoo.CodecModel | None = None, *, max_pixels: int
     of the image's size each way (`preview_size`), in the image's mode (`parsed`: as decode_codes)."""
     header, model, codes, alpha = decode_codes(data, model, preview=True, max_pixels=max_pixels, parsed=parsed)
     size = preview_size(header, model)
-    pixels = resample(preview_pixels(model.net, codes[-1], *header.coded_size), size)
+    with coding(header.coded_size[0] * header.coded_size[1]):
+        pixels = resample(preview_pixels(model.net, codes[-1], *header.coded_size), size)
     if alpha is not None:
         alpha = np.asarray(Image.fromarray(alpha).resize(size, Image.BOX))
     return Decoded(intake.restore(pixels, header.mode, alpha), header, codes)

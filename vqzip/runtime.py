@@ -12,6 +12,13 @@ Threads
     A process forked after torch ran its OpenMP regions deadlocks in the next one (libgomp's
     thread pool does not survive fork); every forked child therefore starts on one thread.
 
+The image being coded
+    coding(pixels)      a block that codes one image of this many pixels (a context variable:
+                        each thread, and each tile's thread of `vqzip.tiles.per_tile`, sees its own)
+    image_pixels()      that count, or None outside such a block; the network's engine keeps its
+                        memory across runs for a small image, gives it back for a large one
+                        (`vqzip.inference.onnx_graphs.shrinks`)
+
 Allocator (glibc only; elsewhere nothing is done), for the `vqzip` command's own process (the
 Python API leaves its host's allocator alone): what keeps coding a large image within bounded
 memory.
@@ -35,6 +42,7 @@ Worker pool
 """
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import os
 import sys
@@ -67,6 +75,24 @@ def set_threads(n: int | None) -> None:
 def threads() -> int:
     """The process's thread count (`set_threads`)."""
     return _threads or cores()
+
+
+_image_pixels: contextvars.ContextVar[int | None] = contextvars.ContextVar("vqzip_image_pixels", default=None)
+
+
+@contextmanager
+def coding(pixels: int):
+    """A block that codes one image of `pixels` pixels (`image_pixels` inside it)."""
+    token = _image_pixels.set(pixels)
+    try:
+        yield
+    finally:
+        _image_pixels.reset(token)
+
+
+def image_pixels() -> int | None:
+    """The pixels of the image the innermost `coding` block of this context codes, None outside one."""
+    return _image_pixels.get()
 
 
 _lock = threading.Lock()

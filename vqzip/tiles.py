@@ -13,6 +13,7 @@ pixels are those of one whole-image pass.
 """
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -69,13 +70,15 @@ def per_tile(fn, parts: list[Tile], at_once: int | None = None) -> list:
     The network's results then never depend on the thread count: oneDNN may sum in another
     order with more threads (vqz-base's output layer, a transposed convolution to 3 channels,
     did: pixels one level apart at 1 and 2 threads). Tiles in parallel also keep a busy core
-    from stalling the others, as OpenMP's parallel regions would."""
+    from stalling the others, as OpenMP's parallel regions would. Each tile runs in a copy of
+    the caller's context (`vqzip.runtime.coding`: the image it belongs to)."""
     n = min(threads(), at_once or len(parts))
     with one_thread():
         if n == 1 or len(parts) < 2:
             return [fn(t) for t in parts]
+        caller = contextvars.copy_context()
         with ThreadPoolExecutor(min(n, len(parts))) as pool:  # ORT's runs and torch's ops release the GIL
-            return list(pool.map(fn, parts))
+            return list(pool.map(lambda t: caller.copy().run(fn, t), parts))
 
 
 def join(blocks: list[np.ndarray], parts: list[Tile], up: int = 1, down: int = 1) -> np.ndarray:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vqzip.errors import ModelError
+from vqzip.runtime import image_pixels
 
 
 def initializer_names(graph: bytes) -> list[str]:
@@ -68,14 +69,15 @@ _shrinking_run = None  # `_shrinking_options`: made once
 # once: one session); one for every OnnxGraphs, so that `after_fork` can renew it
 _session_lock = threading.Lock()
 
-# A run whose inputs hold this many bytes or more shrinks the arena at its end (`shrinks`). Every
-# run of a Kodak-sized photo (768x512) coding two maps (level 5) is under it (at most 13.5 MiB: the
-# decoder's tile, 64x144x384 floats), but not the fine latent's run when it codes three (48 MiB:
-# levels 6-10, the default among them since it moved to 9), which a per-image decision would spare;
-# a 40 MP image's full tiles are over it in at least one
-# graph of each tile (its encoder's latents 30-34 MiB, its decoder's 21 MiB; the features' 11 MiB
-# and the coarse decode's 7 MiB are not), so its arena is still shrunk once or more per tile.
+# A run whose inputs hold this many bytes or more shrinks the arena at its end (`shrinks`), unless
+# it codes an image of at most KEEP_ARENA_UP_TO pixels. Without that exception the fine latent's
+# run of a Kodak-sized photo (768x512) shrank it at every level coding three maps (48 MiB); every
+# run of two maps is under SHRINK_FROM (at most 13.5 MiB: the decoder's tile, 64x144x384
+# floats). A 40 MP image's full tiles are over it in at least one graph of each tile (its
+# encoder's latents 30-34 MiB, its decoder's 21 MiB; the features' 11 MiB and the coarse
+# decode's 7 MiB are not), so its arena is still shrunk once or more per tile.
 SHRINK_FROM = 16 << 20
+KEEP_ARENA_UP_TO = 1 << 20  # pixels: two encoder tiles' area (`vqzip.tiles.TILE`)
 
 
 def after_fork() -> None:
@@ -105,8 +107,11 @@ def shrinks(input_bytes: int) -> bool:
     several graphs left it holding the sum of their peaks (a 40 MP compress at the default level
     peaked at 2,287 MB; shrinking after every run, 1,096 MB). Shrinking costs a small image ~7% of
     a decode's CPU time (the next run's tensors come in fresh pages), and there it buys little:
-    runs under SHRINK_FROM keep the arena as it is (docs/performance.md#memory)."""
-    return input_bytes >= SHRINK_FROM
+    runs under SHRINK_FROM, and every run for an image of at most KEEP_ARENA_UP_TO pixels
+    (`vqzip.runtime.coding`; a run outside such a block is judged by its size alone), keep the
+    arena as it is (docs/performance.md#memory)."""
+    pixels = image_pixels()
+    return input_bytes >= SHRINK_FROM and (pixels is None or pixels > KEEP_ARENA_UP_TO)
 
 
 def _shrinking_options(ort):
