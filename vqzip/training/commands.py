@@ -76,8 +76,7 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     family's `ladder` (a bench/choose_levels.py JSON, replacing every level of the manifest) with
     `default_level`. `keep`: the model (a name in the checkpoints folder, or a folder) whose priors
     ship for the maps this run did not train. A lattice run (`vqzip train lattice`) is exported
-    by `export_lattice`, `data` its calibration images and its validation's (required; no card
-    yet), `keep` its top and bottom priors' model (default: its init). Returns (folder, manifest entry, validation or None).
+    by `export_lattice`, `data` its calibration images and its validation's (required), `keep` its top and bottom priors' model (default: its init). Returns (folder, manifest entry, validation or None).
     Options that cannot go together are a UsageError naming the option; everything is checked
     before anything is written."""
     from vqzip import training, zoo
@@ -115,7 +114,36 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     entry = training.register(root, name, levels, default, validation=validation)
     if family is not None:
         training.set_ladder(root, family, default_level)
-    if not lattice:  # the card (`vqzip.training.card`) reads phase I and II records, which a lattice run has not
-        training.write_card(folder, entry, json.loads(kodak.read_text()) if kodak else None,
-                            json.loads(rd.read_text()) if rd else None)
+    training.write_card(folder, entry, json.loads(kodak.read_text()) if kodak else None,
+                        json.loads(rd.read_text()) if rd else None)
     return folder, entry, validation
+
+
+def card_again(folder: Path, *, rd: Path | None = None, rd_command: str | None = None, kodak: Path | None = None,
+               recipe: Path | None = None, packed_by: str | None = None) -> Path:
+    """Write an exported model's MODEL_CARD.md again (`write_card`) with figures measured since
+    its export: `rd` (a `vqzip rd-curve` vqzip.json over its levels) made by `rd_command`,
+    `kodak` (a bench/kodak.py JSON), the `recipe` file it was trained by. `folder` is a model
+    folder whose manifest.json beside it lists it. The command that packed it is `packed_by`,
+    else the one its config records (a lattice export's); a model that records none needs it.
+    A one-line VqzError for a folder, a result or a recipe that cannot be read."""
+    from vqzip.training import recipe as recipes, write_card
+
+    folder = Path(folder)
+    manifest_path = folder.parent / "manifest.json"
+    try:
+        entry = json.loads(manifest_path.read_text())["models"][folder.name]
+        training = json.loads((folder / "config.json").read_text())["training"]
+    except (OSError, json.JSONDecodeError, KeyError) as e:
+        raise VqzError(f"{folder}: not an exported model that {manifest_path} lists ({e.__class__.__name__}: {e})") from None
+    if packed_by is None and "packed_by" not in training:
+        raise UsageError(f"{folder / 'config.json'} does not record the command that packed the model: give it", "--packed-by")
+
+    def result(path: Path | None) -> dict | None:
+        try:
+            return None if path is None else json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise VqzError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+
+    return write_card(folder, entry, result(kodak), result(rd), recipe=recipes.load(recipe) if recipe else None,
+                      packed_by=packed_by, **({"rd_command": rd_command} if rd_command else {}))

@@ -20,6 +20,7 @@ from vqzip.codec import decode_pixels, encode_codes, estimated_bits, preview_map
 from vqzip.models import MapSpec, lattice_config
 from vqzip.training import onnx_export
 from vqzip.training.autoencoder import load_net
+from vqzip.training.loop import command_line
 from vqzip.training.priors import CodeMaps, load_codes, load_priors
 
 CALIBRATION_MAPS = 16
@@ -117,7 +118,8 @@ def export_lattice(run, folder, data_dir, keep: Path | None = None) -> Path:
                            "kept_priors": {"maps": [m.name for m in net.maps[:2]], "model": kept_cfg["name"],
                                            "sha256": zoo.sha256_file(keep / "model.safetensors"),
                                            "training": kept_cfg.get("training", {})},
-                           "calibration": {"data": str(data_dir), "images": len(maps)}}}
+                           "calibration": {"data": str(data_dir), "images": len(maps)},
+                           "packed_by": command_line()}}  # for its card, which is written again once Kodak is measured
     folder = zoo.save_folder(folder, tensors, config)
     onnx_export.write_graphs(net, folder)
     return folder
