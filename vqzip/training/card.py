@@ -88,9 +88,9 @@ def _rdo_codes(c: dict) -> str:
             f" sha256 `{c['chooser_sha256'][:16]}…`{wall})")
 
 
-def _map_words(m) -> str:
-    """A code map in the card's first line: its resolution and its codes (a lattice map's channels and symbols)."""
-    if m.channels > 1:
+def _map_words(m, lattice: bool) -> str:
+    """A code map in the card's first line: its resolution and its codes (a `lattice` map's channels and symbols)."""
+    if lattice:
         return f"{m.name} (1/{m.stride}, a lattice of {m.channels} channels of {m.num_codes} symbols)"
     return f"{m.name} (1/{m.stride}, {m.num_codes} codes)"
 
@@ -196,8 +196,8 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
     tr, net_cfg = cfg["training"], cfg["net"]
     net, prior_cfgs = zoo.build(cfg)
     prior_params = sum(p.numel() for c in prior_cfgs for p in priors.float_prior(c).parameters())
-    maps = ", ".join(_map_words(m) for m in net.maps)
     lattice, fine = lattice_config(net), lattice_map(net.maps)
+    maps = ", ".join(_map_words(m, k == fine) for k, m in enumerate(net.maps))
     lines = [
         f"# {cfg['name']}",
         "",
