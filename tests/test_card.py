@@ -10,6 +10,7 @@ import pytest
 
 from vqzip.cli import main
 from vqzip.training import recipe, write_card
+from vqzip.training.card import portable
 
 ROOT = Path(__file__).resolve().parent.parent
 L3_PACKED_BY = ("vqzip train export --run runs/fine-cut --name vqz-l3 --keep-priors runs/exp33/vqz-l3-old --levels "
@@ -107,7 +108,7 @@ def test_train_card_writes_a_card_again_with_figures_measured_since(lattice_copy
     assert main(["train", "card", str(lattice_copy), "--rd", str(tmp_path / "vqzip.json"), "--rd-command", "vqzip rd-curve K"]) == 0
     card = (lattice_copy / "MODEL_CARD.md").read_text()
     assert "| 1 | 1 | all | 0 | 0 | 2 | 0.7500 | 33.00 dB | 15.00 dB | 1.50 | 0.50 |" in card
-    assert "Kodak figures: `vqzip rd-curve K`" in card and "train card" not in card and packed.split()[-1] in card
+    assert "Kodak figures: `vqzip rd-curve K`" in card and f"Packed by `{portable(packed)}`" in card  # the export's command
     l3 = _shipped_copy(tmp_path / "shipped", "vqz-l3")
     capsys.readouterr()
     assert main(["train", "card", str(l3)]) == 2  # a VQ export records no packing command
@@ -117,3 +118,37 @@ def test_train_card_writes_a_card_again_with_figures_measured_since(lattice_copy
     assert main(["train", "card", str(tmp_path / "nothing")]) == 1
     err = capsys.readouterr().err
     assert "not an exported model" in err and "Traceback" not in err
+
+
+def test_shipping_a_lattice_model_beside_a_vq_one_is_a_matter_of_commands(lattice_folder, tmp_path, monkeypatch, capsys):
+    """The steps issue 35's long run ends with, on the tiny models: the lattice run exported with a
+    ladder that mixes it with the VQ model it froze (`vqzip train export --levels`), its Kodak
+    figures measured (here given), its card written again (`vqzip train card`); `vqzip levels`
+    then shows each level's anchor and the lattice levels' figures from the card."""
+    work = lattice_folder.parent.parent  # conftest's: images/, init/, run/, checkpoints/lat
+    root = tmp_path / "checkpoints"
+    shutil.copytree(work / "init", root / "init")
+    from vqzip.training import register
+
+    register(root, "init", [])
+    (tmp_path / "ladder.json").write_text(json.dumps({"levels": {
+        "1": {"model": "init", "scale": "1/2"}, "2": {"model": "lat", "scale": "1", "anchor": "3"},
+        "3": {"model": "lat", "scale": "1", "anchor": "11/2"}}}))
+    assert main(["train", "export", "--run", str(work / "run"), "--name", "lat", "--data", str(work / "images"),
+                 "--keep-priors", "init", "--checkpoints", str(root), "--levels", str(tmp_path / "ladder.json"),
+                 "--default-level", "2"]) == 0
+    (tmp_path / "vqzip.json").write_text(json.dumps({"results": {
+        "setting": ["1", "2", "3"], "bpp": [0.1, 0.8, 1.6], "psnr-rgb": [25.0, 33.0, 37.0], "ms-ssim-rgb-db": [9.0, 15.0, 19.0],
+        "encoding_time": [0.5, 1.0, 1.5], "decoding_time": [0.25, 0.5, 0.75]}}))
+    assert main(["train", "card", str(root / "lat"), "--rd", str(tmp_path / "vqzip.json"),
+                 "--rd-command", "vqzip rd-curve ../shared/data/kodak --codecs none --out results/kodak-levels"]) == 0
+    card = (root / "lat" / "MODEL_CARD.md").read_text()
+    assert "| 3 | 1 | all | 0 | 0 | 11/2 | 1.6000 | 37.00 dB | 19.00 dB | 1.50 | 0.75 |" in card
+    packed = json.loads((root / "lat" / "config.json").read_text())["training"]["packed_by"]  # the export's command
+    assert f"Packed by `{portable(packed)}`" in card
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(root))
+    capsys.readouterr()
+    assert main(["levels", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["model"], r["anchor"], r["kodak_psnr"], r["default"]) for r in rows] == [
+        ("init", None, None, False), ("lat", "3", 33.0, True), ("lat", "11/2", 37.0, False)]
