@@ -69,6 +69,7 @@ def test_a_lattice_card_shows_the_frozen_models_own_training_as_its_card_does(la
     config = json.loads((lattice_copy / "config.json").read_text())
     l3 = json.loads((ROOT / "checkpoints" / "vqz-l3" / "config.json").read_text())["training"]
     config["training"]["kept_priors"]["training"] = l3  # "training" is not digested: the model still loads
+    config["training"]["lattice"]["ranks"] = 2  # as a torchrun run records it
     (lattice_copy / "config.json").write_text(json.dumps(config))
     manifest = json.loads((lattice_copy.parent / "manifest.json").read_text())
     card = write_card(lattice_copy, manifest["models"]["lat"], None).read_text().splitlines()
@@ -77,7 +78,8 @@ def test_a_lattice_card_shows_the_frozen_models_own_training_as_its_card_does(la
     assert len(table) == 9 and [line for line in card if line.startswith("| init: ")] == [
         line.replace("| ", "| init: ", 1) for line in table]
     assert "- init: The priors of the top, bottom map(s) are those of vqz-l3 as it was" in "\n".join(card)
-    assert card[card.index(next(line for line in card if line.startswith("| init: prior, fine-tuned (fine only)"))) + 1].startswith("| lattice (")
+    lattice = card[card.index(next(line for line in card if line.startswith("| init: prior, fine-tuned (fine only)"))) + 1]
+    assert lattice.startswith("| lattice (") and " threads, 2 ranks | " in lattice
 
 
 def test_the_levels_table_carries_anchors_and_the_metrics_rd_curve_measured(lattice_copy):

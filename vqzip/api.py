@@ -25,8 +25,8 @@ from PIL import Image, UnidentifiedImageError
 from vqzip import codec, intake, metrics, zoo
 from vqzip.container import ANCHOR_STEPS, DEFAULT_MAX_PIXELS, FORMAT
 from vqzip.errors import ModelError, VqzError, VqzWarning
-from vqzip.models import lattice_config
 from vqzip.fileio import check_input, check_output, write_atomic
+from vqzip.models import lattice_config
 from vqzip.operating_point import OperatingPoint
 from vqzip.outputs import PREVIEW_SUFFIX, check_writable, encode_image, output_format
 

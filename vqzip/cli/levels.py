@@ -16,7 +16,8 @@ JSON = typer.Option(False, "--json", help="Print JSON instead (to stdout).")
 def levels(as_json: bool = JSON, model_dirs: list[str] = MODELS):
     """List the quality levels: each a shipped model's operating point, the scale images are coded
     at, the code maps coded (all, or the first few), the RDO multiplier, the fine-skip
-    threshold, a lattice model's rate anchor, and the bpp and PSNR it gave on Kodak (its model card's figures)."""
+    threshold, a lattice model's rate anchor, and the bpp and PSNR it gave on Kodak (its model
+    card's figures)."""
     from vqzip import manifest
 
     with reported():
@@ -25,8 +26,8 @@ def levels(as_json: bool = JSON, model_dirs: list[str] = MODELS):
         for lv in manifest.levels():
             p, seen = lv.point, manifest.expected(lv)
             rows.append({"quality": lv.quality, "model": p.model, "scale": str(p.scale), "maps": p.maps, "lam": p.lam,
-                         "skip": p.skip, "anchor": None if p.anchor is None else str(p.anchor), "kodak_bpp": seen and seen.bpp, "kodak_psnr": seen and seen.psnr,
-                         "default": lv.quality == default})
+                         "skip": p.skip, "anchor": None if p.anchor is None else str(p.anchor),
+                         "kodak_bpp": seen and seen.bpp, "kodak_psnr": seen and seen.psnr, "default": lv.quality == default})
     if as_json:
         print(json.dumps(rows, indent=1))
         return

@@ -105,10 +105,12 @@ def _lattice_words(name: str, lattice) -> str:
 
 
 def _row(name: str, m: dict) -> str:
-    """The Training table's row of one training record `m` (a run's, `run_loop`'s record) named `name`."""
+    """The Training table's row of one training record `m` (a run's, `run_loop`'s record) named
+    `name`; its hardware with its torchrun ranks where it had more than one (each that hardware)."""
     t = m["train"]
+    ranks = f", {m['ranks']} ranks" if m.get("ranks", 1) > 1 else ""
     return (f"| {name} | {m['steps_done'] - t.get('start', 0)} | {t['batch']} | {t['crop']} px | {t['lr']} cosine to {t['min_lr']} | "
-            f"{m['wall_seconds'] / 60:.1f} min | {m.get('hardware', '?')}, {m['torch_threads']} threads | `{portable(m['command'])}` |")
+            f"{m['wall_seconds'] / 60:.1f} min | {m.get('hardware', '?')}, {m['torch_threads']} threads{ranks} | `{portable(m['command'])}` |")
 
 
 def _vq_training(tr: dict, prefix: str = "") -> tuple[list[str], list[str]]:
