@@ -4,6 +4,7 @@ trained, its calibration and its figures per anchor; the levels table carries an
 metrics an rd-curve result measured; `vqzip train card` writes a card again."""
 import json
 import shutil
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,25 @@ def test_shipping_a_lattice_model_beside_a_vq_one_is_a_matter_of_commands(lattic
     rows = json.loads(capsys.readouterr().out)
     assert [(r["model"], r["anchor"], r["kodak_psnr"], r["default"]) for r in rows] == [
         ("init", None, None, False), ("lat", "3", 33.0, True), ("lat", "11/2", 37.0, False)]
+
+
+def test_train_ladder_sets_a_mixed_ladder_on_exported_models_or_leaves_the_old_one(lattice_folder, tmp_path, capsys):
+    work = lattice_folder.parent.parent
+    root = tmp_path / "checkpoints"
+    shutil.copytree(lattice_folder.parent, root)
+    shutil.copytree(work / "init", root / "init")
+    from vqzip.training import register
+
+    register(root, "init", [Fraction(1)])
+    before = (root / "manifest.json").read_text()
+    ladder = {"levels": {"1": {"model": "init", "scale": "1/2"}, "2": {"model": "lat", "scale": "1", "anchor": "5/2"}}}
+    (tmp_path / "ladder.json").write_text(json.dumps(ladder))
+    (tmp_path / "bad.json").write_text(json.dumps({"levels": {"1": {"model": "nobody", "scale": "1"}}}))
+    assert main(["train", "ladder", str(tmp_path / "bad.json"), "--default-level", "1", "--checkpoints", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert "nobody" in err and "Traceback" not in err and (root / "manifest.json").read_text() == before
+    assert main(["train", "ladder", str(tmp_path / "ladder.json"), "--default-level", "2", "--checkpoints", str(root)]) == 0
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["levels"] == ladder["levels"] and manifest["default"] == 2
+    assert main(["train", "ladder", str(tmp_path / "ladder.json"), "--default-level", "2", "--checkpoints", str(tmp_path / "none")]) == 1
+    assert "no manifest.json" in capsys.readouterr().err

@@ -281,6 +281,22 @@ def train_export(
         err().print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
 
 
+@train_app.command("ladder", cls=Command)
+def train_ladder(
+    levels: Path = typer.Argument(..., metavar="FILE", help="A family's ladder: the JSON bench/choose_levels.py prints."),
+    default_level: int = typer.Option(..., "--default-level", metavar="Q", help="The default level's number."),
+    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", metavar="FOLDER", show_default="$XDG_DATA_HOME/vqzip/models, else ~/.local/share/vqzip/models",
+                                               help="Model folder whose manifest takes the ladder (never the package's unless named)."),
+):
+    """Replace every quality level of a model folder's manifest with a ladder of its exported models
+    (then write their cards again: `vqzip train card`)."""
+    _needs_training()
+    from vqzip.training.commands import set_levels
+
+    with reported():
+        err().print(f"levels set in {set_levels(levels, default_level, checkpoints)}", markup=False)
+
+
 @train_app.command("card", cls=Command)
 def train_card(
     folder: Path = typer.Argument(..., metavar="FOLDER", help="An exported model's folder (the manifest.json beside it lists it)."),

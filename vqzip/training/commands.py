@@ -46,6 +46,21 @@ def read_ladder(path: Path) -> dict:
     return levels
 
 
+def set_levels(ladder: Path, default_level: int, checkpoints: Path | None = None) -> Path:
+    """Replace every quality level of the manifest of model folder `checkpoints` (default: the
+    user's, `zoo.user_dir`) with a family's `ladder` (a bench/choose_levels.py JSON, its levels
+    possibly of several of the folder's models) and make `default_level` the default
+    (`set_ladder`: checked whole first, so a bad ladder leaves the old one). Returns the manifest's
+    path; each model's card still shows its old levels until written again (`card_again`)."""
+    from vqzip import training, zoo
+
+    root = checkpoints or zoo.user_dir()  # never the package's own folder unless asked
+    if not (root / "manifest.json").is_file():
+        raise VqzError(f"{root}: no manifest.json (export a model into it first)")
+    training.set_ladder(root, read_ladder(ladder), default_level)
+    return root / "manifest.json"
+
+
 def _check_new_name(name: str, root: Path, force: bool) -> None:
     """A VqzError for a name an installed model, or one in root, already has (unless force): a
     model exported over another makes every file coded with that one undecodable, and two models
