@@ -119,6 +119,9 @@ def test_train_card_writes_a_card_again_with_figures_measured_since(lattice_copy
     assert main(["train", "card", str(l3), "--packed-by", L3_PACKED_BY, "--recipe", str(ROOT / "recipes" / "vqz-l3.toml"),
                  "--rd", str(ROOT / "results" / "kodak-levels" / "vqzip.json"), "--rd-command", L3_RD_COMMAND]) == 0
     assert (l3 / "MODEL_CARD.md").read_bytes() == (ROOT / "checkpoints" / "vqz-l3" / "MODEL_CARD.md").read_bytes()
+    (tmp_path / "run.json").write_text("{}")
+    assert main(["train", "card", str(lattice_copy), "--rd", str(tmp_path / "run.json")]) == 1
+    assert "run.json: not a `vqzip rd-curve` vqzip.json (no 'results')" in capsys.readouterr().err
     assert main(["train", "card", str(tmp_path / "nothing")]) == 1
     err = capsys.readouterr().err
     assert "not an exported model" in err and "Traceback" not in err

@@ -154,11 +154,18 @@ def card_again(folder: Path, *, rd: Path | None = None, rd_command: str | None =
     if packed_by is None and "packed_by" not in training:
         raise UsageError(f"{folder / 'config.json'} does not record the command that packed the model: give it", "--packed-by")
 
-    def result(path: Path | None) -> dict | None:
+    def result(path: Path | None, key: str, what: str) -> dict | None:
+        """The JSON at `path` (None: none), which must hold `key` (a one-line VqzError otherwise)."""
+        if path is None:
+            return None
         try:
-            return None if path is None else json.loads(Path(path).read_text())
+            found = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise VqzError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+        if not isinstance(found, dict) or key not in found:
+            raise VqzError(f"{path}: not {what} (no {key!r})")
+        return found
 
-    return write_card(folder, entry, result(kodak), result(rd), recipe=recipes.load(recipe) if recipe else None,
+    return write_card(folder, entry, result(kodak, "mean", "a bench/kodak.py result"),
+                      result(rd, "results", "a `vqzip rd-curve` vqzip.json"), recipe=recipes.load(recipe) if recipe else None,
                       packed_by=packed_by, **({"rd_command": rd_command} if rd_command else {}))
