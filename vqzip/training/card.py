@@ -286,10 +286,9 @@ def _levels_table(levels: dict, rd: dict | None, rd_command: str) -> list[str]:
              "| level | scale | maps | lambda | skip | " + ("anchor | " if anchored else "") + "Kodak bpp | "
              + " | ".join(m[1] for m in metrics) + " | compress s | decompress s |",
              "|---|---|---|---|---|" + ("---|" if anchored else "") + "---|" * (len(metrics) + 3)]
+    figures = [("bpp", "{:.4f}"), *((key, f) for key, _, f in metrics), ("encoding_time", "{:.2f}"), ("decoding_time", "{:.2f}")]
     for q, lv in levels.items():
         k = r["setting"].index(q) if q in r["setting"] else None
-        figures = [(key, "{:.4f}") for key in ("bpp",)] + [(key, f) for key, _, f in metrics] + [
-            ("encoding_time", "{:.2f}"), ("decoding_time", "{:.2f}")]
         cells = ["" if k is None or key not in r else f.format(r[key][k]) for key, f in figures]
         lines.append(f"| {q} | {lv['scale']} | {lv.get('maps', 'all')} | {lv.get('lam', 0):g} | {lv.get('skip', 0):g} | "
                      + (f"{lv.get('anchor', '-')} | " if anchored else "") + " | ".join(cells) + " |")
