@@ -160,7 +160,6 @@ def test_export_of_a_lattice_run_refuses_scales(lattice_folder, tmp_path):
     assert not (tmp_path / "c").exists()
 
 
-
 def test_levels_and_info_show_a_lattice_levels_anchor_and_its_cards_figures(lattice_folder, tmp_path, monkeypatch, capsys):
     """`vqzip levels` (--json and a pipe) gives each level's anchor and the Kodak figures of its
     card's row of that number and anchor; `vqzip info` the anchor a file was coded at."""
