@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,8 +20,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from vqzip import codec, fuzz, zoo
-from vqzip.operating_point import OperatingPoint
+from vqzip import api, codec, fuzz, zoo
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "tiger.png"
 VERDICTS = ("error", "exact", "consistent", "wrong", "crash", "hang")
@@ -32,8 +32,9 @@ def sample_files(model: zoo.CodecModel) -> list[bytes]:
         rgb = im.convert("RGB")
     rgba = rgb.crop((40, 40, 60, 60)).convert("RGBA")
     rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
-    return [codec.compress(rgb.crop((0, 0, 48, 32)), model), codec.compress(rgba, model),
-            codec.compress(rgb.crop((100, 50, 133, 67)).convert("L"), model, OperatingPoint(model.name, scale=Fraction(1, 2)))]
+    point = api.model_point(model)  # every map at scale 1 (a lattice model's at its middle anchor)
+    return [codec.compress(rgb.crop((0, 0, 48, 32)), model, point), codec.compress(rgba, model, point),
+            codec.compress(rgb.crop((100, 50, 133, 67)).convert("L"), model, replace(point, scale=Fraction(1, 2)))]
 
 
 def main(argv=None) -> None:

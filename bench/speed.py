@@ -42,7 +42,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from vqzip import codec, data, zoo
+from vqzip import api, codec, data, zoo
 from vqzip.backends import BACKENDS
 from vqzip.priors.decode import teacher_forced, wavefronts
 from vqzip.runtime import one_thread
@@ -117,7 +117,7 @@ def in_process(images: list[Image.Image], levels: list[zoo.Level], backends: lis
     and each level's mean bpp."""
     models = {(lv.point.model, b): load(lv.point.model, b) for lv in levels for b in backends}
     for (_, b), model in models.items():  # first calls at new shapes are slow
-        codec.compress(Image.new("RGB", (64, 64)), model)
+        codec.compress(Image.new("RGB", (64, 64)), model, api.model_point(model))
     times: dict[tuple, list[float]] = {}
     bpp = {}
     for r in range(runs):

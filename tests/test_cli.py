@@ -470,6 +470,21 @@ def test_levels_give_the_kodak_figures_of_the_shipped_cards(monkeypatch):
     assert sorted(f.bpp for f in figures.values()) == [f.bpp for _, f in sorted(figures.items())]
 
 
+def test_vqzip_levels_prints_the_kodak_figures_of_the_shipped_levels_and_no_anchor(monkeypatch, capsys):
+    import json
+
+    monkeypatch.delenv("VQZIP_CHECKPOINTS", raising=False)
+    assert main(["levels", "--json"]) == 0
+    rows = {r["quality"]: r for r in json.loads(capsys.readouterr().out)}
+    assert all(r["kodak_bpp"] and r["kodak_psnr"] and r["anchor"] is None for r in rows.values())
+    assert (rows[5]["kodak_bpp"], rows[5]["kodak_psnr"]) == (0.2397, 29.48)  # vqz-l3's card, level 5
+    assert main(["levels"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "anchor" in lines[0].split()
+    (five,) = [line.split() for line in lines[1:] if line.startswith("5 ")]
+    assert five[five.index("0.2397") - 1] == "-" and "29.48" in five
+
+
 @pytest.mark.parametrize("phase", ["vqvae", "prior"])
 def test_a_warmup_longer_than_the_steps_is_bad_usage(tmp_path, capsys, phase):
     args = ["train", phase, "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--steps", "30", "--warmup", "100"]

@@ -143,3 +143,30 @@ def test_a_manifest_level_carries_a_lattice_anchor(lattice_folder, monkeypatch):
         set_ladder(root, {"1": {"model": "lat", "scale": "1", "anchor": "-1"}}, 1)
     with pytest.raises(ModelError, match="levels.1.anchor"):
         set_ladder(root, {"1": {"model": "lat", "scale": "1", "anchor": 2.5}}, 1)
+
+
+def test_one_lookup_finds_a_models_lattice_map_and_config_in_either_network(lattice_model, lattice_folder, tiny):
+    from vqzip import models
+
+    assert models.lattice_map(lattice_model.maps) == 2 and models.lattice_map(tiny.maps) is None
+    assert models.lattice_config(tiny.net) is None
+    torch_net = models.build("vqvae2", json.loads((lattice_folder / "config.json").read_text())["net"])
+    for net in (lattice_model.net, torch_net):  # the codec's numpy network and training's torch one
+        cfg = models.lattice_config(net)
+        assert cfg.channels == 4 and len(cfg.anchors) == 7
+
+
+def test_an_anchor_is_refused_alike_by_the_api_and_the_codec(lattice_model, tiny):
+    """One check (`codec.check_anchor`): the API's VqzError says what the codec's ValueError says."""
+    from fractions import Fraction
+
+    from vqzip import api, codec
+    from vqzip.errors import VqzError
+
+    for model, anchor in ((lattice_model, Fraction(7)), (lattice_model, Fraction(1, 3)), (tiny, Fraction(1))):
+        with pytest.raises(ValueError) as by_codec:
+            codec.compress(photo(32, 24), model, _point(model, anchor=anchor))
+        with pytest.raises(VqzError) as by_api:
+            api.model_point(model, anchor)
+        assert str(by_api.value) == str(by_codec.value) and model.name in str(by_api.value)
+    assert api.model_point(lattice_model).anchor == 3 == codec.check_anchor(lattice_model, Fraction(3))

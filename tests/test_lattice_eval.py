@@ -158,3 +158,37 @@ def test_export_of_a_lattice_run_refuses_scales(lattice_folder, tmp_path):
     with pytest.raises(VqzError, match="need rate anchors"):
         export_model(lattice_folder.parent.parent / "run", "lat2", scales="1", data=tmp_path, checkpoints=tmp_path / "c")
     assert not (tmp_path / "c").exists()
+
+
+def test_levels_and_info_show_a_lattice_levels_anchor_and_its_cards_figures(lattice_folder, tmp_path, monkeypatch, capsys):
+    """`vqzip levels` (--json and a pipe) gives each level's anchor and the Kodak figures of its
+    card's row of that number and anchor; `vqzip info` the anchor a file was coded at."""
+    import shutil
+
+    from vqzip.training import set_ladder, write_card
+
+    root = tmp_path / "checkpoints"
+    shutil.copytree(lattice_folder.parent, root)
+    set_ladder(root, {"1": {"model": "lat", "scale": "1", "anchor": "1"}, "2": {"model": "lat", "scale": "1", "anchor": "9/2"}}, 2)
+    monkeypatch.setenv("VQZIP_CHECKPOINTS", str(root))
+    entry = json.loads((root / "manifest.json").read_text())["models"]["lat"]
+    rd = {"results": {"setting": ["1", "2"], "bpp": [0.25, 1.5], "psnr-rgb": [30.0, 36.5], "ms-ssim-rgb-db": [12.0, 18.0],
+                      "encoding_time": [1.0, 2.0], "decoding_time": [0.5, 0.75]}}
+    write_card(root / "lat", entry, None, rd)
+    assert main(["levels", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["anchor"], r["kodak_bpp"], r["kodak_psnr"]) for r in rows] == [("1", 0.25, 30.0), ("9/2", 1.5, 36.5)]
+    assert main(["levels"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split()[6:9] == ["9/2", "1.5000", "36.50"]
+    card = root / "lat" / "MODEL_CARD.md"
+    card.write_text(card.read_text().replace("| 0 | 9/2 |", "| 0 | 4 |"))  # the card's level 2 was at another anchor
+    assert main(["levels", "--json"]) == 0
+    assert [r["kodak_bpp"] for r in json.loads(capsys.readouterr().out)] == [0.25, None]
+
+    photo(48, 40).save(tmp_path / "img.png")
+    assert main(["compress", "-q", str(tmp_path / "img.png"), "--quality", "2"]) == 0
+    assert main(["info", "--json", str(tmp_path / "img.vqz")]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["anchor"] == "9/2"
+    assert main(["info", str(tmp_path / "img.vqz")]) == 0
+    assert "quality 2, nearest codes, lattice at rate anchor 9/2" in capsys.readouterr().out

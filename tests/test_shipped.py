@@ -8,6 +8,7 @@ from PIL import Image
 
 from conftest import ASSETS
 from vqzip import codec, container, metrics, tiles, zoo
+from vqzip.models import lattice_config, lattice_map
 
 pytestmark = pytest.mark.slow  # the shipped model on real photo crops
 
@@ -46,7 +47,7 @@ def test_end_to_end_on_a_photo_crop(model):
     bpp = 8 * len(data) / (im.width * im.height)
     assert 1.0 < bpp < 3.0
     # the coded streams are the priors' cross-entropy within 1%, plus at most 2 words a stream
-    ideal = sum(codec.estimated_bits(model, decoded.codes).values())
+    ideal = sum(codec.estimated_bits(model, decoded.codes, container.anchor_of(header)).values())
     assert 8 * sum(map(len, streams)) <= 1.01 * ideal + 2 * 64
 
 
@@ -64,17 +65,21 @@ def test_preview_on_a_photo_crop(model):
 def test_decoder_reach_fits_the_decode_margin(name):
     """The decoder runs over tiles with DECODE_MARGIN pixels of context, which joins them without
     seams only if no code changes the output farther than that beyond its own pixels: change one
-    code of each map at the centre of a map and see where the float output moves."""
+    code of each map at the centre of a map (a lattice map's symbols there, at its middle anchor)
+    and see where the float output moves."""
     net = zoo.load(name).net
+    lattice, fine = lattice_config(net), lattice_map(net.maps)
+    anchor = None if lattice is None else (len(lattice.anchors) - 1) / 2
     gen = np.random.default_rng(0)
     side = 96  # image pixels: the centre code's reach, if within the margin, stays on the image
-    codes = [gen.integers(0, m.num_codes, (1, side // m.stride, side // m.stride)) for m in net.maps]
-    ref = net.decode(codes)
+    codes = [gen.integers(0, m.num_codes, (1, *([m.channels] if k == fine else []), side // m.stride, side // m.stride))
+             for k, m in enumerate(net.maps)]
+    ref = net.decode(codes, anchor)
     for k, m in enumerate(net.maps):
         changed = [c.copy() for c in codes]
         y = x = side // m.stride // 2
-        changed[k][0, y, x] = (changed[k][0, y, x] + 1) % m.num_codes
-        moved = np.argwhere(np.abs(net.decode(changed) - ref).sum((0, 1)))  # (n, 2): rows, columns
+        changed[k][0, ..., y, x] = (changed[k][0, ..., y, x] + 1) % m.num_codes
+        moved = np.argwhere(np.abs(net.decode(changed, anchor) - ref).sum((0, 1)))  # (n, 2): rows, columns
         assert len(moved), m.name
         first, last = y * m.stride, y * m.stride + m.stride - 1  # the code's own pixels, each way
         reach = max(first - int(moved.min()), int(moved.max()) - last)

@@ -26,6 +26,7 @@ from vqzip import codec, intake, metrics, zoo
 from vqzip.container import ANCHOR_STEPS, DEFAULT_MAX_PIXELS, FORMAT
 from vqzip.errors import ModelError, VqzError, VqzWarning
 from vqzip.fileio import check_input, check_output, write_atomic
+from vqzip.models import lattice_config
 from vqzip.operating_point import OperatingPoint
 from vqzip.outputs import PREVIEW_SUFFIX, check_writable, encode_image, output_format
 
@@ -93,29 +94,18 @@ def _warn_if_vqz(im: Image.Image) -> None:
                       "(to keep it as it is, copy the file)", VqzWarning, stacklevel=3)
 
 
-def lattice_config(model: zoo.CodecModel):
-    """The `LatticeConfig` of the model's lattice map (`vqzip.models.lattice`: its anchors); None
-    for a model without one."""
-    lattices = [m for m in model.maps if m.channels > 1]
-    return model.net.quantizers[lattices[0].latent].cfg if lattices else None
-
-
 def model_point(model: zoo.CodecModel, anchor: Fraction | None = None) -> OperatingPoint:
     """The point `compress(model=...)` codes at: every map at scale 1, nearest codes, and for a
     lattice model the rate anchor `anchor` (default: its middle one, (anchors - 1) / 2). A
-    VqzError for an anchor given to a model without a lattice map, outside its anchors, or not
-    a whole number of 1/256 steps."""
-    cfg = lattice_config(model)
-    if cfg is None:
-        if anchor is not None:
-            raise VqzError(f"model {model.name!r} has no lattice map: a rate anchor means nothing to it")
+    VqzError where `codec.check_anchor` refuses the anchor (a model without a lattice map, outside
+    its anchors, not a whole number of 1/256 steps)."""
+    cfg = lattice_config(model.net)
+    if cfg is None and anchor is None:
         return OperatingPoint(model.name)
-    anchor = Fraction(len(cfg.anchors) - 1, 2) if anchor is None else Fraction(anchor)
     try:
-        codec.container.pack_anchor(anchor)
-        cfg.anchor_position(anchor)
+        anchor = codec.check_anchor(model, Fraction(len(cfg.anchors) - 1, 2) if anchor is None else anchor)
     except ValueError as e:
-        raise VqzError(f"model {model.name!r}: rate {e}") from None
+        raise VqzError(str(e)) from None
     return OperatingPoint(model.name, anchor=anchor)
 
 

@@ -27,7 +27,7 @@ from vqzip import chroma_gain, colour_offsets, container, fine_skip, flat_blocks
 from vqzip.coder import SymbolDecoder, SymbolEncoder, min_stream_bytes
 from vqzip.errors import FormatError, ModelError
 from vqzip.inference import features_of
-from vqzip.models import MapSpec
+from vqzip.models import MapSpec, lattice_config, lattice_map
 from vqzip.operating_point import OperatingPoint
 from vqzip.tiles import DECODE_MARGIN, DECODE_TILE, TILE, Tile
 
@@ -133,10 +133,11 @@ def encode_codes(net, pixels: np.ndarray, maps: int | None = None, tile: tuple[i
         for index, vq in enumerate(net.quantizers):
             if len(codes) >= n:
                 break
-            codes += vq.residual_indices(net.latent(index, feats, codes), **({"anchor": anchor} if index in lattice else {}))
+            codes += vq.residual_indices(net.latent(index, feats, codes), **({"anchor": anchor} if index == lattice else {}))
         return [c[0][(..., *t.inner(down=m.stride))] for c, m in zip(codes[:n], net.maps)]
 
-    lattice = {m.latent for m in net.maps if m.channels > 1}
+    k = lattice_map(net.maps)
+    lattice = None if k is None else net.maps[k].latent
 
     n = len(net.maps) if maps is None else maps
     blocks = tiles.per_tile(codes_of, parts)
@@ -262,26 +263,39 @@ def check_point(model: zoo.CodecModel, point: OperatingPoint) -> tuple[int, Frac
     n = map_count(model, point.maps)
     if float(np.float32(point.skip)) > 0 and not any(m.skippable for m in model.maps):
         raise ValueError(f"model {model.name!r} has no map that can be skipped in blocks")
-    anchor = _check_anchor(model, point.anchor, n)
+    anchor = _point_anchor(model, point.anchor, n)
     if anchor is not None and float(np.float32(point.lam)) > 0:
         raise ValueError(f"model {model.name!r}: RDO (lam > 0) over a lattice map's symbols is not written; give lam 0")
     return n, anchor
 
 
-def _check_anchor(model: zoo.CodecModel, anchor: Fraction | None, n: int) -> Fraction | None:
-    """The anchor a point codes the first n maps at: None where they hold no lattice map, else
-    `anchor` (a ValueError where it is None, not within the lattice's anchors or not a whole
-    number of 1/ANCHOR_STEPS steps); a ValueError for an anchor given to a model without a lattice."""
-    lattices = [m for m in model.maps if m.channels > 1]
-    if anchor is not None and not lattices:
+def check_anchor(model: zoo.CodecModel, anchor: Fraction) -> Fraction:
+    """`anchor` as a Fraction if `model` can code its lattice map at it: a ValueError naming the
+    model where it has no lattice map, or the anchor is not within its anchors or not a whole
+    number of 1/ANCHOR_STEPS steps (what the file can record, `container.pack_anchor`)."""
+    cfg = lattice_config(model.net)
+    if cfg is None:
         raise ValueError(f"model {model.name!r} has no lattice map: a rate anchor means nothing to it")
-    if not any(m.channels > 1 for m in model.maps[:n]):
+    anchor = Fraction(anchor)
+    try:
+        container.pack_anchor(anchor)
+        cfg.anchor_position(anchor)
+    except ValueError as e:
+        raise ValueError(f"model {model.name!r}: rate {e}") from None
+    return anchor
+
+
+def _point_anchor(model: zoo.CodecModel, anchor: Fraction | None, n: int) -> Fraction | None:
+    """The anchor a point codes the first n maps at: None where they hold no lattice map (an
+    anchor given to a model without one is still refused), else `anchor`, checked
+    (`check_anchor`); a ValueError where it is None."""
+    k = lattice_map(model.maps)
+    if anchor is not None:
+        anchor = check_anchor(model, anchor)
+    if k is None or k >= n:
         return None
     if anchor is None:
         raise ValueError(f"model {model.name!r} codes a lattice map at a rate anchor: the operating point gives none")
-    anchor = Fraction(anchor)
-    container.pack_anchor(anchor)  # a whole number of steps
-    model.net.quantizers[lattices[0].latent].cfg.anchor_position(anchor)  # within the anchors
     return anchor
 
 
@@ -289,8 +303,7 @@ def prior_args(model: zoo.CodecModel, k: int, anchor: Fraction | None) -> dict:
     """The keywords map k's prior takes beside its codes: a lattice map's integer log2 gains at
     the anchor (`LatticeCodebook.log2_gains`, what its probabilities are computed from); none for
     a VQ map."""
-    m = model.maps[k]
-    return {"log2_gain": model.net.quantizers[m.latent].log2_gains(anchor)} if m.channels > 1 else {}
+    return {"log2_gain": model.net.quantizers[model.maps[k].latent].log2_gains(anchor)} if k == lattice_map(model.maps) else {}
 
 
 def _streams(model: zoo.CodecModel, codes: list[np.ndarray], anchor: Fraction | None = None) -> list[bytes]:
@@ -364,12 +377,13 @@ def decode_codes(data: bytes, model: zoo.CodecModel | None = None, *, preview: b
         if not any(m.skippable for m in model.maps[:n]):
             raise FormatError("the file skips blocks of a map but codes no map that can be skipped")
     anchor = container.anchor_of(header)
-    if (anchor is not None) != any(m.channels > 1 for m in model.maps[:n]):
+    lattice = lattice_map(model.maps)
+    if (anchor is not None) != (lattice is not None and lattice < n):
         raise FormatError("the file codes a lattice map without its rate anchor" if anchor is None else
                           "the file gives a rate anchor but codes no lattice map")
     if anchor is not None:
         try:
-            model.net.quantizers[model.maps[n - 1].latent].cfg.anchor_position(anchor)
+            lattice_config(model.net).anchor_position(anchor)
         except ValueError as e:
             raise FormatError(f"the file's lattice {e}") from None
     for k, m in enumerate(model.maps[:n]):  # streams too short for their maps: refused before any walk

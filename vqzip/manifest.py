@@ -245,7 +245,7 @@ class Expected:
 def expected(lv: Level) -> Expected | None:
     """Level lv's Kodak figures from its model's card (MODEL_CARD.md, shipped with the weights:
     the table of quality levels `vqzip train export` writes), or None where the card has no row
-    of that number at lv's scale, lambda and skip (a level moved since the card was made)."""
+    of that number at lv's scale, lambda, skip and anchor (a level moved since the card was made)."""
     folder = _manifest()["models"][lv.point.model]["folder"]
     try:
         lines = (Path(folder) / "MODEL_CARD.md").read_text(encoding="utf-8").splitlines()
@@ -261,8 +261,10 @@ def expected(lv: Level) -> Expected | None:
             break
         row = dict(zip(names, _cells(line)))
         try:
+            anchor = row.get("anchor", "-")  # a VQ model's card has no anchor column, a lattice card "-" for a VQ level
             same = (int(row["level"]) == lv.quality and Fraction(row["scale"]) == p.scale
-                    and float(row["lambda"]) == p.lam and float(row["skip"]) == p.skip)
+                    and float(row["lambda"]) == p.lam and float(row["skip"]) == p.skip
+                    and (None if anchor == "-" else Fraction(anchor)) == p.anchor)
             if same:
                 return Expected(float(row["Kodak bpp"]), float(row["Kodak PSNR-RGB"].removesuffix(" dB")))
         except (KeyError, ValueError, ZeroDivisionError):

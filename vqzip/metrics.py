@@ -4,9 +4,10 @@ PSNR is over all three channels at peak 255; `preview_psnr` scores a quarter-siz
 against the image reduced 4x with a box filter, over whole 4x4 blocks. MS-SSIM is computed as
 pytorch-msssim computes it (the implementation CompressAI reports with; tests compare the two),
 in numpy, on 0..255 data; `db` turns a similarity into -10 log10(1 - s), the scale MS-SSIM
-curves are usually plotted on. `ssimulacra2` is the `ssimulacra2` package's score (the perceptual
-metric of the JPEG XL project). `chroma` is the mean distance of the pixels from
-gray in the Cb/Cr plane (BT.601), for checking that colours keep their saturation.
+curves are usually plotted on, and `mean_db` a set of images' similarities into the dB of their
+mean. `ssimulacra2` is the `ssimulacra2` package's score (the perceptual metric of the JPEG XL
+project). `chroma` is the mean distance of the pixels from gray in the Cb/Cr plane (BT.601), for
+checking that colours keep their saturation.
 """
 from __future__ import annotations
 
@@ -99,6 +100,13 @@ def _halve(x: np.ndarray) -> np.ndarray:
 def db(similarity: float) -> float:
     """-10 log10(1 - similarity): a similarity on a dB scale (inf when it is 1)."""
     return math.inf if similarity >= 1 else -10 * math.log10(1 - similarity)
+
+
+def mean_db(similarities) -> float:
+    """A set of images' MS-SSIM in dB as vqzip reports it everywhere (rd-curve's results, the
+    validation sweep, CompressAI's plots and published curves): `db` of the mean index, not the
+    mean of each image's dB (which weighs the best images far more)."""
+    return db(float(np.mean(similarities)))
 
 
 def ssimulacra2(a: np.ndarray, b: np.ndarray) -> float:

@@ -62,7 +62,8 @@ def header_fields(data: bytes) -> dict:
     return {
         "format_version": data[len(container.MAGIC)], "width": header.width, "height": header.height,
         "scale": str(header.scale), "coded_size": list(header.coded_size), "quality": header.quality or None,
-        "lam": header.lam, "skip": fine_skip.unpack(skip)[1] if skip else None, "mode": header.mode,
+        "lam": header.lam, "skip": fine_skip.unpack(skip)[1] if skip else None,
+        "anchor": None if (anchor := container.anchor_of(header)) is None else str(anchor), "mode": header.mode,
         "model": header.model_name, "model_hash": header.model_hash.hex(), "model_installed": installed is not None,
         "maps": [{"name": names[k] if k < len(names) else None, "cols": c, "rows": r, "bytes": len(p)}
                  for k, ((r, c), p) in enumerate(zip(header.maps, payloads))],
@@ -78,7 +79,8 @@ def _rows(f: dict) -> list[tuple[str, str]]:
         ("coded at", f"scale {f['scale']}: {f['coded_size'][0]} x {f['coded_size'][1]}"),
         ("operating point", (f"quality {f['quality']}, " if f["quality"] else "")
          + (f"RDO lambda {f['lam']:.4g}" if f["lam"] else "nearest codes")
-         + (f", fine level skipped where it saves under {f['skip']:.4g} per bit" if f["skip"] is not None else "")),
+         + (f", fine level skipped where it saves under {f['skip']:.4g} per bit" if f["skip"] is not None else "")
+         + (f", lattice at rate anchor {f['anchor']}" if f["anchor"] is not None else "")),
         ("mode", f["mode"]),
         ("model", f"{f['model']} ({f['model_hash']})" + ("" if f["model_installed"] else " — not installed")),
         *((f"map {k}" + (f" ({m['name']})" if m["name"] else ""), f"{m['cols']} x {m['rows']} codes, {m['bytes']:,} bytes")

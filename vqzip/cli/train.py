@@ -281,6 +281,42 @@ def train_export(
         err().print(f"exported {folder} (sha256 {entry['sha256'][:16]}…)" + (f"; validation {val}" if val else ""))
 
 
+@train_app.command("ladder", cls=Command)
+def train_ladder(
+    levels: Path = typer.Argument(..., metavar="FILE", help="A family's ladder: the JSON bench/choose_levels.py prints."),
+    default_level: int = typer.Option(..., "--default-level", metavar="Q", help="The default level's number."),
+    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", metavar="FOLDER", show_default="$XDG_DATA_HOME/vqzip/models, else ~/.local/share/vqzip/models",
+                                               help="Model folder whose manifest takes the ladder (never the package's unless named)."),
+):
+    """Replace every quality level of a model folder's manifest with a ladder of its exported models
+    (then write their cards again: `vqzip train card`)."""
+    _needs_training()
+    from vqzip.training.commands import set_levels
+
+    with reported():
+        err().print(f"levels set in {set_levels(levels, default_level, checkpoints)}", markup=False)
+
+
+@train_app.command("card", cls=Command)
+def train_card(
+    folder: Path = typer.Argument(..., metavar="FOLDER", help="An exported model's folder (the manifest.json beside it lists it)."),
+    rd: Optional[Path] = typer.Option(None, "--rd", metavar="FILE", help="`vqzip rd-curve` vqzip.json over the model's levels, for their table."),
+    rd_command: Optional[str] = typer.Option(None, "--rd-command", metavar="TEXT", show_default="vqzip rd-curve ../shared/data/kodak --out results/kodak",
+                                             help="The command that made --rd, named under the table."),
+    kodak: Optional[Path] = typer.Option(None, "--kodak", metavar="FILE", help="bench/kodak.py JSON result."),
+    recipe: Optional[Path] = typer.Option(None, "--recipe", metavar="FILE", help="The recipe the model was trained by (recipes/*.toml)."),
+    packed_by: Optional[str] = typer.Option(None, "--packed-by", metavar="TEXT", show_default="the command its config records",
+                                            help="The command that exported the model (needed where its config records none)."),
+):
+    """Write an exported model's MODEL_CARD.md again, with its Kodak figures measured since its export."""
+    _needs_training()
+    from vqzip.training.commands import card_again
+
+    with reported():
+        path = card_again(folder, rd=rd, rd_command=rd_command, kodak=kodak, recipe=recipe, packed_by=packed_by)
+        err().print(f"wrote {path}", markup=False)
+
+
 @train_app.command("graphs", cls=Command)
 def train_graphs(
     folder: Path = typer.Argument(..., metavar="FOLDER", help="A model folder (model.safetensors and config.json)."),

@@ -44,7 +44,7 @@ def summarize(points: list[Point], descriptions: dict[str, str]) -> dict[str, di
             r["psnr-rgb"] = [m["psnr"] for m in means]
         if means[0]["ms_ssim"] is not None:
             r["ms-ssim-rgb"] = [m["ms_ssim"] for m in means]
-            r["ms-ssim-rgb-db"] = [metrics.db(m["ms_ssim"]) for m in means]
+            r["ms-ssim-rgb-db"] = [metrics.mean_db([p.ms_ssim for p in rows[m["setting"]]]) for m in means]
         if means[0]["ssimulacra2"] is not None:
             r["ssimulacra2"] = [m["ssimulacra2"] for m in means]
         r["encoding_time"], r["decoding_time"] = [m["encode_s"] for m in means], [m["decode_s"] for m in means]

@@ -20,9 +20,9 @@ Importing this package imports no torch: the modules (`VQVAE2`, `build`) load wh
 from __future__ import annotations
 
 from vqzip.models.configs import ARCH_CONFIGS, arch_config
-from vqzip.models.spec import MapSpec
+from vqzip.models.spec import MapSpec, lattice_config, lattice_map
 
-__all__ = ["ARCH_CONFIGS", "MapSpec", "VQVAE2", "arch_config", "build", "prior_config"]
+__all__ = ["ARCH_CONFIGS", "MapSpec", "VQVAE2", "arch_config", "build", "lattice_config", "lattice_map", "prior_config"]
 
 
 def __getattr__(name: str):

@@ -30,3 +30,18 @@ class MapSpec:
     skippable: bool = False
     preview: int = 0
     channels: int = 1
+
+
+def lattice_map(maps) -> int | None:
+    """The index in `maps` (a model's `MapSpec`s, in coding order) of its lattice map, the one of
+    scalar symbols (`channels` > 1, `vqzip.models.lattice`); None for a model without one. A
+    model has at most one: the first found is it."""
+    return next((k for k, m in enumerate(maps) if m.channels > 1), None)
+
+
+def lattice_config(net):
+    """The `LatticeConfig` of network `net`'s lattice map (any network of the models' contract,
+    torch's or `vqzip.inference`'s: its `maps` and the `cfg` of its `quantizers`), None for a
+    network without one."""
+    k = lattice_map(net.maps)
+    return None if k is None else net.quantizers[net.maps[k].latent].cfg

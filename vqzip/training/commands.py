@@ -46,6 +46,21 @@ def read_ladder(path: Path) -> dict:
     return levels
 
 
+def set_levels(ladder: Path, default_level: int, checkpoints: Path | None = None) -> Path:
+    """Replace every quality level of the manifest of model folder `checkpoints` (default: the
+    user's, `zoo.user_dir`) with a family's `ladder` (a bench/choose_levels.py JSON, its levels
+    possibly of several of the folder's models) and make `default_level` the default
+    (`set_ladder`: checked whole first, so a bad ladder leaves the old one). Returns the manifest's
+    path; each model's card still shows its old levels until written again (`card_again`)."""
+    from vqzip import training, zoo
+
+    root = checkpoints or zoo.user_dir()  # never the package's own folder unless asked
+    if not (root / "manifest.json").is_file():
+        raise VqzError(f"{root}: no manifest.json (export a model into it first)")
+    training.set_ladder(root, read_ladder(ladder), default_level)
+    return root / "manifest.json"
+
+
 def _check_new_name(name: str, root: Path, force: bool) -> None:
     """A VqzError for a name an installed model, or one in root, already has (unless force): a
     model exported over another makes every file coded with that one undecodable, and two models
@@ -76,8 +91,7 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     family's `ladder` (a bench/choose_levels.py JSON, replacing every level of the manifest) with
     `default_level`. `keep`: the model (a name in the checkpoints folder, or a folder) whose priors
     ship for the maps this run did not train. A lattice run (`vqzip train lattice`) is exported
-    by `export_lattice`, `data` its calibration images and its validation's (required; no card
-    yet), `keep` its top and bottom priors' model (default: its init). Returns (folder, manifest entry, validation or None).
+    by `export_lattice`, `data` its calibration images and its validation's (required), `keep` its top and bottom priors' model (default: its init). Returns (folder, manifest entry, validation or None).
     Options that cannot go together are a UsageError naming the option; everything is checked
     before anything is written."""
     from vqzip import training, zoo
@@ -115,7 +129,43 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     entry = training.register(root, name, levels, default, validation=validation)
     if family is not None:
         training.set_ladder(root, family, default_level)
-    if not lattice:  # the card (`vqzip.training.card`) reads phase I and II records, which a lattice run has not
-        training.write_card(folder, entry, json.loads(kodak.read_text()) if kodak else None,
-                            json.loads(rd.read_text()) if rd else None)
+    training.write_card(folder, entry, json.loads(kodak.read_text()) if kodak else None,
+                        json.loads(rd.read_text()) if rd else None)
     return folder, entry, validation
+
+
+def card_again(folder: Path, *, rd: Path | None = None, rd_command: str | None = None, kodak: Path | None = None,
+               recipe: Path | None = None, packed_by: str | None = None) -> Path:
+    """Write an exported model's MODEL_CARD.md again (`write_card`) with figures measured since
+    its export: `rd` (a `vqzip rd-curve` vqzip.json over its levels) made by `rd_command`,
+    `kodak` (a bench/kodak.py JSON), the `recipe` file it was trained by. `folder` is a model
+    folder whose manifest.json beside it lists it. The command that packed it is `packed_by`,
+    else the one its config records (a lattice export's); a model that records none needs it.
+    A one-line VqzError for a folder, a result or a recipe that cannot be read."""
+    from vqzip.training import recipe as recipes, write_card
+
+    folder = Path(folder)
+    manifest_path = folder.parent / "manifest.json"
+    try:
+        entry = json.loads(manifest_path.read_text())["models"][folder.name]
+        training = json.loads((folder / "config.json").read_text())["training"]
+    except (OSError, json.JSONDecodeError, KeyError) as e:
+        raise VqzError(f"{folder}: not an exported model that {manifest_path} lists ({e.__class__.__name__}: {e})") from None
+    if packed_by is None and "packed_by" not in training:
+        raise UsageError(f"{folder / 'config.json'} does not record the command that packed the model: give it", "--packed-by")
+
+    def result(path: Path | None, key: str, what: str) -> dict | None:
+        """The JSON at `path` (None: none), which must hold `key` (a one-line VqzError otherwise)."""
+        if path is None:
+            return None
+        try:
+            found = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise VqzError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+        if not isinstance(found, dict) or key not in found:
+            raise VqzError(f"{path}: not {what} (no {key!r})")
+        return found
+
+    return write_card(folder, entry, result(kodak, "mean", "a bench/kodak.py result"),
+                      result(rd, "results", "a `vqzip rd-curve` vqzip.json"), recipe=recipes.load(recipe) if recipe else None,
+                      packed_by=packed_by, **({"rd_command": rd_command} if rd_command else {}))

@@ -17,9 +17,10 @@ from vqzip import data, metrics, priors as prior_kinds, zoo
 from vqzip.fileio import write_atomic
 from vqzip.errors import VqzError
 from vqzip.codec import decode_pixels, encode_codes, estimated_bits, preview_map, preview_pixels
-from vqzip.models import MapSpec
+from vqzip.models import MapSpec, lattice_config
 from vqzip.training import onnx_export
 from vqzip.training.autoencoder import load_net
+from vqzip.training.loop import command_line
 from vqzip.training.priors import CodeMaps, load_codes, load_priors
 
 CALIBRATION_MAPS = 16
@@ -117,7 +118,8 @@ def export_lattice(run, folder, data_dir, keep: Path | None = None) -> Path:
                            "kept_priors": {"maps": [m.name for m in net.maps[:2]], "model": kept_cfg["name"],
                                            "sha256": zoo.sha256_file(keep / "model.safetensors"),
                                            "training": kept_cfg.get("training", {})},
-                           "calibration": {"data": str(data_dir), "images": len(maps)}}}
+                           "calibration": {"data": str(data_dir), "images": len(maps)},
+                           "packed_by": command_line()}}  # for its card, which is written again once Kodak is measured
     folder = zoo.save_folder(folder, tensors, config)
     onnx_export.write_graphs(net, folder)
     return folder
@@ -158,7 +160,7 @@ def validate(folder: Path, data_dir) -> dict:
     of an exported model on the held-out validation images. A lattice model's PSNR and bpp are
     per anchor, at its first, middle and last (`anchors`: {anchor: {psnr, estimated_bpp}})."""
     model = zoo.load_folder(folder)
-    lattice = next((model.net.quantizers[m.latent].cfg for m in model.maps if m.channels > 1), None)
+    lattice = lattice_config(model.net)
     anchors = [None] if lattice is None else sorted({0, (len(lattice.anchors) - 1) // 2, len(lattice.anchors) - 1})
     psnr, bpp, preview = {a: [] for a in anchors}, {a: [] for a in anchors}, []
     for f in data.split(data.list_images(data_dir), "val"):

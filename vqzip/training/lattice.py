@@ -224,7 +224,7 @@ def train_lattice(data_dir, out, init: Path, lattice: LatticeConfig, cfg: TrainC
 
     config = {"arch": VQVAE2.ARCH, "net": net.cfg.to_dict(), "prior": model.prior.cfg.to_dict(),
               "train_coarse": train_coarse}
-    extra = {"init": init_record, "val_every": val_every, "val_images": len(images)}
+    extra = {"init": init_record, "val_every": val_every, "val_images": len(images), "rate_ramp": RAMP}
     return run_loop(NAME, out, model, cfg, sampler, step_fn, config, progress, extra, stop_after, on_step)
 
 
