@@ -138,12 +138,20 @@ def test_shipping_a_lattice_model_beside_a_vq_one_is_a_matter_of_commands(lattic
     from vqzip.training import register
 
     register(root, "init", [])
+    export = ["train", "export", "--run", str(work / "run"), "--name", "lat", "--data", str(work / "images"),
+              "--keep-priors", "init", "--checkpoints", str(root), "--levels", str(tmp_path / "ladder.json"), "--default-level", "2"]
+    (tmp_path / "ladder.json").write_text(json.dumps({"levels": {
+        "1": {"model": "init", "scale": "1/2"}, "2": {"model": "lat", "scale": "1", "anchor": "99"}}}))
+    before = (root / "manifest.json").read_text()
+    capsys.readouterr()
+    assert main(export) == 1  # the anchor is checked against the model once exported, before it is registered
+    err = capsys.readouterr().err.strip()
+    assert "levels.2: model 'lat': rate anchor 99 is outside 0..6" in err and len(err.splitlines()) == 1
+    assert (root / "manifest.json").read_text() == before
     (tmp_path / "ladder.json").write_text(json.dumps({"levels": {
         "1": {"model": "init", "scale": "1/2"}, "2": {"model": "lat", "scale": "1", "anchor": "3"},
         "3": {"model": "lat", "scale": "1", "anchor": "11/2"}}}))
-    assert main(["train", "export", "--run", str(work / "run"), "--name", "lat", "--data", str(work / "images"),
-                 "--keep-priors", "init", "--checkpoints", str(root), "--levels", str(tmp_path / "ladder.json"),
-                 "--default-level", "2"]) == 0
+    assert main(export) == 0
     (tmp_path / "vqzip.json").write_text(json.dumps({"results": {
         "setting": ["1", "2", "3"], "bpp": [0.1, 0.8, 1.6], "psnr-rgb": [25.0, 33.0, 37.0], "ms-ssim-rgb-db": [9.0, 15.0, 19.0],
         "encoding_time": [0.5, 1.0, 1.5], "decoding_time": [0.25, 0.5, 0.75]}}))
@@ -176,6 +184,17 @@ def test_train_ladder_sets_a_mixed_ladder_on_exported_models_or_leaves_the_old_o
     assert main(["train", "ladder", str(tmp_path / "bad.json"), "--default-level", "1", "--checkpoints", str(root)]) == 1
     err = capsys.readouterr().err
     assert "nobody" in err and "Traceback" not in err and (root / "manifest.json").read_text() == before
+    refused = {"rate anchor 99 is outside 0..6": {"model": "lat", "scale": "1", "anchor": "99"},
+               "1/256 steps": {"model": "lat", "scale": "1", "anchor": "1/3"},
+               "the operating point gives none": {"model": "lat", "scale": "1"},  # a lattice level with no anchor
+               "lam > 0": {"model": "lat", "scale": "1", "anchor": "2", "lam": 0.5},
+               "'init' has no lattice map": {"model": "init", "scale": "1", "anchor": "2"}}
+    for problem, level in refused.items():
+        (tmp_path / "bad.json").write_text(json.dumps({"levels": {"1": {"model": "init", "scale": "1"}, "2": level}}))
+        assert main(["train", "ladder", str(tmp_path / "bad.json"), "--default-level", "1", "--checkpoints", str(root)]) == 1
+        err = capsys.readouterr().err.strip()
+        assert f"{root / 'manifest.json'}: levels.2: " in err and problem in err and len(err.splitlines()) == 1, err
+        assert (root / "manifest.json").read_text() == before
     assert main(["train", "ladder", str(tmp_path / "ladder.json"), "--default-level", "2", "--checkpoints", str(root)]) == 0
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["levels"] == ladder["levels"] and manifest["default"] == 2

@@ -218,10 +218,14 @@ class Level:
 
 def levels() -> list[Level]:
     """Every shipped quality level, in increasing order."""
-    return sorted((Level(int(q), OperatingPoint(e["model"], e.get("maps"), Fraction(e["scale"]),
-                                                float(e.get("lam", 0.0)), float(e.get("skip", 0.0)),
-                                                Fraction(e["anchor"]) if "anchor" in e else None))
-                   for q, e in _manifest()["levels"].items()), key=lambda lv: lv.quality)
+    return sorted((Level(int(q), level_point(e)) for q, e in _manifest()["levels"].items()), key=lambda lv: lv.quality)
+
+
+def level_point(entry: dict) -> OperatingPoint:
+    """The operating point of a manifest's level entry ({model, scale, maps?, lam?, skip?,
+    anchor?}, checked by `check_manifest`)."""
+    return OperatingPoint(entry["model"], entry.get("maps"), Fraction(entry["scale"]), float(entry.get("lam", 0.0)),
+                          float(entry.get("skip", 0.0)), Fraction(entry["anchor"]) if "anchor" in entry else None)
 
 
 def level(quality: int | None) -> Level:

@@ -126,6 +126,8 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     root.mkdir(parents=True, exist_ok=True)
     folder = export_lattice(run, root / name, data, kept) if lattice else training.export(run, root / name, tile, kept)
     validation = training.validate(folder, data) if data else None
+    if family is not None:  # the levels of this model, now it can be loaded: a bad one leaves the manifest as it was
+        training.check_ladder(root, family, default_level, name, folder)
     entry = training.register(root, name, levels, default, validation=validation)
     if family is not None:
         training.set_ladder(root, family, default_level)
