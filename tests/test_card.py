@@ -121,10 +121,40 @@ def test_train_card_writes_a_card_again_with_figures_measured_since(lattice_copy
     assert (l3 / "MODEL_CARD.md").read_bytes() == (ROOT / "checkpoints" / "vqz-l3" / "MODEL_CARD.md").read_bytes()
     (tmp_path / "run.json").write_text("{}")
     assert main(["train", "card", str(lattice_copy), "--rd", str(tmp_path / "run.json")]) == 1
-    assert "run.json: not a `vqzip rd-curve` vqzip.json (no 'results')" in capsys.readouterr().err
+    assert 'run.json: not a `vqzip rd-curve` vqzip.json (no "results" object)' in capsys.readouterr().err
     assert main(["train", "card", str(tmp_path / "nothing")]) == 1
     err = capsys.readouterr().err
     assert "not an exported model" in err and "Traceback" not in err
+
+
+def test_train_card_refuses_a_malformed_result_in_one_line_and_leaves_the_card(lattice_copy, tmp_path, capsys, monkeypatch):
+    """Every field the card reads of --rd and --kodak is checked before the card is written: a
+    malformed result is one line naming the file and the field, and the card stays as it was."""
+    mean = {"bpp": 0.5, "estimated_bpp": 0.48, "psnr": 30.0, "encode_s": 1.0, "decode_s": 0.5, "preview_s": 0.01, "preview_psnr": 25.0}
+    kodak = {"mean": mean, "images": "/work/shared/data/kodak", "json": "/tmp/k.json", "threads": 2}
+    rd = {"results": {"setting": ["1"], "bpp": [0.75], "encoding_time": [1.5], "decoding_time": [0.5]}}
+    bad = [("--kodak", {"mean": {"bpp": 0.5}}, "mean.estimated_bpp is not a number"),
+           ("--kodak", {**kodak, "threads": "2"}, "threads is not a number"),
+           ("--kodak", {**kodak, "backend": "gpu"}, "backend 'gpu' is not one of onnx, torch"),
+           ("--rd", {"results": {"bpp": [0.5]}}, "results.setting is not a list"),
+           ("--rd", {"results": {**rd["results"], "bpp": []}}, "results.bpp is not 1 numbers, one per setting"),
+           ("--rd", {"results": {**rd["results"], "psnr-rgb": ["33"]}}, "results.psnr-rgb is not 1 numbers"),
+           ("--rd", [], "no \"results\" object")]
+    before = (lattice_copy / "MODEL_CARD.md").read_bytes()
+    capsys.readouterr()
+    for option, result, problem in bad:
+        (tmp_path / "result.json").write_text(json.dumps(result))
+        assert main(["train", "card", str(lattice_copy), option, str(tmp_path / "result.json")]) == 1
+        err = capsys.readouterr().err.strip()
+        assert "result.json: not a" in err and problem in err and len(err.splitlines()) == 1, err
+        assert (lattice_copy / "MODEL_CARD.md").read_bytes() == before
+    assert main(["train", "card", str(lattice_copy), "--rd-command", "vqzip rd-curve K"]) == 2  # names no --rd
+    assert "--rd-command" in capsys.readouterr().err
+    (tmp_path / "kodak.json").write_text(json.dumps(kodak))
+    (tmp_path / "rd.json").write_text(json.dumps(rd))
+    monkeypatch.chdir(lattice_copy)  # "." is the model's folder
+    assert main(["train", "card", ".", "--kodak", str(tmp_path / "kodak.json"), "--rd", str(tmp_path / "rd.json")]) == 0
+    assert "| 0.5000 | 0.4800 | 30.00 dB |" in (lattice_copy / "MODEL_CARD.md").read_text()
 
 
 def test_shipping_a_lattice_model_beside_a_vq_one_is_a_matter_of_commands(lattice_folder, tmp_path, monkeypatch, capsys):

@@ -11,6 +11,7 @@ from safetensors import safe_open
 
 from vqzip import priors, zoo
 from vqzip.data import VAL_EVERY
+from vqzip.fileio import write_atomic
 from vqzip.models import lattice_config, lattice_map
 from vqzip.training.export import CALIBRATION_MAPS
 from vqzip.training.loop import command_line
@@ -183,6 +184,45 @@ _RD_METRICS = (("psnr-rgb", "Kodak PSNR-RGB", "{:.2f} dB"), ("ms-ssim-rgb-db", "
 _RD_OPTIONAL = (("ssimulacra2", "Kodak SSIMULACRA 2", "{:.1f}"),)
 
 
+# what write_card reads of a bench/kodak.py result's "mean", and of a `vqzip rd-curve` vqzip.json's
+# "results" besides "setting": one figure per setting each
+_KODAK_MEAN = ("bpp", "estimated_bpp", "psnr", "encode_s", "decode_s", "preview_s", "preview_psnr")
+_RD_SERIES = ("bpp", "encoding_time", "decoding_time", *(m[0] for m in _RD_METRICS + _RD_OPTIONAL))
+
+
+def check_kodak(result) -> None:
+    """A ValueError naming the first field of a bench/kodak.py result that `write_card` reads and
+    finds missing or of the wrong type."""
+    if not isinstance(result, dict) or not isinstance(result.get("mean"), dict):
+        raise ValueError("no \"mean\" object")
+    for key in _KODAK_MEAN:
+        if not _number(result["mean"].get(key)):
+            raise ValueError(f"mean.{key} is not a number")
+    for key, kind in (("images", str), ("json", str), ("threads", int)):
+        if not isinstance(result.get(key), kind) or isinstance(result.get(key), bool):
+            raise ValueError(f"{key} is not {'a number' if kind is int else 'a path'}")
+    if result.get("backend", "torch") not in _ENGINES:
+        raise ValueError(f"backend {result['backend']!r} is not one of {', '.join(_ENGINES)}")
+
+
+def check_rd(result) -> None:
+    """A ValueError naming the first field of a `vqzip rd-curve` vqzip.json that `write_card` reads
+    and finds missing or of the wrong type: "results" with a list of "setting"s (the levels'
+    numbers) and, for each figure it has, one number per setting."""
+    if not isinstance(result, dict) or not isinstance(result.get("results"), dict):
+        raise ValueError("no \"results\" object")
+    r = result["results"]
+    if not isinstance(r.get("setting"), list):
+        raise ValueError("results.setting is not a list of levels")
+    for key in (k for k in _RD_SERIES if k in r):
+        if not isinstance(r[key], list) or len(r[key]) != len(r["setting"]) or not all(map(_number, r[key])):
+            raise ValueError(f"results.{key} is not {len(r['setting'])} numbers, one per setting")
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = None, recipe=None,
                packed_by: str | None = None, former_levels: tuple[dict, str] | None = None,
                rd_command: str = "vqzip rd-curve ../shared/data/kodak --out results/kodak") -> Path:
@@ -252,7 +292,7 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
     else:
         lines += ([] if former_levels else ["## Quality levels"]) + _levels_table(levels, rd, rd_command)
     path = folder / "MODEL_CARD.md"
-    path.write_text("\n".join(lines) + "\n")
+    write_atomic(path, ("\n".join(lines) + "\n").encode(), force=True)  # a failed write leaves the card before
     return path
 
 
