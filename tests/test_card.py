@@ -52,11 +52,14 @@ def test_a_lattice_models_card_says_what_froze_how_it_trained_and_its_figures_pe
     assert "fine (1/2, a lattice of 4 channels of 11 symbols)" in card
     assert "each of its 4 channels a symbol in -5..5" in card and "(0: 0.004, 1: 0.008, 2: 0.016, 3: 0.032, 4: 0.064, 5: 0.128, 6: 0.256)" in card
     assert "the fine map's prior: a discretized Gaussian over 4 channels" in card
-    assert f"are those of init (sha256 `{kept['sha256']}`), frozen" in card
+    assert f"are those of init (sha256 `{kept['sha256'][:16]}…`), frozen" in card
     assert "init's own training is not recorded in its config." in card
     assert "| lattice (fine map; top and bottom frozen) | 2 | 2 | 32 px | " in card
     assert "the rate term ramped in from zero over the first 25% of the steps; validated every 10 steps on 1 validation images" in card
     assert "calibrated on the coarser maps' codes of 3 training images of `images`" in card
+    assert ("integer form (`vqzip.priors`: each kind's exact arithmetic): the top and bottom maps' as init ships them"
+            " (kept at export), the fine map's\n  calibrated at export on the coarser maps' codes of 3 training images;") in card
+    assert "code maps of training images" not in card  # a VQ model's calibration
     rows = [line for line in card.splitlines() if line.startswith(("| 0 |", "| 3 |", "| 6 |"))]
     val = json.loads((lattice_folder.parent / "manifest.json").read_text())["models"]["lat"]["validation"]["anchors"]
     assert rows == [f"| {a} | {lam} | {val[a]['psnr']:.2f} dB | {val[a]['estimated_bpp']:.4f} bpp |"

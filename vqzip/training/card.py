@@ -149,6 +149,16 @@ def _vq_training(tr: dict, prefix: str = "") -> tuple[list[str], list[str]]:
     return rows, [prefix + n for n in notes]
 
 
+def _lattice_calibration(tr: dict, fine: str) -> list[str]:
+    """The card's line on a lattice model's integer priors (`export_lattice`): the frozen maps'
+    kept as their model ships them, only the lattice map's calibrated at export."""
+    kept, cal = tr["kept_priors"], tr["calibration"]
+    return ["- the priors ship in integer form (`vqzip.priors`: each kind's exact arithmetic): the"
+            f" {' and '.join(kept['maps'])} maps' as {kept['model']} ships them (kept at export), the {fine} map's",
+            f"  calibrated at export on the coarser maps' codes of {cal['images']} training images; every rate below is",
+            "  from these integer priors, which is what the codec codes with"]
+
+
 def _lattice_training(tr: dict, fine: str, prior_words: str) -> tuple[list[str], list[str]]:
     """(Training table rows, notes) of a lattice model (`export_lattice`'s record): the frozen
     model's own training (its rows and notes, after its name), then the lattice phase, then the
@@ -166,7 +176,7 @@ def _lattice_training(tr: dict, fine: str, prior_words: str) -> tuple[list[str],
                      f" {frozen} frozen)", m))
     notes += [
         f"The {frozen} maps, their network and their priors, are those of {kept['model']} (sha256"
-        f" `{kept['sha256']}`), frozen: integer tensors included, as they are in that model"
+        f" `{kept['sha256'][:16]}…`), frozen: integer tensors included, as they are in that model"
         + ("; its training is the rows that name it" if rows[:-1] else "") + ".",
         f"lattice: the {fine} map's network, gains and prior trained on {kept['model']}'s frozen layers, as the codec runs"
         " them (graphs in float32, nearest codes), with the loss λ_k · 255² · MSE + bits per pixel at an anchor k drawn per"
@@ -254,9 +264,10 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
         *(f"- the {m.name} map's prior: {priors.kind_of(c).describe(c)}" for m, c in zip(net.maps, prior_cfgs)),
         *([f"- each code map is decoded in independent {tiles} (a tile's first rows and columns do not see its neighbours)"]
           if (tiles := _walk_tiles(folder)) else []),
-        "- the priors ship in integer form (`vqzip.priors`: each kind's exact arithmetic), calibrated at export on",
-        f"  {CALIBRATION_MAPS} code maps of training images; every rate below is from these integer priors, which is",
-        "  what the codec codes with",
+        *(_lattice_calibration(tr, net.maps[fine].name) if lattice else [
+            "- the priors ship in integer form (`vqzip.priors`: each kind's exact arithmetic), calibrated at export on",
+            f"  {CALIBRATION_MAPS} code maps of training images; every rate below is from these integer priors, which is",
+            "  what the codec codes with"]),
         "",
         *_data(recipe),
         "## Training",
