@@ -265,7 +265,7 @@ def expected(lv: Level) -> Expected | None:
             break
         row = dict(zip(names, _cells(line)))
         try:
-            anchor = row.get("anchor", "-")  # a VQ model's card has no anchor column, a lattice card "-" for a VQ level
+            anchor = row.get("anchor", "-")  # a VQ model's card has no anchor column; a lattice model's "-" for a level coding no lattice map
             same = (int(row["level"]) == lv.quality and Fraction(row["scale"]) == p.scale
                     and float(row["lambda"]) == p.lam and float(row["skip"]) == p.skip
                     and (None if anchor == "-" else Fraction(anchor)) == p.anchor)

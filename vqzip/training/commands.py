@@ -91,9 +91,12 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     family's `ladder` (a bench/choose_levels.py JSON, replacing every level of the manifest) with
     `default_level`. `keep`: the model (a name in the checkpoints folder, or a folder) whose priors
     ship for the maps this run did not train. A lattice run (`vqzip train lattice`) is exported
-    by `export_lattice`, `data` its calibration images and its validation's (required), `keep` its top and bottom priors' model (default: its init). Returns (folder, manifest entry, validation or None).
-    Options that cannot go together are a UsageError naming the option; everything is checked
-    before anything is written."""
+    by `export_lattice`, `data` its calibration images and its validation's (required), `keep`
+    its top and bottom priors' model (default: its init). Returns (folder, manifest entry,
+    validation or None). Options that cannot go together are a UsageError naming the option;
+    everything is checked before anything is written, but the ladder's levels of this model
+    against the model itself: once it is exported, before it is registered (a bad one leaves the
+    folder written and the manifest as it was)."""
     from vqzip import training, zoo
     from vqzip.training.export import export_lattice
 
