@@ -52,11 +52,14 @@ def test_a_lattice_models_card_says_what_froze_how_it_trained_and_its_figures_pe
     assert "fine (1/2, a lattice of 4 channels of 11 symbols)" in card
     assert "each of its 4 channels a symbol in -5..5" in card and "(0: 0.004, 1: 0.008, 2: 0.016, 3: 0.032, 4: 0.064, 5: 0.128, 6: 0.256)" in card
     assert "the fine map's prior: a discretized Gaussian over 4 channels" in card
-    assert f"are those of init (sha256 `{kept['sha256']}`), frozen" in card
+    assert f"are those of init (sha256 `{kept['sha256'][:16]}…`), frozen" in card
     assert "init's own training is not recorded in its config." in card
     assert "| lattice (fine map; top and bottom frozen) | 2 | 2 | 32 px | " in card
     assert "the rate term ramped in from zero over the first 25% of the steps; validated every 10 steps on 1 validation images" in card
     assert "calibrated on the coarser maps' codes of 3 training images of `images`" in card
+    assert ("integer form (`vqzip.priors`: each kind's exact arithmetic): the top and bottom maps' as init ships them"
+            " (kept at export), the fine map's\n  calibrated at export on the coarser maps' codes of 3 training images;") in card
+    assert "code maps of training images" not in card  # a VQ model's calibration
     rows = [line for line in card.splitlines() if line.startswith(("| 0 |", "| 3 |", "| 6 |"))]
     val = json.loads((lattice_folder.parent / "manifest.json").read_text())["models"]["lat"]["validation"]["anchors"]
     assert rows == [f"| {a} | {lam} | {val[a]['psnr']:.2f} dB | {val[a]['estimated_bpp']:.4f} bpp |"
@@ -121,10 +124,40 @@ def test_train_card_writes_a_card_again_with_figures_measured_since(lattice_copy
     assert (l3 / "MODEL_CARD.md").read_bytes() == (ROOT / "checkpoints" / "vqz-l3" / "MODEL_CARD.md").read_bytes()
     (tmp_path / "run.json").write_text("{}")
     assert main(["train", "card", str(lattice_copy), "--rd", str(tmp_path / "run.json")]) == 1
-    assert "run.json: not a `vqzip rd-curve` vqzip.json (no 'results')" in capsys.readouterr().err
+    assert 'run.json: not a `vqzip rd-curve` vqzip.json (no "results" object)' in capsys.readouterr().err
     assert main(["train", "card", str(tmp_path / "nothing")]) == 1
     err = capsys.readouterr().err
     assert "not an exported model" in err and "Traceback" not in err
+
+
+def test_train_card_refuses_a_malformed_result_in_one_line_and_leaves_the_card(lattice_copy, tmp_path, capsys, monkeypatch):
+    """Every field the card reads of --rd and --kodak is checked before the card is written: a
+    malformed result is one line naming the file and the field, and the card stays as it was."""
+    mean = {"bpp": 0.5, "estimated_bpp": 0.48, "psnr": 30.0, "encode_s": 1.0, "decode_s": 0.5, "preview_s": 0.01, "preview_psnr": 25.0}
+    kodak = {"mean": mean, "images": "/work/shared/data/kodak", "json": "/tmp/k.json", "threads": 2}
+    rd = {"results": {"setting": ["1"], "bpp": [0.75], "encoding_time": [1.5], "decoding_time": [0.5]}}
+    bad = [("--kodak", {"mean": {"bpp": 0.5}}, "mean.estimated_bpp is not a number"),
+           ("--kodak", {**kodak, "threads": "2"}, "threads is not a number"),
+           ("--kodak", {**kodak, "backend": "gpu"}, "backend 'gpu' is not one of onnx, torch"),
+           ("--rd", {"results": {"bpp": [0.5]}}, "results.setting is not a list"),
+           ("--rd", {"results": {**rd["results"], "bpp": []}}, "results.bpp is not 1 numbers, one per setting"),
+           ("--rd", {"results": {**rd["results"], "psnr-rgb": ["33"]}}, "results.psnr-rgb is not 1 numbers"),
+           ("--rd", [], "no \"results\" object")]
+    before = (lattice_copy / "MODEL_CARD.md").read_bytes()
+    capsys.readouterr()
+    for option, result, problem in bad:
+        (tmp_path / "result.json").write_text(json.dumps(result))
+        assert main(["train", "card", str(lattice_copy), option, str(tmp_path / "result.json")]) == 1
+        err = capsys.readouterr().err.strip()
+        assert "result.json: not a" in err and problem in err and len(err.splitlines()) == 1, err
+        assert (lattice_copy / "MODEL_CARD.md").read_bytes() == before
+    assert main(["train", "card", str(lattice_copy), "--rd-command", "vqzip rd-curve K"]) == 2  # names no --rd
+    assert "--rd-command" in capsys.readouterr().err
+    (tmp_path / "kodak.json").write_text(json.dumps(kodak))
+    (tmp_path / "rd.json").write_text(json.dumps(rd))
+    monkeypatch.chdir(lattice_copy)  # "." is the model's folder
+    assert main(["train", "card", ".", "--kodak", str(tmp_path / "kodak.json"), "--rd", str(tmp_path / "rd.json")]) == 0
+    assert "| 0.5000 | 0.4800 | 30.00 dB |" in (lattice_copy / "MODEL_CARD.md").read_text()
 
 
 def test_shipping_a_lattice_model_beside_a_vq_one_is_a_matter_of_commands(lattice_folder, tmp_path, monkeypatch, capsys):
@@ -138,12 +171,20 @@ def test_shipping_a_lattice_model_beside_a_vq_one_is_a_matter_of_commands(lattic
     from vqzip.training import register
 
     register(root, "init", [])
+    export = ["train", "export", "--run", str(work / "run"), "--name", "lat", "--data", str(work / "images"),
+              "--keep-priors", "init", "--checkpoints", str(root), "--levels", str(tmp_path / "ladder.json"), "--default-level", "2"]
+    (tmp_path / "ladder.json").write_text(json.dumps({"levels": {
+        "1": {"model": "init", "scale": "1/2"}, "2": {"model": "lat", "scale": "1", "anchor": "99"}}}))
+    before = (root / "manifest.json").read_text()
+    capsys.readouterr()
+    assert main(export) == 1  # the anchor is checked against the model once exported, before it is registered
+    err = capsys.readouterr().err.strip()
+    assert "levels.2: model 'lat': rate anchor 99 is outside 0..6" in err and len(err.splitlines()) == 1
+    assert (root / "manifest.json").read_text() == before
     (tmp_path / "ladder.json").write_text(json.dumps({"levels": {
         "1": {"model": "init", "scale": "1/2"}, "2": {"model": "lat", "scale": "1", "anchor": "3"},
         "3": {"model": "lat", "scale": "1", "anchor": "11/2"}}}))
-    assert main(["train", "export", "--run", str(work / "run"), "--name", "lat", "--data", str(work / "images"),
-                 "--keep-priors", "init", "--checkpoints", str(root), "--levels", str(tmp_path / "ladder.json"),
-                 "--default-level", "2"]) == 0
+    assert main(export) == 0
     (tmp_path / "vqzip.json").write_text(json.dumps({"results": {
         "setting": ["1", "2", "3"], "bpp": [0.1, 0.8, 1.6], "psnr-rgb": [25.0, 33.0, 37.0], "ms-ssim-rgb-db": [9.0, 15.0, 19.0],
         "encoding_time": [0.5, 1.0, 1.5], "decoding_time": [0.25, 0.5, 0.75]}}))
@@ -176,6 +217,17 @@ def test_train_ladder_sets_a_mixed_ladder_on_exported_models_or_leaves_the_old_o
     assert main(["train", "ladder", str(tmp_path / "bad.json"), "--default-level", "1", "--checkpoints", str(root)]) == 1
     err = capsys.readouterr().err
     assert "nobody" in err and "Traceback" not in err and (root / "manifest.json").read_text() == before
+    refused = {"rate anchor 99 is outside 0..6": {"model": "lat", "scale": "1", "anchor": "99"},
+               "1/256 steps": {"model": "lat", "scale": "1", "anchor": "1/3"},
+               "the operating point gives none": {"model": "lat", "scale": "1"},  # a lattice level with no anchor
+               "lam > 0": {"model": "lat", "scale": "1", "anchor": "2", "lam": 0.5},
+               "'init' has no lattice map": {"model": "init", "scale": "1", "anchor": "2"}}
+    for problem, level in refused.items():
+        (tmp_path / "bad.json").write_text(json.dumps({"levels": {"1": {"model": "init", "scale": "1"}, "2": level}}))
+        assert main(["train", "ladder", str(tmp_path / "bad.json"), "--default-level", "1", "--checkpoints", str(root)]) == 1
+        err = capsys.readouterr().err.strip()
+        assert f"{root / 'manifest.json'}: levels.2: " in err and problem in err and len(err.splitlines()) == 1, err
+        assert (root / "manifest.json").read_text() == before
     assert main(["train", "ladder", str(tmp_path / "ladder.json"), "--default-level", "2", "--checkpoints", str(root)]) == 0
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["levels"] == ladder["levels"] and manifest["default"] == 2

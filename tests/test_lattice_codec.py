@@ -135,7 +135,7 @@ def test_a_manifest_level_carries_a_lattice_anchor(lattice_folder, monkeypatch):
     from vqzip.training import set_ladder
 
     root = lattice_folder.parent
-    set_ladder(root, {"1": {"model": "lat", "scale": "1", "anchor": "5/2"}, "2": {"model": "lat", "scale": "1"}}, 1)
+    set_ladder(root, {"1": {"model": "lat", "scale": "1", "anchor": "5/2"}, "2": {"model": "lat", "scale": "1", "maps": 2}}, 1)  # 2: no lattice map coded
     monkeypatch.setenv("VQZIP_CHECKPOINTS", str(root))
     levels = zoo.levels()
     assert [lv.point.anchor for lv in levels] == [Fraction(5, 2), None]

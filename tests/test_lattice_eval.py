@@ -142,7 +142,10 @@ def test_a_lattice_level_without_an_anchor_is_refused_in_one_line(lattice_folder
     from vqzip.training import set_ladder
 
     root = lattice_folder.parent
-    set_ladder(root, {"1": {"model": "lat", "scale": "1"}}, 1)
+    with pytest.raises(VqzError, match="levels.1: .*gives none"):
+        set_ladder(root, {"1": {"model": "lat", "scale": "1"}}, 1)
+    manifest = json.loads((root / "manifest.json").read_text())  # written by hand then
+    (root / "manifest.json").write_text(json.dumps({**manifest, "levels": {"1": {"model": "lat", "scale": "1"}}, "default": 1}))
     monkeypatch.setenv("VQZIP_CHECKPOINTS", str(root))
     with pytest.raises(VqzError, match="quality level 1 cannot be coded: .*gives none"):
         api.compress(photo(32, 32))

@@ -104,10 +104,11 @@ def codes_crc(codes) -> int:
 
 def pack_anchor(anchor: Fraction) -> bytes:
     """TAG_LATTICE_ANCHOR's value: the anchor in steps of 1/ANCHOR_STEPS, a little-endian u16;
-    ValueError for one that is not a whole number of steps in 0..65535."""
+    ValueError for one that is not a whole number of steps, 0 to 65535 of them (anchors 0 to 65535/256)."""
     steps = anchor * ANCHOR_STEPS
     if steps.denominator != 1 or not 0 <= steps <= 0xFFFF:
-        raise ValueError(f"anchor {anchor} is not a whole number of 1/{ANCHOR_STEPS} steps in 0..{0xFFFF}")
+        raise ValueError(f"anchor {anchor} is not a whole number of 1/{ANCHOR_STEPS} steps, "
+                         f"0 to {0xFFFF} of them (at most {Fraction(0xFFFF, ANCHOR_STEPS)})")
     return _ANCHOR.pack(int(steps))
 
 

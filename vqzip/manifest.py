@@ -218,10 +218,14 @@ class Level:
 
 def levels() -> list[Level]:
     """Every shipped quality level, in increasing order."""
-    return sorted((Level(int(q), OperatingPoint(e["model"], e.get("maps"), Fraction(e["scale"]),
-                                                float(e.get("lam", 0.0)), float(e.get("skip", 0.0)),
-                                                Fraction(e["anchor"]) if "anchor" in e else None))
-                   for q, e in _manifest()["levels"].items()), key=lambda lv: lv.quality)
+    return sorted((Level(int(q), level_point(e)) for q, e in _manifest()["levels"].items()), key=lambda lv: lv.quality)
+
+
+def level_point(entry: dict) -> OperatingPoint:
+    """The operating point of a manifest's level entry ({model, scale, maps?, lam?, skip?,
+    anchor?}, checked by `check_manifest`)."""
+    return OperatingPoint(entry["model"], entry.get("maps"), Fraction(entry["scale"]), float(entry.get("lam", 0.0)),
+                          float(entry.get("skip", 0.0)), Fraction(entry["anchor"]) if "anchor" in entry else None)
 
 
 def level(quality: int | None) -> Level:
@@ -261,7 +265,7 @@ def expected(lv: Level) -> Expected | None:
             break
         row = dict(zip(names, _cells(line)))
         try:
-            anchor = row.get("anchor", "-")  # a VQ model's card has no anchor column, a lattice card "-" for a VQ level
+            anchor = row.get("anchor", "-")  # a VQ model's card has no anchor column; a lattice model's "-" for a level coding no lattice map
             same = (int(row["level"]) == lv.quality and Fraction(row["scale"]) == p.scale
                     and float(row["lambda"]) == p.lam and float(row["skip"]) == p.skip
                     and (None if anchor == "-" else Fraction(anchor)) == p.anchor)

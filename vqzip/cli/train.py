@@ -308,7 +308,8 @@ def train_card(
     packed_by: Optional[str] = typer.Option(None, "--packed-by", metavar="TEXT", show_default="the command its config records",
                                             help="The command that exported the model (needed where its config records none)."),
 ):
-    """Write an exported model's MODEL_CARD.md again, with its Kodak figures measured since its export."""
+    """Write an exported model's MODEL_CARD.md again, with its Kodak figures measured since its
+    export. Figures not given (--rd, --kodak) are dropped from the card: give every result it should show."""
     _needs_training()
     from vqzip.training.commands import card_again
 

@@ -11,6 +11,7 @@ from safetensors import safe_open
 
 from vqzip import priors, zoo
 from vqzip.data import VAL_EVERY
+from vqzip.fileio import write_atomic
 from vqzip.models import lattice_config, lattice_map
 from vqzip.training.export import CALIBRATION_MAPS
 from vqzip.training.loop import command_line
@@ -148,6 +149,16 @@ def _vq_training(tr: dict, prefix: str = "") -> tuple[list[str], list[str]]:
     return rows, [prefix + n for n in notes]
 
 
+def _lattice_calibration(tr: dict, fine: str) -> list[str]:
+    """The card's line on a lattice model's integer priors (`export_lattice`): the frozen maps'
+    kept as their model ships them, only the lattice map's calibrated at export."""
+    kept, cal = tr["kept_priors"], tr["calibration"]
+    return ["- the priors ship in integer form (`vqzip.priors`: each kind's exact arithmetic): the"
+            f" {' and '.join(kept['maps'])} maps' as {kept['model']} ships them (kept at export), the {fine} map's",
+            f"  calibrated at export on the coarser maps' codes of {cal['images']} training images; every rate below is",
+            "  from these integer priors, which is what the codec codes with"]
+
+
 def _lattice_training(tr: dict, fine: str, prior_words: str) -> tuple[list[str], list[str]]:
     """(Training table rows, notes) of a lattice model (`export_lattice`'s record): the frozen
     model's own training (its rows and notes, after its name), then the lattice phase, then the
@@ -165,7 +176,7 @@ def _lattice_training(tr: dict, fine: str, prior_words: str) -> tuple[list[str],
                      f" {frozen} frozen)", m))
     notes += [
         f"The {frozen} maps, their network and their priors, are those of {kept['model']} (sha256"
-        f" `{kept['sha256']}`), frozen: integer tensors included, as they are in that model"
+        f" `{kept['sha256'][:16]}…`), frozen: integer tensors included, as they are in that model"
         + ("; its training is the rows that name it" if rows[:-1] else "") + ".",
         f"lattice: the {fine} map's network, gains and prior trained on {kept['model']}'s frozen layers, as the codec runs"
         " them (graphs in float32, nearest codes), with the loss λ_k · 255² · MSE + bits per pixel at an anchor k drawn per"
@@ -181,6 +192,45 @@ def _lattice_training(tr: dict, fine: str, prior_words: str) -> tuple[list[str],
 # result has not measured is a blank cell, SSIMULACRA 2 a column only where it was measured
 _RD_METRICS = (("psnr-rgb", "Kodak PSNR-RGB", "{:.2f} dB"), ("ms-ssim-rgb-db", "Kodak MS-SSIM", "{:.2f} dB"))
 _RD_OPTIONAL = (("ssimulacra2", "Kodak SSIMULACRA 2", "{:.1f}"),)
+
+
+# what write_card reads of a bench/kodak.py result's "mean", and of a `vqzip rd-curve` vqzip.json's
+# "results" besides "setting": one figure per setting each
+_KODAK_MEAN = ("bpp", "estimated_bpp", "psnr", "encode_s", "decode_s", "preview_s", "preview_psnr")
+_RD_SERIES = ("bpp", "encoding_time", "decoding_time", *(m[0] for m in _RD_METRICS + _RD_OPTIONAL))
+
+
+def check_kodak(result) -> None:
+    """A ValueError naming the first field of a bench/kodak.py result that `write_card` reads and
+    finds missing or of the wrong type."""
+    if not isinstance(result, dict) or not isinstance(result.get("mean"), dict):
+        raise ValueError("no \"mean\" object")
+    for key in _KODAK_MEAN:
+        if not _number(result["mean"].get(key)):
+            raise ValueError(f"mean.{key} is not a number")
+    for key, kind in (("images", str), ("json", str), ("threads", int)):
+        if not isinstance(result.get(key), kind) or isinstance(result.get(key), bool):
+            raise ValueError(f"{key} is not {'a number' if kind is int else 'a path'}")
+    if result.get("backend", "torch") not in _ENGINES:
+        raise ValueError(f"backend {result['backend']!r} is not one of {', '.join(_ENGINES)}")
+
+
+def check_rd(result) -> None:
+    """A ValueError naming the first field of a `vqzip rd-curve` vqzip.json that `write_card` reads
+    and finds missing or of the wrong type: "results" with a list of "setting"s (the levels'
+    numbers) and, for each figure it has, one number per setting."""
+    if not isinstance(result, dict) or not isinstance(result.get("results"), dict):
+        raise ValueError("no \"results\" object")
+    r = result["results"]
+    if not isinstance(r.get("setting"), list):
+        raise ValueError("results.setting is not a list of levels")
+    for key in (k for k in _RD_SERIES if k in r):
+        if not isinstance(r[key], list) or len(r[key]) != len(r["setting"]) or not all(map(_number, r[key])):
+            raise ValueError(f"results.{key} is not {len(r['setting'])} numbers, one per setting")
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = None, recipe=None,
@@ -214,9 +264,10 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
         *(f"- the {m.name} map's prior: {priors.kind_of(c).describe(c)}" for m, c in zip(net.maps, prior_cfgs)),
         *([f"- each code map is decoded in independent {tiles} (a tile's first rows and columns do not see its neighbours)"]
           if (tiles := _walk_tiles(folder)) else []),
-        "- the priors ship in integer form (`vqzip.priors`: each kind's exact arithmetic), calibrated at export on",
-        f"  {CALIBRATION_MAPS} code maps of training images; every rate below is from these integer priors, which is",
-        "  what the codec codes with",
+        *(_lattice_calibration(tr, net.maps[fine].name) if lattice else [
+            "- the priors ship in integer form (`vqzip.priors`: each kind's exact arithmetic), calibrated at export on",
+            f"  {CALIBRATION_MAPS} code maps of training images; every rate below is from these integer priors, which is",
+            "  what the codec codes with"]),
         "",
         *_data(recipe),
         "## Training",
@@ -252,7 +303,7 @@ def write_card(folder: Path, entry: dict, kodak: dict | None, rd: dict | None = 
     else:
         lines += ([] if former_levels else ["## Quality levels"]) + _levels_table(levels, rd, rd_command)
     path = folder / "MODEL_CARD.md"
-    path.write_text("\n".join(lines) + "\n")
+    write_atomic(path, ("\n".join(lines) + "\n").encode(), force=True)  # a failed write leaves the card before
     return path
 
 

@@ -91,9 +91,12 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     family's `ladder` (a bench/choose_levels.py JSON, replacing every level of the manifest) with
     `default_level`. `keep`: the model (a name in the checkpoints folder, or a folder) whose priors
     ship for the maps this run did not train. A lattice run (`vqzip train lattice`) is exported
-    by `export_lattice`, `data` its calibration images and its validation's (required), `keep` its top and bottom priors' model (default: its init). Returns (folder, manifest entry, validation or None).
-    Options that cannot go together are a UsageError naming the option; everything is checked
-    before anything is written."""
+    by `export_lattice`, `data` its calibration images and its validation's (required), `keep`
+    its top and bottom priors' model (default: its init). Returns (folder, manifest entry,
+    validation or None). Options that cannot go together are a UsageError naming the option;
+    everything is checked before anything is written, but the ladder's levels of this model
+    against the model itself: once it is exported, before it is registered (a bad one leaves the
+    folder written and the manifest as it was)."""
     from vqzip import training, zoo
     from vqzip.training.export import export_lattice
 
@@ -102,6 +105,7 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     if (ladder is None) != (default_level is None):
         raise UsageError("--levels and --default-level go together", "--default-level")
     family = read_ladder(ladder) if ladder else None
+    kodak_result, rd_result = read_kodak(kodak), read_rd(rd)
     lattice = (Path(run) / "lattice.json").is_file()
     if lattice and (scales not in (None, "none") or default_scale is not None):
         raise UsageError("a lattice model's levels need rate anchors, which --scales cannot give: give --levels "
@@ -126,11 +130,12 @@ def export_model(run: Path, name: str, *, scales: str | None = None, default_sca
     root.mkdir(parents=True, exist_ok=True)
     folder = export_lattice(run, root / name, data, kept) if lattice else training.export(run, root / name, tile, kept)
     validation = training.validate(folder, data) if data else None
+    if family is not None:  # the levels of this model, now it can be loaded: a bad one leaves the manifest as it was
+        training.check_ladder(root, family, default_level, name, folder)
     entry = training.register(root, name, levels, default, validation=validation)
     if family is not None:
         training.set_ladder(root, family, default_level)
-    training.write_card(folder, entry, json.loads(kodak.read_text()) if kodak else None,
-                        json.loads(rd.read_text()) if rd else None)
+    training.write_card(folder, entry, kodak_result, rd_result)
     return folder, entry, validation
 
 
@@ -141,10 +146,14 @@ def card_again(folder: Path, *, rd: Path | None = None, rd_command: str | None =
     `kodak` (a bench/kodak.py JSON), the `recipe` file it was trained by. `folder` is a model
     folder whose manifest.json beside it lists it. The command that packed it is `packed_by`,
     else the one its config records (a lattice export's); a model that records none needs it.
-    A one-line VqzError for a folder, a result or a recipe that cannot be read."""
+    Figures not given are left out of the card (those of the card before are not kept). A
+    one-line VqzError for a folder, a result or a recipe that cannot be read, a UsageError for
+    `rd_command` without `rd`."""
     from vqzip.training import recipe as recipes, write_card
 
-    folder = Path(folder)
+    if rd_command is not None and rd is None:
+        raise UsageError("--rd-command names the command that made --rd: give --rd too", "--rd-command")
+    folder = Path(folder).resolve()  # "." names the folder it is run in: its parent holds the manifest
     manifest_path = folder.parent / "manifest.json"
     try:
         entry = json.loads(manifest_path.read_text())["models"][folder.name]
@@ -154,18 +163,35 @@ def card_again(folder: Path, *, rd: Path | None = None, rd_command: str | None =
     if packed_by is None and "packed_by" not in training:
         raise UsageError(f"{folder / 'config.json'} does not record the command that packed the model: give it", "--packed-by")
 
-    def result(path: Path | None, key: str, what: str) -> dict | None:
-        """The JSON at `path` (None: none), which must hold `key` (a one-line VqzError otherwise)."""
-        if path is None:
-            return None
-        try:
-            found = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise VqzError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
-        if not isinstance(found, dict) or key not in found:
-            raise VqzError(f"{path}: not {what} (no {key!r})")
-        return found
-
-    return write_card(folder, entry, result(kodak, "mean", "a bench/kodak.py result"),
-                      result(rd, "results", "a `vqzip rd-curve` vqzip.json"), recipe=recipes.load(recipe) if recipe else None,
+    return write_card(folder, entry, read_kodak(kodak), read_rd(rd), recipe=recipes.load(recipe) if recipe else None,
                       packed_by=packed_by, **({"rd_command": rd_command} if rd_command else {}))
+
+
+def read_kodak(path: Path | None) -> dict | None:
+    """The bench/kodak.py result at `path` (None: none), every field the card reads checked
+    (`card.check_kodak`): a one-line VqzError naming the file otherwise."""
+    from vqzip.training.card import check_kodak
+
+    return _result(path, check_kodak, "a bench/kodak.py result")
+
+
+def read_rd(path: Path | None) -> dict | None:
+    """The `vqzip rd-curve` vqzip.json at `path` (None: none), every field the card reads checked
+    (`card.check_rd`): a one-line VqzError naming the file otherwise."""
+    from vqzip.training.card import check_rd
+
+    return _result(path, check_rd, "a `vqzip rd-curve` vqzip.json")
+
+
+def _result(path: Path | None, check, what: str) -> dict | None:
+    if path is None:
+        return None
+    try:
+        found = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise VqzError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        check(found)
+    except ValueError as e:
+        raise VqzError(f"{path}: not {what} ({e})") from None
+    return found

@@ -15,8 +15,9 @@ from torch import nn
 
 from vqzip import data, metrics, priors as prior_kinds, zoo
 from vqzip.fileio import write_atomic
-from vqzip.errors import VqzError
-from vqzip.codec import decode_pixels, encode_codes, estimated_bits, preview_map, preview_pixels
+from vqzip.errors import ModelError, VqzError
+from vqzip.codec import check_point, decode_pixels, encode_codes, estimated_bits, preview_map, preview_pixels
+from vqzip.manifest import level_point
 from vqzip.models import MapSpec, lattice_config
 from vqzip.training import onnx_export
 from vqzip.training.autoencoder import load_net
@@ -204,30 +205,52 @@ def register(root: Path, name: str, scales: list[Fraction], default_scale: Fract
     return entry
 
 
-def check_ladder(root: Path, levels: dict[str, dict], default: int, adding: str) -> None:
-    """`set_ladder`'s checks, made before model `adding` is exported and registered (so a bad
-    ladder costs no export): a ModelError names the first bad field."""
-    _laddered(root, levels, default, adding)
+def check_ladder(root: Path, levels: dict[str, dict], default: int, adding: str, folder: Path | None = None) -> None:
+    """`set_ladder`'s checks, made before model `adding` is registered, so a bad ladder costs no
+    registration (and, checked before the export too, no export): a ModelError names the first bad
+    field. Without `folder` adding's levels are checked only as far as the manifest's fields go;
+    with it (adding's exported folder, not yet registered) they are checked against that model too."""
+    _laddered(root, levels, default, adding, folder)
 
 
 def set_ladder(root: Path, levels: dict[str, dict], default: int) -> None:
     """Replace every quality level of root/manifest.json with `levels` ({"N": {model, scale,
-    maps?, lam?, skip?}}, as `bench/choose_levels.py` prints them: a family's ladder, possibly across
-    models) and make level `default` the default. The new manifest is checked whole first (a
-    ModelError names the bad field), so a bad ladder leaves the old one in place."""
+    maps?, lam?, skip?, anchor?}}, as `bench/choose_levels.py` prints them: a family's ladder, possibly across
+    models) and make level `default` the default. The new manifest is checked whole first, each
+    level against its model (a ModelError names the bad field), so a bad ladder leaves the old one in place."""
     path = root / "manifest.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_laddered(root, levels, default), indent=2) + "\n")
-    tmp.replace(path)
+    write_atomic(path, (json.dumps(_laddered(root, levels, default), indent=2) + "\n").encode(), force=True)
 
 
-def _laddered(root: Path, levels: dict[str, dict], default: int, adding: str | None = None) -> dict:
-    """root's manifest with `levels` and `default` in place of its own, checked (with `adding`
-    counted among its models, as it will be once registered)."""
+def _laddered(root: Path, levels: dict[str, dict], default: int, adding: str | None = None,
+              folder: Path | None = None) -> dict:
+    """root's manifest with `levels` and `default` in place of its own, checked: its fields
+    (`check_manifest`, with `adding` counted among its models, as it will be once registered),
+    then each level's point against its model (`codec.check_point`: an anchor the model cannot
+    code at, a lattice level without one, lam > 0 on one, an anchor on a VQ model, too many maps),
+    each model loaded from root as its manifest records it (adding's from `folder`; not at all
+    without it)."""
     path = root / "manifest.json"
     manifest = json.loads(path.read_text()) if path.exists() else {"models": {}}
     if adding is not None:
         manifest["models"][adding] = {"folder": adding, "sha256": "0" * 64, "config_sha256": {}}
     manifest.update(levels=levels, default=default)
     zoo.check_manifest(manifest, path)
+    models = {}
+    for q, entry in levels.items():
+        name = entry["model"]
+        if name == adding and folder is None:
+            continue
+        if name not in models:
+            models[name] = zoo.load_folder(folder, name=name) if name == adding else _registered(root, name, manifest["models"][name])
+        try:
+            check_point(models[name], level_point(entry))
+        except ValueError as e:
+            raise ModelError(f"model manifest {path}: levels.{q}: {e}") from None
     return manifest
+
+
+def _registered(root: Path, name: str, entry: dict) -> zoo.CodecModel:
+    """Model `name` of root's manifest (its `entry`), loaded and checked as the zoo loads it."""
+    return zoo.load_folder(root / entry["folder"], expected_sha256=entry["sha256"], name=name,
+                           expected_config=entry["config_sha256"], expected_graphs=entry.get("graphs_sha256", {}))
