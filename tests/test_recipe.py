@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from conftest import photo
 from vqzip import codec, zoo
-from vqzip.cli import app
+from vqzip.cli import app, register
 from vqzip.errors import VqzError
 from vqzip.training import recipe
 
@@ -77,6 +77,7 @@ def test_train_run_interrupted_resumed_exported_and_used(tmp_path, monkeypatch):
     run = tmp_path / "run"
     cli = CliRunner()
     args = ["train", "run", str(TINY), "--data", str(TRAIN), "--out", str(run)]
+    register(args)  # the command's module, as `main` imports it (alone, this file imported none)
     first = cli.invoke(app, args + ["--max-steps", "4"])
     assert first.exit_code == 0, first.output
     assert "stopped" in first.output and not (run / "network" / recipe.DONE).exists()
