@@ -10,13 +10,15 @@ budget each (one thread), the loss their bits on the real rounded symbols:
     b         + a mean: the head gives mean and log2 sigma from the coarse codes
     c         + channel groups: channels 0-3 from the coarse codes; 4-7 also from channels 0-3's y_hat
     d         + a checkerboard: the anchor half as c, the other half also from the anchor half's y_hat
+    e         b + a 3x3 convolution at the fine map's resolution over the coarse features
 
-b, c and d are one module, `ContextPrior`, with different decoding schedules (`SCHEDULES`): a
+b to e are one module, `ContextPrior`, with different decoding schedules (`SCHEDULES`): a
 schedule is a list of passes (positions x channels), each pass's parameters computed from the
 coarse codes plus a 5x5 convolution over the dequantized values y_hat = q / g of what earlier
 passes decoded (and their mask, so the net knows which pass it serves). Conditioning on y_hat,
 not on symbols, lets one net serve every anchor. Every candidate starts from the snapshot's
-prior (the mean and the context's last layer at zero), so at step 0 each is the baseline.
+prior (the mean, the context's and the refinement's last layers at zero), so at step 0 each is
+the baseline.
 
 Rates: the fine map's bits per pixel at anchors 0, 3 and 6 on the 31 validation images (each
 cropped to a multiple of 8), the symbols exactly as `vqzip.training.lattice.validate` makes
@@ -79,9 +81,10 @@ class ContextPrior(nn.Module):
     pass by pass, a context net over what earlier passes decoded.
 
     passes: (a key of POSITIONS, the channels) per pass, in decoding order; a symbol's parameters
-    come from the pass that decodes it."""
+    come from the pass that decodes it. refine: a residual 3x3 convolution over the coarse
+    features at the fine map's resolution, so that they can vary within a bottom code's 2x2 block."""
 
-    def __init__(self, prior, passes: list[tuple[str, tuple[int, ...]]], ctx_hidden: int = 32):
+    def __init__(self, prior, passes: list[tuple[str, tuple[int, ...]]], ctx_hidden: int = 32, refine: bool = False):
         super().__init__()
         cfg = prior.cfg
         self.passes = passes
@@ -99,11 +102,18 @@ class ContextPrior(nn.Module):
                                      nn.Conv2d(ctx_hidden, cfg.cond_channels, 1))
             nn.init.zeros_(self.ctx[2].weight)
             nn.init.zeros_(self.ctx[2].bias)
+        self.refine = None
+        if refine:  # the CondNet features are repeated up from 1/4 and 1/8: constant over 2x2 blocks
+            self.refine = nn.Sequential(nn.ReLU(), nn.Conv2d(cfg.cond_channels, cfg.cond_channels, 3, padding=1))
+            nn.init.zeros_(self.refine[1].weight)
+            nn.init.zeros_(self.refine[1].bias)
 
     def forward(self, maps: list[torch.Tensor], y_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, log2 sigma), each (B, C, H, W) in units of y, every symbol's from its pass, which
         sees y_hat only where earlier passes decoded it (teacher forcing: one call for the map)."""
         feats = self.prior.features(maps)
+        if self.refine is not None:
+            feats = feats + self.refine(feats)
         b, c, h, w = y_hat.shape
         known = y_hat.new_zeros(1, c, h, w)
         mu, log2_sigma = torch.zeros_like(y_hat), torch.zeros_like(y_hat)
@@ -134,14 +144,15 @@ POSITIONS = {"all": lambda h, w, d: torch.ones(1, 1, h, w, device=d),
              "anchor": lambda h, w, d: _checker(h, w, d, 0),
              "rest": lambda h, w, d: _checker(h, w, d, 1)}
 LOW, HIGH, ALL = (0, 1, 2, 3), (4, 5, 6, 7), tuple(range(8))
-SCHEDULES = {"b": [("all", ALL)],
+SCHEDULES = {"b": [("all", ALL)], "e": [("all", ALL)],
              "c": [("all", LOW), ("all", HIGH)],
              "d": [("anchor", LOW), ("anchor", HIGH), ("rest", LOW), ("rest", HIGH)]}
 DESCRIPTIONS = {"baseline": "the snapshot's prior (step 3500), as it is",
                 "a": "the snapshot's prior retrained alone on the rounded symbols",
                 "b": "a + a mean (the head gives mean and log2 sigma from the coarse codes)",
                 "c": "b + channel groups: channels 4-7 also from channels 0-3's y_hat (5x5 conv, 32 hidden)",
-                "d": "c + checkerboard: the second half of positions also from the first half's y_hat (all channels)"}
+                "d": "c + checkerboard: the second half of positions also from the first half's y_hat (all channels)",
+                "e": "b + a residual 3x3 conv over the coarse features at the fine map's resolution (no context)"}
 
 
 def symbols(net, y: torch.Tensor, anchors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -248,7 +259,7 @@ def forward_seconds(model, lattice, repeats: int = 3) -> float:
 
 def make(name: str, prior) -> nn.Module:
     """Candidate `name` from the snapshot's (frozen) prior, every parameter trainable."""
-    model = Retrained(prior) if name == "a" else ContextPrior(prior, SCHEDULES[name])
+    model = Retrained(prior) if name == "a" else ContextPrior(prior, SCHEDULES[name], refine=name == "e")
     return model.requires_grad_(True)
 
 
@@ -258,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--snapshot", type=Path, required=True, help="a lattice run folder (lattice.json, .safetensors)")
     p.add_argument("--data", type=Path, required=True, help="the image folder (its train and val splits)")
     p.add_argument("--cache", type=Path, required=True, help="the frozen symbols' cache (made if absent)")
-    p.add_argument("--candidates", default="a,b,c,d")
+    p.add_argument("--candidates", default="a,b,c,d,e")
     p.add_argument("--cpu-seconds", type=float, default=300.0, help="training budget per candidate")
     p.add_argument("--crops", type=int, default=2400)
     p.add_argument("--lr", type=float, default=5e-4)
